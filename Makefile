@@ -1,0 +1,42 @@
+# The commands a newcomer types. `make demo` and `make test` work on a fresh Debian 12 machine as root.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+APT_PACKAGES := build-essential cmake pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
+  protobuf-compiler libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev nodejs npm \
+  python3-grpcio python3-protobuf python3-torch
+PORT ?= 50051
+
+.PHONY: all deps build demo test bench format clean
+
+all: build
+
+# Installs what is missing, and only that: a no-op (no apt-get, no network) when everything is present.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	  grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@if [ ! -x tools/node_modules/.bin/buf ]; then npm ci --prefix tools --no-audit --no-fund; fi
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Starts the server with its embedded defaults on $(PORT), runs the toy trainer against it, stops the server.
+demo: build
+	@bash tools/demo.sh $(BUILD_DIR) $(PORT)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@echo "benchmarks: see bench/README.md"
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR)

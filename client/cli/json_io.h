@@ -1,0 +1,36 @@
+// JSON in and out of the CLI: the protobuf JSON mapping of hpsched messages.
+#ifndef HPSCHED_CLIENT_CLI_JSON_IO_H_
+#define HPSCHED_CLIENT_CLI_JSON_IO_H_
+
+#include <google/protobuf/message.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace hpsched::cli {
+
+// `text` is inline JSON, or "@path" / a path of an existing file holding it. Parses into `message`.
+// InvalidArgument naming `flag` on bad JSON or an unreadable file.
+absl::Status ParseJsonArg(absl::string_view flag, absl::string_view text,
+                          google::protobuf::Message* message);
+
+// The message as indented JSON, proto field names preserved.
+std::string ToJson(const google::protobuf::Message& message);
+
+// "0.1,0.01" -> {0.1, 0.01}. InvalidArgument naming `flag`.
+absl::StatusOr<std::vector<double>> ParseDoubles(absl::string_view flag, absl::string_view text);
+
+// "A:B" -> steps [A, B); "A" -> [A, A + 1). InvalidArgument naming `flag`.
+struct StepRange {
+  int64_t start = 0;
+  int64_t count = 1;
+};
+absl::StatusOr<StepRange> ParseStepRange(absl::string_view flag, absl::string_view text);
+
+}  // namespace hpsched::cli
+
+#endif  // HPSCHED_CLIENT_CLI_JSON_IO_H_

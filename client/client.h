@@ -1,0 +1,63 @@
+// hpsched::Client: typed calls to hpsched.v1.SchedulerService, each with a deadline, retried with
+// exponential backoff while the server is UNAVAILABLE.
+#ifndef HPSCHED_CLIENT_CLIENT_H_
+#define HPSCHED_CLIENT_CLIENT_H_
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "hpsched/v1/scheduler_service.grpc.pb.h"
+
+namespace hpsched {
+
+struct ClientOptions {
+  // gRPC target, e.g. "localhost:50051".
+  std::string target = "localhost:50051";
+  // Deadline of each call, retries included.
+  absl::Duration timeout = absl::Seconds(10);
+  // Attempts per call while the server answers UNAVAILABLE (1 = no retry).
+  int max_attempts = 5;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+// Thread-safe. Errors are the server's status (code and message) as absl::Status; DEADLINE_EXCEEDED
+// when the call's deadline passes; UNAVAILABLE after the last attempt.
+class Client {
+ public:
+  // Connects lazily, without TLS.
+  explicit Client(ClientOptions options);
+  Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+
+  // CreateJob with a request_id (one is generated when empty), so retries never create twice.
+  absl::StatusOr<v1::Job> CreateJob(absl::string_view job_id, const v1::Job& job,
+                                    std::string request_id = "");
+  absl::StatusOr<v1::Job> GetJob(absl::string_view job_id);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(int page_size, absl::string_view page_token);
+  absl::Status DeleteJob(absl::string_view job_id);
+  absl::StatusOr<v1::GetValuesResponse> GetValues(const v1::GetValuesRequest& request);
+  absl::StatusOr<v1::BatchGetValuesResponse> BatchGetValues(
+      const v1::BatchGetValuesRequest& request);
+  absl::StatusOr<v1::PreviewResponse> Preview(const v1::PreviewRequest& request);
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  template <typename Request, typename Response, typename Method>
+  absl::StatusOr<Response> Call(Method method, const Request& request);
+
+  ClientOptions options_;
+  std::unique_ptr<v1::SchedulerService::Stub> stub_;
+};
+
+// "jobs/{job_id}" for a bare id; a name is returned as it is.
+std::string ToJobName(absl::string_view job_id);
+
+}  // namespace hpsched
+
+#endif  // HPSCHED_CLIENT_CLIENT_H_

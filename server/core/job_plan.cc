@@ -1,0 +1,152 @@
+#include "core/job_plan.h"
+
+#include <cmath>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "core/kind_registry.h"
+#include "core/status_macros.h"
+
+namespace hpsched::core {
+namespace {
+
+absl::Status Invalid(absl::string_view path, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", rule));
+}
+
+// `[A-Za-z_][A-Za-z0-9_.-]*`, 1 to 63 characters.
+bool IsHyperparameterName(absl::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!absl::ascii_isalpha(name[0]) && name[0] != '_') return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
+// `[a-z][a-z0-9_-]*`, 1 to 63 characters.
+bool IsLabelKey(absl::string_view key) {
+  if (key.empty() || key.size() > 63 || !absl::ascii_islower(key[0])) return false;
+  for (char c : key) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+absl::Status CheckLabels(const std::map<std::string, std::string>& labels, absl::string_view path) {
+  if (labels.size() > kMaxLabels) {
+    return Invalid(path,
+                   absl::StrCat("must have at most ", kMaxLabels, " labels, got ", labels.size()));
+  }
+  for (const auto& [key, value] : labels) {
+    if (!IsLabelKey(key)) {
+      return Invalid(absl::StrCat(path, "[\"", absl::CHexEscape(key.substr(0, 64)), "\"]"),
+                     "key must match [a-z][a-z0-9_-]* and be at most 63 characters");
+    }
+    if (value.size() > 63) {
+      return Invalid(absl::StrCat(path, "[\"", key, "\"]"),
+                     absl::StrCat("value must be at most 63 characters, got ", value.size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& spec,
+                                                                absl::string_view path) {
+  const std::string hps_path = absl::StrCat(path, ".hyperparameters");
+  if (spec.hyperparameters.empty())
+    return Invalid(hps_path, "must have at least one hyperparameter");
+  if (spec.hyperparameters.size() > kMaxHyperparameters) {
+    return Invalid(hps_path, absl::StrCat("must have at most ", kMaxHyperparameters, ", got ",
+                                          spec.hyperparameters.size()));
+  }
+  RETURN_IF_ERROR(CheckLabels(spec.labels, absl::StrCat(path, ".labels")));
+  auto plan = std::make_shared<JobPlan>();
+  std::set<absl::string_view> names;
+  for (size_t h = 0; h < spec.hyperparameters.size(); ++h) {
+    const HyperparameterSpec& hp = spec.hyperparameters[h];
+    const std::string hp_path = absl::StrCat(hps_path, "[", h, "]");
+    if (!IsHyperparameterName(hp.name)) {
+      return Invalid(
+          absl::StrCat(hp_path, ".name"),
+          absl::StrCat("must match [A-Za-z_][A-Za-z0-9_.-]* and be 1 to 63 characters, got \"",
+                       absl::CHexEscape(hp.name.substr(0, 64)), "\""));
+    }
+    if (!names.insert(hp.name).second) {
+      return Invalid(absl::StrCat(hp_path, ".name"),
+                     absl::StrCat("must be unique, \"", hp.name, "\" appears twice"));
+    }
+    RETURN_IF_ERROR(CheckBaseValues(hp.base_values, absl::StrCat(hp_path, ".base_values")));
+    ASSIGN_OR_RETURN(
+        std::vector<NodePtr> nodes,
+        CompileStandalone(hp.schedule, hp.base_values, absl::StrCat(hp_path, ".schedule")));
+    for (size_t g = 0; g < nodes.size(); ++g) {
+      plan->series_.push_back(SeriesPlan{hp.name, static_cast<int>(g), std::move(nodes[g])});
+    }
+  }
+  return plan;
+}
+
+absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string> names,
+                                                    absl::string_view path) const {
+  std::vector<size_t> selected;
+  if (names.empty()) {
+    for (size_t i = 0; i < series_.size(); ++i) selected.push_back(i);
+    return selected;
+  }
+  std::vector<bool> wanted(series_.size(), false);
+  for (size_t n = 0; n < names.size(); ++n) {
+    bool found = false;
+    for (size_t i = 0; i < series_.size(); ++i) {
+      if (series_[i].hyperparameter == names[n]) wanted[i] = found = true;
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, "[", n, "]: the job has no hyperparameter \"",
+                       absl::CHexEscape(names[n].substr(0, 64)), "\""));
+    }
+  }
+  for (size_t i = 0; i < series_.size(); ++i) {
+    if (wanted[i]) selected.push_back(i);
+  }
+  return selected;
+}
+
+absl::Status CheckBaseValues(std::span<const double> values, absl::string_view path) {
+  if (values.empty())
+    return Invalid(path, "must have at least one value (one per parameter group)");
+  if (values.size() > kMaxGroups) {
+    return Invalid(path,
+                   absl::StrCat("must have at most ", kMaxGroups, " values, got ", values.size()));
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return Invalid(absl::StrCat(path, "[", i, "]"),
+                     absl::StrCat("must be finite, got ", values[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& schedule,
+                                                       std::span<const double> base_values,
+                                                       absl::string_view path) {
+  std::vector<NodePtr> nodes;
+  nodes.reserve(base_values.size());
+  for (size_t g = 0; g < base_values.size(); ++g) {
+    CompileContext context;
+    context.path = std::string(path);
+    context.base = base_values[g];
+    context.group = static_cast<int>(g);
+    context.num_groups = static_cast<int>(base_values.size());
+    ASSIGN_OR_RETURN(NodePtr node, CompileSchedule(schedule, context));
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+}  // namespace hpsched::core

@@ -1,0 +1,63 @@
+// A job's spec compiled once into an evaluation plan: one Node per (hyperparameter, parameter
+// group).
+#ifndef HPSCHED_CORE_JOB_PLAN_H_
+#define HPSCHED_CORE_JOB_PLAN_H_
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/node.h"
+#include "core/schedule_spec.h"
+
+namespace hpsched::core {
+
+inline constexpr size_t kMaxHyperparameters = 64;
+inline constexpr size_t kMaxGroups = 1024;
+inline constexpr size_t kMaxLabels = 64;
+
+// The compiled schedule of one hyperparameter for one parameter group.
+struct SeriesPlan {
+  std::string hyperparameter;
+  int group = 0;
+  NodePtr node;
+};
+
+// Immutable once compiled; shared between the job table and in-flight reads.
+class JobPlan {
+ public:
+  // Validates `spec` (hyperparameter names, base values, labels and every schedule) and compiles
+  // it. Errors are InvalidArgument naming the field under `path`
+  // ("job.hyperparameters[0].schedule.step.step_size: must be > 0, got -1"). On success, series()
+  // lists hyperparameters in spec order, then groups.
+  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(const JobSpec& spec,
+                                                                absl::string_view path);
+
+  const std::vector<SeriesPlan>& series() const { return series_; }
+
+  // Indices into series() of the named hyperparameters, every group of each, in the order of the
+  // job; all series when `names` is empty. InvalidArgument naming `path`[i] for a name the job does
+  // not have.
+  absl::StatusOr<std::vector<size_t>> Select(std::span<const std::string> names,
+                                             absl::string_view path) const;
+
+ private:
+  std::vector<SeriesPlan> series_;
+};
+
+// Checks one hyperparameter's base values: 1 to kMaxGroups finite numbers. InvalidArgument names
+// `path`.
+absl::Status CheckBaseValues(std::span<const double> values, absl::string_view path);
+
+// Compiles a schedule that is not part of a job, one node per base value (Preview). Errors name
+// fields under `path`.
+absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& schedule,
+                                                       std::span<const double> base_values,
+                                                       absl::string_view path);
+
+}  // namespace hpsched::core
+
+#endif  // HPSCHED_CORE_JOB_PLAN_H_

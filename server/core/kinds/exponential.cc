@@ -1,0 +1,37 @@
+// exponential: PyTorch ExponentialLR (torch/optim/lr_scheduler.py,
+// ExponentialLR._get_closed_form_lr). value(t) = b * gamma ^ t.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "core/kind_registry.h"
+#include "core/status_macros.h"
+
+namespace hpsched::core::kinds {
+namespace {
+
+class ExponentialNode final : public Node {
+ public:
+  ExponentialNode(double base, double gamma) : base_(base), gamma_(gamma) {}
+
+  void Evaluate(int64_t start, std::span<double> out) const override {
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i] = base_ * std::pow(gamma_, static_cast<double>(start + static_cast<int64_t>(i)));
+    }
+  }
+
+ private:
+  double base_;
+  double gamma_;
+};
+
+}  // namespace
+
+absl::StatusOr<NodePtr> CompileExponential(const ScheduleSpec& spec,
+                                           const CompileContext& context) {
+  Params p(spec, context);
+  ASSIGN_OR_RETURN(double gamma, p.Double("gamma"));
+  if (gamma <= 0) return p.Error("gamma", absl::StrCat("must be > 0, got ", gamma));
+  return std::make_unique<ExponentialNode>(context.base, gamma);
+}
+
+}  // namespace hpsched::core::kinds

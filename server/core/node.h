@@ -1,0 +1,32 @@
+// A compiled schedule for one parameter group: the unit of the batched evaluation core.
+#ifndef HPSCHED_CORE_NODE_H_
+#define HPSCHED_CORE_NODE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace hpsched::core {
+
+// Steps are int64 in [0, kStepLimit): every step is exactly representable as a double.
+inline constexpr int64_t kStepLimit = int64_t{1} << 53;
+
+// Evaluates one schedule, with every parameter resolved for one parameter group, over spans of
+// consecutive steps. Implementations are immutable after construction and safe to call from many
+// threads at once; they allocate nothing and make no virtual call per value (composites make one
+// call per child and span).
+class Node {
+ public:
+  virtual ~Node() = default;
+
+  // Writes the values of the steps [start, start + out.size()) to `out`.
+  // Requires 0 <= start and start + out.size() <= kStepLimit (callers validate; nodes do not
+  // check).
+  virtual void Evaluate(int64_t start, std::span<double> out) const = 0;
+};
+
+using NodePtr = std::unique_ptr<const Node>;
+
+}  // namespace hpsched::core
+
+#endif  // HPSCHED_CORE_NODE_H_

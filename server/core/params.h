@@ -1,0 +1,78 @@
+// Typed, validated access to a schedule's parameters, with errors that name the field path and the
+// rule.
+#ifndef HPSCHED_CORE_PARAMS_H_
+#define HPSCHED_CORE_PARAMS_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/schedule_spec.h"
+
+namespace hpsched::core {
+
+// What a kind's compiler knows about where it is: the field path of the schedule
+// ("schedule.sequential.schedules[1]"), the parameter group it compiles for, and that group's base
+// value.
+struct CompileContext {
+  std::string path;
+  double base = 1.0;
+  int group = 0;
+  int num_groups = 1;
+  // How many composite schedules enclose this one.
+  int depth = 0;
+};
+
+// Reads the parameters of one schedule. Every getter returns InvalidArgument naming
+// "<path>.<kind>.<name>" when the value has the wrong type, is not finite, or (for getters without
+// a default) is missing.
+class Params {
+ public:
+  Params(const ScheduleSpec& spec, const CompileContext& context);
+
+  // Required parameters.
+  absl::StatusOr<int64_t> Int(absl::string_view name) const;
+  absl::StatusOr<double> Double(absl::string_view name) const;
+  absl::StatusOr<std::string> String(absl::string_view name) const;
+  // Parameters with a default.
+  absl::StatusOr<int64_t> Int(absl::string_view name, int64_t default_value) const;
+  absl::StatusOr<double> Double(absl::string_view name, double default_value) const;
+  absl::StatusOr<bool> Bool(absl::string_view name, bool default_value) const;
+  // A string that must be one of `allowed`.
+  absl::StatusOr<std::string> Enum(absl::string_view name, absl::string_view default_value,
+                                   std::initializer_list<absl::string_view> allowed) const;
+  // Optional lists; absent means empty.
+  absl::StatusOr<std::vector<int64_t>> Ints(absl::string_view name) const;
+  absl::StatusOr<std::vector<double>> Doubles(absl::string_view name) const;
+  // A per-group list: one value for every group, or exactly one per group. Empty means
+  // `default_value` (or an error when there is none).
+  absl::StatusOr<double> PerGroupDouble(absl::string_view name,
+                                        std::optional<double> default_value) const;
+
+  bool Has(absl::string_view name) const;
+
+  // The InvalidArgument error for parameter `name`: "<path>.<kind>.<name>: <rule>".
+  absl::Status Error(absl::string_view name, absl::string_view rule) const;
+  // The field path of parameter `name`.
+  std::string FieldPath(absl::string_view name) const;
+  // The field path of this schedule's kind message ("schedule.step").
+  const std::string& KindPath() const { return kind_path_; }
+
+  const CompileContext& context() const { return context_; }
+
+ private:
+  const ParamValue* Find(absl::string_view name) const;
+
+  const ScheduleSpec& spec_;
+  const CompileContext& context_;
+  std::string kind_path_;
+};
+
+}  // namespace hpsched::core
+
+#endif  // HPSCHED_CORE_PARAMS_H_

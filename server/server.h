@@ -1,0 +1,58 @@
+// The hpsched server: a store, the job registry and SchedulerService behind one gRPC server, with
+// health and reflection.
+#ifndef HPSCHED_SERVER_SERVER_H_
+#define HPSCHED_SERVER_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "jobs/clock.h"
+#include "jobs/job_registry.h"
+#include "service/scheduler_service.h"
+#include "store/job_store.h"
+
+namespace hpsched::server {
+
+struct ServerOptions {
+  // Address to listen on; "[::]" listens on every interface.
+  std::string address = "[::]";
+  // TCP port; 0 picks a free one (see Server::port()).
+  int port = 50051;
+  // How long Shutdown lets in-flight calls finish before cancelling them.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+};
+
+class Server {
+ public:
+  // Builds and starts the server. Errors: Unavailable when the address cannot be bound; the store's
+  // errors.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+
+  // The bound port.
+  int port() const { return port_; }
+  // Marks health NOT_SERVING, stops accepting calls and waits up to the grace period for in-flight
+  // ones. Idempotent.
+  void Shutdown();
+  // Blocks until the server has shut down.
+  void Wait();
+
+ private:
+  Server() = default;
+
+  ServerOptions options_;
+  std::unique_ptr<store::JobStore> store_;
+  jobs::SystemClock clock_;
+  std::unique_ptr<jobs::JobRegistry> registry_;
+  std::unique_ptr<service::SchedulerService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+};
+
+}  // namespace hpsched::server
+
+#endif  // HPSCHED_SERVER_SERVER_H_

@@ -1,0 +1,194 @@
+#include "service/proto_convert.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "jobs/job_registry.h"
+
+namespace hpsched::service {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+void ReadRepeated(const Message& message, const FieldDescriptor* field, core::ScheduleSpec* spec) {
+  const Reflection* reflection = message.GetReflection();
+  const int size = reflection->FieldSize(message, field);
+  if (size == 0) return;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64: {
+      std::vector<int64_t> values;
+      for (int i = 0; i < size; ++i) {
+        values.push_back(field->cpp_type() == FieldDescriptor::CPPTYPE_INT32
+                             ? reflection->GetRepeatedInt32(message, field, i)
+                             : reflection->GetRepeatedInt64(message, field, i));
+      }
+      spec->params.emplace(field->name(), std::move(values));
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      std::vector<double> values;
+      for (int i = 0; i < size; ++i)
+        values.push_back(reflection->GetRepeatedDouble(message, field, i));
+      spec->params.emplace(field->name(), std::move(values));
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      if (field->message_type() == hpsched::v1::Schedule::descriptor()) {
+        for (int i = 0; i < size; ++i) {
+          spec->children.push_back(ScheduleFromProto(static_cast<const hpsched::v1::Schedule&>(
+              reflection->GetRepeatedMessage(message, field, i))));
+        }
+      }
+      break;
+    default:
+      break;  // No kind uses other repeated types.
+  }
+}
+
+void ReadSingular(const Message& message, const FieldDescriptor* field, core::ScheduleSpec* spec) {
+  const Reflection* reflection = message.GetReflection();
+  if (field->has_presence() && !reflection->HasField(message, field)) return;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      spec->params.emplace(field->name(), int64_t{reflection->GetInt32(message, field)});
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      spec->params.emplace(field->name(), int64_t{reflection->GetInt64(message, field)});
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      spec->params.emplace(field->name(), reflection->GetDouble(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      spec->params.emplace(field->name(), reflection->GetBool(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_STRING:
+      spec->params.emplace(field->name(), reflection->GetString(message, field));
+      break;
+    default:
+      break;  // No kind uses other singular types.
+  }
+}
+
+struct ParamWriter {
+  Message* message;
+  const FieldDescriptor* field;
+  void operator()(bool v) const { message->GetReflection()->SetBool(message, field, v); }
+  void operator()(int64_t v) const {
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT32) {
+      message->GetReflection()->SetInt32(message, field, static_cast<int32_t>(v));
+    } else {
+      message->GetReflection()->SetInt64(message, field, v);
+    }
+  }
+  void operator()(double v) const { message->GetReflection()->SetDouble(message, field, v); }
+  void operator()(const std::string& v) const {
+    message->GetReflection()->SetString(message, field, v);
+  }
+  void operator()(const std::vector<int64_t>& values) const {
+    for (int64_t v : values) {
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT32) {
+        message->GetReflection()->AddInt32(message, field, static_cast<int32_t>(v));
+      } else {
+        message->GetReflection()->AddInt64(message, field, v);
+      }
+    }
+  }
+  void operator()(const std::vector<double>& values) const {
+    for (double v : values) message->GetReflection()->AddDouble(message, field, v);
+  }
+};
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+}  // namespace
+
+core::ScheduleSpec ScheduleFromProto(const hpsched::v1::Schedule& proto) {
+  core::ScheduleSpec spec;
+  const FieldDescriptor* kind_field = proto.GetReflection()->GetOneofFieldDescriptor(
+      proto, hpsched::v1::Schedule::descriptor()->FindOneofByName("kind"));
+  if (kind_field == nullptr) return spec;
+  spec.kind = kind_field->name();
+  const Message& kind = proto.GetReflection()->GetMessage(proto, kind_field);
+  const auto* descriptor = kind.GetDescriptor();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const FieldDescriptor* field = descriptor->field(i);
+    if (field->is_repeated()) {
+      ReadRepeated(kind, field, &spec);
+    } else {
+      ReadSingular(kind, field, &spec);
+    }
+  }
+  return spec;
+}
+
+void ScheduleToProto(const core::ScheduleSpec& spec, hpsched::v1::Schedule* proto) {
+  proto->Clear();
+  const FieldDescriptor* kind_field =
+      hpsched::v1::Schedule::descriptor()->FindFieldByName(spec.kind);
+  if (kind_field == nullptr) return;
+  Message* kind = proto->GetReflection()->MutableMessage(proto, kind_field);
+  const auto* descriptor = kind->GetDescriptor();
+  for (const auto& [name, value] : spec.params) {
+    const FieldDescriptor* field = descriptor->FindFieldByName(name);
+    if (field != nullptr) std::visit(ParamWriter{kind, field}, value);
+  }
+  if (!spec.children.empty()) {
+    const FieldDescriptor* field = descriptor->FindFieldByName("schedules");
+    for (const core::ScheduleSpec& child : spec.children) {
+      ScheduleToProto(child, static_cast<hpsched::v1::Schedule*>(
+                                 kind->GetReflection()->AddMessage(kind, field)));
+    }
+  }
+}
+
+core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto) {
+  core::JobSpec spec;
+  for (const auto& hp : proto.hyperparameters()) {
+    core::HyperparameterSpec h;
+    h.name = hp.name();
+    h.base_values.assign(hp.base_values().begin(), hp.base_values().end());
+    h.schedule = ScheduleFromProto(hp.schedule());
+    spec.hyperparameters.push_back(std::move(h));
+  }
+  spec.labels.insert(proto.labels().begin(), proto.labels().end());
+  return spec;
+}
+
+void JobToProto(const store::JobRecord& record, hpsched::v1::Job* proto) {
+  proto->Clear();
+  proto->set_name(JobName(record.job_id));
+  for (const core::HyperparameterSpec& h : record.spec.hyperparameters) {
+    auto* hp = proto->add_hyperparameters();
+    hp->set_name(h.name);
+    hp->mutable_base_values()->Add(h.base_values.begin(), h.base_values.end());
+    ScheduleToProto(h.schedule, hp->mutable_schedule());
+  }
+  proto->set_version(record.version);
+  proto->set_etag(record.etag);
+  *proto->mutable_create_time() = ToTimestamp(record.create_time);
+  *proto->mutable_update_time() = ToTimestamp(record.update_time);
+  proto->mutable_labels()->insert(record.spec.labels.begin(), record.spec.labels.end());
+}
+
+std::string JobName(absl::string_view job_id) { return absl::StrCat("jobs/", job_id); }
+
+absl::StatusOr<std::string> JobIdFromName(absl::string_view name, absl::string_view field) {
+  absl::string_view id = name;
+  if (absl::StartsWith(id, "jobs/")) id.remove_prefix(5);
+  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": is required"));
+  if (!jobs::JobRegistry::IsValidJobId(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": must be \"jobs/{job_id}\" with job_id matching [a-z0-9][a-z0-9._-]{0,62}, got \"",
+        absl::CHexEscape(name.substr(0, 80)), "\""));
+  }
+  return std::string(id);
+}
+
+}  // namespace hpsched::service

@@ -1,0 +1,214 @@
+#include "service/scheduler_service.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/evaluator.h"
+#include "core/job_plan.h"
+#include "core/status_macros.h"
+#include "service/proto_convert.h"
+#include "service/status_convert.h"
+
+namespace hpsched::service {
+namespace {
+
+namespace v1 = ::hpsched::v1;
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// The values a batch of GetValues computes: the queries point into the responses' series, and
+// `jobs` keeps the plans they evaluate alive until the batch has run.
+struct ValuesBatch {
+  std::vector<core::EvalQuery> queries;
+  std::vector<std::shared_ptr<const jobs::Job>> jobs;
+  int64_t total_values = 0;
+};
+
+// Validates one GetValues request (fields named under `prefix`) and adds its queries to `batch`,
+// sizing the series of `response` to receive the values.
+absl::Status PlanGetValues(const jobs::JobRegistry& registry, const v1::GetValuesRequest& request,
+                           absl::string_view prefix, v1::GetValuesResponse* response,
+                           ValuesBatch* batch) {
+  ASSIGN_OR_RETURN(std::string job_id, JobIdFromName(request.job(), absl::StrCat(prefix, "job")));
+  const int64_t count = request.count() == 0 ? 1 : request.count();
+  RETURN_IF_ERROR(core::CheckStepRange(request.step(), count, absl::StrCat(prefix, "step"),
+                                       absl::StrCat(prefix, "count")));
+  ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry.Get(job_id));
+  const std::vector<std::string> names(request.hyperparameters().begin(),
+                                       request.hyperparameters().end());
+  ASSIGN_OR_RETURN(std::vector<size_t> selected,
+                   job->plan->Select(names, absl::StrCat(prefix, "hyperparameters")));
+  batch->total_values += count * static_cast<int64_t>(selected.size());
+  if (batch->total_values > core::kMaxValuesPerBatch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "count: the response would hold more than ", core::kMaxValuesPerBatch,
+                     " values (count x series); ask for fewer steps or hyperparameters"));
+  }
+  response->set_job(JobName(job_id));
+  response->set_version(job->record.version);
+  response->set_start_step(request.step());
+  for (size_t index : selected) {
+    const core::SeriesPlan& plan = job->plan->series()[index];
+    v1::Series* series = response->add_series();
+    series->set_hyperparameter(plan.hyperparameter);
+    series->set_group(plan.group);
+    series->mutable_values()->Resize(static_cast<int>(count), 0.0);
+    batch->queries.push_back(core::EvalQuery{
+        plan.node.get(), request.step(),
+        std::span<double>(series->mutable_values()->mutable_data(), static_cast<size_t>(count))});
+  }
+  batch->jobs.push_back(std::move(job));
+  return absl::OkStatus();
+}
+
+// Sets the `lr` convenience field from the evaluated series.
+void SetLr(v1::GetValuesResponse* response) {
+  for (const v1::Series& series : response->series()) {
+    if (series.hyperparameter() == "lr" && series.group() == 0) {
+      response->set_lr(series.values(0));
+      return;
+    }
+  }
+}
+
+constexpr absl::string_view kPageTokenPrefix = "after:";
+
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
+  std::string decoded;
+  if (!absl::WebSafeBase64Unescape(token, &decoded) ||
+      !absl::StartsWith(decoded, kPageTokenPrefix)) {
+    return absl::InvalidArgumentError(
+        "page_token: is not a token from a previous ListJobs response");
+  }
+  return decoded.substr(kPageTokenPrefix.size());
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContext* context,
+                                                      const v1::CreateJobRequest* request,
+                                                      v1::Job* response) {
+  if (!request->has_job()) return Finish(context, absl::InvalidArgumentError("job: is required"));
+  auto job =
+      registry_->Create(request->job_id(), JobSpecFromProto(request->job()), request->request_id());
+  if (job.ok()) JobToProto((*job)->record, response);
+  return Finish(context, job.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* context,
+                                                   const v1::GetJobRequest* request,
+                                                   v1::Job* response) {
+  auto id = JobIdFromName(request->name(), "name");
+  if (!id.ok()) return Finish(context, id.status());
+  auto job = registry_->Get(*id);
+  if (job.ok()) JobToProto((*job)->record, response);
+  return Finish(context, job.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext* context,
+                                                     const v1::ListJobsRequest* request,
+                                                     v1::ListJobsResponse* response) {
+  if (request->page_size() < 0) {
+    return Finish(context, absl::InvalidArgumentError(absl::StrCat("page_size: must be >= 0, got ",
+                                                                   request->page_size())));
+  }
+  int page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  page_size = std::min(page_size, kMaxPageSize);
+  std::string after;
+  if (!request->page_token().empty()) {
+    auto decoded = DecodePageToken(request->page_token());
+    if (!decoded.ok()) return Finish(context, decoded.status());
+    after = *std::move(decoded);
+  }
+  jobs::JobPage page = registry_->List(static_cast<size_t>(page_size), after);
+  for (const auto& job : page.jobs) JobToProto(job->record, response->add_jobs());
+  if (!page.next_after.empty()) {
+    response->set_next_page_token(
+        absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, page.next_after)));
+  }
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContext* context,
+                                                      const v1::DeleteJobRequest* request,
+                                                      v1::DeleteJobResponse* response) {
+  auto id = JobIdFromName(request->name(), "name");
+  if (!id.ok()) return Finish(context, id.status());
+  return Finish(context, registry_->Delete(*id));
+}
+
+grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContext* context,
+                                                      const v1::GetValuesRequest* request,
+                                                      v1::GetValuesResponse* response) {
+  ValuesBatch batch;
+  absl::Status status = PlanGetValues(*registry_, *request, "", response, &batch);
+  if (status.ok()) {
+    core::EvaluateBatch(batch.queries);
+    SetLr(response);
+  }
+  return Finish(context, status);
+}
+
+grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerContext* context,
+                                                           const v1::BatchGetValuesRequest* request,
+                                                           v1::BatchGetValuesResponse* response) {
+  if (request->requests_size() > kMaxBatchRequests) {
+    return Finish(context, absl::InvalidArgumentError(
+                               absl::StrCat("requests: must have at most ", kMaxBatchRequests,
+                                            " requests, got ", request->requests_size())));
+  }
+  ValuesBatch batch;
+  for (int i = 0; i < request->requests_size(); ++i) {
+    absl::Status status =
+        PlanGetValues(*registry_, request->requests(i), absl::StrCat("requests[", i, "]."),
+                      response->add_responses(), &batch);
+    if (!status.ok()) {
+      response->Clear();  // All or nothing.
+      return Finish(context, status);
+    }
+  }
+  core::EvaluateBatch(batch.queries);
+  for (auto& r : *response->mutable_responses()) SetLr(&r);
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext* context,
+                                                    const v1::PreviewRequest* request,
+                                                    v1::PreviewResponse* response) {
+  if (!request->has_schedule()) {
+    return Finish(context, absl::InvalidArgumentError("schedule: is required"));
+  }
+  std::vector<double> bases(request->base_values().begin(), request->base_values().end());
+  if (bases.empty()) bases.push_back(1.0);
+  const int64_t count = request->count() == 0 ? 1 : request->count();
+  absl::Status status = core::CheckBaseValues(bases, "base_values");
+  if (status.ok())
+    status = core::CheckStepRange(request->start_step(), count, "start_step", "count");
+  if (status.ok() && static_cast<int64_t>(bases.size()) * count > core::kMaxValuesPerBatch) {
+    status = absl::InvalidArgumentError(absl::StrCat("count: the response would hold more than ",
+                                                     core::kMaxValuesPerBatch, " values"));
+  }
+  if (!status.ok()) return Finish(context, status);
+  auto nodes = core::CompileStandalone(ScheduleFromProto(request->schedule()), bases, "schedule");
+  if (!nodes.ok()) return Finish(context, nodes.status());
+  std::vector<core::EvalQuery> queries;
+  for (size_t g = 0; g < nodes->size(); ++g) {
+    v1::Series* series = response->add_series();
+    series->set_group(static_cast<int>(g));
+    series->mutable_values()->Resize(static_cast<int>(count), 0.0);
+    queries.push_back(core::EvalQuery{
+        (*nodes)[g].get(), request->start_step(),
+        std::span<double>(series->mutable_values()->mutable_data(), static_cast<size_t>(count))});
+  }
+  core::EvaluateBatch(queries);
+  return Finish(context, absl::OkStatus());
+}
+
+}  // namespace hpsched::service

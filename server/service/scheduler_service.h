@@ -1,0 +1,48 @@
+// hpsched.v1.SchedulerService over gRPC's callback API. Handlers are thin: validate and convert the
+// request, call the job registry and the evaluation core, convert the result and the status once.
+#ifndef HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
+#define HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
+
+#include "hpsched/v1/scheduler_service.grpc.pb.h"
+#include "jobs/job_registry.h"
+
+namespace hpsched::service {
+
+inline constexpr int kMaxBatchRequests = 1000;
+inline constexpr int kDefaultPageSize = 100;
+inline constexpr int kMaxPageSize = 1000;
+
+class SchedulerService final : public hpsched::v1::SchedulerService::CallbackService {
+ public:
+  // `registry` must outlive the service.
+  explicit SchedulerService(jobs::JobRegistry* registry) : registry_(registry) {}
+
+  grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* context,
+                                      const hpsched::v1::CreateJobRequest* request,
+                                      hpsched::v1::Job* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const hpsched::v1::GetJobRequest* request,
+                                   hpsched::v1::Job* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const hpsched::v1::ListJobsRequest* request,
+                                     hpsched::v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
+                                      const hpsched::v1::DeleteJobRequest* request,
+                                      hpsched::v1::DeleteJobResponse* response) override;
+  grpc::ServerUnaryReactor* GetValues(grpc::CallbackServerContext* context,
+                                      const hpsched::v1::GetValuesRequest* request,
+                                      hpsched::v1::GetValuesResponse* response) override;
+  grpc::ServerUnaryReactor* BatchGetValues(grpc::CallbackServerContext* context,
+                                           const hpsched::v1::BatchGetValuesRequest* request,
+                                           hpsched::v1::BatchGetValuesResponse* response) override;
+  grpc::ServerUnaryReactor* Preview(grpc::CallbackServerContext* context,
+                                    const hpsched::v1::PreviewRequest* request,
+                                    hpsched::v1::PreviewResponse* response) override;
+
+ private:
+  jobs::JobRegistry* const registry_;
+};
+
+}  // namespace hpsched::service
+
+#endif  // HPSCHED_SERVICE_SCHEDULER_SERVICE_H_

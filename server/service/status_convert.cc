@@ -1,0 +1,10 @@
+#include "service/status_convert.h"
+
+namespace hpsched::service {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace hpsched::service

@@ -1,0 +1,32 @@
+// Where job state lives. The job registry writes through a JobStore before it acknowledges a
+// mutation, and loads every job from it at start-up.
+#ifndef HPSCHED_STORE_JOB_STORE_H_
+#define HPSCHED_STORE_JOB_STORE_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "store/job_record.h"
+
+namespace hpsched::store {
+
+// Implementations are thread-safe. A successful Put or Delete is durable to the degree the
+// implementation promises (the memory store: until the process exits).
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  // Inserts or replaces the record of `record.job_id`. Errors: Unavailable/Internal from the
+  // backing store; on error nothing changed.
+  virtual absl::Status Put(const JobRecord& record) = 0;
+  // Removes a job. NotFound if there is none.
+  virtual absl::Status Delete(absl::string_view job_id) = 0;
+  // Every stored job, in order of job_id.
+  virtual absl::StatusOr<std::vector<JobRecord>> LoadAll() = 0;
+};
+
+}  // namespace hpsched::store
+
+#endif  // HPSCHED_STORE_JOB_STORE_H_

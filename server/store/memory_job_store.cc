@@ -1,0 +1,29 @@
+#include "store/memory_job_store.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace hpsched::store {
+
+absl::Status MemoryJobStore::Put(const JobRecord& record) {
+  absl::MutexLock lock(&mutex_);
+  records_.insert_or_assign(record.job_id, record);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryJobStore::Delete(absl::string_view job_id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = records_.find(job_id);
+  if (it == records_.end()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  records_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<JobRecord>> MemoryJobStore::LoadAll() {
+  absl::MutexLock lock(&mutex_);
+  std::vector<JobRecord> records;
+  records.reserve(records_.size());
+  for (const auto& [id, record] : records_) records.push_back(record);
+  return records;
+}
+
+}  // namespace hpsched::store
