@@ -1,0 +1,301 @@
+// SchedulerService over an in-process channel, through the C++ client library: every RPC, its error
+// codes, the golden values from PyTorch, and that no bad request hurts the server.
+#include "service/scheduler_service.h"
+
+#include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/server_builder.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "client/client.h"
+#include "client/prefetching_reader.h"
+#include "golden/golden_util.h"
+#include "store/memory_job_store.h"
+
+namespace hpsched {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::Schedule ScheduleJson(const std::string& json) {
+  v1::Schedule schedule;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &schedule).ok()) << json;
+  return schedule;
+}
+
+v1::Job LrJob(const std::string& schedule_json, std::vector<double> bases = {0.1}) {
+  v1::Job job;
+  auto* hp = job.add_hyperparameters();
+  hp->set_name("lr");
+  hp->mutable_base_values()->Add(bases.begin(), bases.end());
+  *hp->mutable_schedule() = ScheduleJson(schedule_json);
+  return job;
+}
+
+class SchedulerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ClientOptions options;
+    options.timeout = absl::Seconds(30);
+    client_ =
+        std::make_unique<Client>(server_->InProcessChannel(grpc::ChannelArguments()), options);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  store::MemoryJobStore store_;
+  jobs::SystemClock clock_;
+  jobs::JobRegistry registry_{&store_, &clock_};
+  service::SchedulerService service_{&registry_};
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(SchedulerServiceTest, CreateGetListDelete) {
+  auto job = client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->name(), "jobs/demo");
+  EXPECT_EQ(job->version(), 1);
+  EXPECT_FALSE(job->etag().empty());
+  EXPECT_GT(job->create_time().seconds(), 1'600'000'000);
+  // The stored spec comes back as it was sent, unset parameters still unset.
+  EXPECT_EQ(job->hyperparameters(0).schedule().step().step_size(), 10);
+  EXPECT_FALSE(
+      LrJob(R"({"step": {"step_size": 10}})").hyperparameters(0).schedule().step().has_gamma());
+
+  auto same = client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})"));
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->etag(), job->etag());
+  auto conflict = client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 20}})"));
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+
+  auto got = client_->GetJob("demo");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->SerializeAsString(), job->SerializeAsString());
+  EXPECT_TRUE(client_->GetJob("jobs/demo").ok());
+
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        client_->CreateJob("job-" + std::to_string(i), LrJob(R"({"exponential": {"gamma": 0.9}})"))
+            .ok());
+  }
+  std::vector<std::string> names;
+  std::string token;
+  do {
+    auto page = client_->ListJobs(2, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->jobs_size(), 2);
+    for (const auto& j : page->jobs()) names.push_back(j.name());
+    token = page->next_page_token();
+  } while (!token.empty());
+  EXPECT_THAT(names, ::testing::ElementsAre("jobs/demo", "jobs/job-0", "jobs/job-1", "jobs/job-2",
+                                            "jobs/job-3", "jobs/job-4"));
+  EXPECT_EQ(client_->ListJobs(2, "garbage!").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->ListJobs(-1, "").status().code(), absl::StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(client_->DeleteJob("demo").ok());
+  EXPECT_EQ(client_->GetJob("demo").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->DeleteJob("demo").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerServiceTest, GetValuesSeriesAndLr) {
+  v1::Job job = LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})", {0.1, 0.01});
+  auto* momentum = job.add_hyperparameters();
+  momentum->set_name("momentum");
+  momentum->add_base_values(0.9);
+  *momentum->mutable_schedule() =
+      ScheduleJson(R"({"constant": {"factor": 0.5, "total_iters": 3}})");
+  ASSERT_TRUE(client_->CreateJob("multi", job).ok());
+
+  v1::GetValuesRequest request;
+  request.set_job("jobs/multi");
+  request.set_step(8);
+  request.set_count(4);
+  auto values = client_->GetValues(request);
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(values->job(), "jobs/multi");
+  EXPECT_EQ(values->version(), 1);
+  EXPECT_EQ(values->start_step(), 8);
+  ASSERT_EQ(values->series_size(), 3);
+  EXPECT_EQ(values->series(1).hyperparameter(), "lr");
+  EXPECT_EQ(values->series(1).group(), 1);
+  EXPECT_THAT(values->series(0).values(), ::testing::ElementsAre(0.1, 0.1, 0.05, 0.05));
+  EXPECT_THAT(values->series(1).values(), ::testing::ElementsAre(0.01, 0.01, 0.005, 0.005));
+  EXPECT_EQ(values->series(2).hyperparameter(), "momentum");
+  EXPECT_TRUE(values->has_lr());
+  EXPECT_EQ(values->lr(), 0.1);
+
+  request.add_hyperparameters("momentum");
+  request.set_count(0);  // Means 1.
+  values = client_->GetValues(request);
+  ASSERT_TRUE(values.ok());
+  ASSERT_EQ(values->series_size(), 1);
+  EXPECT_THAT(values->series(0).values(), ::testing::ElementsAre(0.9));
+  EXPECT_FALSE(values->has_lr());
+
+  request.set_hyperparameters(0, "beta1");
+  EXPECT_EQ(client_->GetValues(request).status().message(),
+            "hyperparameters[0]: the job has no hyperparameter \"beta1\"");
+}
+
+TEST_F(SchedulerServiceTest, GetValuesErrors) {
+  ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"exponential": {"gamma": 0.9}})")).ok());
+  v1::GetValuesRequest request;
+  request.set_job("jobs/nope");
+  EXPECT_EQ(client_->GetValues(request).status().code(), absl::StatusCode::kNotFound);
+  request.set_job("");
+  EXPECT_EQ(client_->GetValues(request).status().message(), "job: is required");
+  request.set_job("jobs/Bad Name");
+  EXPECT_EQ(client_->GetValues(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.set_job("jobs/demo");
+  request.set_step(-1);
+  EXPECT_EQ(client_->GetValues(request).status().message(),
+            "step: must be >= 0 and < 2^53, got -1");
+  request.set_step(0);
+  request.set_count(100001);
+  EXPECT_EQ(client_->GetValues(request).status().message(),
+            "count: must be between 1 and 100000, got 100001");
+  request.set_step((int64_t{1} << 53) - 1);
+  request.set_count(1);
+  auto far = client_->GetValues(request);
+  ASSERT_TRUE(far.ok()) << far.status();
+  EXPECT_EQ(far->lr(), 0.0);  // 0.1 * 0.9^(2^53 - 1) underflows to 0, as in PyTorch.
+}
+
+TEST_F(SchedulerServiceTest, BatchGetValuesIsAllOrNothing) {
+  ASSERT_TRUE(client_->CreateJob("a", LrJob(R"({"step": {"step_size": 2}})")).ok());
+  ASSERT_TRUE(client_->CreateJob("b", LrJob(R"({"exponential": {"gamma": 0.5}})", {1.0})).ok());
+  v1::BatchGetValuesRequest batch;
+  auto* ra = batch.add_requests();
+  ra->set_job("jobs/a");
+  ra->set_step(2);
+  auto* rb = batch.add_requests();
+  rb->set_job("b");
+  rb->set_step(3);
+  rb->set_count(2);
+  auto response = client_->BatchGetValues(batch);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->responses_size(), 2);
+  EXPECT_DOUBLE_EQ(response->responses(0).lr(), 0.1 * 0.1);
+  EXPECT_THAT(response->responses(1).series(0).values(), ::testing::ElementsAre(0.125, 0.0625));
+
+  batch.add_requests()->set_job("jobs/missing");
+  auto failed = client_->BatchGetValues(batch);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kNotFound);
+  batch.mutable_requests(2)->set_job("jobs/a");
+  batch.mutable_requests(2)->set_count(-5);
+  EXPECT_THAT(client_->BatchGetValues(batch).status().message(), HasSubstr("requests[2].count: "));
+}
+
+TEST_F(SchedulerServiceTest, Preview) {
+  v1::PreviewRequest request;
+  *request.mutable_schedule() = ScheduleJson(R"({"cosine_annealing": {"t_max": 10}})");
+  request.add_base_values(0.1);
+  request.add_base_values(1.0);
+  request.set_start_step(9);
+  request.set_count(3);
+  auto preview = client_->Preview(request);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  ASSERT_EQ(preview->series_size(), 2);
+  EXPECT_EQ(preview->series(1).values(1), 0.0);
+  EXPECT_DOUBLE_EQ(preview->series(1).values(0), preview->series(1).values(2));
+  request.clear_base_values();
+  request.add_base_values(INFINITY);
+  EXPECT_EQ(client_->Preview(request).status().message(),
+            "base_values[0]: must be finite, got inf");
+  request.clear_schedule();
+  EXPECT_EQ(client_->Preview(request).status().message(), "schedule: is required");
+}
+
+// The bad specs of the v1 issue, each INVALID_ARGUMENT naming the field; the server keeps serving.
+TEST_F(SchedulerServiceTest, BadSpecsAreRejectedWithTheirField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"cosine_annealing": {"t_max": 0}})",
+       "job.hyperparameters[0].schedule.cosine_annealing.t_max: must be > 0"},
+      {R"({"step": {"step_size": -3}})",
+       "job.hyperparameters[0].schedule.step.step_size: must be > 0, got -3"},
+      {R"({"sequential": {}})",
+       "job.hyperparameters[0].schedule.sequential.schedules: must have at least one"},
+      {R"({"sequential": {"schedules": [{"constant": {}}, {"constant": {}}, {"constant": {}}],
+           "milestones": [5, 3]}})",
+       "job.hyperparameters[0].schedule.sequential.milestones[1]: must be greater than 5, got 3"},
+      {R"({"exponential": {"gamma": "NaN"}})",
+       "job.hyperparameters[0].schedule.exponential.gamma: must be finite"},
+      {R"({"cosine_annealing": {"t_max": 5, "eta_min": "Infinity"}})",
+       "job.hyperparameters[0].schedule.cosine_annealing.eta_min: must be finite"},
+      {R"({"cyclic": {"max_lr": [1], "mode": "zigzag"}})",
+       "job.hyperparameters[0].schedule.cyclic.mode: must be one of"},
+      {R"({"one_cycle": {"total_steps": 100, "anneal_strategy": "cosine"}})",
+       "job.hyperparameters[0].schedule.one_cycle.anneal_strategy: must be one of"},
+      {R"({"lambda": {"expression": "step *"}})",
+       "job.hyperparameters[0].schedule.lambda.expression: "},
+      {R"json({"lambda": {"expression": "os.system(1)"}})json",
+       "job.hyperparameters[0].schedule.lambda.expression: "},
+      {"{\"lambda\": {\"expression\": \"" + std::string(1500, '1') + "\"}}",
+       "job.hyperparameters[0].schedule.lambda.expression: "},
+      {R"({})", "job.hyperparameters[0].schedule: is required"},
+  };
+  for (const auto& [json, message] : cases) {
+    auto created = client_->CreateJob("bad", LrJob(json));
+    EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(created.status().message(), HasSubstr(message)) << json;
+  }
+  EXPECT_EQ(client_->GetJob("bad").status().code(), absl::StatusCode::kNotFound);
+  v1::CreateJobRequest no_job;
+  EXPECT_EQ(client_->CreateJob("x", v1::Job()).status().message(),
+            "job.hyperparameters: must have at least one hyperparameter");
+  EXPECT_TRUE(client_->CreateJob("good", LrJob(R"({"constant": {}})")).ok());
+}
+
+// Every PyTorch golden case, through the service and the client library.
+TEST_F(SchedulerServiceTest, GoldenValuesThroughTheService) {
+  const golden::GoldenFile golden = testing::LoadGolden("torch_golden.json");
+  int compared = 0;
+  for (int i = 0; i < golden.cases_size(); ++i) {
+    const auto& c = golden.cases(i);
+    SCOPED_TRACE(c.name());
+    v1::Job job;
+    auto* hp = job.add_hyperparameters();
+    hp->set_name("lr");
+    *hp->mutable_base_values() = c.base_values();
+    *hp->mutable_schedule() = c.schedule();
+    const std::string id = "golden-" + std::to_string(i);
+    ASSERT_TRUE(client_->CreateJob(id, job).ok());
+    for (const auto& point : c.points()) {
+      v1::GetValuesRequest request;
+      request.set_job(id);
+      request.set_step(point.step());
+      auto values = client_->GetValues(request);
+      ASSERT_TRUE(values.ok()) << values.status();
+      for (int g = 0; g < point.values_size(); ++g) {
+        EXPECT_TRUE(
+            testing::GoldenClose(point.values(g), values->series(g).values(0), testing::Scale(c)))
+            << "step " << point.step() << " group " << g;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 1000);
+}
+
+TEST_F(SchedulerServiceTest, PrefetchingReaderMakesOneCallPerWindow) {
+  ASSERT_TRUE(
+      client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})")).ok());
+  PrefetchingReader reader(client_.get(), "demo", 16);
+  for (int step = 0; step < 64; ++step) {
+    auto lr = reader.Value(step);
+    ASSERT_TRUE(lr.ok()) << lr.status();
+    EXPECT_DOUBLE_EQ(*lr, 0.1 * std::pow(0.5, step / 10));
+  }
+  EXPECT_EQ(reader.rpc_count(), 4);
+  EXPECT_EQ(reader.Value(3, "momentum").status().code(), absl::StatusCode::kNotFound);
+  PrefetchingReader missing(client_.get(), "nope", 16);
+  EXPECT_EQ(missing.Value(0).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace hpsched
