@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numbers>
 #include <span>
 #include <string>
@@ -273,9 +274,16 @@ inline void WriteResult(const Result& result, const double (&s)[kRows][kLanes], 
       // is fine then.
       for (size_t i = 0; i < n; ++i) out[i] = xc[i];
       break;
-    case Result::Kind::kSlot:
-      for (size_t i = 0; i < n; ++i) out[i] = s[result.slot][i];
+    case Result::Kind::kSlot: {
+      // The sign and payload of a NaN produced by arithmetic depend on operand
+      // order, which the compiler may choose differently for vectorized and
+      // scalar loops. They can never influence a non-NaN result, so returning
+      // one canonical NaN makes span and scalar evaluation agree bit for bit.
+      constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+      const double* v = s[result.slot];
+      for (size_t i = 0; i < n; ++i) out[i] = v[i] == v[i] ? v[i] : kNaN;
       break;
+    }
   }
 }
 
@@ -422,7 +430,7 @@ class Compiler {
     switch (v.kind) {
       case Value::Kind::kConstant:
         result_.kind = Result::Kind::kConstant;
-        result_.constant = v.k;
+        result_.constant = std::isnan(v.k) ? std::numeric_limits<double>::quiet_NaN() : v.k;
         break;
       case Value::Kind::kVariable:
         result_.kind = Result::Kind::kVariable;

@@ -45,6 +45,10 @@
 //     made only of constants are computed once at compile time with exactly
 //     the same operations (and code) the evaluator uses, so the result is
 //     bit-for-bit unchanged.
+//   * A NaN result is always the canonical quiet NaN
+//     (std::numeric_limits<double>::quiet_NaN()), unless the expression is
+//     just the variable (then x is passed through unchanged). NaN sign and
+//     payload bits are not otherwise meaningful.
 //   * Where Python would raise (division by zero, log(0), math range errors,
 //     negative base with a fractional exponent), the IEEE/C result (inf, NaN)
 //     is produced instead. The variable is a double: integer steps are exact

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -34,6 +35,12 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 uint64_t Bits(double v) { return std::bit_cast<uint64_t>(v); }
+
+// Equal bit for bit, or both NaN (NaN sign/payload bits are not meaningful:
+// the evaluator returns the canonical quiet NaN).
+bool SameValue(double a, double b) {
+  return Bits(a) == Bits(b) || (std::isnan(a) && std::isnan(b));
+}
 
 // Compiles `text` over "step" and fails the test on error.
 Expression MustCompile(std::string_view text) {
@@ -202,7 +209,7 @@ TEST(ExpressionTest, EveryFunction) {
     for (double x : xs) {
       const double want = c.ref(x);
       const double got = e.Evaluate(x);
-      EXPECT_EQ(Bits(got), Bits(want)) << c.text << " at " << x << ": " << got << " vs " << want;
+      EXPECT_TRUE(SameValue(got, want)) << c.text << " at " << x << ": " << got << " vs " << want;
     }
     ExpectSpanMatchesScalar(e, std::vector<double>(std::begin(xs), std::end(xs)));
   }
@@ -322,8 +329,8 @@ TEST(ExpressionTest, MatchesHandWrittenCpp) {
     e.Evaluate(xs, out);
     for (size_t i = 0; i < xs.size(); ++i) {
       const double want = c.ref(xs[i]);
-      ASSERT_EQ(Bits(out[i]), Bits(want)) << c.text << " at " << xs[i];
-      ASSERT_EQ(Bits(e.Evaluate(xs[i])), Bits(want)) << c.text << " at " << xs[i];
+      ASSERT_TRUE(SameValue(out[i], want)) << c.text << " at " << xs[i];
+      ASSERT_TRUE(SameValue(e.Evaluate(xs[i]), want)) << c.text << " at " << xs[i];
     }
   }
 }
@@ -416,7 +423,7 @@ TEST(ExpressionTest, SpanMatchesScalarAtChunkBoundaries) {
 TEST(ExpressionTest, ManySlotsUseTheLargeStack) {
   // Right-nested products keep one pending slot per level.
   std::string text = "1";
-  for (int i = 0; i < 30; ++i) text = "(step + " + std::to_string(i) + ") * (" + text + ")";
+  for (int i = 0; i < 30; ++i) text = absl::StrCat("(step + ", i, ") * (", text, ")");
   const Expression e = MustCompile(text);
   EXPECT_GT(e.stack_slots(), 16);
   auto ref = [](double x) {
@@ -443,7 +450,7 @@ TEST(ExpressionTest, CopyAndMove) {
   EXPECT_EQ(d.Evaluate(3.0), 7.0);
   EXPECT_EQ(d.text(), "step * 2 + 1");
   std::vector<Expression> v;
-  for (int i = 0; i < 10; ++i) v.push_back(MustCompile("step + " + std::to_string(i)));
+  for (int i = 0; i < 10; ++i) v.push_back(MustCompile(absl::StrCat("step + ", i)));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(v[i].Evaluate(1.0), 1.0 + i);
 }
 
@@ -457,6 +464,18 @@ TEST(ExpressionTest, ConstantFoldingKeepsRounding) {
   EXPECT_EQ(Bits(e.Evaluate(0.1)), Bits(0.1 * 2 / 3));
   EXPECT_EQ(Bits(Eval("1 / 3 + step", 0.7)), Bits(1.0 / 3 + 0.7));
   EXPECT_EQ(Bits(Eval("sin(1) * step", 0.7)), Bits(std::sin(1.0) * 0.7));
+}
+
+TEST(ExpressionTest, NaNResultsAreCanonical) {
+  const uint64_t canonical = Bits(kNaN);
+  EXPECT_EQ(Bits(Eval("log(-1)")), canonical);  // Folded constant.
+  EXPECT_EQ(Bits(Eval("-log(-1)")), canonical);
+  EXPECT_EQ(Bits(Eval("step / step", 0.0)), canonical);
+  EXPECT_EQ(Bits(Eval("-(step / step)", 0.0)), canonical);
+  EXPECT_EQ(Bits(Eval("cos(step) + -step", kNaN)), canonical);
+  EXPECT_EQ(Bits(Eval("-step", kNaN)), canonical);
+  // The bare variable passes its input through untouched.
+  EXPECT_EQ(Bits(Eval("step", -kNaN)), Bits(-kNaN));
 }
 
 TEST(ExpressionTest, IeeeResultsWherePythonWouldRaise) {
@@ -631,9 +650,9 @@ TEST(ExpressionErrorTest, TooDeep) {
   EXPECT_THAT(CompileError(conditionals), HasSubstr("nesting deeper than 64"));
   // Within the limits, deep right-nesting works.
   std::string chain;
-  for (int i = 0; i < 60; ++i) chain += "step>" + std::to_string(i) + "?";
+  for (int i = 0; i < 60; ++i) absl::StrAppend(&chain, "step>", i, "?");
   chain += "-1";
-  for (int i = 59; i >= 0; --i) chain += ":" + std::to_string(i);
+  for (int i = 59; i >= 0; --i) absl::StrAppend(&chain, ":", i);
   const Expression c = MustCompile(chain);
   EXPECT_EQ(c.Evaluate(0), 0.0);
   EXPECT_EQ(c.Evaluate(10.5), 11.0);
@@ -854,14 +873,8 @@ TEST(ExpressionFuzzTest, RandomValidExpressionsMatchTreeWalker) {
     e->Evaluate(xs, out);
     for (size_t i = 0; i < xs.size(); ++i) {
       const double want = ref(xs[i]);
-      // NaN payloads/signs may legitimately differ between equivalent paths;
-      // every other value must match bit for bit.
-      if (std::isnan(want)) {
-        ASSERT_TRUE(std::isnan(out[i])) << text << " at " << xs[i];
-      } else {
-        ASSERT_EQ(Bits(out[i]), Bits(want))
-            << text << " at " << xs[i] << ": " << out[i] << " vs " << want;
-      }
+      ASSERT_TRUE(SameValue(out[i], want))
+          << text << " at " << xs[i] << ": " << out[i] << " vs " << want;
     }
     ExpectSpanMatchesScalar(*e, xs);
     if (HasFatalFailure()) return;
@@ -872,7 +885,8 @@ TEST(ExpressionFuzzTest, RandomValidExpressionsMatchTreeWalker) {
 TEST(ExpressionFuzzTest, MutatedValidExpressions) {
   std::mt19937 rng(31337);
   RandomExpression gen(&rng);
-  const std::string alphabet = "0123456789.e+-*/^()<>=!&|?:, stpmin\0\xff";
+  // Includes a NUL and a non-ASCII byte.
+  const std::string alphabet = std::string("0123456789.e+-*/^()<>=!&|?:, stpmin") + '\0' + '\xff';
   int compiled = 0;
   for (int iter = 0; iter < 5000; ++iter) {
     std::function<double(double)> ref;
@@ -896,7 +910,7 @@ TEST(ExpressionFuzzTest, MutatedValidExpressions) {
     CompileAndEvaluateAnything(text, &compiled);
     if (HasFatalFailure()) return;
   }
-  EXPECT_GT(compiled, 500);
+  EXPECT_GT(compiled, 200);
 }
 
 TEST(ExpressionFuzzTest, RandomCharacterStrings) {

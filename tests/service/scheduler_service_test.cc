@@ -202,7 +202,7 @@ TEST_F(SchedulerServiceTest, Preview) {
   ASSERT_TRUE(preview.ok()) << preview.status();
   ASSERT_EQ(preview->series_size(), 2);
   EXPECT_EQ(preview->series(1).values(1), 0.0);
-  EXPECT_DOUBLE_EQ(preview->series(1).values(0), preview->series(1).values(2));
+  EXPECT_NEAR(preview->series(1).values(0), preview->series(1).values(2), 1e-15);
   request.clear_base_values();
   request.add_base_values(INFINITY);
   EXPECT_EQ(client_->Preview(request).status().message(),
