@@ -52,7 +52,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
-    std::ofstream(path) << (*server)->port() << "\n";
+    // Written whole, then renamed, so a reader never sees a partial file.
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::rename(tmp.c_str(), path.c_str());
   }
 
   std::thread signal_waiter([&signals, &server] {
