@@ -170,8 +170,8 @@ inline void SelectLoop(double* __restrict d, const double* __restrict c, const d
   for (size_t i = 0; i < n; ++i) d[i] = SelectF(c[i], a[i], b[i]);
 }
 
-template <size_t kRows, typename Count>
-void RunChunk(std::span<const Instruction> code, double (&s)[kRows][kLanes], const double* xc,
+template <size_t kRows, size_t kWidth, typename Count>
+void RunChunk(std::span<const Instruction> code, double (&s)[kRows][kWidth], const double* xc,
               Count n) {
   const auto src = [&](uint8_t r) -> const double* { return r == kVariableSource ? xc : s[r]; };
   for (const Instruction& in : code) {
@@ -262,8 +262,8 @@ void RunChunk(std::span<const Instruction> code, double (&s)[kRows][kLanes], con
   }
 }
 
-template <size_t kRows, typename Count>
-inline void WriteResult(const Result& result, const double (&s)[kRows][kLanes], const double* xc,
+template <size_t kRows, size_t kWidth, typename Count>
+inline void WriteResult(const Result& result, const double (&s)[kRows][kWidth], const double* xc,
                         double* out, Count n) {
   switch (result.kind) {
     case Result::Kind::kConstant:
@@ -294,14 +294,26 @@ void Run(std::span<const Instruction> code, const Result& result, const double* 
   alignas(64) double s[kRows][kLanes];
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    const std::integral_constant<size_t, kLanes> full;
-    RunChunk<kRows>(code, s, x + i, full);
-    WriteResult<kRows>(result, s, x + i, out + i, full);
+    constexpr std::integral_constant<size_t, kLanes> full{};
+    RunChunk(code, s, x + i, full);
+    WriteResult(result, s, x + i, out + i, full);
   }
   if (i < n) {
-    RunChunk<kRows>(code, s, x + i, n - i);
-    WriteResult<kRows>(result, s, x + i, out + i, n - i);
+    RunChunk(code, s, x + i, n - i);
+    WriteResult(result, s, x + i, out + i, n - i);
   }
+}
+
+// Scalar evaluation: the same per-lane code with a single lane (a trip count
+// of exactly one, so the loops collapse to straight-line code) and a stack
+// of one double per slot.
+double RunOne(std::span<const Instruction> code, const Result& result, double x) {
+  double s[Expression::kMaxStack][1];
+  constexpr std::integral_constant<size_t, 1> one{};
+  RunChunk(code, s, &x, one);
+  double out = 0.0;
+  WriteResult(result, s, &x, &out, one);
+  return out;
 }
 
 void RunAny(std::span<const Instruction> code, const Result& result, int slots, const double* x,
@@ -1081,10 +1093,6 @@ void Expression::Evaluate(std::span<const double> x, std::span<double> out) cons
   RunAny(code_, result_, slots_, x.data(), out.data(), n);
 }
 
-double Expression::Evaluate(double x) const {
-  double out;
-  RunAny(code_, result_, slots_, &x, &out, 1);
-  return out;
-}
+double Expression::Evaluate(double x) const { return RunOne(code_, result_, x); }
 
 }  // namespace hpsched::core

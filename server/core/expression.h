@@ -60,8 +60,9 @@
 //     conditional arms, prefix operators, power exponents), which bounds the
 //     parser's recursion;
 //   * at most kMaxStack evaluation stack slots;
-//   * the instruction count is bounded by the text length (at most about
-//     kMaxLength instructions).
+//   * the instruction count follows from the text length (each operator or
+//     function name emits at most one instruction, `?:` at most three), with
+//     a hard cap of 4 * kMaxLength.
 //
 // Thread-safety: a compiled Expression is immutable; Evaluate() may be called
 // concurrently from any number of threads.
@@ -199,10 +200,14 @@ class Expression {
   // computed (never out of bounds). `out` may be the very same memory as `x`
   // (in-place evaluation) but must not otherwise overlap it. Never fails,
   // allocates nothing and makes no virtual calls; invalid operations yield
-  // inf/NaN as in IEEE-754.
+  // inf/NaN as in IEEE-754. Inputs are processed kLanes at a time, each
+  // instruction being applied across the whole chunk; the evaluation stack
+  // lives on the C++ stack (at most kMaxStack * kLanes doubles = 32 KiB, less
+  // for expressions that use few slots).
   void Evaluate(std::span<const double> x, std::span<double> out) const;
 
-  // Returns f(x); bit-for-bit the same result as the span version.
+  // Returns f(x); bit-for-bit the same result as the span version (same
+  // per-lane operations, one lane). Never fails, allocates nothing.
   double Evaluate(double x) const;
 
   // The source text, exactly as given to Compile().
