@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/cosine_formula.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -21,7 +22,7 @@ class CosineAnnealingNode final : public Node {
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
       const double t = static_cast<double>(start + static_cast<int64_t>(i));
-      out[i] = eta_min_ + (base_ - eta_min_) * (1 + std::cos(std::numbers::pi * t / t_max_)) / 2;
+      out[i] = CosineAnnealing(base_, eta_min_, t, t_max_);
     }
   }
 

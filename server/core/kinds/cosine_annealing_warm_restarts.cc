@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/cosine_formula.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -28,10 +29,8 @@ class WarmRestartsNode final : public Node {
     int64_t t_i = 0;
     Locate(start, &t_cur, &t_i);
     for (size_t i = 0; i < out.size(); ++i) {
-      out[i] = eta_min_ + (base_ - eta_min_) *
-                              (1 + std::cos(std::numbers::pi * static_cast<double>(t_cur) /
-                                            static_cast<double>(t_i))) /
-                              2;
+      out[i] =
+          CosineAnnealing(base_, eta_min_, static_cast<double>(t_cur), static_cast<double>(t_i));
       if (++t_cur >= t_i) {
         t_cur = 0;
         t_i = Grow(t_i);
