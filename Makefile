@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 APT_PACKAGES := build-essential cmake pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
-  protobuf-compiler libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev nodejs npm \
+  protobuf-compiler grpc-proto libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev \
   python3-grpcio python3-protobuf python3-torch
 PORT ?= 50051
 
@@ -11,9 +11,11 @@ PORT ?= 50051
 all: build
 
 # Installs what is missing, and only that: a no-op (no apt-get, no network) when everything is present.
+# Node.js and npm (for buf) count as present when `npm` is on PATH, however they were installed.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	  grep -q 'install ok installed' || echo $$p; done); \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  export DEBIAN_FRONTEND=noninteractive; \

@@ -5,6 +5,7 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "core/status_macros.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
@@ -21,6 +22,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   RETURN_IF_ERROR(server->registry_->Load());
   server->service_ = std::make_unique<service::SchedulerService>(server->registry_.get());
 
+  // Referencing the health messages keeps their descriptors linked in, so reflection can describe the health service.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
