@@ -1,4 +1,5 @@
-// hpsched-server: flags -> ServerOptions -> Server; SIGTERM and SIGINT shut it down gracefully.
+// hpsched-server: flags (or HPSCHED_* environment variables) -> ServerOptions -> Server; SIGTERM
+// and SIGINT shut it down gracefully.
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -8,30 +9,61 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "env_flags.h"
+#include "logging.h"
 #include "server.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, address, "[::]", "Address to listen on ([::] is every interface).");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port (see --port_file).");
 ABSL_FLAG(std::string, port_file, "",
-          "If set, the bound port is written to this file once serving.");
+          "If set, the bound gRPC port is written to this file once serving.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off.");
+ABSL_FLAG(std::string, log_format, "text", "text, or json for one JSON object per line.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM before they are cancelled.");
+ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics HTTP port; 0 turns metrics off.");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0", "Address the metrics endpoint listens on.");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "If set, the bound metrics port is written to this file once serving.");
+
+namespace {
+
+// Written whole, then renamed, so a reader never sees a partial file.
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+bool ValidPort(const char* flag, int port) {
+  if (port >= 0 && port <= 65535) return true;
+  std::fprintf(stderr, "--%s: must be between 0 and 65535, got %d\n", flag, port);
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("hpsched-server: serves hyperparameter schedules over gRPC.");
-  absl::ParseCommandLine(argc, argv);
-
-  const auto level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
-  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
-    std::fprintf(stderr,
-                 "--log_level: must be one of trace, debug, info, warn, error, critical, off\n");
+  absl::SetProgramUsageMessage(
+      "hpsched-server: serves hyperparameter schedules over gRPC.\n"
+      "Every flag can also be set by the environment variable HPSCHED_<FLAG IN UPPER CASE>; the "
+      "command line wins.");
+  if (absl::Status env = hpsched::server::ApplyEnvironmentToFlags(); !env.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(env.message()).c_str());
     return 2;
   }
-  spdlog::set_level(level);
-  if (absl::GetFlag(FLAGS_port) < 0 || absl::GetFlag(FLAGS_port) > 65535) {
-    std::fprintf(stderr, "--port: must be between 0 and 65535\n");
+  absl::ParseCommandLine(argc, argv);
+
+  if (absl::Status logging = hpsched::server::ConfigureLogging(absl::GetFlag(FLAGS_log_level),
+                                                               absl::GetFlag(FLAGS_log_format));
+      !logging.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(logging.message()).c_str());
+    return 2;
+  }
+  if (!ValidPort("port", absl::GetFlag(FLAGS_port)) ||
+      !ValidPort("metrics_port", absl::GetFlag(FLAGS_metrics_port))) {
     return 2;
   }
 
@@ -46,17 +78,15 @@ int main(int argc, char** argv) {
   options.address = absl::GetFlag(FLAGS_address);
   options.port = absl::GetFlag(FLAGS_port);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   auto server = hpsched::server::Server::Start(options);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     return 1;
   }
-  if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
-    // Written whole, then renamed, so a reader never sees a partial file.
-    const std::string tmp = path + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
-    std::rename(tmp.c_str(), path.c_str());
-  }
+  WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
+  WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), (*server)->metrics_port());
 
   std::thread signal_waiter([&signals, &server] {
     int signal = 0;

@@ -5,8 +5,11 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
-#include "grpc/health/v1/health.pb.h"
 #include "core/status_macros.h"
+#include "grpc/health/v1/health.pb.h"
+#include "metrics/instrumented_job_store.h"
+#include "metrics/prometheus_metrics.h"
+#include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
 
@@ -17,12 +20,36 @@ constexpr char kServiceName[] = "hpsched.v1.SchedulerService";
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
-  server->store_ = std::make_unique<store::MemoryJobStore>();
+  server->metrics_ = std::make_unique<metrics::PrometheusMetrics>(
+      std::vector<const google::protobuf::ServiceDescriptor*>{
+          google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+              hpsched::v1::SchedulerService::service_full_name()),
+          google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+              "grpc.health.v1.Health")});
+  server->store_ = std::make_unique<metrics::InstrumentedJobStore>(
+      std::make_unique<store::MemoryJobStore>(), server->metrics_.get());
   server->registry_ = std::make_unique<jobs::JobRegistry>(server->store_.get(), &server->clock_);
   RETURN_IF_ERROR(server->registry_->Load());
-  server->service_ = std::make_unique<service::SchedulerService>(server->registry_.get());
+  server->metrics_->JobCount(server->registry_->size());
+  server->service_ =
+      std::make_unique<service::SchedulerService>(server->registry_.get(), server->metrics_.get());
+  if (options.metrics_port != 0) {
+    const std::string metrics_address =
+        absl::StrCat(options.metrics_address, ":", options.metrics_port);
+    try {
+      server->exposer_ = std::make_unique<prometheus::Exposer>(metrics_address);
+    } catch (
+        const std::exception& e) {  // prometheus-cpp (civetweb) reports a failed bind by throwing.
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", metrics_address, ": ", e.what()));
+    }
+    server->exposer_->RegisterCollectable(server->metrics_->registry());
+    const std::vector<int> ports = server->exposer_->GetListeningPorts();
+    server->metrics_port_ = ports.empty() ? 0 : ports[0];
+  }
 
-  // Referencing the health messages keeps their descriptors linked in, so reflection can describe the health service.
+  // Referencing the health messages keeps their descriptors linked in, so reflection can describe
+  // the health service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -30,13 +57,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   const std::string address = absl::StrCat(options.address, ":", options.port);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(server->metrics_->InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
-  spdlog::info("hpsched-server serving on {}:{} ({} jobs loaded)", options.address, server->port_,
-               server->registry_->size());
+  spdlog::info("hpsched-server serving on {}:{} ({} jobs loaded); metrics {}", options.address,
+               server->port_, server->registry_->size(),
+               server->metrics_port_ == 0 ? std::string("off")
+                                          : absl::StrCat("on http://", options.metrics_address, ":",
+                                                         server->metrics_port_, "/metrics"));
   return server;
 }
 

@@ -15,6 +15,14 @@
 #include "service/scheduler_service.h"
 #include "store/job_store.h"
 
+namespace prometheus {
+class Exposer;
+}  // namespace prometheus
+
+namespace hpsched::metrics {
+class PrometheusMetrics;
+}  // namespace hpsched::metrics
+
 namespace hpsched::server {
 
 struct ServerOptions {
@@ -24,6 +32,9 @@ struct ServerOptions {
   int port = 50051;
   // How long Shutdown lets in-flight calls finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // Prometheus /metrics over HTTP on metrics_address:metrics_port; port 0 disables it.
+  std::string metrics_address = "0.0.0.0";
+  int metrics_port = 9464;
 };
 
 class Server {
@@ -35,6 +46,8 @@ class Server {
 
   // The bound port.
   int port() const { return port_; }
+  // The bound metrics port, 0 when metrics are off.
+  int metrics_port() const { return metrics_port_; }
   // Marks health NOT_SERVING, stops accepting calls and waits up to the grace period for in-flight
   // ones. Idempotent.
   void Shutdown();
@@ -45,6 +58,9 @@ class Server {
   Server() = default;
 
   ServerOptions options_;
+  std::unique_ptr<metrics::PrometheusMetrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int metrics_port_ = 0;
   std::unique_ptr<store::JobStore> store_;
   jobs::SystemClock clock_;
   std::unique_ptr<jobs::JobRegistry> registry_;

@@ -92,6 +92,14 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
 
 }  // namespace
 
+void SchedulerService::CountJobs() {
+  if (metrics_ != nullptr) metrics_->JobCount(registry_->size());
+}
+
+void SchedulerService::CountValues(int64_t values) {
+  if (metrics_ != nullptr) metrics_->ValuesServed(values);
+}
+
 grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContext* context,
                                                       const v1::CreateJobRequest* request,
                                                       v1::Job* response) {
@@ -99,6 +107,7 @@ grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContex
   auto job =
       registry_->Create(request->job_id(), JobSpecFromProto(request->job()), request->request_id());
   if (job.ok()) JobToProto((*job)->record, response);
+  CountJobs();
   return Finish(context, job.status());
 }
 
@@ -141,7 +150,9 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
                                                       v1::DeleteJobResponse* response) {
   auto id = JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
-  return Finish(context, registry_->Delete(*id));
+  const absl::Status status = registry_->Delete(*id);
+  CountJobs();
+  return Finish(context, status);
 }
 
 grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContext* context,
@@ -152,6 +163,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContex
   if (status.ok()) {
     core::EvaluateBatch(batch.queries);
     SetLr(response);
+    CountValues(batch.total_values);
   }
   return Finish(context, status);
 }
@@ -176,6 +188,7 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
   }
   core::EvaluateBatch(batch.queries);
   for (auto& r : *response->mutable_responses()) SetLr(&r);
+  CountValues(batch.total_values);
   return Finish(context, absl::OkStatus());
 }
 
@@ -208,6 +221,7 @@ grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext*
         std::span<double>(series->mutable_values()->mutable_data(), static_cast<size_t>(count))});
   }
   core::EvaluateBatch(queries);
+  CountValues(count * static_cast<int64_t>(queries.size()));
   return Finish(context, absl::OkStatus());
 }
 

@@ -5,6 +5,7 @@
 
 #include "hpsched/v1/scheduler_service.grpc.pb.h"
 #include "jobs/job_registry.h"
+#include "service/service_metrics.h"
 
 namespace hpsched::service {
 
@@ -14,8 +15,9 @@ inline constexpr int kMaxPageSize = 1000;
 
 class SchedulerService final : public hpsched::v1::SchedulerService::CallbackService {
  public:
-  // `registry` must outlive the service.
-  explicit SchedulerService(jobs::JobRegistry* registry) : registry_(registry) {}
+  // `registry` and `metrics` (may be null) must outlive the service.
+  explicit SchedulerService(jobs::JobRegistry* registry, ServiceMetrics* metrics = nullptr)
+      : registry_(registry), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* context,
                                       const hpsched::v1::CreateJobRequest* request,
@@ -40,7 +42,13 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
                                     hpsched::v1::PreviewResponse* response) override;
 
  private:
+  // Reports a finished mutation's effect on the job count.
+  void CountJobs();
+  // Reports values returned.
+  void CountValues(int64_t values);
+
   jobs::JobRegistry* const registry_;
+  ServiceMetrics* const metrics_;
 };
 
 }  // namespace hpsched::service

@@ -1,0 +1,27 @@
+#include "metrics/instrumented_job_store.h"
+
+#include <chrono>
+
+namespace hpsched::metrics {
+namespace {
+
+template <typename Write>
+absl::Status Timed(PrometheusMetrics* metrics, Write write) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = write();
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  metrics->StoreWrite(elapsed.count(), status.ok());
+  return status;
+}
+
+}  // namespace
+
+absl::Status InstrumentedJobStore::Put(const store::JobRecord& record) {
+  return Timed(metrics_, [&] { return inner_->Put(record); });
+}
+
+absl::Status InstrumentedJobStore::Delete(absl::string_view job_id) {
+  return Timed(metrics_, [&] { return inner_->Delete(job_id); });
+}
+
+}  // namespace hpsched::metrics
