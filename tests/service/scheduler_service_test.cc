@@ -7,7 +7,9 @@
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "client/client.h"
 #include "client/prefetching_reader.h"
@@ -295,6 +297,55 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderMakesOneCallPerWindow) {
   EXPECT_EQ(reader.Value(3, "momentum").status().code(), absl::StatusCode::kNotFound);
   PrefetchingReader missing(client_.get(), "nope", 16);
   EXPECT_EQ(missing.Value(0).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Writers create and delete jobs while readers read values: every read either finds the job and
+// gets exactly its values, or gets NOT_FOUND; nothing else, and the server ends consistent.
+TEST_F(SchedulerServiceTest, ConcurrentMutationsAndReads) {
+  constexpr int kJobs = 8;
+  constexpr int kRounds = 40;
+  std::atomic<int> reads_ok{0};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      for (int round = 0; round < kRounds; ++round) {
+        const std::string id = "c" + std::to_string((round * 2 + w) % kJobs);
+        auto created =
+            client_->CreateJob(id, LrJob(R"({"step": {"step_size": 4, "gamma": 0.5}})", {1.0}));
+        if (!created.ok() && created.status().code() != absl::StatusCode::kAlreadyExists) ++bad;
+        if (round % 3 == 0) {
+          const absl::Status deleted = client_->DeleteJob(id);
+          if (!deleted.ok() && deleted.code() != absl::StatusCode::kNotFound) ++bad;
+        }
+      }
+    });
+  }
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      for (int i = 0; i < kRounds * 3; ++i) {
+        v1::GetValuesRequest request;
+        request.set_job("c" + std::to_string((i + r) % kJobs));
+        request.set_step(i % 16);
+        request.set_count(8);
+        auto values = client_->GetValues(request);
+        if (!values.ok()) {
+          if (values.status().code() != absl::StatusCode::kNotFound) ++bad;
+          continue;
+        }
+        for (int k = 0; k < 8; ++k) {
+          if (values->series(0).values(k) != std::pow(0.5, (i % 16 + k) / 4)) ++bad;
+        }
+        ++reads_ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(reads_ok.load(), 0);
+  auto page = client_->ListJobs(100, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(static_cast<size_t>(page->jobs_size()), registry_.size());
 }
 
 }  // namespace
