@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/job_id.h"
 #include "core/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -22,15 +23,13 @@ std::string MakeEtag(const store::JobRecord& record) {
 JobRegistry::JobRegistry(store::JobStore* store, const Clock* clock)
     : store_(store), clock_(clock) {}
 
-bool JobRegistry::IsValidJobId(absl::string_view job_id) {
-  if (job_id.empty() || job_id.size() > 63) return false;
-  if (!absl::ascii_islower(job_id[0]) && !absl::ascii_isdigit(job_id[0])) return false;
-  for (char c : job_id) {
-    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '.' && c != '_' && c != '-') {
-      return false;
-    }
+void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> job) {
+  absl::MutexLock lock(&table_mutex_);
+  if (job == nullptr) {
+    jobs_.erase(job_id);
+  } else {
+    jobs_.insert_or_assign(job_id, std::move(job));
   }
-  return true;
 }
 
 absl::Status JobRegistry::Load() {
@@ -46,7 +45,8 @@ absl::Status JobRegistry::Load() {
     jobs.emplace(std::move(id),
                  std::make_shared<const Job>(Job{std::move(record), *std::move(plan)}));
   }
-  absl::MutexLock lock(&mutex_);
+  absl::MutexLock write_lock(&write_mutex_);
+  absl::MutexLock lock(&table_mutex_);
   jobs_ = std::move(jobs);
   return absl::OkStatus();
 }
@@ -54,7 +54,7 @@ absl::Status JobRegistry::Load() {
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view job_id,
                                                                core::JobSpec spec,
                                                                absl::string_view request_id) {
-  if (!IsValidJobId(job_id)) {
+  if (!core::IsValidJobId(job_id)) {
     return absl::InvalidArgumentError(
         absl::StrCat("job_id: must match [a-z0-9][a-z0-9._-]{0,62}, got \"",
                      absl::CHexEscape(job_id.substr(0, 80)), "\""));
@@ -67,11 +67,11 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   // Compile outside the lock: it is the expensive part and needs no shared state.
   ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan, core::JobPlan::Compile(spec, "job"));
 
-  absl::MutexLock lock(&mutex_);
-  if (auto it = jobs_.find(job_id); it != jobs_.end()) {
-    const store::JobRecord& existing = it->second->record;
+  absl::MutexLock write_lock(&write_mutex_);
+  if (auto existing_job = Get(job_id); existing_job.ok()) {
+    const store::JobRecord& existing = (*existing_job)->record;
     const bool same_request = !request_id.empty() && existing.create_request_id == request_id;
-    if (same_request || existing.spec == spec) return it->second;
+    if (same_request || existing.spec == spec) return *existing_job;
     return absl::AlreadyExistsError(absl::StrCat("job_id: a different job named jobs/", job_id,
                                                  " already exists (version ", existing.version,
                                                  ")"));
@@ -85,14 +85,14 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   record.etag = MakeEtag(record);
   RETURN_IF_ERROR(store_->Put(record));
   auto job = std::make_shared<const Job>(Job{std::move(record), std::move(plan)});
-  jobs_.emplace(std::string(job_id), job);
+  Publish(std::string(job_id), job);
   spdlog::info("created job jobs/{} ({} hyperparameters, {} series)", std::string(job_id),
                job->record.spec.hyperparameters.size(), job->plan->series().size());
   return job;
 }
 
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Get(absl::string_view job_id) const {
-  absl::ReaderMutexLock lock(&mutex_);
+  absl::ReaderMutexLock lock(&table_mutex_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
     return absl::NotFoundError(
@@ -103,7 +103,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Get(absl::string_view jo
 
 JobPage JobRegistry::List(size_t page_size, absl::string_view after) const {
   JobPage page;
-  absl::ReaderMutexLock lock(&mutex_);
+  absl::ReaderMutexLock lock(&table_mutex_);
   auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
   for (; it != jobs_.end() && page.jobs.size() < page_size; ++it) page.jobs.push_back(it->second);
   if (it != jobs_.end() && !page.jobs.empty()) page.next_after = page.jobs.back()->record.job_id;
@@ -111,20 +111,16 @@ JobPage JobRegistry::List(size_t page_size, absl::string_view after) const {
 }
 
 absl::Status JobRegistry::Delete(absl::string_view job_id) {
-  absl::MutexLock lock(&mutex_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
-  }
+  absl::MutexLock write_lock(&write_mutex_);
+  RETURN_IF_ERROR(Get(job_id).status());
   RETURN_IF_ERROR(store_->Delete(job_id));
-  jobs_.erase(it);
+  Publish(std::string(job_id), nullptr);
   spdlog::info("deleted job jobs/{}", std::string(job_id));
   return absl::OkStatus();
 }
 
 size_t JobRegistry::size() const {
-  absl::ReaderMutexLock lock(&mutex_);
+  absl::ReaderMutexLock lock(&table_mutex_);
   return jobs_.size();
 }
 

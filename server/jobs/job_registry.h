@@ -59,14 +59,21 @@ class JobRegistry {
 
   size_t size() const;
 
-  // `[a-z0-9][a-z0-9._-]{0,62}`.
-  static bool IsValidJobId(absl::string_view job_id);
-
  private:
+  // Replaces (or with null, removes) the table entry of `job_id`: the only place the table is
+  // written.
+  void Publish(const std::string& job_id, std::shared_ptr<const Job> job)
+      ABSL_LOCKS_EXCLUDED(table_mutex_);
+
   store::JobStore* const store_;
   const Clock* const clock_;
-  mutable absl::Mutex mutex_;
-  std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs_ ABSL_GUARDED_BY(mutex_);
+  // Serializes mutations, held across their store writes; reads never take it, so a slow write (an
+  // fsync) never delays a read.
+  absl::Mutex write_mutex_ ABSL_ACQUIRED_BEFORE(table_mutex_);
+  // Guards the table; held exclusively only to swap a pointer.
+  mutable absl::Mutex table_mutex_;
+  std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs_
+      ABSL_GUARDED_BY(table_mutex_);
 };
 
 }  // namespace hpsched::jobs

@@ -5,7 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "jobs/job_registry.h"
+#include "core/job_id.h"
 
 namespace hpsched::service {
 namespace {
@@ -183,7 +183,7 @@ absl::StatusOr<std::string> JobIdFromName(absl::string_view name, absl::string_v
   absl::string_view id = name;
   if (absl::StartsWith(id, "jobs/")) id.remove_prefix(5);
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": is required"));
-  if (!jobs::JobRegistry::IsValidJobId(id)) {
+  if (!core::IsValidJobId(id)) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": must be \"jobs/{job_id}\" with job_id matching [a-z0-9][a-z0-9._-]{0,62}, got \"",
         absl::CHexEscape(name.substr(0, 80)), "\""));
