@@ -22,6 +22,15 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, crit
 ABSL_FLAG(std::string, log_format, "text", "text, or json for one JSON object per line.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM before they are cancelled.");
+ABSL_FLAG(std::string, store, "sqlite",
+          "sqlite (durable, under --data_dir) or memory (for throwaway runs: nothing survives a "
+          "restart).");
+ABSL_FLAG(std::string, data_dir, "/var/lib/hpsched",
+          "Directory of the SQLite store; one server per directory.");
+ABSL_FLAG(std::string, sync, "full",
+          "full: acknowledged writes survive a power loss; normal: they survive a process crash, a "
+          "power loss can "
+          "lose the last ones; off: they survive a process crash only.");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics HTTP port; 0 turns metrics off.");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0", "Address the metrics endpoint listens on.");
 ABSL_FLAG(std::string, metrics_port_file, "",
@@ -79,6 +88,9 @@ int main(int argc, char** argv) {
   options.port = absl::GetFlag(FLAGS_port);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.store = absl::GetFlag(FLAGS_store);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.sync = absl::GetFlag(FLAGS_sync);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   auto server = hpsched::server::Server::Start(options);
   if (!server.ok()) {

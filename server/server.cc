@@ -12,6 +12,7 @@
 #include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
+#include "store/sqlite_job_store.h"
 
 namespace hpsched::server {
 
@@ -26,10 +27,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
               hpsched::v1::SchedulerService::service_full_name()),
           google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
               "grpc.health.v1.Health")});
-  server->store_ = std::make_unique<metrics::InstrumentedJobStore>(
-      std::make_unique<store::MemoryJobStore>(), server->metrics_.get());
+  std::unique_ptr<store::JobStore> backing;
+  if (options.store == "memory") {
+    backing = std::make_unique<store::MemoryJobStore>();
+  } else if (options.store == "sqlite") {
+    store::SqliteOptions sqlite;
+    sqlite.data_dir = options.data_dir;
+    ASSIGN_OR_RETURN(sqlite.sync, store::SqliteJobStore::ParseSyncMode(options.sync));
+    ASSIGN_OR_RETURN(backing, store::SqliteJobStore::Open(sqlite));
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store: must be sqlite or memory, got \"", options.store, "\""));
+  }
+  server->store_ =
+      std::make_unique<metrics::InstrumentedJobStore>(std::move(backing), server->metrics_.get());
   server->registry_ = std::make_unique<jobs::JobRegistry>(server->store_.get(), &server->clock_);
+  const absl::Time load_start = absl::Now();
   RETURN_IF_ERROR(server->registry_->Load());
+  const absl::Duration load_time = absl::Now() - load_start;
   server->metrics_->JobCount(server->registry_->size());
   server->service_ =
       std::make_unique<service::SchedulerService>(server->registry_.get(), server->metrics_.get());
@@ -65,8 +80,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
-  spdlog::info("hpsched-server serving on {}:{} ({} jobs loaded); metrics {}", options.address,
-               server->port_, server->registry_->size(),
+  spdlog::info("hpsched-server serving on {}:{} ({} store{}, {} jobs loaded in {}); metrics {}",
+               options.address, server->port_, options.store,
+               options.store == "sqlite"
+                   ? absl::StrCat(" in ", options.data_dir, ", sync ", options.sync)
+                   : "",
+               server->registry_->size(), absl::FormatDuration(load_time),
                server->metrics_port_ == 0 ? std::string("off")
                                           : absl::StrCat("on http://", options.metrics_address, ":",
                                                          server->metrics_port_, "/metrics"));

@@ -32,6 +32,11 @@ struct ServerOptions {
   int port = 50051;
   // How long Shutdown lets in-flight calls finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // "sqlite" (durable, under data_dir) or "memory" (nothing survives a restart).
+  std::string store = "sqlite";
+  std::string data_dir = "/var/lib/hpsched";
+  // "full", "normal" or "off": see store::SyncMode.
+  std::string sync = "full";
   // Prometheus /metrics over HTTP on metrics_address:metrics_port; port 0 disables it.
   std::string metrics_address = "0.0.0.0";
   int metrics_port = 9464;

@@ -54,7 +54,8 @@ class MetricsTest(unittest.TestCase):
         port_file = os.path.join(cls.tmp, "port")
         env = dict(os.environ, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=port_file,
                    HPSCHED_METRICS_PORT=str(cls.metrics_port), HPSCHED_METRICS_ADDRESS="127.0.0.1",
-                   HPSCHED_LOG_FORMAT="json")
+                   HPSCHED_LOG_FORMAT="json",
+                   HPSCHED_DATA_DIR=os.path.join(cls.tmp, "data"))
         cls.log = open(os.path.join(cls.tmp, "server.log"), "w+")
         cls.server = subprocess.Popen([os.path.join(BUILD, "server", "hpsched-server")], env=env,
                                       stdout=cls.log, stderr=subprocess.STDOUT)

@@ -79,7 +79,7 @@ class ReadmeRecipesTest(unittest.TestCase):
         cls.log = open(os.path.join(cls.tmp, "server.log"), "w")
         cls.server = subprocess.Popen(
             [os.path.join(BUILD, "server", "hpsched-server"), "--address=127.0.0.1", "--port=0",
-             f"--port_file={port_file}", "--metrics_port=0"], stdout=cls.log, stderr=subprocess.STDOUT)
+             f"--port_file={port_file}", "--metrics_port=0", "--store=memory"], stdout=cls.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while not (os.path.exists(port_file) and read(port_file).strip()):
             if time.time() > deadline or cls.server.poll() is not None:
