@@ -6,7 +6,7 @@ APT_PACKAGES := build-essential cmake pkg-config libgrpc++-dev protobuf-compiler
   python3-grpcio python3-protobuf python3-torch
 PORT ?= 50051
 
-.PHONY: all deps build demo test bench format clean
+.PHONY: all deps build demo test soak bench format clean
 
 all: build
 
@@ -33,6 +33,12 @@ demo: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Many more kill -9 cycles than make test runs, with each sync setting (about 10 minutes).
+soak: build
+	/usr/bin/python3 tests/e2e/crash_test.py $(BUILD_DIR) 60 --sync full
+	/usr/bin/python3 tests/e2e/crash_test.py $(BUILD_DIR) 30 --sync normal
+	/usr/bin/python3 tests/e2e/crash_test.py $(BUILD_DIR) 30 --sync off
 
 bench: build
 	@echo "benchmarks: see bench/README.md"
