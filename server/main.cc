@@ -31,6 +31,22 @@ ABSL_FLAG(std::string, sync, "full",
           "full: acknowledged writes survive a power loss; normal: they survive a process crash, a "
           "power loss can "
           "lose the last ones; off: they survive a process crash only.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key turns on TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of the server.");
+ABSL_FLAG(
+    std::string, tls_client_ca, "",
+    "PEM CA certificates; when set, clients must present a certificate it signed (mutual TLS).");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File of \"<role> <token>\" lines (roles reader, trainer, admin); when set, calls need "
+          "\"authorization: Bearer <token>\". Health and reflection stay open.");
+ABSL_FLAG(int64_t, max_jobs, 1000000,
+          "Most jobs the server holds; CreateJob beyond it is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_request_bytes, 4 << 20,
+          "Largest request message accepted (RESOURCE_EXHAUSTED beyond).");
+ABSL_FLAG(int, max_concurrent_streams, 256, "Calls in flight per connection (HTTP/2 streams).");
+ABSL_FLAG(int64_t, max_call_memory_bytes, int64_t{1} << 30,
+          "Memory for calls in flight, in total.");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics HTTP port; 0 turns metrics off.");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0", "Address the metrics endpoint listens on.");
 ABSL_FLAG(std::string, metrics_port_file, "",
@@ -89,6 +105,14 @@ int main(int argc, char** argv) {
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.store = absl::GetFlag(FLAGS_store);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  options.max_jobs = static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_jobs)));
+  options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.max_call_memory_bytes = absl::GetFlag(FLAGS_max_call_memory_bytes);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.sync = absl::GetFlag(FLAGS_sync);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);

@@ -2,7 +2,12 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
@@ -17,6 +22,41 @@
 namespace hpsched::server {
 
 constexpr char kServiceName[] = "hpsched.v1.SchedulerService";
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path);
+  if (!in) return absl::UnavailableError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) {
+    if (!options.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca: needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key: set both, or neither");
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      options.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                    : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert, "tls_cert"));
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key, "tls_key"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_client_ca, "tls_client_ca"));
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server());
@@ -41,20 +81,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   server->store_ =
       std::make_unique<metrics::InstrumentedJobStore>(std::move(backing), server->metrics_.get());
-  server->registry_ = std::make_unique<jobs::JobRegistry>(server->store_.get(), &server->clock_);
+  server->registry_ =
+      std::make_unique<jobs::JobRegistry>(server->store_.get(), &server->clock_, options.max_jobs);
   const absl::Time load_start = absl::Now();
   RETURN_IF_ERROR(server->registry_->Load());
   const absl::Duration load_time = absl::Now() - load_start;
   server->metrics_->JobCount(server->registry_->size());
-  server->service_ =
-      std::make_unique<service::SchedulerService>(server->registry_.get(), server->metrics_.get());
+  if (!options.auth_token_file.empty()) {
+    ASSIGN_OR_RETURN(server->auth_, service::Authenticator::FromFile(options.auth_token_file));
+  }
+  server->service_ = std::make_unique<service::SchedulerService>(
+      server->registry_.get(), server->metrics_.get(), server->auth_.get());
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   if (options.metrics_port != 0) {
     const std::string metrics_address =
         absl::StrCat(options.metrics_address, ":", options.metrics_port);
     try {
       server->exposer_ = std::make_unique<prometheus::Exposer>(metrics_address);
-    } catch (
-        const std::exception& e) {  // prometheus-cpp (civetweb) reports a failed bind by throwing.
+    } catch (const std::exception& e) {
+      // prometheus-cpp (civetweb) reports a failed bind by throwing.
       return absl::UnavailableError(
           absl::StrCat("cannot serve metrics on ", metrics_address, ": ", e.what()));
     }
@@ -70,7 +115,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = absl::StrCat(options.address, ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(address, credentials, &server->port_);
+  builder.SetMaxReceiveMessageSize(options.max_request_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  grpc::ResourceQuota quota("hpsched-server");
+  quota.Resize(static_cast<size_t>(options.max_call_memory_bytes));
+  builder.SetResourceQuota(quota);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(server->metrics_->InterceptorFactory());
@@ -80,15 +130,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
-  spdlog::info("hpsched-server serving on {}:{} ({} store{}, {} jobs loaded in {}); metrics {}",
-               options.address, server->port_, options.store,
-               options.store == "sqlite"
-                   ? absl::StrCat(" in ", options.data_dir, ", sync ", options.sync)
-                   : "",
-               server->registry_->size(), absl::FormatDuration(load_time),
-               server->metrics_port_ == 0 ? std::string("off")
-                                          : absl::StrCat("on http://", options.metrics_address, ":",
-                                                         server->metrics_port_, "/metrics"));
+  spdlog::info(
+      "hpsched-server serving on {}:{} ({}, {}; {} store{}, {} jobs loaded in {}); metrics {}",
+      options.address, server->port_,
+      options.tls_cert.empty() ? "plaintext"
+                               : (options.tls_client_ca.empty() ? "TLS" : "mutual TLS"),
+      server->auth_ == nullptr ? "auth off" : "bearer-token auth", options.store,
+      options.store == "sqlite" ? absl::StrCat(" in ", options.data_dir, ", sync ", options.sync)
+                                : "",
+      server->registry_->size(), absl::FormatDuration(load_time),
+      server->metrics_port_ == 0 ? std::string("off")
+                                 : absl::StrCat("on http://", options.metrics_address, ":",
+                                                server->metrics_port_, "/metrics"));
   return server;
 }
 

@@ -37,6 +37,22 @@ struct ServerOptions {
   std::string data_dir = "/var/lib/hpsched";
   // "full", "normal" or "off": see store::SyncMode.
   std::string sync = "full";
+  // TLS: PEM files of the server's certificate chain and key; with tls_client_ca, clients must
+  // present a certificate signed by that CA (mutual TLS). All empty: plaintext.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Bearer tokens with roles (see service/auth.h); empty: authentication off.
+  std::string auth_token_file;
+  // Limits. A CreateJob beyond max_jobs answers RESOURCE_EXHAUSTED; so does a request larger than
+  // max_request_bytes (gRPC rejects it before it is parsed).
+  size_t max_jobs = 1'000'000;
+  int max_request_bytes = 4 << 20;
+  // HTTP/2 streams (calls) in flight per connection; further calls wait in the client.
+  int max_concurrent_streams = 256;
+  // Memory gRPC may use for calls in flight, in total; beyond it new calls are refused with
+  // RESOURCE_EXHAUSTED.
+  int64_t max_call_memory_bytes = int64_t{1} << 30;
   // Prometheus /metrics over HTTP on metrics_address:metrics_port; port 0 disables it.
   std::string metrics_address = "0.0.0.0";
   int metrics_port = 9464;
@@ -67,6 +83,7 @@ class Server {
   std::unique_ptr<prometheus::Exposer> exposer_;
   int metrics_port_ = 0;
   std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<service::Authenticator> auth_;
   jobs::SystemClock clock_;
   std::unique_ptr<jobs::JobRegistry> registry_;
   std::unique_ptr<service::SchedulerService> service_;

@@ -20,8 +20,8 @@ std::string MakeEtag(const store::JobRecord& record) {
 
 }  // namespace
 
-JobRegistry::JobRegistry(store::JobStore* store, const Clock* clock)
-    : store_(store), clock_(clock) {}
+JobRegistry::JobRegistry(store::JobStore* store, const Clock* clock, size_t max_jobs)
+    : store_(store), clock_(clock), max_jobs_(max_jobs) {}
 
 void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> job) {
   absl::MutexLock lock(&table_mutex_);
@@ -75,6 +75,10 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
     return absl::AlreadyExistsError(absl::StrCat("job_id: a different job named jobs/", job_id,
                                                  " already exists (version ", existing.version,
                                                  ")"));
+  }
+  if (size() >= max_jobs_) {
+    return absl::ResourceExhaustedError(absl::StrCat("the server holds its maximum of ", max_jobs_,
+                                                     " jobs; delete some or raise --max_jobs"));
   }
   store::JobRecord record;
   record.job_id = std::string(job_id);

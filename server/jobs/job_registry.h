@@ -37,8 +37,8 @@ struct JobPage {
 // write changes nothing.
 class JobRegistry {
  public:
-  // `store` and `clock` must outlive the registry.
-  JobRegistry(store::JobStore* store, const Clock* clock);
+  // `store` and `clock` must outlive the registry. Create refuses jobs beyond `max_jobs`.
+  JobRegistry(store::JobStore* store, const Clock* clock, size_t max_jobs = 1'000'000);
 
   // Loads every job from the store and compiles it. Errors: the store's, or Internal (naming the
   // job) for a stored spec that no longer compiles.
@@ -67,6 +67,7 @@ class JobRegistry {
 
   store::JobStore* const store_;
   const Clock* const clock_;
+  const size_t max_jobs_;
   // Serializes mutations, held across their store writes; reads never take it, so a slow write (an
   // fsync) never delays a read.
   absl::Mutex write_mutex_ ABSL_ACQUIRED_BEFORE(table_mutex_);

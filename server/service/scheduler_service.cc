@@ -92,6 +92,12 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
 
 }  // namespace
 
+absl::Status SchedulerService::Authorize(const grpc::CallbackServerContext* context, Role role,
+                                         absl::string_view method) const {
+  if (auth_ == nullptr) return absl::OkStatus();
+  return auth_->Check(*context, role, method);
+}
+
 void SchedulerService::CountJobs() {
   if (metrics_ != nullptr) metrics_->JobCount(registry_->size());
 }
@@ -103,6 +109,8 @@ void SchedulerService::CountValues(int64_t values) {
 grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContext* context,
                                                       const v1::CreateJobRequest* request,
                                                       v1::Job* response) {
+  if (absl::Status auth = Authorize(context, Role::kAdmin, "CreateJob"); !auth.ok())
+    return Finish(context, auth);
   if (!request->has_job()) return Finish(context, absl::InvalidArgumentError("job: is required"));
   auto job =
       registry_->Create(request->job_id(), JobSpecFromProto(request->job()), request->request_id());
@@ -114,6 +122,8 @@ grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* context,
                                                    const v1::GetJobRequest* request,
                                                    v1::Job* response) {
+  if (absl::Status auth = Authorize(context, Role::kReader, "GetJob"); !auth.ok())
+    return Finish(context, auth);
   auto id = JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
   auto job = registry_->Get(*id);
@@ -124,6 +134,8 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext* context,
                                                      const v1::ListJobsRequest* request,
                                                      v1::ListJobsResponse* response) {
+  if (absl::Status auth = Authorize(context, Role::kReader, "ListJobs"); !auth.ok())
+    return Finish(context, auth);
   if (request->page_size() < 0) {
     return Finish(context, absl::InvalidArgumentError(absl::StrCat("page_size: must be >= 0, got ",
                                                                    request->page_size())));
@@ -148,6 +160,8 @@ grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContext* context,
                                                       const v1::DeleteJobRequest* request,
                                                       v1::DeleteJobResponse* response) {
+  if (absl::Status auth = Authorize(context, Role::kAdmin, "DeleteJob"); !auth.ok())
+    return Finish(context, auth);
   auto id = JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
   const absl::Status status = registry_->Delete(*id);
@@ -158,6 +172,8 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContext* context,
                                                       const v1::GetValuesRequest* request,
                                                       v1::GetValuesResponse* response) {
+  if (absl::Status auth = Authorize(context, Role::kReader, "GetValues"); !auth.ok())
+    return Finish(context, auth);
   ValuesBatch batch;
   absl::Status status = PlanGetValues(*registry_, *request, "", response, &batch);
   if (status.ok()) {
@@ -171,6 +187,8 @@ grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerContext* context,
                                                            const v1::BatchGetValuesRequest* request,
                                                            v1::BatchGetValuesResponse* response) {
+  if (absl::Status auth = Authorize(context, Role::kReader, "BatchGetValues"); !auth.ok())
+    return Finish(context, auth);
   if (request->requests_size() > kMaxBatchRequests) {
     return Finish(context, absl::InvalidArgumentError(
                                absl::StrCat("requests: must have at most ", kMaxBatchRequests,
@@ -195,6 +213,8 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
 grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext* context,
                                                     const v1::PreviewRequest* request,
                                                     v1::PreviewResponse* response) {
+  if (absl::Status auth = Authorize(context, Role::kReader, "Preview"); !auth.ok())
+    return Finish(context, auth);
   if (!request->has_schedule()) {
     return Finish(context, absl::InvalidArgumentError("schedule: is required"));
   }

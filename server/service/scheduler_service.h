@@ -5,6 +5,7 @@
 
 #include "hpsched/v1/scheduler_service.grpc.pb.h"
 #include "jobs/job_registry.h"
+#include "service/auth.h"
 #include "service/service_metrics.h"
 
 namespace hpsched::service {
@@ -15,9 +16,11 @@ inline constexpr int kMaxPageSize = 1000;
 
 class SchedulerService final : public hpsched::v1::SchedulerService::CallbackService {
  public:
-  // `registry` and `metrics` (may be null) must outlive the service.
-  explicit SchedulerService(jobs::JobRegistry* registry, ServiceMetrics* metrics = nullptr)
-      : registry_(registry), metrics_(metrics) {}
+  // `registry`, `metrics` and `auth` must outlive the service. A null `metrics` records nothing; a
+  // null `auth` lets every call through (authentication off).
+  explicit SchedulerService(jobs::JobRegistry* registry, ServiceMetrics* metrics = nullptr,
+                            const Authenticator* auth = nullptr)
+      : registry_(registry), metrics_(metrics), auth_(auth) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* context,
                                       const hpsched::v1::CreateJobRequest* request,
@@ -47,8 +50,13 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   // Reports values returned.
   void CountValues(int64_t values);
 
+  // OK when authentication is off or the call's token has at least `role`.
+  absl::Status Authorize(const grpc::CallbackServerContext* context, Role role,
+                         absl::string_view method) const;
+
   jobs::JobRegistry* const registry_;
   ServiceMetrics* const metrics_;
+  const Authenticator* const auth_;
 };
 
 }  // namespace hpsched::service
