@@ -31,8 +31,17 @@ std::string ToJobName(absl::string_view job_id) {
   return absl::StartsWith(job_id, "jobs/") ? std::string(job_id) : absl::StrCat("jobs/", job_id);
 }
 
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ClientOptions& options) {
+  if (!options.use_tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.tls_ca_pem;
+  ssl.pem_cert_chain = options.tls_cert_pem;
+  ssl.pem_private_key = options.tls_key_pem;
+  return grpc::SslCredentials(ssl);
+}
+
 Client::Client(ClientOptions options)
-    : Client(grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials()), options) {}
+    : Client(grpc::CreateChannel(options.target, ChannelCredentials(options)), options) {}
 
 Client::Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options)
     : options_(std::move(options)), stub_(v1::SchedulerService::NewStub(std::move(channel))) {}
@@ -45,6 +54,9 @@ absl::StatusOr<Response> Client::Call(Method method, const Request& request) {
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(deadline));
+    if (!options_.bearer_token.empty()) {
+      context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.bearer_token));
+    }
     Response response;
     const grpc::Status status = (stub_.get()->*method)(&context, request, &response);
     if (status.ok()) return response;

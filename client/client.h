@@ -4,6 +4,7 @@
 #define HPSCHED_CLIENT_CLIENT_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include <memory>
 #include <string>
@@ -24,13 +25,24 @@ struct ClientOptions {
   int max_attempts = 5;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);
+  // Sent as "authorization: Bearer <token>" on every call when set.
+  std::string bearer_token;
+  // TLS: PEM CA certificates to verify the server with; empty with use_tls means the system roots.
+  // For mutual TLS, the client's PEM certificate chain and key.
+  bool use_tls = false;
+  std::string tls_ca_pem;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
+
+// The channel credentials `options` describe.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ClientOptions& options);
 
 // Thread-safe. Errors are the server's status (code and message) as absl::Status; DEADLINE_EXCEEDED
 // when the call's deadline passes; UNAVAILABLE after the last attempt.
 class Client {
  public:
-  // Connects lazily, without TLS.
+  // Connects lazily, with the credentials of `options`.
   explicit Client(ClientOptions options);
   Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
 

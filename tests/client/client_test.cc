@@ -18,6 +18,11 @@ class FlakyService final : public v1::SchedulerService::CallbackService {
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
                                    const v1::GetJobRequest* request, v1::Job* response) override {
     const int call = ++calls;
+    if (auto it = context->client_metadata().find("authorization");
+        it != context->client_metadata().end()) {
+      std::lock_guard<std::mutex> lock(mutex);
+      authorization = std::string(it->second.data(), it->second.size());
+    }
     auto* reactor = context->DefaultReactor();
     if (call <= failures) {
       reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "warming up"));
@@ -52,6 +57,7 @@ class FlakyService final : public v1::SchedulerService::CallbackService {
   int failures = 0;
   std::mutex mutex;
   std::set<std::string> request_ids;
+  std::string authorization;
 };
 
 class ClientTest : public ::testing::Test {
@@ -63,8 +69,9 @@ class ClientTest : public ::testing::Test {
   }
   void TearDown() override { server_->Shutdown(); }
 
-  Client MakeClient(int max_attempts) {
+  Client MakeClient(int max_attempts, std::string token = "") {
     ClientOptions options;
+    options.bearer_token = std::move(token);
     options.max_attempts = max_attempts;
     options.initial_backoff = absl::Milliseconds(1);
     options.max_backoff = absl::Milliseconds(4);
@@ -82,6 +89,12 @@ TEST_F(ClientTest, RetriesUnavailableUntilItSucceeds) {
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->name(), "jobs/demo");
   EXPECT_EQ(service_.calls.load(), 3);
+}
+
+TEST_F(ClientTest, SendsTheBearerToken) {
+  Client client = MakeClient(1, "reader-token-0123456789");
+  ASSERT_TRUE(client.GetJob("demo").ok());
+  EXPECT_EQ(service_.authorization, "Bearer reader-token-0123456789");
 }
 
 TEST_F(ClientTest, GivesUpAfterMaxAttempts) {
