@@ -10,8 +10,6 @@ to the port file appearing (the server writes it once it is serving), and the lo
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "e2e"))
 import grpcio_golden  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 
 SPECS = [
     {"step": {"step_size": 30, "gamma": 0.5}},
@@ -30,20 +29,9 @@ SPECS = [
 
 
 def start(build, data, extra):
-    port_file = os.path.join(os.path.dirname(data), "port")
-    if os.path.exists(port_file):
-        os.remove(port_file)
     t0 = time.monotonic()
-    log = open(os.path.join(os.path.dirname(data), "server.log"), "w")
-    proc = subprocess.Popen([os.path.join(build, "server", "hpsched-server"), "--address=127.0.0.1", "--port=0",
-                             f"--port_file={port_file}", f"--data_dir={data}", "--metrics_port=0", *extra],
-                            stdout=log, stderr=subprocess.STDOUT)
-    while not (os.path.exists(port_file) and open(port_file).read().strip()):
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        time.sleep(0.001)
-    elapsed = time.monotonic() - t0
-    return proc, open(port_file).read().strip(), elapsed, log
+    server = ServerProcess(build, os.path.dirname(data), f"--data_dir={data}", *extra)
+    return server, time.monotonic() - t0
 
 
 def main():
@@ -54,8 +42,8 @@ def main():
     import grpc
     from google.protobuf import json_format
     try:
-        proc, port, _, log = start(build, data, ["--sync=off"])
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        server, _ = start(build, data, ["--sync=off"])
+        channel = grpc.insecure_channel(server.address)
         stub = svc_grpc.SchedulerServiceStub(channel)
 
         def fill(worker, workers):
@@ -75,18 +63,15 @@ def main():
             t.join()
         print(f"filled {jobs} jobs in {time.monotonic() - t0:.1f} s")
         channel.close()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait()
-        log.close()
+        server.stop()
         print(f"database: {os.path.getsize(os.path.join(data, 'hpsched.db')) / 1e6:.1f} MB")
         for run in range(3):
-            proc, _, elapsed, log = start(build, data, [])
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
-            log.close()
-            logged = re.search(r"(\d+) jobs loaded in ([^)]+)\)", open(log.name).read())
+            server, elapsed = start(build, data, [])
+            log = server.log_text()
+            server.stop()
+            logged = re.findall(r"(\d+) jobs loaded in ([^)]+)\)", log)[-1]
             print(f"restart {run + 1}: serving after {elapsed:.3f} s (exec to port file); "
-                  f"server log: {logged.group(1)} jobs loaded in {logged.group(2)}")
+                  f"server log: {logged[0]} jobs loaded in {logged[1]}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if stub_tmp:

@@ -12,8 +12,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stub generation)
+from server_process import ServerProcess  # noqa: E402
 
 SPECS = [
     {"step": {"step_size": 7, "gamma": 0.5}},
@@ -53,27 +52,13 @@ class Crash:
         self.checks = 0
 
     def start(self):
-        port_file = os.path.join(self.tmp, "port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        self.log = open(os.path.join(self.tmp, "server.log"), "a")
-        self.server = subprocess.Popen(
-            [os.path.join(self.build, "server", "hpsched-server"), "--address=127.0.0.1", "--port=0",
-             f"--port_file={port_file}", f"--data_dir={self.data}", f"--sync={self.sync}", "--metrics_port=0",
-             "--log_level=warn"], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.time() > deadline or self.server.poll() is not None:
-                raise RuntimeError("server did not start; see " + self.log.name)
-            time.sleep(0.02)
-        with open(port_file) as f:
-            self.channel = self.grpc.insecure_channel(f"127.0.0.1:{f.read().strip()}")
+        self.server = ServerProcess(self.build, self.tmp, f"--data_dir={self.data}", f"--sync={self.sync}",
+                                    "--log_level=warn")
+        self.channel = self.grpc.insecure_channel(self.server.address)
         self.stub = self.svc_grpc.SchedulerServiceStub(self.channel)
 
     def kill(self):
-        self.server.send_signal(signal.SIGKILL)
-        self.server.wait()
-        self.log.close()
+        self.server.kill()
 
     def fail(self, message):
         with self.lock:
@@ -169,7 +154,7 @@ class Crash:
                         self.stub.GetValues(self.svc.GetValuesRequest(job=f"jobs/{rng.choice(candidates)}",
                                                                       step=rng.randrange(10**6), count=100), timeout=5)
             except self.grpc.RpcError:
-                if self.server.poll() is None and not stop.is_set():
+                if self.server.proc.poll() is None and not stop.is_set():
                     time.sleep(0.001)  # a NOT_FOUND race with a delete; the server is up
                 else:
                     return
@@ -192,12 +177,10 @@ class Crash:
                   f"{len(self.uncertain)} unacknowledged at the kill", flush=True)
         self.start()
         self.verify()
-        self.server.send_signal(signal.SIGTERM)
-        code = self.server.wait(timeout=15)
+        self.channel.close()
+        code = self.server.stop()
         if code != 0:
             self.fail(f"graceful shutdown exit code {code}")
-        self.channel.close()
-        self.log.close()
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -13,7 +13,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402
-from security_test import BUF, BUILD, Server  # noqa: E402
+from security_test import BUF, BUILD  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 
 
 class LimitsTest(unittest.TestCase):
@@ -23,8 +24,8 @@ class LimitsTest(unittest.TestCase):
         cls.grpc = grpc
         cls.tmp = tempfile.mkdtemp(prefix="hpsched-limits-")
         cls.stub_tmp, cls.pb, cls.sched, cls.svc, cls.svc_grpc = grpcio_golden.import_stubs()
-        cls.server = Server(cls.tmp, "limits", "--max_jobs=3", "--max_request_bytes=65536")
-        cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.port}")
+        cls.server = ServerProcess(BUILD, cls.tmp, "--store=memory", "--max_jobs=3", "--max_request_bytes=65536")
+        cls.channel = grpc.insecure_channel(cls.server.address)
         cls.stub = cls.svc_grpc.SchedulerServiceStub(cls.channel)
 
     @classmethod

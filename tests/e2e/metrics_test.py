@@ -11,17 +11,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stub generation)
+from server_process import ServerProcess  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
 
@@ -51,31 +49,20 @@ class MetricsTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="hpsched-metrics-")
         cls.stub_tmp, cls.job_pb2, cls.schedule_pb2, cls.svc_pb2, cls.svc_grpc = grpcio_golden.import_stubs()
         cls.metrics_port = free_port()
-        port_file = os.path.join(cls.tmp, "port")
-        env = dict(os.environ, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=port_file,
+        env = dict(HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=os.path.join(cls.tmp, "port"),
                    HPSCHED_METRICS_PORT=str(cls.metrics_port), HPSCHED_METRICS_ADDRESS="127.0.0.1",
-                   HPSCHED_LOG_FORMAT="json",
-                   HPSCHED_DATA_DIR=os.path.join(cls.tmp, "data"))
-        cls.log = open(os.path.join(cls.tmp, "server.log"), "w+")
-        cls.server = subprocess.Popen([os.path.join(BUILD, "server", "hpsched-server")], env=env,
-                                      stdout=cls.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.time() > deadline or cls.server.poll() is not None:
-                raise RuntimeError("server did not start: " + open(cls.log.name).read())
-            time.sleep(0.05)
+                   HPSCHED_LOG_FORMAT="json", HPSCHED_DATA_DIR=os.path.join(cls.tmp, "data"))
+        # Settings come from the environment only: no flags.
+        cls.server = ServerProcess(BUILD, cls.tmp, env=env)
         import grpc
         cls.grpc = grpc
-        cls.channel = grpc.insecure_channel(f"127.0.0.1:{open(port_file).read().strip()}")
+        cls.channel = grpc.insecure_channel(cls.server.address)
         cls.stub = cls.svc_grpc.SchedulerServiceStub(cls.channel)
 
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
-        if cls.server.poll() is None:
-            cls.server.send_signal(signal.SIGTERM)
-            cls.server.wait(timeout=10)
-        cls.log.close()
+        assert cls.server.stop() == 0
         shutil.rmtree(cls.tmp, ignore_errors=True)
         if cls.stub_tmp:
             shutil.rmtree(cls.stub_tmp, ignore_errors=True)
@@ -127,8 +114,7 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(value("hpsched_store_write_seconds_count"), 3)  # two creates, one delete
 
         # The log is JSON lines: one object per line, a line per mutation and none per GetValues.
-        self.log.flush()
-        lines = [json.loads(l) for l in open(self.log.name).read().splitlines() if l.strip()]
+        lines = [json.loads(l) for l in self.server.log_text().splitlines() if l.strip()]
         messages = [l["message"] for l in lines]
         self.assertTrue(all({"time", "level", "thread", "message"} <= set(l) for l in lines), lines)
         self.assertEqual(sum("created job" in m for m in messages), 2, messages)

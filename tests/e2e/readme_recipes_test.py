@@ -14,12 +14,13 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from server_process import ServerProcess, read  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(REPO, "build")
@@ -27,11 +28,6 @@ BUF = os.path.join(REPO, "tools", "node_modules", ".bin", "buf")
 README = None  # Read in main().
 STEPS = 60
 BASE_LR = 0.1
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
 
 
 def grpcurl_recipes():
@@ -75,23 +71,12 @@ class ReadmeRecipesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="hpsched-readme-")
-        port_file = os.path.join(cls.tmp, "port")
-        cls.log = open(os.path.join(cls.tmp, "server.log"), "w")
-        cls.server = subprocess.Popen(
-            [os.path.join(BUILD, "server", "hpsched-server"), "--address=127.0.0.1", "--port=0",
-             f"--port_file={port_file}", "--metrics_port=0", "--store=memory"], stdout=cls.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while not (os.path.exists(port_file) and read(port_file).strip()):
-            if time.time() > deadline or cls.server.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
-        cls.url = f"http://127.0.0.1:{read(port_file).strip()}"
+        cls.server = ServerProcess(BUILD, cls.tmp, "--store=memory")
+        cls.url = f"http://{cls.server.address}"
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.send_signal(signal.SIGTERM)
-        cls.server.wait(timeout=10)
-        cls.log.close()
+        assert cls.server.stop() == 0
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def buf_curl(self, method, data):

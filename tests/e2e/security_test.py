@@ -10,15 +10,14 @@ reflection stay open. No token appears in the server's log.
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stub generation)
+from server_process import ServerProcess, read  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(REPO, "build")
@@ -45,34 +44,6 @@ def make_certs(d):
             f.write(ext + "\n")
         run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-class Server:
-    def __init__(self, tmp, name, *flags):
-        self.port_file = os.path.join(tmp, f"{name}.port")
-        self.log_path = os.path.join(tmp, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [os.path.join(BUILD, "server", "hpsched-server"), "--address=127.0.0.1", "--port=0",
-             f"--port_file={self.port_file}", "--store=memory", "--metrics_port=0", *flags],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while not (os.path.exists(self.port_file) and read(self.port_file).strip()):
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("server did not start: " + read(self.log_path).decode())
-            time.sleep(0.05)
-        self.port = int(read(self.port_file))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=10)
-        self.log.close()
-        return code
 
 
 class SecurityTest(unittest.TestCase):
@@ -142,7 +113,7 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(response, b"\x08\x01")  # HealthCheckResponse{status: SERVING}
 
     def test_plaintext_with_tokens(self):
-        server = Server(self.tmp, "plain", f"--auth_token_file={self.tokens}")
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--auth_token_file={self.tokens}", name="plain")
         try:
             with self.grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
                 self.role_matrix(channel)
@@ -160,15 +131,15 @@ class SecurityTest(unittest.TestCase):
             self.assertIn("not_found", out.stdout + out.stderr)
         finally:
             self.assertEqual(server.stop(), 0)
-        log = read(server.log_path).decode()
+        log = read(server.log_path)
         for token in TOKENS.values():
             self.assertNotIn(token, log)
 
     def test_tls_with_tokens(self):
-        server = Server(self.tmp, "tls", f"--auth_token_file={self.tokens}",
-                        f"--tls_cert={self.tmp}/server.pem", f"--tls_key={self.tmp}/server.key")
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--auth_token_file={self.tokens}",
+                               f"--tls_cert={self.tmp}/server.pem", f"--tls_key={self.tmp}/server.key", name="tls")
         try:
-            creds = self.grpc.ssl_channel_credentials(root_certificates=read(f"{self.tmp}/ca.pem"))
+            creds = self.grpc.ssl_channel_credentials(root_certificates=read(f"{self.tmp}/ca.pem", "rb"))
             with self.grpc.secure_channel(f"127.0.0.1:{server.port}", creds) as channel:
                 self.role_matrix(channel)
                 self.health(channel)
@@ -180,13 +151,13 @@ class SecurityTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
     def test_mutual_tls(self):
-        server = Server(self.tmp, "mtls", f"--tls_cert={self.tmp}/server.pem", f"--tls_key={self.tmp}/server.key",
-                        f"--tls_client_ca={self.tmp}/ca.pem")
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--tls_cert={self.tmp}/server.pem",
+                               f"--tls_key={self.tmp}/server.key", f"--tls_client_ca={self.tmp}/ca.pem", name="mtls")
         try:
-            ca = read(f"{self.tmp}/ca.pem")
+            ca = read(f"{self.tmp}/ca.pem", "rb")
             with_cert = self.grpc.ssl_channel_credentials(root_certificates=ca,
-                                                          private_key=read(f"{self.tmp}/client.key"),
-                                                          certificate_chain=read(f"{self.tmp}/client.pem"))
+                                                          private_key=read(f"{self.tmp}/client.key", "rb"),
+                                                          certificate_chain=read(f"{self.tmp}/client.pem", "rb"))
             with self.grpc.secure_channel(f"127.0.0.1:{server.port}", with_cert) as channel:
                 self.svc_grpc.SchedulerServiceStub(channel).ListJobs(self.svc.ListJobsRequest(), timeout=10)
             without = self.grpc.ssl_channel_credentials(root_certificates=ca)
