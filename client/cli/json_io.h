@@ -20,6 +20,16 @@ absl::Status ParseJsonArg(absl::string_view flag, absl::string_view text,
 
 // The message as indented JSON, proto field names preserved.
 std::string ToJson(const google::protobuf::Message& message);
+// The message as JSON on one line, proto field names preserved (the --json output).
+std::string ToCompactJson(const google::protobuf::Message& message);
+
+// A JSON number: the shortest text that reads back as `value` ("0.1", "1e-05", "3"); `null` for NaN
+// and infinities, which JSON cannot represent.
+std::string JsonNumber(double value);
+// A JSON string literal: `text` quoted, with quotes, backslashes and control characters escaped.
+std::string JsonString(absl::string_view text);
+// An error as a JSON object on one line: {"code":"NOT_FOUND","message":"..."} (--json errors).
+std::string StatusToJson(const absl::Status& status);
 
 // "0.1,0.01" -> {0.1, 0.01}. InvalidArgument naming `flag`.
 absl::StatusOr<std::vector<double>> ParseDoubles(absl::string_view flag, absl::string_view text);

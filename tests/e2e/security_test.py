@@ -150,6 +150,32 @@ class SecurityTest(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
 
+    def test_cli_with_tls_and_token(self):
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--auth_token_file={self.tokens}",
+                               f"--tls_cert={self.tmp}/server.pem", f"--tls_key={self.tmp}/server.key", name="cli")
+        token_file = os.path.join(self.tmp, "admin.token")
+        with open(token_file, "w") as f:
+            f.write(TOKENS["admin"] + "\n")
+        cli = [os.path.join(BUILD, "client", "hpsched"), f"--target={server.address}", f"--tls_ca={self.tmp}/ca.pem"]
+        try:
+            def run_cli(*args, env=None):
+                return subprocess.run(cli + list(args), capture_output=True, text=True, timeout=60,
+                                      env=dict(os.environ, **(env or {})))
+            out = run_cli("health")
+            self.assertEqual((out.returncode, out.stdout.strip()), (0, "SERVING"), out.stderr)
+            out = run_cli("create", "cli-job", "--schedule", '{"step": {"step_size": 3}}', "--base", "0.1",
+                          f"--token_file={token_file}")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            out = run_cli("values", "cli-job", "--steps", "2:4", env={"HPSCHED_TOKEN": TOKENS["reader"]})
+            self.assertEqual(out.stdout.split(), ["2", "0.10000000000000001", "3", "0.010000000000000002"])
+            out = run_cli("list")
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("UNAUTHENTICATED", out.stderr)
+            out = run_cli("delete", "cli-job", env={"HPSCHED_TOKEN": TOKENS["reader"]})
+            self.assertIn("PERMISSION_DENIED", out.stderr)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
     def test_mutual_tls(self):
         server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--tls_cert={self.tmp}/server.pem",
                                f"--tls_key={self.tmp}/server.key", f"--tls_client_ca={self.tmp}/ca.pem", name="mtls")
