@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 APT_PACKAGES := build-essential cmake pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
   protobuf-compiler grpc-proto libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libsqlite3-dev \
-  python3-grpcio python3-protobuf python3-torch openssl
+  python3-grpcio python3-protobuf python3-torch python3-yaml openssl
 PORT ?= 50051
 
 .PHONY: all deps build demo test soak bench format clean
