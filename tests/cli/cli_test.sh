@@ -27,53 +27,18 @@ T=(timeout 60)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsched-cli.XXXXXX")
 server_pid=""
 watch_pid=""
-passed=0
-failed=0
-
-stop() { # stop PID: SIGTERM, then SIGKILL after 10 s.
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/checks.sh"
 
 cleanup() {
   local rc=$?
-  stop "$watch_pid"
-  stop "$server_pid"
+  stop_process "$watch_pid"
+  stop_process "$server_pid"
   rm -rf "$tmp"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok - $1"
-}
-
-# not_ok NAME [FILE...]: a failed check, with the files (command output) indented below it.
-not_ok() {
-  failed=$((failed + 1))
-  echo "not ok - $1"
-  shift
-  local f
-  for f in "$@"; do
-    [[ -s $f ]] && head -c 3000 "$f" | sed 's/^/#   /'
-  done
-  return 0
-}
-
-summary() {
-  echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
-}
 
 # run NAME WANT_RC OUT CMD...: ok if CMD exits WANT_RC (stdout to OUT, stderr to OUT.err).
 run() {

@@ -34,44 +34,18 @@ T=(timeout 60)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsched-e2e.XXXXXX")
 export BUF_CACHE_DIR="$tmp/buf-cache"
 server_pid=""
-passed=0
-failed=0
+source "$here/../lib/checks.sh"
 started=$SECONDS
 
 cleanup() {
   local rc=$?
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_process "$server_pid"
   rm -rf "$tmp"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok - $1"
-}
-
-# not_ok NAME [FILE...]: a failed check, with the files (command output) indented below it.
-not_ok() {
-  failed=$((failed + 1))
-  echo "not ok - $1"
-  shift
-  local f
-  for f in "$@"; do
-    [[ -s $f ]] && head -c 4000 "$f" | sed 's/^/#   /'
-  done
-  return 0
-}
 
 # check NAME CMD...: ok if CMD exits 0; otherwise prints its output.
 check() {
@@ -82,12 +56,6 @@ check() {
   else
     not_ok "$name (exit $?)" "$tmp/check.out"
   fi
-}
-
-summary() {
-  echo "# $((SECONDS - started)) s"
-  echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
 }
 
 for bin in "$SERVER" "$CLI" "$TRAINER" "$BUF" "$PY"; do
