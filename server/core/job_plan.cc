@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/params.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core {
@@ -127,6 +128,10 @@ absl::Status CheckBaseValues(std::span<const double> values, absl::string_view p
     if (!std::isfinite(values[i])) {
       return Invalid(absl::StrCat(path, "[", i, "]"),
                      absl::StrCat("must be finite, got ", values[i]));
+    }
+    if (std::fabs(values[i]) > kMaxMagnitude) {
+      return Invalid(absl::StrCat(path, "[", i, "]"),
+                     absl::StrCat("must be within +-1e150, got ", values[i]));
     }
   }
   return absl::OkStatus();

@@ -43,6 +43,7 @@ absl::StatusOr<double> Params::Double(absl::string_view name) const {
   const auto* v = std::get_if<double>(value);
   if (v == nullptr) return Error(name, "must be a number");
   if (!std::isfinite(*v)) return Error(name, absl::StrCat("must be finite, got ", *v));
+  if (std::fabs(*v) > kMaxMagnitude) return Error(name, absl::StrCat("must be within +-1e150, got ", *v));
   return *v;
 }
 
@@ -94,6 +95,10 @@ absl::StatusOr<std::vector<double>> Params::Doubles(absl::string_view name) cons
     if (!std::isfinite((*v)[i])) {
       return absl::InvalidArgumentError(
           absl::StrCat(FieldPath(name), "[", i, "]: must be finite, got ", (*v)[i]));
+    }
+    if (std::fabs((*v)[i]) > kMaxMagnitude) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(FieldPath(name), "[", i, "]: must be within +-1e150, got ", (*v)[i]));
     }
   }
   return *v;
