@@ -79,17 +79,7 @@ store=()
 if grep -q -- '-data_dir' "$tmp/helpfull.txt"; then store=(--data_dir="$tmp/data"); fi
 "$SERVER" --address=127.0.0.1 --port=0 --port_file="$tmp/port" --metrics_port=0 "${store[@]}" >"$tmp/server.log" 2>&1 &
 server_pid=$!
-port=""
-for _ in $(seq 100); do
-  if [[ -s $tmp/port ]]; then
-    port=$(tr -d '[:space:]' <"$tmp/port")
-    [[ $port =~ ^[0-9]+$ && $port -gt 0 ]] && break
-    port=""
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z $port ]]; then
+if ! wait_for_port "$tmp/port" "$server_pid"; then
   not_ok "server writes its port file within 10 s" "$tmp/server.log"
   summary
   exit 1

@@ -69,17 +69,7 @@ done
 # --- 1. The server, on a free loopback port --------------------------------------------------------------------------
 "$SERVER" --address=127.0.0.1 --port=0 --port_file="$tmp/port" --data_dir="$tmp/data" --metrics_port=0 --log_level=info >"$tmp/server.log" 2>&1 &
 server_pid=$!
-port=""
-for _ in $(seq 100); do # 10 s
-  if [[ -s $tmp/port ]]; then
-    port=$(tr -d '[:space:]' <"$tmp/port")
-    [[ $port =~ ^[0-9]+$ && $port -gt 0 ]] && break
-    port=""
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z $port ]]; then
+if ! wait_for_port "$tmp/port" "$server_pid"; then
   not_ok "server writes its port file within 10 s" "$tmp/server.log"
   summary
   exit 1

@@ -38,3 +38,19 @@ stop_process() {
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+
+# wait_for_port PORT_FILE PID: waits up to 10 s for the server PID to write its port; sets `port` (empty on failure).
+wait_for_port() {
+  local file=$1 pid=$2
+  port=""
+  for _ in $(seq 100); do
+    if [[ -s $file ]]; then
+      port=$(tr -d '[:space:]' <"$file")
+      [[ $port =~ ^[0-9]+$ && $port -gt 0 ]] && return 0
+      port=""
+    fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
