@@ -44,7 +44,7 @@ FUZZ_NONFINITE ?= report
 FUZZ_BUILD_DIR ?= build-fuzz
 # The libFuzzer targets (clang-14, ASan + UBSan), each run over its seed corpus for FUZZ_SECONDS.
 fuzz: deps
-	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=clang++-14 \
 	  -DHPSCHED_FUZZ=ON -DHPSCHED_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target hpsched_fuzzers
 	HPSCHED_FUZZ_NONFINITE=$(FUZZ_NONFINITE) bash tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)

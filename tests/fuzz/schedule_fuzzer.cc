@@ -2,7 +2,8 @@
 //
 // Input: a serialized hpsched.v1.Schedule, or its proto3 JSON when the first non-blank byte is '{' (JSON that does
 // not parse is then tried as binary). The schedule is converted (service::ScheduleFromProto) and compiled
-// (core::CompileStandalone) for 1 to 3 parameter groups whose base values are derived from a hash of the input.
+// (core::CompileStandalone) for 1 to 3 parameter groups whose base values are derived from a hash of the input and,
+// as in Preview, pass core::CheckBaseValues first.
 //
 // Checks:
 //   * an invalid spec is rejected with InvalidArgument naming a field under "schedule";
@@ -40,12 +41,11 @@ namespace {
 
 using core::kStepLimit;
 
-// Base values the groups are given: mostly ordinary learning rates, sometimes values at the edges of the double range
-// (the core accepts any finite base value).
+// Base values the groups are given: mostly ordinary learning rates, sometimes values at the edges of what
+// core::CheckBaseValues accepts (+-1e150, the smallest subnormal) and one it rejects (DBL_MAX).
 constexpr double kBases[] = {
     0.1,  1.0, 0.01, 0.003, 0.5, 1e-4, 2.0, 0.0, -0.1, 1e-8, 100.0, 3.0,
-    std::numeric_limits<double>::max(), -std::numeric_limits<double>::max(), 1e300,
-    std::numeric_limits<double>::denorm_min(),
+    1e150, -1e150, std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max(),
 };
 static_assert(std::size(kBases) == 16);
 
@@ -116,11 +116,11 @@ std::string KindTree(const core::ScheduleSpec& spec, int depth = 0) {
   return out;
 }
 
-// Whether a base value is one of the edges of kBases (|b| >= 1e300, or subnormal): findings are grouped apart from
+// Whether a base value is one of the edges of kBases (|b| >= 1e100, or subnormal): findings are grouped apart from
 // those with ordinary base values.
 bool ExtremeBase(const std::vector<double>& bases) {
   for (double b : bases) {
-    if (std::fabs(b) >= 1e300 || (b != 0 && std::fabs(b) < std::numeric_limits<double>::min())) return true;
+    if (std::fabs(b) >= 1e100 || (b != 0 && std::fabs(b) < std::numeric_limits<double>::min())) return true;
   }
   return false;
 }
@@ -214,6 +214,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const hpsched::core::ScheduleSpec spec = hpsched::service::ScheduleFromProto(proto);
   Derived d(Hash(data, size));
   const std::vector<double> bases = DeriveBases(d);
+  // As Preview and the CLI do: base values are checked before the schedule.
+  if (const absl::Status status = hpsched::core::CheckBaseValues(bases, "base_values"); !status.ok()) {
+    FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument, status.ToString());
+    return 0;
+  }
   auto nodes = hpsched::core::CompileStandalone(spec, bases, "schedule");
   if (!nodes.ok()) {
     FUZZ_CHECK(nodes.status().code() == absl::StatusCode::kInvalidArgument, nodes.status().ToString());
