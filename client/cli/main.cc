@@ -54,8 +54,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -76,10 +76,12 @@
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(std::string, token_file, "",
-          "File holding a bearer token for servers with auth (the HPSCHED_TOKEN environment variable works too; "
+          "File holding a bearer token for servers with auth (the HPSCHED_TOKEN environment "
+          "variable works too; "
           "a token is never taken from the command line, where other users could read it).");
 ABSL_FLAG(bool, tls, false, "Connect with TLS (implied by --tls_ca, --tls_cert, --tls_key).");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA certificates to verify the server (default: the system roots).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA certificates to verify the server (default: the system roots).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate chain, for mutual TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM client private key, for mutual TLS.");
 ABSL_FLAG(std::string, schedule, "", "A Schedule as JSON, inline or @file.");
@@ -382,8 +384,9 @@ absl::StatusOr<hpsched::ClientOptions> ClientOptionsFromFlags() {
   } else if (const char* token = std::getenv("HPSCHED_TOKEN"); token != nullptr) {
     options.bearer_token = token;
   }
-  const std::pair<const char*, std::string*> files[] = {
-      {"--tls_ca", &options.tls_ca_pem}, {"--tls_cert", &options.tls_cert_pem}, {"--tls_key", &options.tls_key_pem}};
+  const std::pair<const char*, std::string*> files[] = {{"--tls_ca", &options.tls_ca_pem},
+                                                        {"--tls_cert", &options.tls_cert_pem},
+                                                        {"--tls_key", &options.tls_key_pem}};
   const std::string paths[] = {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
                                absl::GetFlag(FLAGS_tls_key)};
   options.use_tls = absl::GetFlag(FLAGS_tls);

@@ -43,7 +43,8 @@ absl::StatusOr<double> Params::Double(absl::string_view name) const {
   const auto* v = std::get_if<double>(value);
   if (v == nullptr) return Error(name, "must be a number");
   if (!std::isfinite(*v)) return Error(name, absl::StrCat("must be finite, got ", *v));
-  if (std::fabs(*v) > kMaxMagnitude) return Error(name, absl::StrCat("must be within +-1e150, got ", *v));
+  if (std::fabs(*v) > kMaxMagnitude)
+    return Error(name, absl::StrCat("must be within +-1e150, got ", *v));
   return *v;
 }
 

@@ -16,8 +16,9 @@
 
 namespace hpsched::core {
 
-// Every number in a spec (base values and parameters) has |x| <= kMaxMagnitude: no hyperparameter needs more, and it
-// keeps products of two of them (base x factor, (max - base) x scale) far from overflowing to infinity.
+// Every number in a spec (base values and parameters) has |x| <= kMaxMagnitude: no hyperparameter
+// needs more, and it keeps products of two of them (base x factor, (max - base) x scale) far from
+// overflowing to infinity.
 inline constexpr double kMaxMagnitude = 1e150;
 
 // What a kind's compiler knows about where it is: the field path of the schedule

@@ -67,8 +67,9 @@ TEST(ValidationTest, NumbersAreBounded) {
                 "schedule.cosine_annealing.eta_min: must be within +-1e150, got 1e+200");
   ExpectInvalid(Spec("cyclic", {{"max_lr", std::vector<double>{-1e151}}}),
                 "schedule.cyclic.max_lr[0]: must be within +-1e150, got -1e+151");
-  EXPECT_EQ(CheckBaseValues(std::vector<double>{0.1, 1.7976931348623157e308}, "base_values").message(),
-            "base_values[1]: must be within +-1e150, got 1.79769e+308");
+  EXPECT_EQ(
+      CheckBaseValues(std::vector<double>{0.1, 1.7976931348623157e308}, "base_values").message(),
+      "base_values[1]: must be within +-1e150, got 1.79769e+308");
   EXPECT_TRUE(Compile(Spec("cosine_annealing", {{"t_max", int64_t{10}}}), {1e150, -1e150}).ok());
 }
 

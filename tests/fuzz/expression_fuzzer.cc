@@ -1,16 +1,19 @@
 // expression_fuzzer: the lambda schedule's expression language (core::Expression), from raw bytes.
 //
-// Input: the expression text, any bytes (NUL and non-ASCII included), compiled over the variable "step".
+// Input: the expression text, any bytes (NUL and non-ASCII included), compiled over the variable
+// "step".
 //
 // Checks:
 //   * Compile never crashes or hangs; an error is InvalidArgument with a message;
-//   * a compiled expression evaluated over spans (Evaluate(span, span)) gives, for every input, the value of the
-//     scalar Evaluate(double) bit for bit (any NaN equals any NaN), over inputs that cross the 64-lane chunks: steps
-//     0..199, steps just below 2^53, special values (-0, -1, 0.5, NaN, +-inf, the extremes of the double range) and
-//     doubles derived from the input's hash;
+//   * a compiled expression evaluated over spans (Evaluate(span, span)) gives, for every input, the
+//   value of the
+//     scalar Evaluate(double) bit for bit (any NaN equals any NaN), over inputs that cross the
+//     64-lane chunks: steps 0..199, steps just below 2^53, special values (-0, -1, 0.5, NaN, +-inf,
+//     the extremes of the double range) and doubles derived from the input's hash;
 //   * in-place evaluation (out aliasing x) gives the same values;
 //   * spans of every length from 1 to 130 starting anywhere in the inputs agree with the full span;
-//   * the compiled program respects the documented limits (stack slots <= kMaxStack, instructions <= 4 * kMaxLength)
+//   * the compiled program respects the documented limits (stack slots <= kMaxStack, instructions
+//   <= 4 * kMaxLength)
 //     and keeps its text and variable.
 #include <cmath>
 #include <cstdint>
@@ -36,12 +39,13 @@ std::vector<double> Inputs(Derived& d) {
   for (int i = 0; i < 200; ++i) x.push_back(i);
   for (int i = 64; i >= 1; --i) x.push_back(static_cast<double>(core::kStepLimit - i));
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  for (double v : {-0.0, -1.0, 0.5, -0.5, 1e-300, std::numeric_limits<double>::quiet_NaN(), kInf, -kInf,
-                   std::numeric_limits<double>::max(), std::numeric_limits<double>::lowest(),
+  for (double v : {-0.0, -1.0, 0.5, -0.5, 1e-300, std::numeric_limits<double>::quiet_NaN(), kInf,
+                   -kInf, std::numeric_limits<double>::max(), std::numeric_limits<double>::lowest(),
                    std::numeric_limits<double>::denorm_min(), 9007199254740993.0, 1e16, 1e300}) {
     x.push_back(v);
   }
-  // Derived: random steps in [0, 2^53) and random bit patterns (any double, NaNs with payloads included).
+  // Derived: random steps in [0, 2^53) and random bit patterns (any double, NaNs with payloads
+  // included).
   for (int i = 0; i < 24; ++i) x.push_back(static_cast<double>(d.Next() % (uint64_t{1} << 53)));
   for (int i = 0; i < 16; ++i) {
     const uint64_t bits = d.Next();
@@ -66,7 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<Expression> compiled = Expression::Compile(text, "step");
   if (!compiled.ok()) {
-    FUZZ_CHECK(compiled.status().code() == absl::StatusCode::kInvalidArgument, compiled.status().ToString());
+    FUZZ_CHECK(compiled.status().code() == absl::StatusCode::kInvalidArgument,
+               compiled.status().ToString());
     FUZZ_CHECK(!compiled.status().message().empty(), "error without a message");
     return 0;
   }
@@ -86,8 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < x.size(); ++i) {
     const double scalar = e.Evaluate(x[i]);
     if (!SameValue(out[i], scalar)) {
-      Fail(absl::StrCat("span != scalar\n", Where(e, x[i]), "\nspan: ", Describe(out[i]), "\nscalar: ",
-                        Describe(scalar), "\nindex in span: ", i));
+      Fail(absl::StrCat("span != scalar\n", Where(e, x[i]), "\nspan: ", Describe(out[i]),
+                        "\nscalar: ", Describe(scalar), "\nindex in span: ", i));
     }
   }
   // In place: out is x.
@@ -95,8 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   e.Evaluate(in_place, in_place);
   for (size_t i = 0; i < x.size(); ++i) {
     if (!SameValue(out[i], in_place[i])) {
-      Fail(absl::StrCat("in-place != out-of-place\n", Where(e, x[i]), "\nout-of-place: ", Describe(out[i]),
-                        "\nin-place: ", Describe(in_place[i])));
+      Fail(absl::StrCat("in-place != out-of-place\n", Where(e, x[i]), "\nout-of-place: ",
+                        Describe(out[i]), "\nin-place: ", Describe(in_place[i])));
     }
   }
   // Sub-spans of every length 1..130 (a few per length), each at a derived offset.
@@ -107,8 +112,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     e.Evaluate(std::span<const double>(x).subspan(offset, length), p);
     for (size_t i = 0; i < length; ++i) {
       if (!SameValue(out[offset + i], p[i])) {
-        Fail(absl::StrCat("sub-span [", offset, ", ", offset + length, ") differs\n", Where(e, x[offset + i]),
-                          "\nfull span: ", Describe(out[offset + i]), "\nsub-span: ", Describe(p[i])));
+        Fail(absl::StrCat("sub-span [", offset, ", ", offset + length, ") differs\n",
+                          Where(e, x[offset + i]), "\nfull span: ", Describe(out[offset + i]),
+                          "\nsub-span: ", Describe(p[i])));
       }
     }
   }

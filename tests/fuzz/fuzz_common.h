@@ -1,9 +1,10 @@
 // Helpers shared by the libFuzzer targets of tests/fuzz (see docs/testing.md).
 //
-// A broken invariant calls FUZZ_CHECK / Fail(), which prints what failed and aborts: libFuzzer then saves the input as
-// crash-<sha1> and the run fails. The one exception is the "every value is finite" rule of the schedule fuzzer, whose
-// handling is chosen by the environment (HPSCHED_FUZZ_NONFINITE, see NonFinitePolicy below), so that a known,
-// reported non-finite case can be set aside while the fuzzer keeps looking for memory errors and mismatches.
+// A broken invariant calls FUZZ_CHECK / Fail(), which prints what failed and aborts: libFuzzer then
+// saves the input as crash-<sha1> and the run fails. The one exception is the "every value is
+// finite" rule of the schedule fuzzer, whose handling is chosen by the environment
+// (HPSCHED_FUZZ_NONFINITE, see NonFinitePolicy below), so that a known, reported non-finite case
+// can be set aside while the fuzzer keeps looking for memory errors and mismatches.
 #ifndef HPSCHED_TESTS_FUZZ_FUZZ_COMMON_H_
 #define HPSCHED_TESTS_FUZZ_FUZZ_COMMON_H_
 
@@ -24,11 +25,11 @@ namespace hpsched::fuzz {
   std::abort();
 }
 
-#define FUZZ_CHECK(cond, what)                                                      \
-  do {                                                                              \
-    if (!(cond)) ::hpsched::fuzz::Fail(std::string("FUZZ_CHECK(" #cond ") at ") + \
-                                       __FILE__ + ":" + std::to_string(__LINE__) + \
-                                       ": " + (what));                              \
+#define FUZZ_CHECK(cond, what)                                                          \
+  do {                                                                                  \
+    if (!(cond))                                                                        \
+      ::hpsched::fuzz::Fail(std::string("FUZZ_CHECK(" #cond ") at ") + __FILE__ + ":" + \
+                            std::to_string(__LINE__) + ": " + (what));                  \
   } while (false)
 
 // Bit-for-bit equality of doubles, except that any NaN equals any NaN.
@@ -50,8 +51,8 @@ inline std::string Describe(double v) {
   return buf;
 }
 
-// FNV-1a over the input: the source of the fuzzer's derived choices (base values, extra steps), so that every input
-// replays identically.
+// FNV-1a over the input: the source of the fuzzer's derived choices (base values, extra steps), so
+// that every input replays identically.
 inline uint64_t Hash(const uint8_t* data, size_t size) {
   uint64_t h = 14695981039346656037ull;
   for (size_t i = 0; i < size; ++i) {
@@ -89,14 +90,15 @@ inline bool LooksLikeJson(const uint8_t* data, size_t size) {
 // What the schedule fuzzer does with a valid spec that evaluates to inf or NaN. Read once from
 // HPSCHED_FUZZ_NONFINITE:
 //   abort  (default) the issue's rule "every valid spec gives finite values": a crash, input saved.
-//   report print each new kind of finding once (spec JSON, base values, step, value) and go on; the run stays green.
-//   ignore count nothing.
+//   report print each new kind of finding once (spec JSON, base values, step, value) and go on; the
+//   run stays green. ignore count nothing.
 enum class NonFinitePolicy { kAbort, kReport, kIgnore };
 
 inline NonFinitePolicy GetNonFinitePolicy() {
   static const NonFinitePolicy policy = [] {
     const char* env = std::getenv("HPSCHED_FUZZ_NONFINITE");
-    if (env == nullptr || std::strcmp(env, "abort") == 0 || *env == '\0') return NonFinitePolicy::kAbort;
+    if (env == nullptr || std::strcmp(env, "abort") == 0 || *env == '\0')
+      return NonFinitePolicy::kAbort;
     if (std::strcmp(env, "report") == 0) return NonFinitePolicy::kReport;
     if (std::strcmp(env, "ignore") == 0) return NonFinitePolicy::kIgnore;
     std::fprintf(stderr, "HPSCHED_FUZZ_NONFINITE must be abort, report or ignore; got '%s'\n", env);
@@ -105,20 +107,23 @@ inline NonFinitePolicy GetNonFinitePolicy() {
   return policy;
 }
 
-// Reports (or aborts on) a non-finite value. `signature` groups findings (e.g. "cosine_annealing:inf"): in report
-// mode only the first finding of each signature is printed, with everything needed to reproduce it. `details` is a
-// callable returning the description, only called when it is printed.
+// Reports (or aborts on) a non-finite value. `signature` groups findings (e.g.
+// "cosine_annealing:inf"): in report mode only the first finding of each signature is printed, with
+// everything needed to reproduce it. `details` is a callable returning the description, only called
+// when it is printed.
 template <typename Details>
 void NonFinite(const std::string& signature, const Details& details) {
   switch (GetNonFinitePolicy()) {
     case NonFinitePolicy::kAbort:
-      Fail("valid spec gave a non-finite value (set HPSCHED_FUZZ_NONFINITE=report to continue past it)\n" +
-           details());
+      Fail(
+          "valid spec gave a non-finite value (set HPSCHED_FUZZ_NONFINITE=report to continue past "
+          "it)\n" +
+          details());
     case NonFinitePolicy::kReport: {
       static std::set<std::string>* seen = new std::set<std::string>();
       if (seen->insert(signature).second) {
-        std::fprintf(stderr, "\n==== hpsched NONFINITE #%zu [%s] ====\n%s\n", seen->size(), signature.c_str(),
-                     details().c_str());
+        std::fprintf(stderr, "\n==== hpsched NONFINITE #%zu [%s] ====\n%s\n", seen->size(),
+                     signature.c_str(), details().c_str());
         std::fflush(stderr);
       }
       return;

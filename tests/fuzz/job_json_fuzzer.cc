@@ -1,15 +1,20 @@
-// job_json_fuzzer: a whole job as a client sends it, in proto3 JSON (what grpcurl, buf curl and the CLI send).
+// job_json_fuzzer: a whole job as a client sends it, in proto3 JSON (what grpcurl, buf curl and the
+// CLI send).
 //
-// Input: JSON, parsed as an hpsched.v1.CreateJobRequest (its `job`), or failing that as an hpsched.v1.Job.
+// Input: JSON, parsed as an hpsched.v1.CreateJobRequest (its `job`), or failing that as an
+// hpsched.v1.Job.
 //
 // Checks:
-//   * the spec (service::JobSpecFromProto) either compiles (core::JobPlan::Compile) or is rejected with
+//   * the spec (service::JobSpecFromProto) either compiles (core::JobPlan::Compile) or is rejected
+//   with
 //     InvalidArgument naming a field under "job";
-//   * a compiled plan has one series per (hyperparameter, base value), in spec order, each with a node, and
+//   * a compiled plan has one series per (hyperparameter, base value), in spec order, each with a
+//   node, and
 //     Select() of all names gives every series;
-//   * for a valid spec, the stored form round-trips: service::JobToProto(record) -> binary serialization -> parse ->
-//     JobSpecFromProto gives an equal JobSpec, and so does the JSON form (MessageToJsonString -> JsonStringToMessage),
-//     and the re-parsed spec compiles again;
+//   * for a valid spec, the stored form round-trips: service::JobToProto(record) -> binary
+//   serialization -> parse ->
+//     JobSpecFromProto gives an equal JobSpec, and so does the JSON form (MessageToJsonString ->
+//     JsonStringToMessage), and the re-parsed spec compiles again;
 //   * a CreateJobRequest's job_id that JobIdFromName accepts round-trips through JobName.
 #include <google/protobuf/util/json_util.h>
 
@@ -53,15 +58,15 @@ void CheckRoundTrip(const core::JobSpec& spec, const std::string& input) {
   FUZZ_CHECK(parsed.ParseFromString(bytes), "serialized Job does not parse");
   const core::JobSpec from_binary = service::JobSpecFromProto(parsed);
   if (!(from_binary == spec)) {
-    Fail(absl::StrCat("binary round trip changed the spec\ninput: ", input, "\nJobToProto: ", Json(stored),
-                      "\nre-parsed: ", Json(parsed)));
+    Fail(absl::StrCat("binary round trip changed the spec\ninput: ", input,
+                      "\nJobToProto: ", Json(stored), "\nre-parsed: ", Json(parsed)));
   }
 
   const std::string json = Json(stored);
   hpsched::v1::Job from_json_proto;
   const auto parse_status = google::protobuf::util::JsonStringToMessage(json, &from_json_proto);
-  FUZZ_CHECK(parse_status.ok(), absl::StrCat("JSON of JobToProto does not parse: ", parse_status.ToString(),
-                                             "\njson: ", json));
+  FUZZ_CHECK(parse_status.ok(), absl::StrCat("JSON of JobToProto does not parse: ",
+                                             parse_status.ToString(), "\njson: ", json));
   if (!(service::JobSpecFromProto(from_json_proto) == spec)) {
     Fail(absl::StrCat("JSON round trip changed the spec\ninput: ", input, "\nJobToProto: ", json,
                       "\nre-parsed: ", Json(from_json_proto)));
@@ -95,7 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const hpsched::core::JobSpec spec = hpsched::service::JobSpecFromProto(job);
   auto plan = hpsched::core::JobPlan::Compile(spec, "job");
   if (!plan.ok()) {
-    FUZZ_CHECK(plan.status().code() == absl::StatusCode::kInvalidArgument, plan.status().ToString());
+    FUZZ_CHECK(plan.status().code() == absl::StatusCode::kInvalidArgument,
+               plan.status().ToString());
     FUZZ_CHECK(absl::StartsWith(plan.status().message(), "job."), plan.status().ToString());
     return 0;
   }
@@ -106,7 +112,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     names.push_back(hp.name);
   }
   const auto& series = (*plan)->series();
-  FUZZ_CHECK(series.size() == expected, absl::StrCat(series.size(), " series, expected ", expected));
+  FUZZ_CHECK(series.size() == expected,
+             absl::StrCat(series.size(), " series, expected ", expected));
   size_t i = 0;
   for (const auto& hp : spec.hyperparameters) {
     for (size_t g = 0; g < hp.base_values.size(); ++g, ++i) {

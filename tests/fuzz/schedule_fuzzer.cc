@@ -1,19 +1,24 @@
-// schedule_fuzzer: a Schedule as the server receives it, through validation and the evaluation core.
+// schedule_fuzzer: a Schedule as the server receives it, through validation and the evaluation
+// core.
 //
-// Input: a serialized hpsched.v1.Schedule, or its proto3 JSON when the first non-blank byte is '{' (JSON that does
-// not parse is then tried as binary). The schedule is converted (service::ScheduleFromProto) and compiled
-// (core::CompileStandalone) for 1 to 3 parameter groups whose base values are derived from a hash of the input and,
-// as in Preview, pass core::CheckBaseValues first.
+// Input: a serialized hpsched.v1.Schedule, or its proto3 JSON when the first non-blank byte is '{'
+// (JSON that does not parse is then tried as binary). The schedule is converted
+// (service::ScheduleFromProto) and compiled (core::CompileStandalone) for 1 to 3 parameter groups
+// whose base values are derived from a hash of the input and, as in Preview, pass
+// core::CheckBaseValues first.
 //
 // Checks:
 //   * an invalid spec is rejected with InvalidArgument naming a field under "schedule";
-//   * a valid spec is evaluated over spans at step 0, around the steps its parameters name (milestones, periods,
-//     total_steps, ... shifted by the enclosing sequential milestones; the last of them always), at a derived random
-//     step and at 2^53 - 64 (the span ends at the last valid step, 2^53 - 1); for every value:
+//   * a valid spec is evaluated over spans at step 0, around the steps its parameters name
+//   (milestones, periods,
+//     total_steps, ... shifted by the enclosing sequential milestones; the last of them always), at
+//     a derived random step and at 2^53 - 64 (the span ends at the last valid step, 2^53 - 1); for
+//     every value:
 //       - it is finite (the rule; see HPSCHED_FUZZ_NONFINITE in fuzz_common.h),
 //       - the batched value (core::EvaluateBatch over the span) equals the one-at-a-time value
 //         (Node::Evaluate over a span of 1) bit for bit,
-//       - every slot of the span is written and evaluation is deterministic (two runs over buffers pre-filled with
+//       - every slot of the span is written and evaluation is deterministic (two runs over buffers
+//       pre-filled with
 //         different garbage agree bit for bit).
 #include <google/protobuf/util/json_util.h>
 
@@ -41,11 +46,26 @@ namespace {
 
 using core::kStepLimit;
 
-// Base values the groups are given: mostly ordinary learning rates, sometimes values at the edges of what
-// core::CheckBaseValues accepts (+-1e150, the smallest subnormal) and one it rejects (DBL_MAX).
+// Base values the groups are given: mostly ordinary learning rates, sometimes values at the edges
+// of what core::CheckBaseValues accepts (+-1e150, the smallest subnormal) and one it rejects
+// (DBL_MAX).
 constexpr double kBases[] = {
-    0.1,  1.0, 0.01, 0.003, 0.5, 1e-4, 2.0, 0.0, -0.1, 1e-8, 100.0, 3.0,
-    1e150, -1e150, std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max(),
+    0.1,
+    1.0,
+    0.01,
+    0.003,
+    0.5,
+    1e-4,
+    2.0,
+    0.0,
+    -0.1,
+    1e-8,
+    100.0,
+    3.0,
+    1e150,
+    -1e150,
+    std::numeric_limits<double>::denorm_min(),
+    std::numeric_limits<double>::max(),
 };
 static_assert(std::size(kBases) == 16);
 
@@ -61,8 +81,9 @@ void AddPoint(int64_t offset, int64_t value, std::vector<int64_t>* points) {
   if (p < kStepLimit) points->push_back(p);
 }
 
-// The steps a spec's parameters name: every integer parameter, the integer part of every real parameter, the phase
-// ends of one_cycle, on the global time line (children of sequential start at their milestone).
+// The steps a spec's parameters name: every integer parameter, the integer part of every real
+// parameter, the phase ends of one_cycle, on the global time line (children of sequential start at
+// their milestone).
 void CollectPoints(const core::ScheduleSpec& spec, int64_t offset, std::vector<int64_t>* points) {
   for (const auto& [name, value] : spec.params) {
     if (const auto* v = std::get_if<int64_t>(&value)) {
@@ -82,7 +103,7 @@ void CollectPoints(const core::ScheduleSpec& spec, int64_t offset, std::vector<i
   if (total != spec.params.end() && pct != spec.params.end()) {
     const auto* n = std::get_if<int64_t>(&total->second);
     const auto* f = std::get_if<double>(&pct->second);
-    if (n != nullptr && f != nullptr && *n > 0 && *n < kStepLimit && *f > 0 && *f <= 1) {
+    if (n != nullptr && f != nullptr && *n > 0 && *n<kStepLimit&& * f> 0 && *f <= 1) {
       AddPoint(offset, static_cast<int64_t>(*f * static_cast<double>(*n)), points);
       AddPoint(offset, static_cast<int64_t>(2 * *f * static_cast<double>(*n)), points);
     }
@@ -116,11 +137,12 @@ std::string KindTree(const core::ScheduleSpec& spec, int depth = 0) {
   return out;
 }
 
-// Whether a base value is one of the edges of kBases (|b| >= 1e100, or subnormal): findings are grouped apart from
-// those with ordinary base values.
+// Whether a base value is one of the edges of kBases (|b| >= 1e100, or subnormal): findings are
+// grouped apart from those with ordinary base values.
 bool ExtremeBase(const std::vector<double>& bases) {
   for (double b : bases) {
-    if (std::fabs(b) >= 1e100 || (b != 0 && std::fabs(b) < std::numeric_limits<double>::min())) return true;
+    if (std::fabs(b) >= 1e100 || (b != 0 && std::fabs(b) < std::numeric_limits<double>::min()))
+      return true;
   }
   return false;
 }
@@ -143,7 +165,8 @@ std::vector<Window> Windows(const core::ScheduleSpec& spec, Derived& d) {
   points.erase(std::unique(points.begin(), points.end()), points.end());
   std::vector<Window> windows;
   windows.push_back({0, 300});  // Crosses the 64-lane and 256-step chunks of lambda and chained.
-  if (!points.empty()) windows.push_back(Around(points.back(), 300, 150));  // The last milestone's region.
+  if (!points.empty())
+    windows.push_back(Around(points.back(), 300, 150));  // The last milestone's region.
   // Up to 6 more of the named steps, picked by the input's hash.
   for (int i = 0; i < 6 && !points.empty(); ++i) {
     windows.push_back(Around(points[d.Next() % points.size()], 70, 5));
@@ -176,7 +199,8 @@ void CheckNode(const core::Node& node, const Window& w, const hpsched::v1::Sched
     node.Evaluate(step, std::span<double>(&single, 1));
     auto where = [&] {
       return absl::StrCat(SpecDescription(proto, bases), "\ngroup: ", group, "\nstep: ", step,
-                          "\nspan: [", w.start, ", ", w.start + static_cast<int64_t>(w.length), ")");
+                          "\nspan: [", w.start, ", ", w.start + static_cast<int64_t>(w.length),
+                          ")");
     };
     if (!SameValue(batched[i], again[i])) {
       Fail(absl::StrCat("unwritten or nondeterministic value\n", where(), "\nfirst run: ",
@@ -215,13 +239,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Derived d(Hash(data, size));
   const std::vector<double> bases = DeriveBases(d);
   // As Preview and the CLI do: base values are checked before the schedule.
-  if (const absl::Status status = hpsched::core::CheckBaseValues(bases, "base_values"); !status.ok()) {
+  if (const absl::Status status = hpsched::core::CheckBaseValues(bases, "base_values");
+      !status.ok()) {
     FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument, status.ToString());
     return 0;
   }
   auto nodes = hpsched::core::CompileStandalone(spec, bases, "schedule");
   if (!nodes.ok()) {
-    FUZZ_CHECK(nodes.status().code() == absl::StatusCode::kInvalidArgument, nodes.status().ToString());
+    FUZZ_CHECK(nodes.status().code() == absl::StatusCode::kInvalidArgument,
+               nodes.status().ToString());
     FUZZ_CHECK(absl::StartsWith(nodes.status().message(), "schedule"), nodes.status().ToString());
     return 0;
   }
