@@ -248,7 +248,8 @@ class ConnectionTest(unittest.TestCase):
     def test_retry_until_the_server_is_up(self):
         """The server starts ~1 s after the first attempt; the retried create succeeds, exactly once."""
         port = free_port()
-        client = Client(f"127.0.0.1:{port}", timeout=30.0, max_attempts=30, initial_backoff=0.1, max_backoff=0.5,
+        # The deadline bounds the retries, not an attempt count: a slow machine may take seconds to start the server.
+        client = Client(f"127.0.0.1:{port}", timeout=30.0, max_attempts=10_000, initial_backoff=0.1, max_backoff=0.5,
                         channel_options=[("grpc.initial_reconnect_backoff_ms", 100),
                                          ("grpc.min_reconnect_backoff_ms", 100),
                                          ("grpc.max_reconnect_backoff_ms", 500)])
