@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Every PyTorch golden case through the CLI: `hpsched preview --local` (the server's core, in-process).
+"""Every golden case (tests/golden/*_golden.json) through the CLI: `hpsched preview --local` (the server's core, in-process).
 
 Usage: /usr/bin/python3 cli_golden_test.py BUILD_DIR
 Sampled steps that lie close together are fetched as one --steps range; every sampled point is compared at 1e-12
 relative (absolute floor 1e-15 x the largest base value, as in the C++ golden tests).
 """
+import glob
 import json
 import os
 import subprocess
@@ -27,10 +28,12 @@ def ranges(steps, max_gap=200):
 def main():
     build = os.path.abspath(sys.argv[1])
     cli = os.path.join(build, "client", "hpsched")
-    with open(os.path.join(REPO, "tests", "golden", "torch_golden.json")) as f:
-        golden = json.load(f)
+    cases = []
+    for path in sorted(glob.glob(os.path.join(REPO, "tests", "golden", "*_golden.json"))):
+        with open(path) as f:
+            cases += json.load(f)["cases"]
     failures, compared, calls = [], 0, 0
-    for case in golden["cases"]:
+    for case in cases:
         bases = case["base_values"]
         floor = 1e-15 * max(abs(b) for b in bases)
         want = {p["step"]: p["values"] for p in case["points"]}
@@ -52,10 +55,10 @@ def main():
                 v = got.get(step, [None] * len(values))[g]
                 compared += 1
                 if v is None or not (abs(v - w) <= 1e-12 * max(abs(v), abs(w)) or abs(v - w) <= floor):
-                    failures.append(f"{case['name']} step {step} group {g}: torch {w!r}, hpsched {v!r}")
+                    failures.append(f"{case['name']} step {step} group {g}: reference {w!r}, hpsched {v!r}")
     for f in failures[:30]:
         print("not ok -", f)
-    print(f"{len(golden['cases'])} cases, {compared} points compared in {calls} CLI runs")
+    print(f"{len(cases)} cases, {compared} points compared in {calls} CLI runs")
     print(f"{compared - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 

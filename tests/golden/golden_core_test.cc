@@ -1,5 +1,6 @@
-// Every golden case from PyTorch, evaluated by the core directly: point by point at 1e-12 relative,
-// and the batched span evaluation equal to one-at-a-time evaluation bit for bit.
+// Every golden case of every reference library (tests/golden/*_golden.json), evaluated by the core
+// directly: point by point at 1e-12 relative, and the batched span evaluation equal to one-at-a-time
+// evaluation bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,14 +14,24 @@
 namespace hpsched {
 namespace {
 
-class TorchGoldenTest : public ::testing::Test {
+class GoldenTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    golden_ = new golden::GoldenFile(testing::LoadGolden("torch_golden.json"));
+    files_ = new std::vector<golden::GoldenFile>(testing::LoadAllGoldens());
   }
-  static golden::GoldenFile* golden_;
+  // Every case of every file, with the file's source.
+  template <typename F>
+  static void ForEachCase(F&& f) {
+    for (const auto& file : *files_) {
+      for (const auto& c : file.cases()) {
+        SCOPED_TRACE(c.name() + ": " + c.reference() + " [" + file.source().substr(0, 60) + "]");
+        f(c);
+      }
+    }
+  }
+  static std::vector<golden::GoldenFile>* files_;
 };
-golden::GoldenFile* TorchGoldenTest::golden_ = nullptr;
+std::vector<golden::GoldenFile>* GoldenTest::files_ = nullptr;
 
 double EvaluateOne(const core::Node& node, int64_t step) {
   double value = 0;
@@ -29,10 +40,9 @@ double EvaluateOne(const core::Node& node, int64_t step) {
   return value;
 }
 
-TEST_F(TorchGoldenTest, CoreMatchesPyTorch) {
+TEST_F(GoldenTest, CoreMatchesReferenceLibraries) {
   int points = 0;
-  for (const auto& c : golden_->cases()) {
-    SCOPED_TRACE(c.name() + ": " + c.reference());
+  ForEachCase([&](const golden::GoldenCase& c) {
     const std::vector<double> bases(c.base_values().begin(), c.base_values().end());
     auto nodes =
         core::CompileStandalone(service::ScheduleFromProto(c.schedule()), bases, "schedule");
@@ -42,18 +52,17 @@ TEST_F(TorchGoldenTest, CoreMatchesPyTorch) {
       for (size_t g = 0; g < bases.size(); ++g) {
         const double actual = EvaluateOne(*(*nodes)[g], point.step());
         EXPECT_TRUE(testing::GoldenClose(point.values(g), actual, testing::Scale(c)))
-            << "step " << point.step() << " group " << g << ": torch " << point.values(g)
+            << "step " << point.step() << " group " << g << ": reference " << point.values(g)
             << ", hpsched " << actual;
         ++points;
       }
     }
-  }
+  });
   EXPECT_GT(points, 1000);
 }
 
-TEST_F(TorchGoldenTest, BatchedEqualsOneAtATimeBitForBit) {
-  for (const auto& c : golden_->cases()) {
-    SCOPED_TRACE(c.name());
+TEST_F(GoldenTest, BatchedEqualsOneAtATimeBitForBit) {
+  ForEachCase([&](const golden::GoldenCase& c) {
     const std::vector<double> bases(c.base_values().begin(), c.base_values().end());
     auto nodes =
         core::CompileStandalone(service::ScheduleFromProto(c.schedule()), bases, "schedule");
@@ -69,7 +78,7 @@ TEST_F(TorchGoldenTest, BatchedEqualsOneAtATimeBitForBit) {
         ASSERT_EQ(one, span[i]) << "step " << start + static_cast<int64_t>(i);
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,20 @@ golden::GoldenFile LoadGolden(const std::string& file) {
   EXPECT_TRUE(status.ok()) << path << ": " << status.ToString();
   EXPECT_GT(golden.cases_size(), 0) << path;
   return golden;
+}
+
+std::vector<golden::GoldenFile> LoadAllGoldens() {
+  std::vector<std::string> names;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(HPSCHED_SOURCE_DIR) + "/tests/golden")) {
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with("_golden.json")) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_FALSE(names.empty());
+  std::vector<golden::GoldenFile> files;
+  for (const auto& name : names) files.push_back(LoadGolden(name));
+  return files;
 }
 
 bool GoldenClose(double expected, double actual, double scale) {

@@ -3,6 +3,7 @@
 #define HPSCHED_TESTS_GOLDEN_GOLDEN_UTIL_H_
 
 #include <string>
+#include <vector>
 
 #include "golden.pb.h"
 
@@ -10,6 +11,9 @@ namespace hpsched::testing {
 
 // Parses tests/golden/<file> (protobuf JSON of GoldenFile); fails the test on error.
 golden::GoldenFile LoadGolden(const std::string& file);
+
+// Every golden file, tests/golden/*_golden.json (one per reference library), in name order.
+std::vector<golden::GoldenFile> LoadAllGoldens();
 
 // The comparison every golden test uses: relative 1e-12, with an absolute floor of 1e-15 x the
 // largest base value for values that are (close to) zero, where a relative error means nothing

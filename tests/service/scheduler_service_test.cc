@@ -253,12 +253,15 @@ TEST_F(SchedulerServiceTest, BadSpecsAreRejectedWithTheirField) {
   EXPECT_TRUE(client_->CreateJob("good", LrJob(R"({"constant": {}})")).ok());
 }
 
-// Every PyTorch golden case, through the service and the client library.
+// Every golden case of every reference library, through the service and the client library.
 TEST_F(SchedulerServiceTest, GoldenValuesThroughTheService) {
-  const golden::GoldenFile golden = testing::LoadGolden("torch_golden.json");
+  std::vector<golden::GoldenCase> cases;
+  for (const auto& file : testing::LoadAllGoldens()) {
+    cases.insert(cases.end(), file.cases().begin(), file.cases().end());
+  }
   int compared = 0;
-  for (int i = 0; i < golden.cases_size(); ++i) {
-    const auto& c = golden.cases(i);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
     SCOPED_TRACE(c.name());
     v1::Job job;
     auto* hp = job.add_hyperparameters();
