@@ -45,6 +45,10 @@ ABSL_FLAG(int64_t, max_jobs, 1000000,
 ABSL_FLAG(int, max_request_bytes, 4 << 20,
           "Largest request message accepted (RESOURCE_EXHAUSTED beyond).");
 ABSL_FLAG(int, max_concurrent_streams, 256, "Calls in flight per connection (HTTP/2 streams).");
+ABSL_FLAG(int64_t, max_watches, 10000,
+          "Most WatchJob streams open at once; more are RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_waiting_calls, 10000,
+          "Most GetValues calls waiting for metric reports at once; more are RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_call_memory_bytes, int64_t{1} << 30,
           "Memory for calls in flight, in total.");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics HTTP port; 0 turns metrics off.");
@@ -113,6 +117,10 @@ int main(int argc, char** argv) {
   options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.max_call_memory_bytes = absl::GetFlag(FLAGS_max_call_memory_bytes);
+  options.limits.max_watches =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_watches)));
+  options.limits.max_waiting_calls =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_waiting_calls)));
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.sync = absl::GetFlag(FLAGS_sync);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);

@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     ASSIGN_OR_RETURN(server->auth_, service::Authenticator::FromFile(options.auth_token_file));
   }
   server->service_ = std::make_unique<service::SchedulerService>(
-      server->registry_.get(), server->metrics_.get(), server->auth_.get());
+      server->registry_.get(), server->metrics_.get(), server->auth_.get(), options.limits);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   if (options.metrics_port != 0) {
     const std::string metrics_address =
@@ -153,6 +153,8 @@ Server::~Server() {
 void Server::Shutdown() {
   if (grpc_server_ == nullptr) return;
   grpc_server_->GetHealthCheckService()->Shutdown();
+  // Watch streams end and waiting calls answer now, so in-flight calls can all finish in time.
+  service_->Shutdown();
   grpc_server_->Shutdown(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(options_.shutdown_grace));
 }

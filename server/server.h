@@ -53,6 +53,8 @@ struct ServerOptions {
   // Memory gRPC may use for calls in flight, in total; beyond it new calls are refused with
   // RESOURCE_EXHAUSTED.
   int64_t max_call_memory_bytes = int64_t{1} << 30;
+  // Open WatchJob streams and GetValues calls waiting for metric reports.
+  service::ServiceLimits limits;
   // Prometheus /metrics over HTTP on metrics_address:metrics_port; port 0 disables it.
   std::string metrics_address = "0.0.0.0";
   int metrics_port = 9464;

@@ -1,11 +1,13 @@
 #include "core/job_plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/history.h"
 #include "core/kind_registry.h"
 #include "core/params.h"
 #include "core/status_macros.h"
@@ -57,7 +59,8 @@ absl::Status CheckLabels(const std::map<std::string, std::string>& labels, absl:
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& spec,
-                                                                absl::string_view path) {
+                                                                absl::string_view path,
+                                                                const MetricLog* metrics) {
   const std::string hps_path = absl::StrCat(path, ".hyperparameters");
   if (spec.hyperparameters.empty())
     return Invalid(hps_path, "must have at least one hyperparameter");
@@ -66,7 +69,18 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                                           spec.hyperparameters.size()));
   }
   RETURN_IF_ERROR(CheckLabels(spec.labels, absl::StrCat(path, ".labels")));
+  RETURN_IF_ERROR(CheckMetricSpecs(spec.metrics, absl::StrCat(path, ".metrics")));
+  // Every declared metric has a track, empty until reports arrive.
+  MetricLog log;
+  for (const MetricSpec& metric : spec.metrics) {
+    auto found = metrics != nullptr ? metrics->find(metric.name) : MetricLog::const_iterator();
+    log[metric.name] = metrics != nullptr && found != metrics->end()
+                           ? found->second
+                           : BuildTrack(metric, MetricReports());
+  }
   auto plan = std::make_shared<JobPlan>();
+  for (const auto& [name, track] : log) plan->pending_steps_[name] = track.pending_step;
+  std::set<int64_t> reductions;
   std::set<absl::string_view> names;
   for (size_t h = 0; h < spec.hyperparameters.size(); ++h) {
     const HyperparameterSpec& hp = spec.hyperparameters[h];
@@ -82,13 +96,22 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                      absl::StrCat("must be unique, \"", hp.name, "\" appears twice"));
     }
     RETURN_IF_ERROR(CheckBaseValues(hp.base_values, absl::StrCat(hp_path, ".base_values")));
-    ASSIGN_OR_RETURN(
-        std::vector<NodePtr> nodes,
-        CompileStandalone(hp.schedule, hp.base_values, absl::StrCat(hp_path, ".schedule")));
-    for (size_t g = 0; g < nodes.size(); ++g) {
-      plan->series_.push_back(SeriesPlan{hp.name, static_cast<int>(g), std::move(nodes[g])});
+    for (size_t g = 0; g < hp.base_values.size(); ++g) {
+      CompileNotes notes;
+      CompileContext context;
+      context.path = hp_path;
+      context.base = hp.base_values[g];
+      context.group = static_cast<int>(g);
+      context.num_groups = static_cast<int>(hp.base_values.size());
+      context.metrics = &log;
+      context.notes = &notes;
+      ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
+      reductions.insert(notes.reduction_steps.begin(), notes.reduction_steps.end());
+      plan->series_.push_back(SeriesPlan{hp.name, static_cast<int>(g), std::move(node),
+                                         {notes.metrics.begin(), notes.metrics.end()}});
     }
   }
+  plan->reduction_steps_.assign(reductions.begin(), reductions.end());
   return plan;
 }
 
@@ -115,6 +138,18 @@ absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string>
     if (wanted[i]) selected.push_back(i);
   }
   return selected;
+}
+
+int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected) const {
+  int64_t from = kNeverPending;
+  for (size_t index : selected) {
+    for (const std::string& metric : series_[index].metrics) {
+      const int64_t pending = pending_steps_.find(metric)->second;
+      // A report at step s affects steps from s + 1 on.
+      if (pending != kNeverPending) from = std::min(from, pending + 1);
+    }
+  }
+  return from;
 }
 
 absl::Status CheckBaseValues(std::span<const double> values, absl::string_view path) {

@@ -3,6 +3,7 @@
 #ifndef HPSCHED_CORE_JOB_PLAN_H_
 #define HPSCHED_CORE_JOB_PLAN_H_
 
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/metrics.h"
 #include "core/node.h"
 #include "core/schedule_spec.h"
 
@@ -24,6 +26,8 @@ struct SeriesPlan {
   std::string hyperparameter;
   int group = 0;
   NodePtr node;
+  // The metrics the series' values depend on (reduce_on_plateau).
+  std::vector<std::string> metrics;
 };
 
 // Immutable once compiled; shared between the job table and in-flight reads.
@@ -33,10 +37,19 @@ class JobPlan {
   // it. Errors are InvalidArgument naming the field under `path`
   // ("job.hyperparameters[0].schedule.step.step_size: must be > 0, got -1"). On success, series()
   // lists hyperparameters in spec order, then groups.
+  // `metrics` are the job's metric reports (see MetricLog); null means none have arrived.
   static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(const JobSpec& spec,
-                                                                absl::string_view path);
+                                                                absl::string_view path,
+                                                                const MetricLog* metrics = nullptr);
 
   const std::vector<SeriesPlan>& series() const { return series_; }
+
+  // The first step whose value, in any of the `selected` series, is provisional: it depends on a
+  // metric report that has not arrived. kNeverPending when every value is final.
+  int64_t ProvisionalFrom(std::span<const size_t> selected) const;
+
+  // The global steps at which reduce_on_plateau schedules reduce a value, increasing, distinct.
+  const std::vector<int64_t>& reduction_steps() const { return reduction_steps_; }
 
   // Indices into series() of the named hyperparameters, every group of each, in the order of the
   // job; all series when `names` is empty. InvalidArgument naming `path`[i] for a name the job does
@@ -46,6 +59,9 @@ class JobPlan {
 
  private:
   std::vector<SeriesPlan> series_;
+  // Per metric the job declares, the step of its first missing expected report.
+  std::map<std::string, int64_t, std::less<>> pending_steps_;
+  std::vector<int64_t> reduction_steps_;
 };
 
 // Checks one hyperparameter's base values: 1 to kMaxGroups finite numbers. InvalidArgument names

@@ -1,5 +1,7 @@
 #include "core/kind_registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace hpsched::core {
@@ -43,7 +45,8 @@ absl::StatusOr<NodePtr> CompileSchedule(const ScheduleSpec& spec, const CompileC
 }
 
 absl::StatusOr<std::vector<NodePtr>> CompileChildren(const ScheduleSpec& spec,
-                                                     const CompileContext& context, double base) {
+                                                     const CompileContext& context, double base,
+                                                     std::span<const int64_t> starts) {
   const std::string path = absl::StrCat(context.path, ".", spec.kind, ".schedules");
   if (spec.children.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": must have at least one schedule"));
@@ -59,6 +62,12 @@ absl::StatusOr<std::vector<NodePtr>> CompileChildren(const ScheduleSpec& spec,
     child.path = absl::StrCat(path, "[", i, "]");
     child.base = base;
     child.depth = context.depth + 1;
+    if (i < starts.size()) {
+      // Saturates at kStepLimit (a child that starts beyond every step); starts are not yet
+      // validated here, the composite checks them.
+      const int64_t start = std::clamp<int64_t>(starts[i], 0, kStepLimit);
+      child.time_offset = std::min(kStepLimit, context.time_offset + start);
+    }
     auto node = CompileSchedule(spec.children[i], child);
     if (!node.ok()) return node.status();
     nodes.push_back(*std::move(node));

@@ -3,6 +3,7 @@
 #ifndef HPSCHED_CORE_KIND_REGISTRY_H_
 #define HPSCHED_CORE_KIND_REGISTRY_H_
 
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,10 +25,12 @@ inline constexpr int kMaxChildren = 64;
 absl::StatusOr<NodePtr> CompileSchedule(const ScheduleSpec& spec, const CompileContext& context);
 
 // Compiles the children of a composite schedule (`spec.children`, the field "schedules"), each with
-// base value `base` and the group of `context`. Errors: none given, more than kMaxChildren, or a
-// child's own error.
+// base value `base` and the group of `context`. A composite that runs child i on local time from
+// its own step starts[i] on passes `starts` (one per child); without, children share the parent's
+// time. Errors: none given, more than kMaxChildren, or a child's own error.
 absl::StatusOr<std::vector<NodePtr>> CompileChildren(const ScheduleSpec& spec,
-                                                     const CompileContext& context, double base);
+                                                     const CompileContext& context, double base,
+                                                     std::span<const int64_t> starts = {});
 
 // The names of every kind, in the order of kinds.inc.
 std::vector<absl::string_view> KindNames();

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/metrics.h"
 #include "core/schedule_spec.h"
 
 namespace hpsched::core {
@@ -20,6 +22,15 @@ namespace hpsched::core {
 // needs more, and it keeps products of two of them (base x factor, (max - base) x scale) far from
 // overflowing to infinity.
 inline constexpr double kMaxMagnitude = 1e150;
+
+// What compiling a schedule found out besides its node.
+struct CompileNotes {
+  // The metrics the schedule's values depend on.
+  std::set<std::string> metrics;
+  // The global steps at which a reduce_on_plateau schedule reduced its value (any group; may
+  // repeat).
+  std::vector<int64_t> reduction_steps;
+};
 
 // What a kind's compiler knows about where it is: the field path of the schedule
 // ("schedule.sequential.schedules[1]"), the parameter group it compiles for, and that group's base
@@ -31,6 +42,13 @@ struct CompileContext {
   int num_groups = 1;
   // How many composite schedules enclose this one.
   int depth = 0;
+  // The global step at which this schedule's own step 0 falls (a `sequential` child or an UpdateJob
+  // segment on local time starts later than step 0).
+  int64_t time_offset = 0;
+  // The job's metric reports (reduce_on_plateau); null where there are none (Preview).
+  const MetricLog* metrics = nullptr;
+  // Where compilers leave what the job plan needs to know; may be null.
+  CompileNotes* notes = nullptr;
 };
 
 // Reads the parameters of one schedule. Every getter returns InvalidArgument naming

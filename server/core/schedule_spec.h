@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/metrics.h"
+
 namespace hpsched::core {
 
 // The value of one schedule parameter. Integer parameters are int64_t, real ones double.
@@ -26,12 +28,34 @@ struct ScheduleSpec {
   bool operator==(const ScheduleSpec&) const = default;
 };
 
-// One scheduled hyperparameter: a base value per parameter group and the schedule all groups
-// follow.
+// A change of a hyperparameter from `effective_step` on (UpdateJob): a new schedule (on local or
+// global time, from the base values or anchored at the value the hyperparameter had at
+// effective_step), the previous values scaled, or pinned values.
+struct SegmentSpec {
+  enum class Change { kSchedule, kScale, kPin };
+
+  int64_t effective_step = 0;
+  Change change = Change::kSchedule;
+  ScheduleSpec schedule;
+  double scale = 1;
+  // One value for every group, or one per group.
+  std::vector<double> pin;
+  bool global_time = false;
+  bool anchor = false;
+  // The job version the change made, and when (Unix nanoseconds).
+  int64_t version = 0;
+  int64_t create_time_nanos = 0;
+
+  bool operator==(const SegmentSpec&) const = default;
+};
+
+// One scheduled hyperparameter: a base value per parameter group, the schedule all groups follow,
+// and the changes made since, in the order they were made.
 struct HyperparameterSpec {
   std::string name;
   std::vector<double> base_values;
   ScheduleSpec schedule;
+  std::vector<SegmentSpec> segments;
 
   bool operator==(const HyperparameterSpec&) const = default;
 };
@@ -40,6 +64,7 @@ struct HyperparameterSpec {
 struct JobSpec {
   std::vector<HyperparameterSpec> hyperparameters;
   std::map<std::string, std::string> labels;
+  std::vector<MetricSpec> metrics;
 
   bool operator==(const JobSpec&) const = default;
 };

@@ -1,10 +1,16 @@
 #include "jobs/job_registry.h"
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+
 #include "absl/hash/hash.h"
+#include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/history.h"
 #include "core/job_id.h"
 #include "core/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -16,6 +22,41 @@ std::string MakeEtag(const store::JobRecord& record) {
   const size_t hash =
       absl::HashOf(record.job_id, record.version, absl::ToUnixNanos(record.create_time));
   return absl::StrFormat("%d-%016x", record.version, hash);
+}
+
+// The tracks of the job's declared metrics, from its reports.
+core::MetricLog MetricLogOf(const store::JobRecord& record) {
+  core::MetricLog log;
+  for (const core::MetricSpec& metric : record.spec.metrics) {
+    auto reports = record.metric_reports.find(metric.name);
+    log[metric.name] = core::BuildTrack(
+        metric, reports == record.metric_reports.end() ? core::MetricReports() : reports->second);
+  }
+  return log;
+}
+
+absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(const store::JobRecord& record,
+                                                                   absl::string_view path) {
+  const core::MetricLog log = MetricLogOf(record);
+  return core::JobPlan::Compile(record.spec, path, &log);
+}
+
+absl::Status CheckRequestId(absl::string_view request_id) {
+  if (request_id.size() > kMaxRequestIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id: must be at most ",
+                                                   kMaxRequestIdLength, " characters, got ",
+                                                   request_id.size()));
+  }
+  return absl::OkStatus();
+}
+
+// Rewrites the field path of an error in segment `k` of hyperparameter `h` of the job
+// ("job.hyperparameters[h].segments[k]...") as the request's ("updates[i].segment...").
+absl::Status RenameSegmentError(const absl::Status& status, size_t h, size_t k, size_t i) {
+  const std::string from = absl::StrCat("job.hyperparameters[", h, "].segments[", k, "]");
+  if (!absl::StartsWith(status.message(), from)) return status;
+  return absl::Status(status.code(), absl::StrCat("updates[", i, "].segment",
+                                                  status.message().substr(from.size())));
 }
 
 }  // namespace
@@ -36,14 +77,14 @@ absl::Status JobRegistry::Load() {
   ASSIGN_OR_RETURN(std::vector<store::JobRecord> records, store_->LoadAll());
   std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs;
   for (store::JobRecord& record : records) {
-    auto plan = core::JobPlan::Compile(record.spec, "job");
+    auto plan = CompileRecord(record, "job");
     if (!plan.ok()) {
       return absl::InternalError(absl::StrCat("stored job ", record.job_id,
                                               " does not compile: ", plan.status().message()));
     }
     std::string id = record.job_id;
-    jobs.emplace(std::move(id),
-                 std::make_shared<const Job>(Job{std::move(record), *std::move(plan)}));
+    const int64_t served = record.served_through;
+    jobs.emplace(std::move(id), std::make_shared<const Job>(std::move(record), *std::move(plan), served));
   }
   absl::MutexLock write_lock(&write_mutex_);
   absl::MutexLock lock(&table_mutex_);
@@ -59,11 +100,9 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
         absl::StrCat("job_id: must match [a-z0-9][a-z0-9._-]{0,62}, got \"",
                      absl::CHexEscape(job_id.substr(0, 80)), "\""));
   }
-  if (request_id.size() > kMaxRequestIdLength) {
-    return absl::InvalidArgumentError(absl::StrCat("request_id: must be at most ",
-                                                   kMaxRequestIdLength, " characters, got ",
-                                                   request_id.size()));
-  }
+  RETURN_IF_ERROR(CheckRequestId(request_id));
+  // Output-only parts of a spec never come from a client.
+  for (core::HyperparameterSpec& hp : spec.hyperparameters) hp.segments.clear();
   // Compile outside the lock: it is the expensive part and needs no shared state.
   ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan, core::JobPlan::Compile(spec, "job"));
 
@@ -88,7 +127,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   record.create_request_id = std::string(request_id);
   record.etag = MakeEtag(record);
   RETURN_IF_ERROR(store_->Put(record));
-  auto job = std::make_shared<const Job>(Job{std::move(record), std::move(plan)});
+  auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
   Publish(std::string(job_id), job);
   spdlog::info("created job jobs/{} ({} hyperparameters, {} series)", std::string(job_id),
                job->record.spec.hyperparameters.size(), job->plan->series().size());
@@ -119,8 +158,214 @@ absl::Status JobRegistry::Delete(absl::string_view job_id) {
   RETURN_IF_ERROR(Get(job_id).status());
   RETURN_IF_ERROR(store_->Delete(job_id));
   Publish(std::string(job_id), nullptr);
+  Notify(JobEvent{JobEvent::Type::kDeleted, std::string(job_id), nullptr, 0});
   spdlog::info("deleted job jobs/{}", std::string(job_id));
   return absl::OkStatus();
+}
+
+void JobRegistry::AddObserver(JobObserver* observer) {
+  absl::MutexLock write_lock(&write_mutex_);
+  observers_.push_back(observer);
+}
+
+void JobRegistry::Notify(const JobEvent& event) {
+  for (JobObserver* observer : observers_) observer->OnJobEvent(event);
+}
+
+void JobRegistry::MarkServed(const Job& job, int64_t last_step) {
+  int64_t seen = job.served_through.load(std::memory_order_relaxed);
+  while (seen < last_step &&
+         !job.served_through.compare_exchange_weak(seen, last_step, std::memory_order_relaxed)) {
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Commit(
+    store::JobRecord record, std::shared_ptr<const core::JobPlan> plan, const Job& current) {
+  record.served_through = current.served_through.load();
+  RETURN_IF_ERROR(store_->Put(record));
+  const std::string job_id = record.job_id;
+  auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
+  Publish(job_id, job);
+  // Reads of the old job that finish after the swap still raise the new job's mark.
+  MarkServed(*job, current.served_through.load());
+  return job;
+}
+
+absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view job_id,
+                                                               std::vector<SegmentChange> changes,
+                                                               absl::string_view etag,
+                                                               absl::string_view request_id,
+                                                               bool allow_rewrite) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
+  if (changes.empty()) {
+    return absl::InvalidArgumentError("updates: must have at least one update");
+  }
+  if (changes.size() > kMaxUpdatesPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat("updates: must have at most ",
+                                                   kMaxUpdatesPerRequest, " updates, got ",
+                                                   changes.size()));
+  }
+  absl::MutexLock write_lock(&write_mutex_);
+  ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
+  const store::JobRecord& old = current->record;
+  if (!request_id.empty()) {
+    for (const auto& [seen, version] : old.update_requests) {
+      if (seen == request_id) return current;  // A retry: applied already.
+    }
+  }
+  if (!etag.empty() && etag != old.etag) {
+    return absl::AbortedError(absl::StrCat("etag: the job has changed (etag \"", old.etag,
+                                           "\", version ", old.version,
+                                           "); read it again and retry"));
+  }
+  store::JobRecord record = old;
+  record.version = old.version + 1;
+  record.update_time = clock_->Now();
+  const int64_t now_nanos = absl::ToUnixNanos(record.update_time);
+  const int64_t served = current->served_through.load();
+  int64_t first_step = core::kStepLimit;
+  // Where each change lands: (hyperparameter index, segment index) for error paths.
+  std::vector<std::pair<size_t, size_t>> places;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    SegmentChange& change = changes[i];
+    const std::string path = absl::StrCat("updates[", i, "]");
+    size_t h = 0;
+    while (h < record.spec.hyperparameters.size() &&
+           record.spec.hyperparameters[h].name != change.hyperparameter) {
+      ++h;
+    }
+    if (h == record.spec.hyperparameters.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ".hyperparameter: the job has no hyperparameter \"",
+                       absl::CHexEscape(change.hyperparameter.substr(0, 64)), "\""));
+    }
+    core::HyperparameterSpec& hp = record.spec.hyperparameters[h];
+    RETURN_IF_ERROR(core::CheckSegment(change.segment, hp.base_values.size(),
+                                       absl::StrCat(path, ".segment")));
+    if (change.segment.effective_step <= served && !allow_rewrite) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ".segment.effective_step: ", change.segment.effective_step,
+          " would change values already served (up to step ", served,
+          "); choose a later step, or set allow_rewrite"));
+    }
+    if (hp.segments.size() >= core::kMaxSegments) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          path, ".hyperparameter: \"", hp.name, "\" already has the maximum of ",
+          core::kMaxSegments, " segments"));
+    }
+    change.segment.version = record.version;
+    change.segment.create_time_nanos = now_nanos;
+    first_step = std::min(first_step, change.segment.effective_step);
+    places.emplace_back(h, hp.segments.size());
+    hp.segments.push_back(std::move(change.segment));
+  }
+  auto plan = CompileRecord(record, "job");
+  if (!plan.ok()) {
+    absl::Status status = plan.status();
+    for (size_t i = 0; i < places.size(); ++i) {
+      status = RenameSegmentError(status, places[i].first, places[i].second, i);
+    }
+    return status;
+  }
+  record.etag = MakeEtag(record);
+  if (!request_id.empty()) {
+    record.update_requests.emplace_back(std::string(request_id), record.version);
+    if (record.update_requests.size() > store::kMaxRememberedRequests) {
+      record.update_requests.erase(record.update_requests.begin());
+    }
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const Job> job, Commit(std::move(record), *std::move(plan), *current));
+  spdlog::info("updated job jobs/{} to version {} ({} changes, from step {})", std::string(job_id),
+               job->record.version, changes.size(), first_step);
+  Notify(JobEvent{JobEvent::Type::kUpdated, std::string(job_id), job, first_step});
+  return job;
+}
+
+absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
+    absl::string_view job_id, int64_t step, const std::map<std::string, double>& metrics,
+    std::optional<int64_t> next_step) {
+  if (step < 0 || step >= core::kStepLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("step: must be >= 0 and < 2^53, got ", step));
+  }
+  if (metrics.empty()) return absl::InvalidArgumentError("metrics: must have at least one metric");
+  if (metrics.size() > core::kMaxMetrics) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics: must have at most ", core::kMaxMetrics,
+                                                   " metrics, got ", metrics.size()));
+  }
+  for (const auto& [name, value] : metrics) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics[\"", absl::CHexEscape(name.substr(0, 64)), "\"]: must be finite, got ", value));
+    }
+  }
+  if (next_step.has_value() && *next_step != core::kNoNextReport &&
+      (*next_step <= step || *next_step >= core::kStepLimit)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "next_step: must be greater than step (", step, ") and < 2^53, or -1, got ", *next_step));
+  }
+  absl::MutexLock write_lock(&write_mutex_);
+  ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
+  store::JobRecord record = current->record;
+  bool changed = false;
+  for (const auto& [name, value] : metrics) {
+    const std::string field = absl::StrCat("metrics[\"", absl::CHexEscape(name.substr(0, 64)), "\"]");
+    auto spec = std::find_if(record.spec.metrics.begin(), record.spec.metrics.end(),
+                             [&](const core::MetricSpec& m) { return m.name == name; });
+    if (spec == record.spec.metrics.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": the job declares no such metric (job.metrics)"));
+    }
+    const bool announced = spec->every_steps == 0;
+    if (announced && !next_step.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "next_step: is required: metric \"", name,
+          "\" is announced (first_step); give the next report's step, or -1"));
+    }
+    if (!announced && next_step.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "next_step: must be unset: metric \"", name, "\" is reported every ",
+          spec->every_steps, " steps"));
+    }
+    core::MetricReports& reports = record.metric_reports[name];
+    const core::MetricReport report{value, announced ? *next_step : core::kNoNextReport};
+    if (auto it = reports.find(step); it != reports.end()) {
+      if (it->second == report) continue;  // The same report again.
+      return absl::FailedPreconditionError(absl::StrCat(
+          field, ": step ", step, " was already reported with value ", it->second.value,
+          it->second.next_step != report.next_step
+              ? absl::StrCat(" and next_step ", it->second.next_step)
+              : "",
+          "; a report cannot change"));
+    }
+    RETURN_IF_ERROR(core::CheckReportStep(*spec, reports, step, "step"));
+    if (reports.size() >= core::kMaxReportsPerMetric) {
+      return absl::ResourceExhaustedError(absl::StrCat(field, ": the job holds the maximum of ",
+                                                       core::kMaxReportsPerMetric,
+                                                       " reports of this metric"));
+    }
+    reports.emplace(step, report);
+    changed = true;
+  }
+  ReportResult result;
+  if (!changed) {
+    result.job = current;
+    result.duplicate = true;
+    return result;
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan, CompileRecord(record, "job"));
+  const std::vector<int64_t>& before = current->plan->reduction_steps();
+  std::set_difference(plan->reduction_steps().begin(), plan->reduction_steps().end(),
+                      before.begin(), before.end(), std::back_inserter(result.reduction_steps));
+  ASSIGN_OR_RETURN(result.job, Commit(std::move(record), std::move(plan), *current));
+  if (result.reduction_steps.empty()) {
+    Notify(JobEvent{JobEvent::Type::kMetricsReported, std::string(job_id), result.job, step + 1});
+  } else {
+    spdlog::info("job jobs/{}: plateau reduction from step {}", std::string(job_id),
+                 result.reduction_steps.front());
+    Notify(JobEvent{JobEvent::Type::kPlateauReduced, std::string(job_id), result.job,
+                    result.reduction_steps.front()});
+  }
+  return result;
 }
 
 size_t JobRegistry::size() const {

@@ -3,7 +3,9 @@
 #ifndef HPSCHED_JOBS_JOB_REGISTRY_H_
 #define HPSCHED_JOBS_JOB_REGISTRY_H_
 
+#include <atomic>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,11 +21,52 @@
 namespace hpsched::jobs {
 
 inline constexpr size_t kMaxRequestIdLength = 128;
+inline constexpr size_t kMaxUpdatesPerRequest = 64;
 
 // A job as the registry holds it: immutable, shared with in-flight reads, replaced whole on change.
 struct Job {
+  Job(store::JobRecord r, std::shared_ptr<const core::JobPlan> p, int64_t served = -1)
+      : record(std::move(r)), plan(std::move(p)), served_through(served) {}
+
   store::JobRecord record;
   std::shared_ptr<const core::JobPlan> plan;
+  // The highest step GetValues has served (-1 for none): the one mutable part, carried over to the
+  // job that replaces this one, and written to the store with the next mutation.
+  mutable std::atomic<int64_t> served_through;
+};
+
+// A change the registry made, told to observers in the order the changes were made.
+struct JobEvent {
+  enum class Type { kUpdated, kMetricsReported, kPlateauReduced, kDeleted };
+  Type type;
+  std::string job_id;
+  // The job after the change; null after a delete.
+  std::shared_ptr<const Job> job;
+  // The first step whose values changed (updates, plateau reductions).
+  int64_t effective_step = 0;
+};
+
+// Receives every change. Called with the registry's write lock held: must be quick and must not
+// call the registry's mutations.
+class JobObserver {
+ public:
+  virtual ~JobObserver() = default;
+  virtual void OnJobEvent(const JobEvent& event) = 0;
+};
+
+// One change of UpdateJob: a segment for a hyperparameter.
+struct SegmentChange {
+  std::string hyperparameter;
+  core::SegmentSpec segment;
+};
+
+// What ReportMetrics did.
+struct ReportResult {
+  std::shared_ptr<const Job> job;
+  // Every (metric, value) had been reported before: nothing changed.
+  bool duplicate = false;
+  // Steps at which the report made reduce_on_plateau schedules reduce, increasing.
+  std::vector<int64_t> reduction_steps;
 };
 
 struct JobPage {
@@ -57,6 +100,27 @@ class JobRegistry {
   // NotFound if there is no such job.
   absl::Status Delete(absl::string_view job_id);
 
+  // Applies `changes` (fields named "updates[i]...") as one new version. Aborted when `etag` is set
+  // and stale; FailedPrecondition when a change starts at or below a step already served, unless
+  // `allow_rewrite`; a request_id seen before returns the job without changing it again.
+  absl::StatusOr<std::shared_ptr<const Job>> Update(absl::string_view job_id,
+                                                    std::vector<SegmentChange> changes,
+                                                    absl::string_view etag,
+                                                    absl::string_view request_id,
+                                                    bool allow_rewrite);
+
+  // Records metric values measured after `step` (fields named "step", "metrics[...]",
+  // "next_step"). The same value again is a no-op; a different one FailedPrecondition.
+  absl::StatusOr<ReportResult> ReportMetrics(absl::string_view job_id, int64_t step,
+                                             const std::map<std::string, double>& metrics,
+                                             std::optional<int64_t> next_step);
+
+  // Notes that GetValues served `job`'s values up to `last_step`.
+  static void MarkServed(const Job& job, int64_t last_step);
+
+  // `observer` must outlive the registry; add observers before serving.
+  void AddObserver(JobObserver* observer);
+
   size_t size() const;
 
  private:
@@ -64,6 +128,13 @@ class JobRegistry {
   // written.
   void Publish(const std::string& job_id, std::shared_ptr<const Job> job)
       ABSL_LOCKS_EXCLUDED(table_mutex_);
+  // Tells every observer; called with write_mutex_ held, after Publish.
+  void Notify(const JobEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // Writes `record` (with the served mark of `current`), compiles nothing: the caller has.
+  absl::StatusOr<std::shared_ptr<const Job>> Commit(store::JobRecord record,
+                                                    std::shared_ptr<const core::JobPlan> plan,
+                                                    const Job& current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
 
   store::JobStore* const store_;
   const Clock* const clock_;
@@ -75,6 +146,7 @@ class JobRegistry {
   mutable absl::Mutex table_mutex_;
   std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs_
       ABSL_GUARDED_BY(table_mutex_);
+  std::vector<JobObserver*> observers_;
 };
 
 }  // namespace hpsched::jobs

@@ -148,16 +148,59 @@ void ScheduleToProto(const core::ScheduleSpec& spec, hpsched::v1::Schedule* prot
   }
 }
 
-core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto) {
+core::SegmentSpec SegmentFromProto(const hpsched::v1::Segment& proto) {
+  core::SegmentSpec segment;
+  segment.effective_step = proto.effective_step();
+  switch (proto.change_case()) {
+    case hpsched::v1::Segment::kScale:
+      segment.change = core::SegmentSpec::Change::kScale;
+      segment.scale = proto.scale();
+      break;
+    case hpsched::v1::Segment::kPin:
+      segment.change = core::SegmentSpec::Change::kPin;
+      segment.pin.assign(proto.pin().values().begin(), proto.pin().values().end());
+      break;
+    default:  // A schedule, or nothing: an empty schedule, which the core rejects.
+      segment.change = core::SegmentSpec::Change::kSchedule;
+      segment.schedule = ScheduleFromProto(proto.schedule());
+      break;
+  }
+  segment.global_time = proto.time() == hpsched::v1::SEGMENT_TIME_GLOBAL;
+  segment.anchor = proto.anchor();
+  return segment;
+}
+
+core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto, bool with_history) {
   core::JobSpec spec;
   for (const auto& hp : proto.hyperparameters()) {
     core::HyperparameterSpec h;
     h.name = hp.name();
     h.base_values.assign(hp.base_values().begin(), hp.base_values().end());
     h.schedule = ScheduleFromProto(hp.schedule());
+    if (with_history) {
+      for (const auto& s : hp.segments()) {
+        core::SegmentSpec segment = SegmentFromProto(s);
+        segment.version = s.version();
+        segment.create_time_nanos =
+            google::protobuf::util::TimeUtil::TimestampToNanoseconds(s.create_time());
+        h.segments.push_back(std::move(segment));
+      }
+    }
     spec.hyperparameters.push_back(std::move(h));
   }
   spec.labels.insert(proto.labels().begin(), proto.labels().end());
+  for (const auto& m : proto.metrics()) {
+    core::MetricSpec metric;
+    metric.name = m.name();
+    // See core::MetricSpec: every_steps 0 means "announced", first_step -1 "no cadence".
+    metric.first_step = -1;
+    if (m.cadence_case() == hpsched::v1::MetricSpec::kFirstStep) {
+      metric.first_step = m.first_step();
+    } else if (m.cadence_case() == hpsched::v1::MetricSpec::kEverySteps) {
+      metric.every_steps = m.every_steps() == 0 ? -1 : m.every_steps();
+    }
+    spec.metrics.push_back(std::move(metric));
+  }
   return spec;
 }
 
@@ -169,6 +212,36 @@ void JobToProto(const store::JobRecord& record, hpsched::v1::Job* proto) {
     hp->set_name(h.name);
     hp->mutable_base_values()->Add(h.base_values.begin(), h.base_values.end());
     ScheduleToProto(h.schedule, hp->mutable_schedule());
+    for (const core::SegmentSpec& segment : h.segments) {
+      auto* s = hp->add_segments();
+      s->set_effective_step(segment.effective_step);
+      switch (segment.change) {
+        case core::SegmentSpec::Change::kSchedule:
+          ScheduleToProto(segment.schedule, s->mutable_schedule());
+          s->set_time(segment.global_time ? hpsched::v1::SEGMENT_TIME_GLOBAL
+                                          : hpsched::v1::SEGMENT_TIME_LOCAL);
+          s->set_anchor(segment.anchor);
+          break;
+        case core::SegmentSpec::Change::kScale:
+          s->set_scale(segment.scale);
+          break;
+        case core::SegmentSpec::Change::kPin:
+          s->mutable_pin()->mutable_values()->Add(segment.pin.begin(), segment.pin.end());
+          break;
+      }
+      s->set_version(segment.version);
+      *s->mutable_create_time() =
+          google::protobuf::util::TimeUtil::NanosecondsToTimestamp(segment.create_time_nanos);
+    }
+  }
+  for (const core::MetricSpec& metric : record.spec.metrics) {
+    auto* m = proto->add_metrics();
+    m->set_name(metric.name);
+    if (metric.every_steps > 0) {
+      m->set_every_steps(metric.every_steps);
+    } else {
+      m->set_first_step(metric.first_step);
+    }
   }
   proto->set_version(record.version);
   proto->set_etag(record.etag);

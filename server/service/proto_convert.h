@@ -22,8 +22,11 @@ core::ScheduleSpec ScheduleFromProto(const hpsched::v1::Schedule& proto);
 // The inverse of ScheduleFromProto.
 void ScheduleToProto(const core::ScheduleSpec& spec, hpsched::v1::Schedule* proto);
 
-// The spec part of a Job (hyperparameters and labels); output-only fields are ignored.
-core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto);
+// The spec part of a Job (hyperparameters, labels, metrics). Output-only fields (the segments of
+// hyperparameters) are ignored unless `with_history`, which the store uses to restore a job.
+core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto, bool with_history = false);
+// One segment of an UpdateJob; output-only fields are ignored.
+core::SegmentSpec SegmentFromProto(const hpsched::v1::Segment& proto);
 // The full Job resource of a record.
 void JobToProto(const store::JobRecord& record, hpsched::v1::Job* proto);
 

@@ -1,11 +1,16 @@
 #include "service/scheduler_service.h"
 
+#include <algorithm>
 #include <memory>
+#include <optional>
+#include <set>
+#include <span>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "core/status_macros.h"
@@ -54,6 +59,10 @@ absl::Status PlanGetValues(const jobs::JobRegistry& registry, const v1::GetValue
   response->set_job(JobName(job_id));
   response->set_version(job->record.version);
   response->set_start_step(request.step());
+  const int64_t provisional_from = job->plan->ProvisionalFrom(selected);
+  if (provisional_from < request.step() + count) {
+    response->set_provisional_from(std::max(provisional_from, request.step()));
+  }
   for (size_t index : selected) {
     const core::SeriesPlan& plan = job->plan->series()[index];
     v1::Series* series = response->add_series();
@@ -66,6 +75,16 @@ absl::Status PlanGetValues(const jobs::JobRegistry& registry, const v1::GetValue
   }
   batch->jobs.push_back(std::move(job));
   return absl::OkStatus();
+}
+
+// Whether a request's provisional values mean waiting, given its policy and whether the deadline
+// has come.
+bool MustWait(const v1::GetValuesRequest& request, const v1::GetValuesResponse& response,
+              bool at_deadline) {
+  if (!response.has_provisional_from()) return false;
+  if (request.pending_policy() == v1::PENDING_POLICY_PROVISIONAL_NOW) return false;
+  if (request.pending_policy() == v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL) return !at_deadline;
+  return true;
 }
 
 // Sets the `lr` convenience field from the evaluated series.
@@ -169,19 +188,65 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
   return Finish(context, status);
 }
 
+// Computes the values of `requests` into `responses` (all or nothing). Returns nullopt when some
+// values are provisional and their request's policy says to wait (unless `at_deadline`); at the
+// deadline, a request that does not accept provisional values answers DEADLINE_EXCEEDED.
+std::optional<absl::Status> SchedulerService::ComputeValues(
+    std::span<const v1::GetValuesRequest* const> requests, bool batch,
+    std::span<v1::GetValuesResponse* const> responses, bool at_deadline) {
+  ValuesBatch values;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    responses[i]->Clear();
+    const std::string prefix = batch ? absl::StrCat("requests[", i, "].") : "";
+    absl::Status status = PlanGetValues(*registry_, *requests[i], prefix, responses[i], &values);
+    if (!status.ok()) return status;
+    if (MustWait(*requests[i], *responses[i], at_deadline)) {
+      if (!at_deadline) return std::nullopt;
+      return absl::DeadlineExceededError(absl::StrCat(
+          prefix, "step: the values from step ", responses[i]->provisional_from(),
+          " on wait for metric reports that have not arrived (set pending_policy to accept "
+          "provisional values)"));
+    }
+  }
+  core::EvaluateBatch(values.queries);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SetLr(responses[i]);
+    const int64_t count = requests[i]->count() == 0 ? 1 : requests[i]->count();
+    jobs::JobRegistry::MarkServed(*values.jobs[i], requests[i]->step() + count - 1);
+  }
+  CountValues(values.total_values);
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ServeValues(
+    grpc::CallbackServerContext* context, std::vector<const v1::GetValuesRequest*> requests,
+    bool batch, std::vector<v1::GetValuesResponse*> responses) {
+  std::optional<absl::Status> done = ComputeValues(requests, batch, responses, false);
+  if (done.has_value()) return Finish(context, *done);
+  // Some values wait for metric reports: park the call until they arrive or the deadline is near
+  // (answering a little before it, so the answer reaches the caller in time).
+  const absl::Time now = absl::Now();
+  absl::Time deadline = absl::FromChrono(context->deadline());
+  if (deadline == absl::InfiniteFuture() || deadline - now > kMaxWait) deadline = now + kMaxWait;
+  deadline -= std::min(absl::Milliseconds(100), (deadline - now) / 10);
+  std::set<std::string> job_ids;
+  for (const v1::GetValuesRequest* request : requests) {
+    auto id = JobIdFromName(request->job(), "job");
+    if (id.ok()) job_ids.insert(*id);
+  }
+  return pending_.Park(context, std::move(job_ids), deadline,
+                       [this, requests = std::move(requests), batch,
+                        responses = std::move(responses)](bool at_deadline) {
+                         return ComputeValues(requests, batch, responses, at_deadline);
+                       });
+}
+
 grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContext* context,
                                                       const v1::GetValuesRequest* request,
                                                       v1::GetValuesResponse* response) {
   if (absl::Status auth = Authorize(context, Role::kReader, "GetValues"); !auth.ok())
     return Finish(context, auth);
-  ValuesBatch batch;
-  absl::Status status = PlanGetValues(*registry_, *request, "", response, &batch);
-  if (status.ok()) {
-    core::EvaluateBatch(batch.queries);
-    SetLr(response);
-    CountValues(batch.total_values);
-  }
-  return Finish(context, status);
+  return ServeValues(context, {request}, false, {response});
 }
 
 grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerContext* context,
@@ -194,20 +259,77 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
                                absl::StrCat("requests: must have at most ", kMaxBatchRequests,
                                             " requests, got ", request->requests_size())));
   }
-  ValuesBatch batch;
-  for (int i = 0; i < request->requests_size(); ++i) {
-    absl::Status status =
-        PlanGetValues(*registry_, request->requests(i), absl::StrCat("requests[", i, "]."),
-                      response->add_responses(), &batch);
-    if (!status.ok()) {
-      response->Clear();  // All or nothing.
-      return Finish(context, status);
-    }
+  std::vector<const v1::GetValuesRequest*> requests;
+  std::vector<v1::GetValuesResponse*> responses;
+  for (const auto& r : request->requests()) {
+    requests.push_back(&r);
+    responses.push_back(response->add_responses());
   }
-  core::EvaluateBatch(batch.queries);
-  for (auto& r : *response->mutable_responses()) SetLr(&r);
-  CountValues(batch.total_values);
-  return Finish(context, absl::OkStatus());
+  return ServeValues(context, std::move(requests), true, std::move(responses));
+}
+
+grpc::ServerUnaryReactor* SchedulerService::UpdateJob(grpc::CallbackServerContext* context,
+                                                      const v1::UpdateJobRequest* request,
+                                                      v1::Job* response) {
+  if (absl::Status auth = Authorize(context, Role::kAdmin, "UpdateJob"); !auth.ok())
+    return Finish(context, auth);
+  auto id = JobIdFromName(request->name(), "name");
+  if (!id.ok()) return Finish(context, id.status());
+  std::vector<jobs::SegmentChange> changes;
+  for (int i = 0; i < request->updates_size(); ++i) {
+    const v1::HyperparameterUpdate& update = request->updates(i);
+    if (!update.has_segment()) {
+      return Finish(context, absl::InvalidArgumentError(
+                                 absl::StrCat("updates[", i, "].segment: is required")));
+    }
+    if (update.segment().change_case() == v1::Segment::CHANGE_NOT_SET) {
+      return Finish(context, absl::InvalidArgumentError(absl::StrCat(
+                                 "updates[", i,
+                                 "].segment: set exactly one of schedule, scale or pin")));
+    }
+    changes.push_back(jobs::SegmentChange{update.hyperparameter(), SegmentFromProto(update.segment())});
+  }
+  auto job = registry_->Update(*id, std::move(changes), request->etag(), request->request_id(),
+                               request->allow_rewrite());
+  if (job.ok()) JobToProto((*job)->record, response);
+  return Finish(context, job.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ReportMetrics(grpc::CallbackServerContext* context,
+                                                          const v1::ReportMetricsRequest* request,
+                                                          v1::ReportMetricsResponse* response) {
+  if (absl::Status auth = Authorize(context, Role::kTrainer, "ReportMetrics"); !auth.ok())
+    return Finish(context, auth);
+  auto id = JobIdFromName(request->job(), "job");
+  if (!id.ok()) return Finish(context, id.status());
+  const std::map<std::string, double> metrics(request->metrics().begin(),
+                                              request->metrics().end());
+  std::optional<int64_t> next_step;
+  if (request->has_next_step()) next_step = request->next_step();
+  auto result = registry_->ReportMetrics(*id, request->step(), metrics, next_step);
+  if (result.ok()) {
+    response->set_job(JobName(*id));
+    response->set_duplicate(result->duplicate);
+    response->mutable_reduction_steps()->Add(result->reduction_steps.begin(),
+                                             result->reduction_steps.end());
+  }
+  return Finish(context, result.status());
+}
+
+grpc::ServerWriteReactor<v1::WatchJobResponse>* SchedulerService::WatchJob(
+    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+  if (absl::Status auth = Authorize(context, Role::kReader, "WatchJob"); !auth.ok())
+    return WatchHub::Fail(ToGrpcStatus(auth));
+  auto id = JobIdFromName(request->job(), "job");
+  if (!id.ok()) return WatchHub::Fail(ToGrpcStatus(id.status()));
+  auto job = registry_->Get(*id);
+  if (!job.ok()) return WatchHub::Fail(ToGrpcStatus(job.status()));
+  return watches_.Start(*std::move(job));
+}
+
+void SchedulerService::Shutdown() {
+  watches_.Close();
+  pending_.Close();
 }
 
 grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext* context,

@@ -6,7 +6,9 @@
 #include "hpsched/v1/scheduler_service.grpc.pb.h"
 #include "jobs/job_registry.h"
 #include "service/auth.h"
+#include "service/pending_calls.h"
 #include "service/service_metrics.h"
+#include "service/watch_hub.h"
 
 namespace hpsched::service {
 
@@ -14,13 +16,35 @@ inline constexpr int kMaxBatchRequests = 1000;
 inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
 
+// Bounds on what the service keeps open.
+struct ServiceLimits {
+  // Open WatchJob streams, in all.
+  size_t max_watches = 10'000;
+  // GetValues calls parked waiting for metric reports, in all.
+  size_t max_waiting_calls = 10'000;
+};
+
 class SchedulerService final : public hpsched::v1::SchedulerService::CallbackService {
  public:
   // `registry`, `metrics` and `auth` must outlive the service. A null `metrics` records nothing; a
   // null `auth` lets every call through (authentication off).
   explicit SchedulerService(jobs::JobRegistry* registry, ServiceMetrics* metrics = nullptr,
-                            const Authenticator* auth = nullptr)
-      : registry_(registry), metrics_(metrics), auth_(auth) {}
+                            const Authenticator* auth = nullptr, const ServiceLimits& limits = {})
+      : registry_(registry),
+        metrics_(metrics),
+        auth_(auth),
+        watches_(limits.max_watches),
+        pending_(limits.max_waiting_calls) {
+    registry_->AddObserver(&watches_);
+    registry_->AddObserver(&pending_);
+  }
+
+  // Graceful shutdown: ends every watch stream (OK) and answers every waiting call as at its
+  // deadline; new watches and waits are refused.
+  void Shutdown();
+
+  size_t watch_count() const { return watches_.size(); }
+  size_t waiting_count() const { return pending_.size(); }
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* context,
                                       const hpsched::v1::CreateJobRequest* request,
@@ -43,6 +67,14 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   grpc::ServerUnaryReactor* Preview(grpc::CallbackServerContext* context,
                                     const hpsched::v1::PreviewRequest* request,
                                     hpsched::v1::PreviewResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateJob(grpc::CallbackServerContext* context,
+                                      const hpsched::v1::UpdateJobRequest* request,
+                                      hpsched::v1::Job* response) override;
+  grpc::ServerUnaryReactor* ReportMetrics(grpc::CallbackServerContext* context,
+                                          const hpsched::v1::ReportMetricsRequest* request,
+                                          hpsched::v1::ReportMetricsResponse* response) override;
+  grpc::ServerWriteReactor<hpsched::v1::WatchJobResponse>* WatchJob(
+      grpc::CallbackServerContext* context, const hpsched::v1::WatchJobRequest* request) override;
 
  private:
   // Reports a finished mutation's effect on the job count.
@@ -54,9 +86,20 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   absl::Status Authorize(const grpc::CallbackServerContext* context, Role role,
                          absl::string_view method) const;
 
+  // GetValues and BatchGetValues: compute, or park the call until its values are final.
+  grpc::ServerUnaryReactor* ServeValues(
+      grpc::CallbackServerContext* context,
+      std::vector<const hpsched::v1::GetValuesRequest*> requests, bool batch,
+      std::vector<hpsched::v1::GetValuesResponse*> responses);
+  std::optional<absl::Status> ComputeValues(
+      std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
+      std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);
+
   jobs::JobRegistry* const registry_;
   ServiceMetrics* const metrics_;
   const Authenticator* const auth_;
+  WatchHub watches_;
+  PendingCalls pending_;
 };
 
 }  // namespace hpsched::service

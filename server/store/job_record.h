@@ -3,12 +3,19 @@
 #define HPSCHED_STORE_JOB_RECORD_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "core/metrics.h"
 #include "core/schedule_spec.h"
 
 namespace hpsched::store {
+
+// UpdateJob request_ids remembered per job for retries.
+inline constexpr size_t kMaxRememberedRequests = 1000;
 
 struct JobRecord {
   std::string job_id;
@@ -19,6 +26,13 @@ struct JobRecord {
   absl::Time update_time;
   // The request_id of the CreateJob that made the job, for retries; may be empty.
   std::string create_request_id;
+  // Every metric report, by metric name.
+  std::map<std::string, core::MetricReports, std::less<>> metric_reports;
+  // The request_ids of the latest UpdateJob calls (at most kMaxRememberedRequests, oldest first),
+  // each with the version it made.
+  std::vector<std::pair<std::string, int64_t>> update_requests;
+  // The highest step GetValues had served when the record was last written; -1 for none.
+  int64_t served_through = -1;
 
   bool operator==(const JobRecord&) const = default;
 };

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 #include "hpsched/v1/job.pb.h"
+#include "store/job_state.pb.h"
 #include "service/proto_convert.h"
 
 namespace hpsched::store {
@@ -31,8 +32,45 @@ constexpr const char* kMigrations[] = {
         create_request_id TEXT NOT NULL
       ) WITHOUT ROWID;
     )sql",
+    // 2: metric reports, UpdateJob request ids and the served-step mark (hpsched.store.JobState).
+    R"sql(
+      ALTER TABLE jobs ADD COLUMN state BLOB NOT NULL DEFAULT x'';
+    )sql",
 };
 static_assert(std::size(kMigrations) == SqliteJobStore::kSchemaVersion);
+
+JobState StateToProto(const JobRecord& record) {
+  JobState state;
+  for (const auto& [name, reports] : record.metric_reports) {
+    MetricHistory& history = (*state.mutable_metrics())[name];
+    for (const auto& [step, report] : reports) {
+      MetricPoint* point = history.add_points();
+      point->set_step(step);
+      point->set_value(report.value);
+      point->set_next_step(report.next_step);
+    }
+  }
+  for (const auto& [request_id, version] : record.update_requests) {
+    RememberedRequest* r = state.add_update_requests();
+    r->set_request_id(request_id);
+    r->set_version(version);
+  }
+  state.set_served_end(record.served_through + 1);
+  return state;
+}
+
+void StateFromProto(const JobState& state, JobRecord* record) {
+  for (const auto& [name, history] : state.metrics()) {
+    core::MetricReports& reports = record->metric_reports[name];
+    for (const MetricPoint& point : history.points()) {
+      reports[point.step()] = core::MetricReport{point.value(), point.next_step()};
+    }
+  }
+  for (const RememberedRequest& r : state.update_requests()) {
+    record->update_requests.emplace_back(r.request_id(), r.version());
+  }
+  record->served_through = state.served_end() - 1;
+}
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("sqlite: ", what, ": ", sqlite3_errmsg(db)));
@@ -114,8 +152,9 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
   RETURN_IF_ERROR(store->Migrate());
   if (sqlite3_prepare_v2(
           db,
-          "INSERT INTO jobs (job_id, version, job, create_request_id) VALUES (?1, ?2, ?3, ?4) "
-          "ON CONFLICT (job_id) DO UPDATE SET version = ?2, job = ?3, create_request_id = ?4",
+          "INSERT INTO jobs (job_id, version, job, create_request_id, state) "
+          "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job_id) DO UPDATE SET version = ?2, job = ?3, "
+          "create_request_id = ?4, state = ?5",
           -1, &store->put_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE job_id = ?1", -1, &store->delete_, nullptr) !=
           SQLITE_OK) {
@@ -160,6 +199,7 @@ absl::Status SqliteJobStore::Put(const JobRecord& record) {
   hpsched::v1::Job job;
   service::JobToProto(record, &job);
   const std::string bytes = job.SerializeAsString();
+  const std::string state = StateToProto(record).SerializeAsString();
   absl::MutexLock lock(&mutex_);
   sqlite3_reset(put_);
   sqlite3_bind_text(put_, 1, record.job_id.data(), static_cast<int>(record.job_id.size()),
@@ -168,6 +208,7 @@ absl::Status SqliteJobStore::Put(const JobRecord& record) {
   sqlite3_bind_blob(put_, 3, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
   sqlite3_bind_text(put_, 4, record.create_request_id.data(),
                     static_cast<int>(record.create_request_id.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_blob(put_, 5, state.data(), static_cast<int>(state.size()), SQLITE_TRANSIENT);
   // A single statement in autocommit mode: committed (and, with sync full, on disk) when it
   // returns.
   if (sqlite3_step(put_) != SQLITE_DONE)
@@ -190,7 +231,7 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_,
-                         "SELECT job_id, version, job, create_request_id FROM jobs ORDER BY job_id",
+                         "SELECT job_id, version, job, create_request_id, state FROM jobs ORDER BY job_id",
                          -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteError(db_, "load");
   }
@@ -208,7 +249,13 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
       status = absl::DataLossError(absl::StrCat("stored job ", record.job_id, " does not parse"));
       break;
     }
-    record.spec = service::JobSpecFromProto(job);
+    JobState state;
+    if (!state.ParseFromArray(sqlite3_column_blob(stmt, 4), sqlite3_column_bytes(stmt, 4))) {
+      status = absl::DataLossError(absl::StrCat("stored state of ", record.job_id, " does not parse"));
+      break;
+    }
+    StateFromProto(state, &record);
+    record.spec = service::JobSpecFromProto(job, /*with_history=*/true);
     record.version = job.version();
     record.etag = job.etag();
     record.create_time = absl::FromUnixSeconds(job.create_time().seconds()) +

@@ -33,7 +33,7 @@ struct SqliteOptions {
 class SqliteJobStore final : public JobStore {
  public:
   // The newest schema this code writes; Open migrates older databases to it.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the store. Errors: FailedPrecondition when another process holds the directory
   // or the database has a newer schema than kSchemaVersion; Unavailable when the directory or

@@ -42,7 +42,11 @@ class SequentialNode final : public Node {
 absl::StatusOr<NodePtr> CompileSequential(const ScheduleSpec& spec, const CompileContext& context) {
   Params p(spec, context);
   ASSIGN_OR_RETURN(std::vector<int64_t> milestones, p.Ints("milestones"));
-  ASSIGN_OR_RETURN(std::vector<NodePtr> children, CompileChildren(spec, context, context.base));
+  // Child i starts at milestones[i - 1] (reduce_on_plateau children see reports from there on).
+  std::vector<int64_t> starts = {0};
+  starts.insert(starts.end(), milestones.begin(), milestones.end());
+  ASSIGN_OR_RETURN(std::vector<NodePtr> children,
+                   CompileChildren(spec, context, context.base, starts));
   if (milestones.size() + 1 != children.size()) {
     return p.Error("milestones", absl::StrCat("must have one fewer value than schedules (",
                                               children.size() - 1, "), got ", milestones.size()));

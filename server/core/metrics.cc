@@ -1,0 +1,105 @@
+#include "core/metrics.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "core/node.h"
+
+namespace hpsched::core {
+
+bool IsMetricName(absl::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!absl::ascii_isalpha(name[0]) && name[0] != '_') return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '/' && c != '-') return false;
+  }
+  return true;
+}
+
+MetricTrack BuildTrack(const MetricSpec& spec, const MetricReports& reports) {
+  MetricTrack track;
+  if (spec.every_steps > 0) {
+    // Expected at every_steps - 1, 2 * every_steps - 1, ...: walk them while they are present.
+    int64_t expected = spec.every_steps - 1;
+    // Stored steps all follow the cadence (CheckReportStep), so the map's order is the walk's.
+    for (auto it = reports.begin(); expected < kStepLimit; expected += spec.every_steps, ++it) {
+      if (it == reports.end() || it->first != expected) break;
+      track.reports.emplace_back(it->first, it->second.value);
+    }
+    track.pending_step = expected < kStepLimit ? expected : kNeverPending;
+    return track;
+  }
+  int64_t expected = spec.first_step;
+  while (true) {
+    auto it = reports.find(expected);
+    if (it == reports.end()) break;
+    track.reports.emplace_back(it->first, it->second.value);
+    if (it->second.next_step == kNoNextReport) {
+      expected = kNeverPending;
+      break;
+    }
+    expected = it->second.next_step;
+  }
+  track.pending_step = expected;
+  return track;
+}
+
+absl::Status CheckMetricSpecs(std::span<const MetricSpec> specs, absl::string_view path) {
+  if (specs.size() > kMaxMetrics) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": must have at most ", kMaxMetrics,
+                                                   " metrics, got ", specs.size()));
+  }
+  std::set<absl::string_view> names;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const MetricSpec& spec = specs[i];
+    const std::string at = absl::StrCat(path, "[", i, "]");
+    if (!IsMetricName(spec.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".name: must match [A-Za-z_][A-Za-z0-9_./-]* and be 1 to 63 "
+                           "characters, got \"",
+                       absl::CHexEscape(spec.name.substr(0, 64)), "\""));
+    }
+    if (!names.insert(spec.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".name: must be unique, \"", spec.name, "\" appears twice"));
+    }
+    if (spec.every_steps == 0 && spec.first_step == -1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ": a cadence is required: every_steps (>= 1) or first_step (>= 0)"));
+    }
+    if (spec.every_steps < 0 || spec.every_steps > kMaxEverySteps) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".every_steps: must be between 1 and 2^40, got ",
+                                                     spec.every_steps));
+    }
+    if (spec.every_steps == 0 && (spec.first_step < 0 || spec.first_step >= kStepLimit)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".first_step: must be >= 0 and < 2^53, got ", spec.first_step));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckReportStep(const MetricSpec& spec, const MetricReports& reports, int64_t step,
+                             absl::string_view field) {
+  if (spec.every_steps > 0) {
+    if ((step + 1) % spec.every_steps != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": metric \"", spec.name, "\" is reported every ", spec.every_steps,
+          " steps, at the steps s with (s + 1) % ", spec.every_steps, " == 0; got ", step));
+    }
+    return absl::OkStatus();
+  }
+  // Announced: the first step, or a step a previous report announced.
+  if (step == spec.first_step) return absl::OkStatus();
+  for (const auto& [at, report] : reports) {
+    if (report.next_step == step) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": metric \"", spec.name, "\" is not expected at step ", step,
+                   " (its first report is at step ", spec.first_step,
+                   ", later ones at the steps earlier reports announce)"));
+}
+
+}  // namespace hpsched::core

@@ -1,0 +1,200 @@
+#include "service/watch_hub.h"
+
+#include <deque>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "service/proto_convert.h"
+
+namespace hpsched::service {
+namespace {
+
+namespace v1 = ::hpsched::v1;
+
+v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
+                               const jobs::Job* job, int64_t effective_step) {
+  v1::WatchJobResponse event;
+  event.set_type(type);
+  if (job != nullptr) {
+    JobToProto(job->record, event.mutable_job());
+  } else {
+    event.mutable_job()->set_name(JobName(job_id));
+  }
+  event.set_effective_step(effective_step);
+  *event.mutable_event_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(absl::Now()));
+  return event;
+}
+
+}  // namespace
+
+// One stream. Writes go out one at a time from a queue; the last event (a delete, a close or an
+// overflow) finishes the stream once it is written.
+class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
+ public:
+  Watch(WatchHub* hub, std::string job_id) : hub_(hub), job_id_(std::move(job_id)) {}
+
+  const std::string& job_id() const { return job_id_; }
+
+  // Queues `event`; with `finish`, the stream ends with `status` after it (or at once without an
+  // event).
+  void Push(std::optional<v1::WatchJobResponse> event, bool finish,
+            grpc::Status status = grpc::Status::OK) {
+    absl::MutexLock lock(&mutex_);
+    if (finishing_) return;
+    if (event.has_value()) {
+      if (queue_.size() >= kMaxQueuedEvents) {
+        finishing_ = true;
+        final_status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                     "the watcher reads too slowly: more than 1024 events queued");
+      } else {
+        queue_.push_back(*std::move(event));
+      }
+    }
+    if (finish && !finishing_) {
+      finishing_ = true;
+      final_status_ = status;
+    }
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mutex_);
+    writing_ = false;
+    if (!ok) {
+      // The client went away; OnCancel or OnDone follows.
+      queue_.clear();
+      if (!finished_) {
+        finishing_ = true;
+        final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
+      }
+    } else {
+      queue_.pop_front();
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    hub_->Remove(this);
+    absl::MutexLock lock(&mutex_);
+    queue_.clear();
+    if (!finishing_) {
+      finishing_ = true;
+      final_status_ = grpc::Status::CANCELLED;
+    }
+    PumpLocked();
+  }
+
+  void OnDone() override {
+    hub_->Remove(this);
+    delete this;
+  }
+
+ private:
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (writing_ || finished_) return;
+    if (!queue_.empty()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    } else if (finishing_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+
+  WatchHub* const hub_;
+  const std::string job_id_;
+  absl::Mutex mutex_;
+  std::deque<v1::WatchJobResponse> queue_ ABSL_GUARDED_BY(mutex_);
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
+};
+
+namespace {
+
+// A reactor that finishes at once with a status.
+class FailedWatch final : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
+ public:
+  explicit FailedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+WatchHub::~WatchHub() { Close(); }
+
+grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchHub::Fail(const grpc::Status& status) {
+  return new FailedWatch(status);
+}
+
+grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchHub::Start(
+    std::shared_ptr<const jobs::Job> job) {
+  absl::MutexLock lock(&mutex_);
+  if (closed_) {
+    return Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+  }
+  if (watches_.size() >= max_watches_) {
+    return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                             absl::StrCat("the server holds its maximum of ", max_watches_,
+                                          " watch streams; retry later")));
+  }
+  // Registered and given its snapshot under the hub's lock: no change can fall between the two.
+  auto* watch = new Watch(this, job->record.job_id);
+  watches_.emplace(job->record.job_id, watch);
+  watch->Push(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, job->record.job_id, job.get(), 0), false);
+  return watch;
+}
+
+void WatchHub::OnJobEvent(const jobs::JobEvent& event) {
+  v1::JobEventType type;
+  switch (event.type) {
+    case jobs::JobEvent::Type::kUpdated:
+      type = v1::JOB_EVENT_TYPE_UPDATED;
+      break;
+    case jobs::JobEvent::Type::kPlateauReduced:
+      type = v1::JOB_EVENT_TYPE_PLATEAU_REDUCED;
+      break;
+    case jobs::JobEvent::Type::kDeleted:
+      type = v1::JOB_EVENT_TYPE_DELETED;
+      break;
+    default:
+      return;  // Reports that change no value are not events for watchers.
+  }
+  absl::MutexLock lock(&mutex_);
+  auto [begin, end] = watches_.equal_range(event.job_id);
+  if (begin == end) return;
+  const v1::WatchJobResponse message =
+      MakeEvent(type, event.job_id, event.job.get(), event.effective_step);
+  const bool last = event.type == jobs::JobEvent::Type::kDeleted;
+  for (auto it = begin; it != end; ++it) it->second->Push(message, last);
+  if (last) watches_.erase(begin, end);
+}
+
+void WatchHub::Close() {
+  absl::MutexLock lock(&mutex_);
+  closed_ = true;
+  for (auto& [job_id, watch] : watches_) watch->Push(std::nullopt, true);
+  watches_.clear();
+}
+
+void WatchHub::Remove(Watch* watch) {
+  absl::MutexLock lock(&mutex_);
+  auto [begin, end] = watches_.equal_range(watch->job_id());
+  for (auto it = begin; it != end; ++it) {
+    if (it->second == watch) {
+      watches_.erase(it);
+      return;
+    }
+  }
+}
+
+size_t WatchHub::size() const {
+  absl::MutexLock lock(&mutex_);
+  return watches_.size();
+}
+
+}  // namespace hpsched::service
