@@ -119,4 +119,51 @@ absl::StatusOr<v1::PreviewResponse> Client::Preview(const v1::PreviewRequest& re
                                                        request);
 }
 
+absl::StatusOr<v1::Job> Client::UpdateJob(v1::UpdateJobRequest request) {
+  request.set_name(ToJobName(request.name()));
+  if (request.request_id().empty()) request.set_request_id(NewRequestId());
+  return Call<v1::UpdateJobRequest, v1::Job>(&v1::SchedulerService::Stub::UpdateJob, request);
+}
+
+absl::StatusOr<v1::ReportMetricsResponse> Client::ReportMetrics(
+    const v1::ReportMetricsRequest& request) {
+  // Safe to retry: the same report again is a no-op on the server.
+  return Call<v1::ReportMetricsRequest, v1::ReportMetricsResponse>(
+      &v1::SchedulerService::Stub::ReportMetrics, request);
+}
+
+std::unique_ptr<WatchStream> Client::WatchJob(absl::string_view job_id, absl::Time deadline) {
+  return std::make_unique<WatchStream>(stub_.get(), options_, job_id, deadline);
+}
+
+WatchStream::WatchStream(v1::SchedulerService::Stub* stub, const ClientOptions& options,
+                         absl::string_view job_id, absl::Time deadline) {
+  if (deadline != absl::InfiniteFuture()) context_.set_deadline(absl::ToChronoTime(deadline));
+  if (!options.bearer_token.empty()) {
+    context_.AddMetadata("authorization", absl::StrCat("Bearer ", options.bearer_token));
+  }
+  v1::WatchJobRequest request;
+  request.set_job(ToJobName(job_id));
+  reader_ = stub->WatchJob(&context_, request);
+}
+
+WatchStream::~WatchStream() {
+  if (!done_) {
+    context_.TryCancel();
+    (void)reader_->Finish();
+  }
+}
+
+absl::StatusOr<v1::WatchJobResponse> WatchStream::Next() {
+  if (done_) return absl::OutOfRangeError("the watch stream has ended");
+  v1::WatchJobResponse event;
+  if (reader_->Read(&event)) return event;
+  done_ = true;
+  const grpc::Status status = reader_->Finish();
+  if (status.ok()) return absl::OutOfRangeError("the watch stream has ended");
+  return FromGrpc(status);
+}
+
+void WatchStream::Cancel() { context_.TryCancel(); }
+
 }  // namespace hpsched

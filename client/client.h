@@ -4,6 +4,8 @@
 #define HPSCHED_CLIENT_CLIENT_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/sync_stream.h>
 #include <grpcpp/security/credentials.h>
 
 #include <memory>
@@ -56,6 +58,15 @@ class Client {
   absl::StatusOr<v1::BatchGetValuesResponse> BatchGetValues(
       const v1::BatchGetValuesRequest& request);
   absl::StatusOr<v1::PreviewResponse> Preview(const v1::PreviewRequest& request);
+  // UpdateJob with a request_id (one is generated when the request has none), so a retry never
+  // applies a change twice.
+  absl::StatusOr<v1::Job> UpdateJob(v1::UpdateJobRequest request);
+  absl::StatusOr<v1::ReportMetricsResponse> ReportMetrics(const v1::ReportMetricsRequest& request);
+  // Opens a WatchJob stream that ends at `deadline` at the latest. Not retried: a caller that
+  // wants to follow a job across server restarts opens a new stream (the snapshot tells it where it
+  // is).
+  std::unique_ptr<class WatchStream> WatchJob(absl::string_view job_id,
+                                              absl::Time deadline = absl::InfiniteFuture());
 
   const ClientOptions& options() const { return options_; }
 
@@ -65,6 +76,26 @@ class Client {
 
   ClientOptions options_;
   std::unique_ptr<v1::SchedulerService::Stub> stub_;
+};
+
+// One WatchJob stream. Next() blocks; Cancel() may be called from any thread and makes a blocked
+// Next() return CANCELLED.
+class WatchStream {
+ public:
+  WatchStream(v1::SchedulerService::Stub* stub, const ClientOptions& options,
+              absl::string_view job_id, absl::Time deadline);
+  ~WatchStream();
+
+  // The next event. When the stream ends: OutOfRange after the delete event, otherwise the status
+  // the server ended it with (NOT_FOUND for an unknown job, DEADLINE_EXCEEDED at the deadline,
+  // UNAVAILABLE when the server went away, OK mapped to OutOfRange at a graceful shutdown).
+  absl::StatusOr<v1::WatchJobResponse> Next();
+  void Cancel();
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::WatchJobResponse>> reader_;
+  bool done_ = false;
 };
 
 // "jobs/{job_id}" for a bare id; a name is returned as it is.

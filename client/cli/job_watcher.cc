@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <google/protobuf/util/time_util.h>
+
 #include "absl/strings/str_cat.h"
 #include "client/cli/json_io.h"
 
@@ -95,11 +97,46 @@ absl::Status RunWatch(JobWatcher& watcher, int count, absl::Duration timeout,
   }
 }
 
+absl::StatusOr<WatchEvent> StreamingJobWatcher::Next(absl::Time deadline) {
+  if (deleted_) return absl::FailedPreconditionError("watch: the job was deleted");
+  if (stream_ == nullptr) stream_ = open_(deadline);
+  absl::StatusOr<v1::WatchJobResponse> event = stream_->Next();
+  if (!event.ok()) {
+    if (absl::IsDeadlineExceeded(event.status())) {
+      return absl::DeadlineExceededError("watch: timed out");
+    }
+    return event.status();
+  }
+  WatchEvent out;
+  out.job = event->job();
+  out.time = absl::FromUnixNanos(
+      google::protobuf::util::TimeUtil::TimestampToNanoseconds(event->event_time()));
+  out.effective_step = event->effective_step();
+  switch (event->type()) {
+    case v1::JOB_EVENT_TYPE_SNAPSHOT:
+      out.type = WatchEventType::kInitial;
+      break;
+    case v1::JOB_EVENT_TYPE_DELETED:
+      out.type = WatchEventType::kDeleted;
+      deleted_ = true;
+      break;
+    default:
+      out.type = WatchEventType::kModified;
+      out.change =
+          event->type() == v1::JOB_EVENT_TYPE_PLATEAU_REDUCED ? "plateau_reduced" : "updated";
+      break;
+  }
+  return out;
+}
+
 std::string WatchEventText(const WatchEvent& event) {
   std::string line =
       absl::StrCat(Rfc3339(event.time), " ", WatchEventTypeName(event.type), " ", event.job.name());
   if (event.type != WatchEventType::kDeleted) {
     absl::StrAppend(&line, " version=", event.job.version(), " etag=", event.job.etag());
+  }
+  if (!event.change.empty()) {
+    absl::StrAppend(&line, " change=", event.change, " effective_step=", event.effective_step);
   }
   return line;
 }
@@ -110,6 +147,10 @@ std::string WatchEventJson(const WatchEvent& event) {
   if (event.type == WatchEventType::kDeleted) {
     absl::StrAppend(&json, ",\"name\":", JsonString(event.job.name()), "}");
   } else {
+    if (!event.change.empty()) {
+      absl::StrAppend(&json, ",\"change\":", JsonString(event.change),
+                      ",\"effective_step\":", event.effective_step);
+    }
     absl::StrAppend(&json, ",\"job\":", ToCompactJson(event.job), "}");
   }
   return json;

@@ -1,15 +1,17 @@
-// Following a job's changes. The API has no WatchJob stream yet, so PollingJobWatcher polls GetJob;
-// `hpsched watch` only sees the JobWatcher interface, and a streaming implementation over a future
-// WatchJob RPC can replace the polling one without touching it.
+// Following a job's changes: StreamingJobWatcher over the WatchJob stream (the default), or
+// PollingJobWatcher over GetJob (`hpsched watch --poll`, for servers older than WatchJob).
+// `hpsched watch` only sees the JobWatcher interface.
 #ifndef HPSCHED_CLIENT_CLI_JOB_WATCHER_H_
 #define HPSCHED_CLIENT_CLI_JOB_WATCHER_H_
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/client.h"
 #include "hpsched/v1/job.pb.h"
 
 namespace hpsched::cli {
@@ -28,6 +30,9 @@ struct WatchEvent {
   // The job (initial, modified), or the last one seen (deleted).
   hpsched::v1::Job job;
   absl::Time time;  // When the change was observed.
+  // For a streamed kModified: "updated" or "plateau_reduced", and the first step it changed.
+  std::string change;
+  int64_t effective_step = 0;
 };
 
 class JobWatcher {
@@ -62,6 +67,23 @@ class PollingJobWatcher : public JobWatcher {
   std::optional<hpsched::v1::Job> last_;
   bool deleted_ = false;
   bool polled_ = false;  // Whether a poll happened (the next one waits an interval).
+};
+
+// Reads a WatchJob stream, opened on the first Next() with that call's deadline (RunWatch passes
+// the same deadline to every call).
+class StreamingJobWatcher : public JobWatcher {
+ public:
+  // Opens the stream for `deadline`.
+  using OpenFn = std::function<std::unique_ptr<WatchStream>(absl::Time deadline)>;
+
+  explicit StreamingJobWatcher(OpenFn open) : open_(std::move(open)) {}
+
+  absl::StatusOr<WatchEvent> Next(absl::Time deadline) override;
+
+ private:
+  OpenFn open_;
+  std::unique_ptr<WatchStream> stream_;
+  bool deleted_ = false;
 };
 
 // Runs `watcher` and calls `emit` with each event: stops with OK after a kDeleted event, after

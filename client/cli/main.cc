@@ -7,24 +7,32 @@
 //   hpsched plot JOB_ID --steps 0:1000 [--hyperparameter NAME[,NAME]] [--svg FILE] [--log]
 //   hpsched plot --schedule JSON --base 0.1,0.01 --steps 0:300 [--local] [--svg FILE] [--log]
 //   hpsched health [--service NAME]
-//   hpsched watch JOB_ID [--interval 1s] [--count N] [--watch_timeout 30s]
+//   hpsched update JOB_ID --from STEP (--schedule JSON [--global_time] [--anchor] | --scale F |
+//                  --pin V[,V...]) [--hyperparameter lr] [--etag E] [--allow_rewrite]
+//   hpsched report JOB_ID --step STEP --metric name=value[,name=value] [--next_step N]
+//   hpsched watch JOB_ID [--count N] [--watch_timeout 30s] [--poll --interval 1s]
 //
 // Output without --json: values and preview print one line per step: the step, then one value per
 // series (hyperparameter, group), tab-separated, with 17 significant digits. create and get print
 // the Job as indented JSON, list one such Job per job, delete nothing. plot draws braille curves on
 // the terminal, or writes an SVG with --svg. health prints the serving status. watch prints a line
-// per event: "TIME initial|modified|deleted jobs/ID version=V etag=E".
+// per event: "TIME initial|modified|deleted jobs/ID version=V etag=E", a modified one from the
+// stream followed by "change=updated|plateau_reduced effective_step=S". update prints the Job,
+// report the ReportMetricsResponse.
 //
 // With --json, every command prints JSON on stdout and errors go to stderr as one JSON object
 // {"code":"NOT_FOUND","message":"..."}, with the same exit codes:
 //   values, preview  one object per line (JSON Lines): {"step":N,"values":{"lr/0":v,"lr/1":v}};
 //                    keys are "HYPERPARAMETER/GROUP", "value/GROUP" for preview; numbers are the
 //                    shortest text that reads back as the same double, null if not finite
-//   create, get      the Job on one line (protobuf JSON mapping, proto field names)
+//   create, get,     the Job on one line (protobuf JSON mapping, proto field names)
+//   update
+//   report           the ReportMetricsResponse on one line
 //   list             one Job per line (JSON Lines)
 //   delete           {}
 //   health           {"status":"SERVING"}
-//   watch            one event per line: {"event":"initial","time":"...","job":{...}};
+//   watch            one event per line: {"event":"initial","time":"...","job":{...}}, modified
+//                    ones with "change" and "effective_step";
 //                    {"event":"deleted","time":"...","name":"jobs/ID"}
 //   plot             one object: title, subtitle, x_min, x_max, log_y, and per panel the y label,
 //                    the series with their points [[step,value],...] (every step for ranges of up
@@ -109,7 +117,21 @@ ABSL_FLAG(std::string, title, "",
 ABSL_FLAG(std::string, color, "auto", "plot: ANSI colours on the terminal: auto, always or never.");
 ABSL_FLAG(std::string, service, "",
           "health: the service to check, e.g. hpsched.v1.SchedulerService (default: the server).");
-ABSL_FLAG(absl::Duration, interval, absl::Seconds(1), "watch: time between two polls.");
+ABSL_FLAG(int64_t, from, -1, "update: the step the change takes effect at.");
+ABSL_FLAG(std::string, scale, "", "update: scale the values from --from on by this factor.");
+ABSL_FLAG(std::string, pin, "", "update: pin the values from --from on: one, or one per group.");
+ABSL_FLAG(bool, global_time, false, "update: the new --schedule sees global steps (default: local).");
+ABSL_FLAG(bool, anchor, false,
+          "update: the new --schedule starts from the value the old one had at --from.");
+ABSL_FLAG(std::string, etag, "", "update: fail with ABORTED unless the job still has this etag.");
+ABSL_FLAG(bool, allow_rewrite, false, "update: allow changing steps already served.");
+ABSL_FLAG(int64_t, step, -1, "report: the step after which the metrics were measured.");
+ABSL_FLAG(std::string, metric, "", "report: metric values, name=value[,name=value].");
+ABSL_FLAG(int64_t, next_step, -2,
+          "report: for announced metrics, the step of the next report (-1: none follows).");
+ABSL_FLAG(bool, poll, false,
+          "watch: poll GetJob every --interval instead of following the WatchJob stream.");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1), "watch --poll: time between two polls.");
 ABSL_FLAG(int, count, 0, "watch: exit after this many changes (0: no limit).");
 ABSL_FLAG(absl::Duration, watch_timeout, absl::ZeroDuration(),
           "watch: stop after this long (0: never). With --count, failing if the changes have not "
@@ -337,6 +359,68 @@ absl::Status Create(hpsched::Client* client, const std::string& job_id) {
   return absl::OkStatus();
 }
 
+absl::Status Update(hpsched::Client* client, const std::string& job_id) {
+  v1::UpdateJobRequest request;
+  request.set_name(job_id);
+  request.set_etag(absl::GetFlag(FLAGS_etag));
+  request.set_allow_rewrite(absl::GetFlag(FLAGS_allow_rewrite));
+  auto* update = request.add_updates();
+  const std::string name = absl::GetFlag(FLAGS_hyperparameter);
+  update->set_hyperparameter(name.empty() ? "lr" : name);
+  v1::Segment* segment = update->mutable_segment();
+  if (absl::GetFlag(FLAGS_from) < 0) return absl::InvalidArgumentError("--from: is required");
+  segment->set_effective_step(absl::GetFlag(FLAGS_from));
+  const int given = !absl::GetFlag(FLAGS_schedule).empty() + !absl::GetFlag(FLAGS_scale).empty() +
+                    !absl::GetFlag(FLAGS_pin).empty();
+  if (given != 1) {
+    return absl::InvalidArgumentError("--schedule, --scale or --pin: give exactly one");
+  }
+  if (!absl::GetFlag(FLAGS_schedule).empty()) {
+    if (auto s = cli::ParseJsonArg("--schedule", absl::GetFlag(FLAGS_schedule),
+                                   segment->mutable_schedule());
+        !s.ok()) {
+      return s;
+    }
+    segment->set_time(absl::GetFlag(FLAGS_global_time) ? v1::SEGMENT_TIME_GLOBAL
+                                                       : v1::SEGMENT_TIME_LOCAL);
+    segment->set_anchor(absl::GetFlag(FLAGS_anchor));
+  } else if (!absl::GetFlag(FLAGS_scale).empty()) {
+    auto scale = cli::ParseDoubles("--scale", absl::GetFlag(FLAGS_scale));
+    if (!scale.ok()) return scale.status();
+    if (scale->size() != 1) return absl::InvalidArgumentError("--scale: one factor");
+    segment->set_scale(scale->front());
+  } else {
+    auto pin = cli::ParseDoubles("--pin", absl::GetFlag(FLAGS_pin));
+    if (!pin.ok()) return pin.status();
+    segment->mutable_pin()->mutable_values()->Add(pin->begin(), pin->end());
+  }
+  auto job = client->UpdateJob(request);
+  if (!job.ok()) return job.status();
+  PrintLine(absl::GetFlag(FLAGS_json) ? cli::ToCompactJson(*job) : cli::ToJson(*job));
+  return absl::OkStatus();
+}
+
+absl::Status Report(hpsched::Client* client, const std::string& job_id) {
+  v1::ReportMetricsRequest request;
+  request.set_job(hpsched::ToJobName(job_id));
+  if (absl::GetFlag(FLAGS_step) < 0) return absl::InvalidArgumentError("--step: is required");
+  request.set_step(absl::GetFlag(FLAGS_step));
+  if (absl::GetFlag(FLAGS_next_step) != -2) request.set_next_step(absl::GetFlag(FLAGS_next_step));
+  for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_metric), ',', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    double value = 0;
+    if (kv.first.empty() || !absl::SimpleAtod(kv.second, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metric: expected name=value[,name=value], got \"", item, "\""));
+    }
+    (*request.mutable_metrics())[kv.first] = value;
+  }
+  auto response = client->ReportMetrics(request);
+  if (!response.ok()) return response.status();
+  PrintLine(absl::GetFlag(FLAGS_json) ? cli::ToCompactJson(*response) : cli::ToJson(*response));
+  return absl::OkStatus();
+}
+
 absl::Status Get(hpsched::Client* client, const std::string& job_id) {
   auto job = client->GetJob(job_id);
   if (!job.ok()) return job.status();
@@ -419,9 +503,12 @@ absl::Status Watch(hpsched::Client* client, const std::string& job_id) {
   if (absl::GetFlag(FLAGS_interval) <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--interval: must be > 0");
   }
-  // The only implementation until the API has a WatchJob stream.
-  cli::PollingJobWatcher watcher([client, job_id] { return client->GetJob(job_id); },
+  cli::PollingJobWatcher polling([client, job_id] { return client->GetJob(job_id); },
                                  absl::GetFlag(FLAGS_interval));
+  cli::StreamingJobWatcher streaming(
+      [client, job_id](absl::Time deadline) { return client->WatchJob(job_id, deadline); });
+  cli::JobWatcher& watcher = absl::GetFlag(FLAGS_poll) ? static_cast<cli::JobWatcher&>(polling)
+                                                       : streaming;
   const bool json = absl::GetFlag(FLAGS_json);
   return cli::RunWatch(watcher, absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_watch_timeout),
                        [json](const cli::WatchEvent& event) {
@@ -430,9 +517,16 @@ absl::Status Watch(hpsched::Client* client, const std::string& job_id) {
                        });
 }
 
-// Hook: events of the job's history that become marks (spec updates, plateau reductions). The API
-// has neither yet; when it does, read them here (see EventMarks in plot_marks.h).
-std::vector<cli::JobEvent> JobHistoryEvents(const v1::Job& /*job*/) { return {}; }
+// Events of the job's history that become marks: the effective step of every UpdateJob segment.
+std::vector<cli::JobEvent> JobHistoryEvents(const v1::Job& job) {
+  std::vector<cli::JobEvent> events;
+  for (const v1::Hyperparameter& hp : job.hyperparameters()) {
+    for (const v1::Segment& segment : hp.segments()) {
+      events.push_back(cli::JobEvent{segment.effective_step(), cli::MarkKind::kUpdate});
+    }
+  }
+  return events;
+}
 
 absl::StatusOr<cli::PlotModel> JobPlot(hpsched::Client* client, const std::string& job_id,
                                        cli::StepRange range) {
@@ -614,12 +708,15 @@ int main(int argc, char** argv) {
       "hpsched COMMAND [ARGS] [FLAGS]\n"
       "  create JOB_ID --schedule JSON --base 0.1[,...] [--hyperparameter lr] | --job JSON\n"
       "  get JOB_ID | list | delete JOB_ID\n"
+      "  update JOB_ID --from STEP (--schedule JSON [--global_time] [--anchor] | --scale F |\n"
+      "         --pin V[,...]) [--hyperparameter lr] [--etag E] [--allow_rewrite]\n"
+      "  report JOB_ID --step STEP --metric name=value[,...] [--next_step N]\n"
       "  values JOB_ID --steps 0:100 [--hyperparameter NAME|all]\n"
       "  preview --schedule JSON --base 0.1,0.01 --steps 0:100 [--local]\n"
       "  plot JOB_ID --steps 0:1000 [--hyperparameter NAME,...] [--svg FILE] [--log]\n"
       "  plot --schedule JSON --base 0.1,0.01 --steps 0:300 [--local] [--svg FILE] [--log]\n"
       "  health [--service NAME]\n"
-      "  watch JOB_ID [--interval 1s] [--count N] [--watch_timeout 30s]\n"
+      "  watch JOB_ID [--count N] [--watch_timeout 30s] [--poll --interval 1s]\n"
       "Every command takes --json (JSON output, JSON errors on stderr) and --target HOST:PORT.");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage();
@@ -654,6 +751,10 @@ int main(int argc, char** argv) {
     status = Delete(&client, id);
   } else if (command == "values") {
     status = Values(&client, id);
+  } else if (command == "update") {
+    status = Update(&client, id);
+  } else if (command == "report") {
+    status = Report(&client, id);
   } else if (command == "watch") {
     status = Watch(&client, id);
   } else {
