@@ -63,6 +63,7 @@ grpc::ServerUnaryReactor* PendingCalls::Park(grpc::CallbackServerContext* contex
   calls_.insert(call);
   // A report may have landed between the handler's first try and now.
   TryLocked(call, false);
+  rescan_ = true;  // The worker's next wake-up may now be earlier.
   return call;
 }
 
@@ -102,10 +103,11 @@ void PendingCalls::Run() {
     absl::Time wake = absl::InfiniteFuture();
     for (Call* call : calls_) wake = std::min(wake, call->deadline());
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-      return !changed_.empty() || closed_;
+      return !changed_.empty() || closed_ || rescan_;
     };
     mutex_.AwaitWithDeadline(absl::Condition(&ready), wake);
     if (closed_ && calls_.empty()) break;
+    rescan_ = false;
     const std::set<std::string> changed = std::move(changed_);
     changed_.clear();
     const absl::Time now = absl::Now();

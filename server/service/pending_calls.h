@@ -60,6 +60,8 @@ class PendingCalls final : public jobs::JobObserver {
   // Jobs that changed since the worker last looked.
   std::set<std::string> changed_ ABSL_GUARDED_BY(mutex_);
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  // A call was parked: the worker recomputes its next deadline.
+  bool rescan_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread worker_;
 };
 

@@ -2,7 +2,10 @@
 // changes nothing.
 #include "jobs/job_registry.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "store/memory_job_store.h"
 
@@ -108,6 +111,158 @@ TEST_F(JobRegistryTest, ListPagesInIdOrderAndReloads) {
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_EQ(reloaded.size(), 4u);
   EXPECT_EQ((*reloaded.Get("a"))->record, (*registry_.Get("a"))->record);
+}
+
+// --- UpdateJob and ReportMetrics ----------------------------------------------------------------
+
+class Recorder final : public JobObserver {
+ public:
+  void OnJobEvent(const JobEvent& event) override { events.push_back(event); }
+  std::vector<JobEvent> events;
+};
+
+core::SegmentSpec Scale(int64_t at, double factor) {
+  core::SegmentSpec s;
+  s.effective_step = at;
+  s.change = core::SegmentSpec::Change::kScale;
+  s.scale = factor;
+  return s;
+}
+
+core::JobSpec PlateauSpec() {
+  core::JobSpec spec;
+  spec.hyperparameters.push_back(
+      {"lr",
+       {1.0},
+       core::ScheduleSpec{"reduce_on_plateau",
+                          {{"metric", std::string("loss")}, {"patience", int64_t{0}}},
+                          {}}});
+  spec.metrics.push_back(core::MetricSpec{"loss", 10, 0});
+  return spec;
+}
+
+double ValueAt(const Job& job, int64_t step) {
+  double v = 0;
+  job.plan->series()[0].node->Evaluate(step, std::span<double>(&v, 1));
+  return v;
+}
+
+TEST_F(JobRegistryTest, UpdateBumpsVersionChecksEtagAndAppliesARequestOnce) {
+  Recorder recorder;
+  registry_.AddObserver(&recorder);
+  auto created = registry_.Create("demo", StepSpec(10), "");
+  ASSERT_TRUE(created.ok());
+  const std::string etag1 = (*created)->record.etag;
+  auto updated = registry_.Update("demo", {{"lr", Scale(100, 0.5)}}, etag1, "u-1", false);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ((*updated)->record.version, 2);
+  EXPECT_NE((*updated)->record.etag, etag1);
+  EXPECT_EQ((*updated)->record.spec.hyperparameters[0].segments.size(), 1u);
+  EXPECT_EQ((*updated)->record.spec.hyperparameters[0].segments[0].version, 2);
+  EXPECT_EQ(ValueAt(**updated, 99), 0.1 * std::pow(0.1, 9));
+  EXPECT_EQ(ValueAt(**updated, 100), 0.1 * std::pow(0.1, 10) * 0.5);
+  // The same request again: not applied twice, even with the now stale etag.
+  auto retry = registry_.Update("demo", {{"lr", Scale(100, 0.5)}}, etag1, "u-1", false);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_EQ((*retry)->record.version, 2);
+  // A different request with the stale etag.
+  EXPECT_EQ(registry_.Update("demo", {{"lr", Scale(200, 0.5)}}, etag1, "u-2", false).status().code(),
+            absl::StatusCode::kAborted);
+  ASSERT_EQ(recorder.events.size(), 1u);
+  EXPECT_EQ(recorder.events[0].type, JobEvent::Type::kUpdated);
+  EXPECT_EQ(recorder.events[0].effective_step, 100);
+  // The state survives a reload: a retry is still recognized.
+  JobRegistry reloaded(&store_, &clock_);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ((*reloaded.Get("demo"))->record, (*registry_.Get("demo"))->record);
+  EXPECT_EQ((*reloaded.Update("demo", {{"lr", Scale(100, 0.5)}}, "", "u-1", false))->record.version,
+            2);
+}
+
+TEST_F(JobRegistryTest, UpdateRefusesToRewriteServedSteps) {
+  auto created = registry_.Create("demo", StepSpec(10), "");
+  ASSERT_TRUE(created.ok());
+  JobRegistry::MarkServed(**created, 150);
+  auto refused = registry_.Update("demo", {{"lr", Scale(150, 0.5)}}, "", "", false);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("updates[0].segment.effective_step: 150 would change values "
+                                   "already served (up to step 150)"));
+  EXPECT_TRUE(registry_.Update("demo", {{"lr", Scale(151, 0.5)}}, "", "", false).ok());
+  // The served mark carries over to the new version of the job.
+  EXPECT_EQ(registry_.Update("demo", {{"lr", Scale(100, 0.5)}}, "", "", false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(registry_.Update("demo", {{"lr", Scale(100, 0.5)}}, "", "", true).ok());
+}
+
+TEST_F(JobRegistryTest, UpdateErrorsNameTheRequestFieldAndChangeNothing) {
+  ASSERT_TRUE(registry_.Create("demo", StepSpec(10), "").ok());
+  auto before = *registry_.Get("demo");
+  auto unknown = registry_.Update("demo", {{"momentum", Scale(10, 0.5)}}, "", "", false);
+  EXPECT_EQ(unknown.status().message(),
+            "updates[0].hyperparameter: the job has no hyperparameter \"momentum\"");
+  core::SegmentSpec bad;
+  bad.effective_step = 10;
+  bad.schedule = core::ScheduleSpec{"step", {{"step_size", int64_t{-1}}}, {}};
+  auto invalid = registry_.Update("demo", {{"lr", Scale(5, 0.5)}, {"lr", bad}}, "", "", false);
+  EXPECT_THAT(std::string(invalid.status().message()),
+              ::testing::StartsWith("updates[1].segment.schedule.step.step_size: must be > 0"));
+  store_.fail = true;
+  EXPECT_EQ(registry_.Update("demo", {{"lr", Scale(5, 0.5)}}, "", "", false).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_.Get("demo")->get(), before.get());
+}
+
+TEST_F(JobRegistryTest, ReportMetricsIsIdempotentAndReducesOnPlateau) {
+  Recorder recorder;
+  registry_.AddObserver(&recorder);
+  ASSERT_TRUE(registry_.Create("p", PlateauSpec(), "").ok());
+  auto first = registry_.ReportMetrics("p", 9, {{"loss", 1.0}}, std::nullopt);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->duplicate);
+  auto again = registry_.ReportMetrics("p", 9, {{"loss", 1.0}}, std::nullopt);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  auto conflict = registry_.ReportMetrics("p", 9, {{"loss", 2.0}}, std::nullopt);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(conflict.status().message()),
+              ::testing::HasSubstr("metrics[\"loss\"]: step 9 was already reported with value 1"));
+  // Worse: patience 0, so the report at step 19 reduces from step 20.
+  auto worse = registry_.ReportMetrics("p", 19, {{"loss", 3.0}}, std::nullopt);
+  ASSERT_TRUE(worse.ok());
+  EXPECT_EQ(worse->reduction_steps, std::vector<int64_t>{20});
+  EXPECT_EQ(ValueAt(*worse->job, 19), 1.0);
+  EXPECT_EQ(ValueAt(*worse->job, 20), 0.1);
+  ASSERT_EQ(recorder.events.size(), 2u);
+  EXPECT_EQ(recorder.events[0].type, JobEvent::Type::kMetricsReported);
+  EXPECT_EQ(recorder.events[1].type, JobEvent::Type::kPlateauReduced);
+  EXPECT_EQ(recorder.events[1].effective_step, 20);
+  // Reports survive a reload, with the plateau state they imply.
+  JobRegistry reloaded(&store_, &clock_);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(ValueAt(**reloaded.Get("p"), 20), 0.1);
+  EXPECT_TRUE(reloaded.ReportMetrics("p", 19, {{"loss", 3.0}}, std::nullopt)->duplicate);
+}
+
+TEST_F(JobRegistryTest, ReportMetricsRejectsBadInputWithoutChange) {
+  ASSERT_TRUE(registry_.Create("p", PlateauSpec(), "").ok());
+  auto before = *registry_.Get("p");
+  const auto code = [&](int64_t step, std::map<std::string, double> m,
+                        std::optional<int64_t> next = std::nullopt) {
+    return registry_.ReportMetrics("p", step, m, next).status();
+  };
+  EXPECT_EQ(code(9, {{"loss", std::nan("")}}).message(), "metrics[\"loss\"]: must be finite, got nan");
+  EXPECT_EQ(code(9, {{"acc", 1.0}}).message(),
+            "metrics[\"acc\"]: the job declares no such metric (job.metrics)");
+  EXPECT_THAT(std::string(code(10, {{"loss", 1.0}}).message()), ::testing::HasSubstr("step: metric \"loss\" is reported every 10 steps"));
+  EXPECT_THAT(std::string(code(9, {{"loss", 1.0}}, 20).message()), ::testing::StartsWith("next_step: must be unset"));
+  EXPECT_EQ(code(-1, {{"loss", 1.0}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(9, {}).message(), "metrics: must have at least one metric");
+  EXPECT_EQ(registry_.ReportMetrics("nope", 9, {{"loss", 1.0}}, std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+  store_.fail = true;
+  EXPECT_EQ(code(9, {{"loss", 1.0}}).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_.Get("p")->get(), before.get());
 }
 
 }  // namespace

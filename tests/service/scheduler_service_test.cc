@@ -351,5 +351,178 @@ TEST_F(SchedulerServiceTest, ConcurrentMutationsAndReads) {
   EXPECT_EQ(static_cast<size_t>(page->jobs_size()), registry_.size());
 }
 
+// --- Live jobs: waiting reads, watches, the prefetching reader --------------------------------------
+
+// lr follows reduce_on_plateau on "loss", reported every 10 steps (at 9, 19, ...), patience 0.
+v1::Job PlateauJob() {
+  v1::Job job = LrJob(R"({"reduce_on_plateau": {"metric": "loss", "patience": 0, "factor": 0.5}})",
+                      {1.0});
+  auto* metric = job.add_metrics();
+  metric->set_name("loss");
+  metric->set_every_steps(10);
+  return job;
+}
+
+v1::ReportMetricsRequest Report(int64_t step, double loss) {
+  v1::ReportMetricsRequest request;
+  request.set_job("p");
+  request.set_step(step);
+  (*request.mutable_metrics())["loss"] = loss;
+  return request;
+}
+
+v1::GetValuesRequest ValuesAt(const std::string& job, int64_t step, int64_t count = 1,
+                              v1::PendingPolicy policy = v1::PENDING_POLICY_UNSPECIFIED) {
+  v1::GetValuesRequest request;
+  request.set_job(job);
+  request.set_step(step);
+  request.set_count(count);
+  request.set_pending_policy(policy);
+  return request;
+}
+
+TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  ASSERT_TRUE(client_->ReportMetrics(Report(9, 1.0)).ok());
+  // Step 25 needs the report at 19 (reports before 25).
+  absl::StatusOr<v1::GetValuesResponse> answer;
+  std::thread reader([&] { answer = client_->GetValues(ValuesAt("p", 25)); });
+  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(service_.waiting_count(), 1u);
+  ASSERT_TRUE(client_->ReportMetrics(Report(19, 2.0)).ok());  // Worse: halve from step 20.
+  reader.join();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->lr(), 0.5);
+  EXPECT_FALSE(answer->has_provisional_from());
+  EXPECT_EQ(service_.waiting_count(), 0u);
+}
+
+TEST_F(SchedulerServiceTest, PendingPolicies) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  ClientOptions options = client_->options();
+  options.timeout = absl::Milliseconds(500);
+  Client impatient(server_->InProcessChannel(grpc::ChannelArguments()), options);
+  // Steps 0..9 are final (no report before them is expected); 10 on wait for the report at 9.
+  auto final_values = impatient.GetValues(ValuesAt("p", 0, 10));
+  ASSERT_TRUE(final_values.ok());
+  EXPECT_FALSE(final_values->has_provisional_from());
+  auto waited = impatient.GetValues(ValuesAt("p", 5, 10));
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kDeadlineExceeded);
+  auto provisional =
+      impatient.GetValues(ValuesAt("p", 5, 10, v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL));
+  ASSERT_TRUE(provisional.ok()) << provisional.status();
+  EXPECT_EQ(provisional->provisional_from(), 10);
+  const absl::Time start = absl::Now();
+  auto now = impatient.GetValues(ValuesAt("p", 5, 10, v1::PENDING_POLICY_PROVISIONAL_NOW));
+  ASSERT_TRUE(now.ok());
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(400));  // Did not wait for the deadline.
+  EXPECT_EQ(now->provisional_from(), 10);
+  EXPECT_EQ(now->series(0).values(9), 1.0);
+}
+
+TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  std::unique_ptr<WatchStream> stream = client_->WatchJob("p", absl::Now() + absl::Seconds(30));
+  auto snapshot = stream->Next();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->type(), v1::JOB_EVENT_TYPE_SNAPSHOT);
+  EXPECT_EQ(snapshot->job().version(), 1);
+
+  v1::UpdateJobRequest update;
+  update.set_name("p");
+  auto* change = update.add_updates();
+  change->set_hyperparameter("lr");
+  change->mutable_segment()->set_effective_step(1000);
+  change->mutable_segment()->set_scale(0.5);
+  ASSERT_TRUE(client_->UpdateJob(update).ok());
+  auto updated = stream->Next();
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->type(), v1::JOB_EVENT_TYPE_UPDATED);
+  EXPECT_EQ(updated->effective_step(), 1000);
+  EXPECT_EQ(updated->job().hyperparameters(0).segments_size(), 1);
+
+  ASSERT_TRUE(client_->ReportMetrics(Report(9, 1.0)).ok());   // Best so far: no event.
+  ASSERT_TRUE(client_->ReportMetrics(Report(19, 2.0)).ok());  // Worse: a reduction from 20.
+  auto reduced = stream->Next();
+  ASSERT_TRUE(reduced.ok());
+  EXPECT_EQ(reduced->type(), v1::JOB_EVENT_TYPE_PLATEAU_REDUCED);
+  EXPECT_EQ(reduced->effective_step(), 20);
+
+  ASSERT_TRUE(client_->DeleteJob("p").ok());
+  auto deleted = stream->Next();
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->type(), v1::JOB_EVENT_TYPE_DELETED);
+  EXPECT_EQ(stream->Next().status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(client_->WatchJob("p")->Next().status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  std::unique_ptr<WatchStream> stream = client_->WatchJob("p");
+  ASSERT_TRUE(stream->Next().ok());
+  absl::StatusOr<v1::GetValuesResponse> answer;
+  std::thread reader([&] {
+    answer = client_->GetValues(ValuesAt("p", 50, 1, v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL));
+  });
+  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  service_.Shutdown();
+  reader.join();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->provisional_from(), 50);
+  EXPECT_EQ(stream->Next().status().code(), absl::StatusCode::kOutOfRange);  // Ended with OK.
+}
+
+TEST_F(SchedulerServiceTest, PrefetchingReaderDropsValuesAChangeMadeStale) {
+  ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
+  PrefetchingReader reader(client_.get(), "demo", PrefetchOptions{.window = 100});
+  ASSERT_EQ(*reader.Value(0), 0.1);  // Prefetches 0..99 (served: an update below 100 is refused).
+  v1::UpdateJobRequest update;
+  update.set_name("demo");
+  update.set_allow_rewrite(true);
+  auto* change = update.add_updates();
+  change->set_hyperparameter("lr");
+  change->mutable_segment()->set_effective_step(50);
+  change->mutable_segment()->mutable_pin()->add_values(0.02);
+  ASSERT_TRUE(client_->UpdateJob(update).ok());
+  // The watch delivers the change asynchronously; within a bounded time the reader sees it.
+  double value = 0;
+  for (int i = 0; i < 500 && value != 0.02; ++i) {
+    value = *reader.Value(60);
+    if (value != 0.02) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(value, 0.02);
+  EXPECT_EQ(*reader.Value(49), 0.1);
+  EXPECT_EQ(reader.invalidations(), 1);
+}
+
+TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  // A reporter that follows the trainer: the loss of epoch e is reported once the trainer has read
+  // the last step of epoch e; it gets worse every other epoch.
+  std::atomic<int64_t> trainer_step{-1};
+  std::thread reporter([&] {
+    for (int64_t e = 0; e < 6; ++e) {
+      const int64_t step = 10 * e + 9;
+      while (trainer_step.load() < step) absl::SleepFor(absl::Milliseconds(1));
+      ASSERT_TRUE(client_->ReportMetrics(Report(step, e % 2 == 0 ? 1.0 / (e + 1) : 5.0)).ok());
+    }
+  });
+  PrefetchingReader reader(client_.get(), "p", PrefetchOptions{.window = 25});
+  std::vector<double> seen;
+  for (int64_t step = 0; step < 60; ++step) {
+    auto value = reader.Value(step);
+    ASSERT_TRUE(value.ok()) << value.status();
+    seen.push_back(*value);
+    trainer_step = step;
+  }
+  reporter.join();
+  auto final_values = client_->GetValues(ValuesAt("p", 0, 60));
+  ASSERT_TRUE(final_values.ok());
+  EXPECT_FALSE(final_values->has_provisional_from());
+  EXPECT_EQ(seen, std::vector<double>(final_values->series(0).values().begin(),
+                                      final_values->series(0).values().end()));
+  EXPECT_LT(seen.back(), 1.0);  // Reductions happened.
+}
+
 }  // namespace
 }  // namespace hpsched
