@@ -41,7 +41,6 @@ PrefetchingReader::~PrefetchingReader() {
 
 void PrefetchingReader::WatchLoop() {
   absl::Duration backoff = absl::Milliseconds(100);
-  bool first = true;
   while (!stopping_) {
     std::unique_ptr<WatchStream> stream = client_->WatchJob(job_name_);
     {
@@ -58,11 +57,17 @@ void PrefetchingReader::WatchLoop() {
       }
       backoff = absl::Milliseconds(100);
       switch (event->type()) {
-        case v1::JOB_EVENT_TYPE_SNAPSHOT:
-          // After a reconnect, changes may have been missed: drop everything.
-          if (!first) LowerTo(stale_from_, 0);
-          first = false;
+        case v1::JOB_EVENT_TYPE_SNAPSHOT: {
+          // Changes made before the stream started (or while it was down) are in the snapshot:
+          // every segment newer than the cached values' version makes them stale from its step.
+          const int64_t cached = cached_version_.load();
+          for (const v1::Hyperparameter& hp : event->job().hyperparameters()) {
+            for (const v1::Segment& segment : hp.segments()) {
+              if (segment.version() > cached) LowerTo(stale_from_, segment.effective_step());
+            }
+          }
           break;
+        }
         case v1::JOB_EVENT_TYPE_UPDATED:
         case v1::JOB_EVENT_TYPE_PLATEAU_REDUCED:
           LowerTo(stale_from_, event->effective_step());
@@ -96,6 +101,7 @@ absl::Status PrefetchingReader::Fetch(int64_t step, int64_t count, v1::PendingPo
     return response.status();
   }
   window_values_ = *std::move(response);
+  cached_version_ = window_values_.version();
   usable_end_ = step + count;
   if (window_values_.has_provisional_from()) {
     usable_end_ = std::min(usable_end_, window_values_.provisional_from());

@@ -65,6 +65,8 @@ class PrefetchingReader {
   // The smallest effective step of the changes the watch saw since Value() last looked.
   std::atomic<int64_t> stale_from_;
   std::atomic<int64_t> invalidations_{0};
+  // The job version of the cached values (GetValuesResponse.version).
+  std::atomic<int64_t> cached_version_{0};
   std::atomic<bool> stopping_{false};
   absl::Mutex stream_mutex_;
   WatchStream* stream_ ABSL_GUARDED_BY(stream_mutex_) = nullptr;

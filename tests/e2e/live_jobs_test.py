@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Live jobs end to end, through Python grpcio against a real hpsched-server: reduce_on_plateau driven by
-ReportMetrics, GetValues that waits for reports, UpdateJob segments, WatchJob streams, and a restart of the SQLite store.
+ReportMetrics, GetValues that waits for reports, UpdateJob segments, WatchJob streams, a restart of the SQLite
+store.
 
 Usage: /usr/bin/python3 live_jobs_test.py BUILD_DIR      (env HPSCHED_PY_STUBS=BUILD_DIR/python)
 
@@ -9,8 +10,11 @@ Usage: /usr/bin/python3 live_jobs_test.py BUILD_DIR      (env HPSCHED_PY_STUBS=B
   must not matter); reports interleaved with reads of the values each report made final. Values are compared exactly
   (==); the warmup cases at 1e-12 relative (torch's recursive LinearLR leaves the warmup's end a few ulps off the base
   value, see the generator). The reduction_steps of every ReportMetrics response are checked against torch.
-* ReportMetrics semantics, the three pending policies, UpdateJob (segments, etag, request_id, served steps),
-  WatchJob events and their latency, and a restart with --store=sqlite.
+* ReportMetrics semantics (duplicates, conflicts, non-finite values, unknown job or metric, cadence, announced
+  cadence), the three pending policies and a waiting call woken by a report or a delete, UpdateJob (anchor, local
+  and global time, scale, pin, versions, etag, request_id, served steps, error paths, the segments history, and no
+  accepted update changing a value served while it was applied), WatchJob events and their latency, and restarts
+  with --store=sqlite (the job, its values, its reports, its request ids and its served steps survive).
 
 Latencies (a waiting GetValues answered by a report; update -> WatchJob event) are printed, and bounded generously.
 Every wait is bounded by an RPC deadline or a loop count.
@@ -356,6 +360,29 @@ class LiveJobsTest(unittest.TestCase):
         print(f"waiting GetValues answered {', '.join(f'{x * 1000:.1f}' for x in latencies)} ms after the "
               f"report was sent (median {statistics.median(latencies) * 1000:.1f} ms)", file=sys.stderr)
         self.assertLess(statistics.median(latencies), 1.0)
+
+    def test_waiting_call_on_deleted_job(self):
+        """A GetValues waiting for a report of a job that is deleted answers NOT_FOUND at once."""
+        job_id = "pending-delete"
+        self.pending_job(job_id)
+        out = {}
+
+        def reader():
+            t0 = time.monotonic()
+            try:
+                self.get_values(job_id, 10, timeout=20)
+            except self.grpc.RpcError as e:
+                out["code"] = e.code()
+            out["took"] = time.monotonic() - t0
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        time.sleep(0.2)
+        self.stub.DeleteJob(self.svc.DeleteJobRequest(name=f"jobs/{job_id}"), timeout=RPC)
+        thread.join(timeout=25)
+        self.assertFalse(thread.is_alive())
+        self.assertEqual(out.get("code"), self.grpc.StatusCode.NOT_FOUND)
+        self.assertLess(out["took"], 5)
 
     # ----------------------------------------------------------------------------------------------------------
     # UpdateJob.
