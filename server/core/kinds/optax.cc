@@ -143,6 +143,10 @@ absl::StatusOr<NodePtr> CosineDecayNode(const Params& p, double init, int64_t de
 absl::StatusOr<std::vector<double>> CumulativeValues(
     const Params& p, absl::string_view field, double init,
     const std::vector<std::pair<int64_t, double>>& sorted) {
+  if (!(std::fabs(init) <= kMaxMagnitude)) {
+    return p.Error(field, absl::StrCat("gives the start value ", init,
+                                       "; every value must be within +-1e150"));
+  }
   std::vector<double> values = {init};
   for (const auto& [boundary, scale] : sorted) {
     const double value = values.back() * scale;
@@ -473,7 +477,7 @@ absl::Status UnknownName(const Params& p, absl::string_view name) {
     }
   }
   std::vector<std::string> candidates = {bare, absl::StrCat(bare, "_schedule"),
-                                         absl::StrCat(bare, "_schedules")};
+                                         absl::StrCat(bare, "_schedules"), absl::StrCat(bare, "s")};
   if (absl::EndsWith(bare, "_schedule")) {
     candidates.push_back(bare.substr(0, bare.size() - std::string("_schedule").size()));
   }
