@@ -30,8 +30,6 @@ class FormulaNode final : public Node {
     for (size_t i = 0; i < out.size(); ++i) out[i] = formula_(start + static_cast<int64_t>(i));
   }
 
-  const Formula& formula() const { return formula_; }
-
  private:
   Formula formula_;
 };
