@@ -72,18 +72,19 @@ TEST(CatalogValidationTest, NameIsRequiredAndSpelledAsTheLibrary) {
 }
 
 TEST(CatalogValidationTest, AnArgumentTheNamedSchedulerDoesNotTakeIsAnError) {
-  ExpectInvalid(Spec("timm", {{"name", std::string("step")}, {"decay_t", D({10})},
-                              {"t_initial", int64_t{10}}}),
-                "schedule.timm.t_initial: is not an argument of timm \"step\"");
-  ExpectInvalid(Spec("timm", {{"name", std::string("tanh")}, {"t_initial", int64_t{10}},
-                              {"k_decay", 2.0}}),
-                "schedule.timm.k_decay: is not an argument of timm \"tanh\"");
-  ExpectInvalid(Spec("timm", {{"name", std::string("cosine")}, {"t_initial", int64_t{10}},
-                              {"power", 2.0}}),
-                "schedule.timm.power: is not an argument of timm \"cosine\"");
-  ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupLR")},
-                                   {"total_num_steps", int64_t{100}}}),
-                "schedule.deepspeed.total_num_steps: is not an argument of DeepSpeed \"WarmupLR\"");
+  ExpectInvalid(
+      Spec("timm",
+           {{"name", std::string("step")}, {"decay_t", D({10})}, {"t_initial", int64_t{10}}}),
+      "schedule.timm.t_initial: is not an argument of timm \"step\"");
+  ExpectInvalid(
+      Spec("timm", {{"name", std::string("tanh")}, {"t_initial", int64_t{10}}, {"k_decay", 2.0}}),
+      "schedule.timm.k_decay: is not an argument of timm \"tanh\"");
+  ExpectInvalid(
+      Spec("timm", {{"name", std::string("cosine")}, {"t_initial", int64_t{10}}, {"power", 2.0}}),
+      "schedule.timm.power: is not an argument of timm \"cosine\"");
+  ExpectInvalid(
+      Spec("deepspeed", {{"name", std::string("WarmupLR")}, {"total_num_steps", int64_t{100}}}),
+      "schedule.deepspeed.total_num_steps: is not an argument of DeepSpeed \"WarmupLR\"");
   ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupCosineLR")},
                                    {"total_num_steps", int64_t{100}},
                                    {"warmup_max_lr", D({0.1})}}),
@@ -93,12 +94,14 @@ TEST(CatalogValidationTest, AnArgumentTheNamedSchedulerDoesNotTakeIsAnError) {
                                    {"hyperparameter", std::string("momentum")}}),
                 "schedule.deepspeed.hyperparameter: is not an argument of DeepSpeed "
                 "\"LRRangeTest\"");
-  ExpectInvalid(Spec("megatron", {{"name", std::string("cosine")}, {"lr_decay_steps", int64_t{10}},
+  ExpectInvalid(Spec("megatron", {{"name", std::string("cosine")},
+                                  {"lr_decay_steps", int64_t{10}},
                                   {"wsd_decay_steps", int64_t{5}}}),
                 "schedule.megatron.wsd_decay_steps: is not an argument of Megatron-LM \"cosine\"");
   ExpectInvalid(Spec("megatron", {{"name", std::string("weight_decay")}, {"max_lr", D({0.1})}}),
                 "schedule.megatron.max_lr: is not an argument of Megatron-LM \"weight_decay\"");
-  ExpectInvalid(Spec("megatron", {{"name", std::string("linear")}, {"lr_decay_steps", int64_t{10}},
+  ExpectInvalid(Spec("megatron", {{"name", std::string("linear")},
+                                  {"lr_decay_steps", int64_t{10}},
                                   {"start_wd", D({0.1})}}),
                 "schedule.megatron.start_wd: is not an argument of Megatron-LM \"linear\"");
 }
@@ -119,9 +122,15 @@ TEST(CatalogValidationTest, Megatron) {
   ExpectInvalid(lr({{"min_lr", D({0.5})}, {"max_lr", D({0.25})}}),
                 "schedule.megatron.max_lr: must be >= min_lr (0.5), got 0.25");
   ExpectInvalid(lr({{"init_lr", D({0.5})}}),
-                "schedule.megatron.init_lr: must be <= max_lr (0.1), got 0.5");
-  ExpectInvalid(lr({{"max_lr", D({0.1, 0.2, 0.3})}}),
-                "schedule.megatron.max_lr: must have 1 value or one per parameter group (1), got 3");
+                "schedule.megatron.init_lr: must be <= max_lr (0.1 (the group's base value, its "
+                "default)), got 0.5");
+  EXPECT_EQ(
+      Compile(lr({}), {-0.1}).message(),
+      "schedule.megatron.max_lr: must be >= min_lr (0), got -0.1 (the group's base value, its "
+      "default)");
+  ExpectInvalid(
+      lr({{"max_lr", D({0.1, 0.2, 0.3})}}),
+      "schedule.megatron.max_lr: must have 1 value or one per parameter group (1), got 3");
   ExpectInvalid(Spec("megatron", {{"name", std::string("WSD")}, {"lr_decay_steps", int64_t{100}}}),
                 "schedule.megatron.wsd_decay_steps: is required");
   ExpectInvalid(Spec("megatron", {{"name", std::string("WSD")},
@@ -130,8 +139,7 @@ TEST(CatalogValidationTest, Megatron) {
                                   {"lr_wsd_decay_style", std::string("sqrt")}}),
                 "schedule.megatron.lr_wsd_decay_style: must be one of \"exponential\", \"linear\", "
                 "\"cosine\", \"minus_sqrt\", got \"sqrt\"");
-  ExpectInvalid(Spec("megatron", {{"name", std::string("weight_decay")},
-                                  {"end_wd", D({0.2})}}),
+  ExpectInvalid(Spec("megatron", {{"name", std::string("weight_decay")}, {"end_wd", D({0.2})}}),
                 "schedule.megatron.end_wd: must equal start_wd (0.1) when wd_incr_style is "
                 "\"constant\", got 0.2");
   ExpectInvalid(Spec("megatron", {{"name", std::string("weight_decay")},
@@ -150,12 +158,13 @@ TEST(CatalogValidationTest, Megatron) {
 }
 
 TEST(CatalogValidationTest, DeepSpeed) {
-  ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupLR")},
-                                   {"warmup_num_steps", int64_t{0}}}),
-                "schedule.deepspeed.warmup_num_steps: must be >= 1 and <= 2^53, got 0");
-  ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupLR")},
-                                   {"warmup_type", std::string("cosine")}}),
-                "schedule.deepspeed.warmup_type: must be one of \"log\", \"linear\", got \"cosine\"");
+  ExpectInvalid(
+      Spec("deepspeed", {{"name", std::string("WarmupLR")}, {"warmup_num_steps", int64_t{0}}}),
+      "schedule.deepspeed.warmup_num_steps: must be >= 1 and <= 2^53, got 0");
+  ExpectInvalid(
+      Spec("deepspeed",
+           {{"name", std::string("WarmupLR")}, {"warmup_type", std::string("cosine")}}),
+      "schedule.deepspeed.warmup_type: must be one of \"log\", \"linear\", got \"cosine\"");
   ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupDecayLR")}}),
                 "schedule.deepspeed.total_num_steps: is required");
   ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupCosineLR")},
@@ -211,20 +220,21 @@ TEST(CatalogValidationTest, Timm) {
   ExpectInvalid(cosine({{"cycle_decay", 2.0}, {"cycle_limit", int64_t{2000}}}),
                 "schedule.timm.cycle_decay: makes the value overflow before step 2^53 (|b| * "
                 "rate^count > 1e300)");
-  ExpectInvalid(Spec("timm", {{"name", std::string("tanh")}, {"t_initial", int64_t{10}},
-                              {"lb", 3.0}}),
-                "schedule.timm.lb: must be < ub (3), got 3");
-  ExpectInvalid(Spec("timm", {{"name", std::string("step")}}), "schedule.timm.decay_t: must hold "
-                                                              "exactly one value (the decay "
-                                                              "period) for \"step\", got 0");
+  ExpectInvalid(
+      Spec("timm", {{"name", std::string("tanh")}, {"t_initial", int64_t{10}}, {"lb", 3.0}}),
+      "schedule.timm.lb: must be < ub (3), got 3");
+  ExpectInvalid(Spec("timm", {{"name", std::string("step")}}),
+                "schedule.timm.decay_t: must hold "
+                "exactly one value (the decay "
+                "period) for \"step\", got 0");
   ExpectInvalid(Spec("timm", {{"name", std::string("step")}, {"decay_t", D({0})}}),
                 "schedule.timm.decay_t: must be > 0, got 0");
   ExpectInvalid(Spec("timm", {{"name", std::string("multistep")}, {"decay_t", D({10, 5})}}),
                 "schedule.timm.decay_t: must be non-decreasing, got 5 after 10");
-  ExpectInvalid(Spec("timm", {{"name", std::string("step")}, {"decay_t", D({1})},
-                              {"decay_rate", 1.5}}),
-                "schedule.timm.decay_rate: makes the value overflow before step 2^53 (|b| * "
-                "rate^count > 1e300)");
+  ExpectInvalid(
+      Spec("timm", {{"name", std::string("step")}, {"decay_t", D({1})}, {"decay_rate", 1.5}}),
+      "schedule.timm.decay_rate: makes the value overflow before step 2^53 (|b| * "
+      "rate^count > 1e300)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,13 +257,12 @@ TEST(CatalogConventionTest, TimmCycleMulRestartsAtTheExactBoundary) {
 }
 
 TEST(CatalogConventionTest, TimmNoiseIsAPureFunctionOfTheStep) {
-  const auto spec = Spec("timm", {{"name", std::string("cosine")},
-                                  {"t_initial", int64_t{100}},
-                                  {"noise_range_t", D({0})}});
+  const auto spec = Spec(
+      "timm",
+      {{"name", std::string("cosine")}, {"t_initial", int64_t{100}}, {"noise_range_t", D({0})}});
   const auto noisy = Values(spec, 0, 50);
-  const auto plain = Values(Spec("timm", {{"name", std::string("cosine")},
-                                          {"t_initial", int64_t{100}}}),
-                            0, 50);
+  const auto plain =
+      Values(Spec("timm", {{"name", std::string("cosine")}, {"t_initial", int64_t{100}}}), 0, 50);
   int differ = 0;
   for (size_t i = 0; i < noisy.size(); ++i) {
     EXPECT_EQ(noisy[i], ValueAt(spec, static_cast<int64_t>(i)));
@@ -265,13 +274,15 @@ TEST(CatalogConventionTest, TimmNoiseIsAPureFunctionOfTheStep) {
 
 TEST(CatalogConventionTest, TimmWarmupPrefixDefaultsDifferByScheduler) {
   // step and multistep default to warmup_prefix = true, cosine to false (as in timm).
-  const auto step = Spec("timm", {{"name", std::string("step")}, {"decay_t", D({10})},
-                                  {"decay_rate", 0.5}, {"warmup_t", int64_t{5}}});
+  const auto step = Spec("timm", {{"name", std::string("step")},
+                                  {"decay_t", D({10})},
+                                  {"decay_rate", 0.5},
+                                  {"warmup_t", int64_t{5}}});
   EXPECT_EQ(ValueAt(step, 14), 1.0);
   EXPECT_EQ(ValueAt(step, 15), 0.5);
-  const auto cosine = Spec("timm", {{"name", std::string("cosine")},
-                                    {"t_initial", int64_t{10}},
-                                    {"warmup_t", int64_t{5}}});
+  const auto cosine =
+      Spec("timm",
+           {{"name", std::string("cosine")}, {"t_initial", int64_t{10}}, {"warmup_t", int64_t{5}}});
   EXPECT_DOUBLE_EQ(ValueAt(cosine, 5), 0.5 * (1 + std::cos(M_PI * 5 / 10)));
 }
 
@@ -310,8 +321,8 @@ TEST(CatalogConventionTest, MegatronInverseSqrtDropsToMinAtDecaySteps) {
   EXPECT_DOUBLE_EQ(ValueAt(spec, 400), 0.5);
   EXPECT_EQ(ValueAt(spec, 401), 0.01);
   // Per-group overrides: the second group's max_lr.
-  const auto groups = Spec("megatron", {{"name", std::string("constant")},
-                                        {"max_lr", D({0.1, 0.2})}});
+  const auto groups =
+      Spec("megatron", {{"name", std::string("constant")}, {"max_lr", D({0.1, 0.2})}});
   EXPECT_EQ(Values(groups, 7, 1, {1.0, 1.0}, 1)[0], 0.2);
 }
 
@@ -336,15 +347,24 @@ const std::vector<Library>& Libraries() {
   static const auto* libraries = new std::vector<Library>{
       {"timm",
        {"cosine", "tanh", "step", "multistep", "poly"},
-       {{"t_initial", Type::kInt},       {"lr_min", Type::kDoubles},
-        {"cycle_mul", Type::kDouble},    {"cycle_decay", Type::kDouble},
-        {"cycle_limit", Type::kInt},     {"warmup_t", Type::kInt},
-        {"warmup_lr_init", Type::kDoubles}, {"warmup_prefix", Type::kBool},
-        {"k_decay", Type::kDouble},      {"decay_t", Type::kDoubles},
-        {"decay_rate", Type::kDouble},   {"power", Type::kDouble},
-        {"lb", Type::kDouble},           {"ub", Type::kDouble},
-        {"noise_range_t", Type::kDoubles}, {"noise_pct", Type::kDouble},
-        {"noise_std", Type::kDouble},    {"noise_seed", Type::kInt}}},
+       {{"t_initial", Type::kInt},
+        {"lr_min", Type::kDoubles},
+        {"cycle_mul", Type::kDouble},
+        {"cycle_decay", Type::kDouble},
+        {"cycle_limit", Type::kInt},
+        {"warmup_t", Type::kInt},
+        {"warmup_lr_init", Type::kDoubles},
+        {"warmup_prefix", Type::kBool},
+        {"k_decay", Type::kDouble},
+        {"decay_t", Type::kDoubles},
+        {"decay_rate", Type::kDouble},
+        {"power", Type::kDouble},
+        {"lb", Type::kDouble},
+        {"ub", Type::kDouble},
+        {"noise_range_t", Type::kDoubles},
+        {"noise_pct", Type::kDouble},
+        {"noise_std", Type::kDouble},
+        {"noise_seed", Type::kInt}}},
       {"deepspeed",
        {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest"},
        {{"warmup_min_lr", Type::kDoubles},
@@ -402,8 +422,8 @@ ParamValue Sample(const Field& field, std::mt19937_64& rng) {
                                          std::numeric_limits<int64_t>::max(),
                                          std::numeric_limits<int64_t>::min()};
   static const double kDoubles[] = {0.0, 0.01, 0.1, 0.5, 0.67, 0.9, 0.999999, 1.0, 1.5, 2.0, 3.0};
-  static const double kHostileDoubles[] = {-0.0,  1e-300, 1e6,   1e12, 2.0e15, 9.007199254740991e15,
-                                           1e150, -1e150, -1.0,  -7.0, 1.1};
+  static const double kHostileDoubles[] = {-0.0,  1e-300, 1e6,  1e12, 2.0e15, 9.007199254740991e15,
+                                           1e150, -1e150, -1.0, -7.0, 1.1};
   auto pick = [&](const auto& values) {
     return values[std::uniform_int_distribution<size_t>(0, std::size(values) - 1)(rng)];
   };
@@ -434,17 +454,32 @@ TEST(CatalogPropertyTest, EverySpecThatCompilesIsFiniteOnTheWholeStepRange) {
   std::mt19937_64 rng(20261129);
   const std::vector<std::vector<double>> base_sets = {
       {0.1}, {1e-3, 0.5}, {1e150, -1e150, 0.0}, {0.9}};
-  const int64_t fixed_steps[] = {0,    1,    2,         3,          9,          10,
-                                 11,   99,   100,       101,        1000,       1210,
-                                 4095, 1000000,  int64_t{1} << 31, (int64_t{1} << 31) + 1,
-                                 kLast / 2, kLast - 1, kLast};
+  const int64_t fixed_steps[] = {0,
+                                 1,
+                                 2,
+                                 3,
+                                 9,
+                                 10,
+                                 11,
+                                 99,
+                                 100,
+                                 101,
+                                 1000,
+                                 1210,
+                                 4095,
+                                 1000000,
+                                 int64_t{1} << 31,
+                                 (int64_t{1} << 31) + 1,
+                                 kLast / 2,
+                                 kLast - 1,
+                                 kLast};
   int compiled = 0;
   int rejected = 0;
   for (int iteration = 0; iteration < 30000; ++iteration) {
     const Library& library = Libraries()[iteration % Libraries().size()];
     ScheduleSpec spec{library.kind, {}, {}};
-    spec.params["name"] = library.names[std::uniform_int_distribution<size_t>(
-        0, library.names.size() - 1)(rng)];
+    spec.params["name"] =
+        library.names[std::uniform_int_distribution<size_t>(0, library.names.size() - 1)(rng)];
     for (const Field& field : library.fields) {
       if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
         spec.params[field.name] = Sample(field, rng);
@@ -458,8 +493,8 @@ TEST(CatalogPropertyTest, EverySpecThatCompilesIsFiniteOnTheWholeStepRange) {
       const std::string message(nodes.status().message());
       const auto at = message.find(": is not an argument of");
       if (at == std::string::npos) break;
-      spec.params.erase(message.substr(message.rfind('.', at) + 1,
-                                       at - message.rfind('.', at) - 1));
+      spec.params.erase(
+          message.substr(message.rfind('.', at) + 1, at - message.rfind('.', at) - 1));
       nodes = CompileStandalone(spec, bases, "schedule");
     }
     if (!nodes.ok()) {
@@ -486,9 +521,9 @@ TEST(CatalogPropertyTest, EverySpecThatCompilesIsFiniteOnTheWholeStepRange) {
         double value = 0;
         EvalQuery query{(*nodes)[g].get(), step, std::span<double>(&value, 1)};
         EvaluateBatch(std::span<const EvalQuery>(&query, 1));
-        ASSERT_TRUE(std::isfinite(value)) << "step " << step << " group " << g << " kind "
-                                          << library.kind << " name "
-                                          << std::get<std::string>(spec.params["name"]);
+        ASSERT_TRUE(std::isfinite(value))
+            << "step " << step << " group " << g << " kind " << library.kind << " name "
+            << std::get<std::string>(spec.params["name"]);
       }
     }
   }

@@ -267,17 +267,6 @@ def main():
                                                                     cycle_second_stair_count=-1)),
         ("one_cycle_default_steps", [0.05], dict(cycle_min_lr=0.005)),
     ]
-    for name, bases, kw in cycles:
-        first = kw.get("cycle_first_step_size", 2000)
-        total = first + kw.get("cycle_second_step_size", first)
-
-        def build(g, kw=kw, bases=bases):
-            args = {k: per_group(v, g) for k, v in kw.items()}
-            args.setdefault("cycle_max_lr", bases[g])
-            return OneCycle(**args)
-
-        cases.append(ds_case(name, bases, lists({"name": "OneCycle", **kw}), build, [first, total, total + 1],
-                             f"OneCycle(opt, {kw}); step N = get_lr() at last_batch_iteration N-1"))
     moms = [
         ("one_cycle_momentum_default", [0.9], dict(cycle_min_lr=0.01, cycle_max_lr=0.1, cycle_first_step_size=50)),
         ("one_cycle_momentum_decay", [0.9, 0.95], dict(cycle_min_lr=0.01, cycle_first_step_size=20,
@@ -287,19 +276,21 @@ def main():
         ("one_cycle_momentum_off", [0.9, 0.99], dict(cycle_min_lr=0.01, cycle_first_step_size=20,
                                                      cycle_momentum=False)),
     ]
-    for name, bases, kw in moms:
-        first = kw.get("cycle_first_step_size", 2000)
-        total = first + kw.get("cycle_second_step_size", first)
+    for momentum, group in [(False, cycles), (True, moms)]:
+        for name, bases, kw in group:
+            first = kw.get("cycle_first_step_size", 2000)
+            total = first + kw.get("cycle_second_step_size", first)
 
-        def build(g, kw=kw, bases=bases):
-            args = {k: per_group(v, g) for k, v in kw.items()}
-            args.setdefault("cycle_max_lr", bases[g])
-            return OneCycle(momentum=True, base=bases[g], **args)
+            def build(g, kw=kw, bases=bases, momentum=momentum):
+                args = {k: per_group(v, g) for k, v in kw.items()}
+                args.setdefault("cycle_max_lr", bases[g])
+                return OneCycle(momentum=momentum, base=bases[g], **args)
 
-        cases.append(ds_case(name, bases, lists({"name": "OneCycle", "hyperparameter": "momentum", **kw}), build,
-                             [first, total, total + 1],
-                             f"OneCycle(opt with betas, {kw}): betas[0]; step N = get_mom() at last_batch_iteration "
-                             "N-1 (step 0: the constructor's cycle_min_mom)"))
+            spec = {"name": "OneCycle", **({"hyperparameter": "momentum"} if momentum else {}), **kw}
+            what = ("betas[0]; step N = get_mom() at last_batch_iteration N-1 (step 0: the constructor's "
+                    "cycle_min_mom)" if momentum else "step N = get_lr() at last_batch_iteration N-1")
+            cases.append(ds_case(name, bases, lists(spec), build, [first, total, total + 1],
+                                 f"OneCycle(opt with betas, {kw}): {what}"))
     # LRRangeTest.
     ranges = [
         ("lr_range_test_default", [1e-3], {}),

@@ -14,7 +14,8 @@
 //                   warmup_min_ratio + gamma * (1 - warmup_min_ratio) while it < W, then
 //                   max(0, cos_min_ratio + (1 - cos_min_ratio) * (1 + cos(pi * p)) / 2) with
 //                   p = min(1, (it - W + 1) / max(1, T - W)).
-//   OneCycle:       the cycle uses the batch index it + 1 = N, so for N <= cycle length L (the sum of
+//   OneCycle:       the cycle uses the batch index it + 1 = N, so for N <= cycle length L (the sum
+//   of
 //                   both step sizes) lr = min + (max - min) * scale(N), and past it
 //                   lr = min / (1 + decay_lr_rate * (N - L) / decay_step_size). Momentum
 //                   (hyperparameter "momentum"): cycle_min_mom at N = 0 (the constructor's value),
@@ -109,8 +110,8 @@ class WarmupCosineNode final : public Node {
     }
     const int64_t real_last_step = it - warmup_.steps + 1;
     const int64_t real_total_steps = std::max<int64_t>(1, total_ - warmup_.steps);
-    const double progress = std::min(
-        1.0, static_cast<double>(real_last_step) / static_cast<double>(real_total_steps));
+    const double progress =
+        std::min(1.0, static_cast<double>(real_last_step) / static_cast<double>(real_total_steps));
     const double ratio = (1 + std::cos(std::numbers::pi * progress)) / 2;
     return std::max(0.0, cos_min_ratio_ + (1. - cos_min_ratio_) * ratio);
   }
@@ -216,9 +217,9 @@ absl::StatusOr<NodePtr> CompileWarmup(const ScheduleSpec& spec, const Params& p,
                                       const std::string& name) {
   const bool decay = name == "WarmupDecayLR";
   if (decay) {
-    RETURN_IF_ERROR(CheckOnlyParams(spec, p, kLibrary, name,
-                                    {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps",
-                                     "warmup_type", "total_num_steps"}));
+    RETURN_IF_ERROR(CheckOnlyParams(
+        spec, p, kLibrary, name,
+        {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type", "total_num_steps"}));
   } else {
     RETURN_IF_ERROR(
         CheckOnlyParams(spec, p, kLibrary, name,
@@ -236,9 +237,9 @@ absl::StatusOr<NodePtr> CompileWarmup(const ScheduleSpec& spec, const Params& p,
 
 absl::StatusOr<NodePtr> CompileWarmupCosine(const ScheduleSpec& spec, const Params& p,
                                             const std::string& name) {
-  RETURN_IF_ERROR(CheckOnlyParams(spec, p, kLibrary, name,
-                                  {"total_num_steps", "warmup_min_ratio", "warmup_num_steps",
-                                   "cos_min_ratio", "warmup_type"}));
+  RETURN_IF_ERROR(CheckOnlyParams(
+      spec, p, kLibrary, name,
+      {"total_num_steps", "warmup_min_ratio", "warmup_num_steps", "cos_min_ratio", "warmup_type"}));
   ASSIGN_OR_RETURN(int64_t total, StepCount(p, "total_num_steps", 0));
   ASSIGN_OR_RETURN(double warmup_min_ratio, p.Double("warmup_min_ratio", 0.0));
   ASSIGN_OR_RETURN(double cos_min_ratio, p.Double("cos_min_ratio", 0.0001));
@@ -256,14 +257,13 @@ absl::StatusOr<NodePtr> CompileWarmupCosine(const ScheduleSpec& spec, const Para
 
 absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const Params& p,
                                         const std::string& name) {
-  RETURN_IF_ERROR(CheckOnlyParams(
-      spec, p, kLibrary, name,
-      {"cycle_min_lr", "cycle_max_lr", "decay_lr_rate", "cycle_first_step_size",
-       "cycle_second_step_size", "cycle_first_stair_count", "cycle_second_stair_count",
-       "decay_step_size", "cycle_momentum", "cycle_min_mom", "cycle_max_mom", "decay_mom_rate",
-       "hyperparameter"}));
-  ASSIGN_OR_RETURN(std::string hyperparameter,
-                   p.Enum("hyperparameter", "lr", {"lr", "momentum"}));
+  RETURN_IF_ERROR(
+      CheckOnlyParams(spec, p, kLibrary, name,
+                      {"cycle_min_lr", "cycle_max_lr", "decay_lr_rate", "cycle_first_step_size",
+                       "cycle_second_step_size", "cycle_first_stair_count",
+                       "cycle_second_stair_count", "decay_step_size", "cycle_momentum",
+                       "cycle_min_mom", "cycle_max_mom", "decay_mom_rate", "hyperparameter"}));
+  ASSIGN_OR_RETURN(std::string hyperparameter, p.Enum("hyperparameter", "lr", {"lr", "momentum"}));
   OneCycleConfig c{};
   c.momentum = hyperparameter == "momentum";
   c.base = p.context().base;
@@ -301,9 +301,9 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const Params& 
   auto node = std::make_unique<OneCycleNode>(c);
   // The momentum grows linearly after the cycle: it must stay finite up to the last step.
   if (!std::isfinite(node->ValueAt(kStepLimit - 1))) {
-    return p.Error("decay_mom_rate",
-                   absl::StrCat("makes the momentum overflow before step 2^53, got ",
-                                decay_mom_rate));
+    return p.Error(
+        "decay_mom_rate",
+        absl::StrCat("makes the momentum overflow before step 2^53, got ", decay_mom_rate));
   }
   return node;
 }
@@ -317,8 +317,8 @@ absl::StatusOr<NodePtr> CompileRangeTest(const ScheduleSpec& spec, const Params&
   ASSIGN_OR_RETURN(int64_t step_size, StepCount(p, "lr_range_test_step_size", 2000, 1));
   ASSIGN_OR_RETURN(double step_rate, p.Double("lr_range_test_step_rate", 1.0));
   ASSIGN_OR_RETURN(bool staircase, p.Bool("lr_range_test_staircase", false));
-  auto node = std::make_unique<RangeTestNode>(min_lr, static_cast<double>(step_size), step_rate,
-                                              staircase);
+  auto node =
+      std::make_unique<RangeTestNode>(min_lr, static_cast<double>(step_size), step_rate, staircase);
   // The value is linear in the step: finite at both ends means finite everywhere.
   if (!std::isfinite(node->ValueAt(kStepLimit - 1))) {
     return p.Error("lr_range_test_step_rate",
@@ -331,11 +331,9 @@ absl::StatusOr<NodePtr> CompileRangeTest(const ScheduleSpec& spec, const Params&
 
 absl::StatusOr<NodePtr> CompileDeepSpeed(const ScheduleSpec& spec, const CompileContext& context) {
   Params p(spec, context);
-  ASSIGN_OR_RETURN(std::string name,
-                   p.Enum("name", "",
-                          {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle",
-                           "LRRangeTest"}));
-  if (name.empty()) return p.Error("name", "is required");
+  ASSIGN_OR_RETURN(
+      std::string name,
+      SchedulerName(p, {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest"}));
   if (name == "WarmupLR" || name == "WarmupDecayLR") return CompileWarmup(spec, p, name);
   if (name == "WarmupCosineLR") return CompileWarmupCosine(spec, p, name);
   if (name == "OneCycle") return CompileOneCycle(spec, p, name);

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
@@ -29,6 +30,12 @@
 
 namespace hpsched::core::kinds {
 namespace {
+
+// How a value that defaults to the group's base value b is named in an error: a spec that does not
+// set max_lr may still fail "max_lr >= min_lr" because of its base value.
+std::string DefaultNote(const Params& p, absl::string_view name) {
+  return p.Has(name) ? "" : " (the group's base value, its default)";
+}
 
 enum class Style { kLinear, kCosine, kInverseSqrt, kWsd, kConstant };
 enum class WsdStyle { kExponential, kLinear, kCosine, kMinusSqrt };
@@ -123,9 +130,8 @@ class MegatronWdNode final : public Node {
   double WeightDecay(int64_t n) const {
     if (n > incr_steps_ || style_ == WdStyle::kConstant) return end_wd_;
     const double ratio = static_cast<double>(n) / static_cast<double>(incr_steps_);
-    const double coeff = style_ == WdStyle::kLinear
-                             ? ratio
-                             : 0.5 * (std::cos(std::numbers::pi * (1 - ratio)) + 1.0);
+    const double coeff =
+        style_ == WdStyle::kLinear ? ratio : 0.5 * (std::cos(std::numbers::pi * (1 - ratio)) + 1.0);
     return start_wd_ + coeff * (end_wd_ - start_wd_);
   }
 
@@ -137,18 +143,22 @@ class MegatronWdNode final : public Node {
 };
 
 absl::StatusOr<NodePtr> CompileWeightDecay(const ScheduleSpec& spec, const Params& p) {
-  RETURN_IF_ERROR(CheckOnlyParams(spec, p, "Megatron-LM", "weight_decay",
-                                  {"start_wd", "end_wd", "wd_incr_steps", "wd_incr_style",
-                                   "wd_mult"}));
+  RETURN_IF_ERROR(
+      CheckOnlyParams(spec, p, "Megatron-LM", "weight_decay",
+                      {"start_wd", "end_wd", "wd_incr_steps", "wd_incr_style", "wd_mult"}));
   const double base = p.context().base;
   ASSIGN_OR_RETURN(double start_wd, p.PerGroupDouble("start_wd", base));
   ASSIGN_OR_RETURN(double end_wd, p.PerGroupDouble("end_wd", base));
   ASSIGN_OR_RETURN(double wd_mult, p.PerGroupDouble("wd_mult", 1.0));
   ASSIGN_OR_RETURN(std::string style_name,
                    p.Enum("wd_incr_style", "constant", {"constant", "linear", "cosine"}));
-  if (start_wd < 0) return p.Error("start_wd", absl::StrCat("must be >= 0, got ", start_wd));
+  if (start_wd < 0) {
+    return p.Error("start_wd",
+                   absl::StrCat("must be >= 0, got ", start_wd, DefaultNote(p, "start_wd")));
+  }
   if (end_wd < start_wd) {
-    return p.Error("end_wd", absl::StrCat("must be >= start_wd (", start_wd, "), got ", end_wd));
+    return p.Error("end_wd", absl::StrCat("must be >= start_wd (", start_wd, "), got ", end_wd,
+                                          DefaultNote(p, "end_wd")));
   }
   const WdStyle style = style_name == "constant" ? WdStyle::kConstant
                         : style_name == "linear" ? WdStyle::kLinear
@@ -171,10 +181,8 @@ absl::StatusOr<NodePtr> CompileWeightDecay(const ScheduleSpec& spec, const Param
 
 absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileContext& context) {
   Params p(spec, context);
-  ASSIGN_OR_RETURN(std::string name,
-                   p.Enum("name", "", {"linear", "cosine", "inverse-square-root", "WSD", "constant",
-                                       "weight_decay"}));
-  if (name.empty()) return p.Error("name", "is required");
+  ASSIGN_OR_RETURN(std::string name, SchedulerName(p, {"linear", "cosine", "inverse-square-root",
+                                                       "WSD", "constant", "weight_decay"}));
   if (name == "weight_decay") return CompileWeightDecay(spec, p);
 
   LrConfig c{};
@@ -188,9 +196,9 @@ absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileC
                                     {"max_lr", "min_lr", "init_lr", "lr_warmup_steps",
                                      "lr_decay_steps", "wsd_decay_steps", "lr_wsd_decay_style"}));
   } else {
-    RETURN_IF_ERROR(CheckOnlyParams(
-        spec, p, "Megatron-LM", name,
-        {"max_lr", "min_lr", "init_lr", "lr_warmup_steps", "lr_decay_steps"}));
+    RETURN_IF_ERROR(
+        CheckOnlyParams(spec, p, "Megatron-LM", name,
+                        {"max_lr", "min_lr", "init_lr", "lr_warmup_steps", "lr_decay_steps"}));
   }
   ASSIGN_OR_RETURN(c.max_lr, p.PerGroupDouble("max_lr", context.base));
   ASSIGN_OR_RETURN(c.min_lr, p.PerGroupDouble("min_lr", 0.0));
@@ -198,11 +206,12 @@ absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileC
   // Megatron's constructor asserts these three.
   if (c.min_lr < 0) return p.Error("min_lr", absl::StrCat("must be >= 0, got ", c.min_lr));
   if (c.max_lr < c.min_lr) {
-    return p.Error("max_lr", absl::StrCat("must be >= min_lr (", c.min_lr, "), got ", c.max_lr));
+    return p.Error("max_lr", absl::StrCat("must be >= min_lr (", c.min_lr, "), got ", c.max_lr,
+                                          DefaultNote(p, "max_lr")));
   }
   if (c.init_lr > c.max_lr) {
-    return p.Error("init_lr",
-                   absl::StrCat("must be <= max_lr (", c.max_lr, "), got ", c.init_lr));
+    return p.Error("init_lr", absl::StrCat("must be <= max_lr (", c.max_lr,
+                                           DefaultNote(p, "max_lr"), "), got ", c.init_lr));
   }
   ASSIGN_OR_RETURN(c.warmup, StepCount(p, "lr_warmup_steps", 0, 0));
   if (c.style == Style::kConstant && !p.Has("lr_decay_steps")) {
@@ -211,8 +220,8 @@ absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileC
     ASSIGN_OR_RETURN(c.decay, StepCount(p, "lr_decay_steps", 1));
   }
   if (c.warmup >= c.decay) {
-    return p.Error("lr_warmup_steps", absl::StrCat("must be < lr_decay_steps (", c.decay,
-                                                   "), got ", c.warmup));
+    return p.Error("lr_warmup_steps",
+                   absl::StrCat("must be < lr_decay_steps (", c.decay, "), got ", c.warmup));
   }
   if (c.style == Style::kWsd) {
     ASSIGN_OR_RETURN(c.wsd_decay, StepCount(p, "wsd_decay_steps", 1));

@@ -6,6 +6,8 @@
 #define HPSCHED_CORE_KINDS_NAMED_PARAMS_H_
 
 #include <algorithm>
+#include <initializer_list>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,13 @@ inline absl::Status CheckOnlyParams(const ScheduleSpec& spec, const Params& p,
     }
   }
   return absl::OkStatus();
+}
+
+// The required `name` parameter, one of `names` (the library's spelling).
+inline absl::StatusOr<std::string> SchedulerName(const Params& p,
+                                                 std::initializer_list<absl::string_view> names) {
+  if (!p.Has("name")) return p.Error("name", "is required");
+  return p.Enum("name", "", names);
 }
 
 // A step count parameter in [min_value, 2^53]: every such count is exact as a double.

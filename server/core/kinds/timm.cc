@@ -19,11 +19,11 @@
 //   multistep: b * decay_rate^bisect_right(decay_t, t' + 1)
 //
 // timm's defect, fixed here: timm finds the cycle with floor(log(1 + t'/t_initial * (cycle_mul -
-// 1)) / log(cycle_mul)), and the rounded logarithm puts some restarts one cycle early (t_initial 10,
-// cycle_mul 3, t' = 1210: log gives 4.999999999999999, timm returns lr_min where cycle 5 restarts
-// at b). We start from that estimate and move to the last cycle whose start S_i (same formula as
-// timm's t_cur) is <= t', which is exact whenever the S_i are exact doubles (every integer
-// cycle_mul). Where timm raises OverflowError (cycle_decay^i or t^k too large), we give the
+// 1)) / log(cycle_mul)), and the rounded logarithm puts some restarts one cycle early (t_initial
+// 10, cycle_mul 3, t' = 1210: log gives 4.999999999999999, timm returns lr_min where cycle 5
+// restarts at b). We start from that estimate and move to the last cycle whose start S_i (same
+// formula as timm's t_cur) is <= t', which is exact whenever the S_i are exact doubles (every
+// integer cycle_mul). Where timm raises OverflowError (cycle_decay^i or t^k too large), we give the
 // mathematically right value: lr_min past cycle_limit, and (t_cur / t_i)^k.
 #include <algorithm>
 #include <cmath>
@@ -132,7 +132,7 @@ struct Config {
 
 // Where t' falls among the cycles.
 struct CyclePosition {
-  double index;  // i (an integer, as a double)
+  double index;   // i (an integer, as a double)
   double length;  // t_i
   double t_cur;
 };
@@ -171,12 +171,11 @@ class TimmNode final : public Node {
   double CurveAt(int64_t t) const {
     switch (c_.curve) {
       case Curve::kStep:
-        return c_.base *
-               std::pow(c_.decay_rate, PyFloorDiv(static_cast<double>(t), c_.decay_t[0]));
+        return c_.base * std::pow(c_.decay_rate, PyFloorDiv(static_cast<double>(t), c_.decay_t[0]));
       case Curve::kMultiStep: {
-        const auto passed = std::upper_bound(c_.decay_t.begin(), c_.decay_t.end(),
-                                             static_cast<double>(t + 1)) -
-                            c_.decay_t.begin();
+        const auto passed =
+            std::upper_bound(c_.decay_t.begin(), c_.decay_t.end(), static_cast<double>(t + 1)) -
+            c_.decay_t.begin();
         return c_.base * std::pow(c_.decay_rate, static_cast<double>(passed));
       }
       default:
@@ -187,11 +186,10 @@ class TimmNode final : public Node {
     const double lr_max = c_.base * std::pow(c_.cycle_decay, pos.index);
     switch (c_.curve) {
       case Curve::kCosine:
-        return c_.lr_min + 0.5 * (lr_max - c_.lr_min) *
-                               (1 + std::cos(KDecayRatio(pos, std::numbers::pi)));
-      case Curve::kPoly:
         return c_.lr_min +
-               (lr_max - c_.lr_min) * std::pow(1 - KDecayRatio(pos, 1.0), c_.power);
+               0.5 * (lr_max - c_.lr_min) * (1 + std::cos(KDecayRatio(pos, std::numbers::pi)));
+      case Curve::kPoly:
+        return c_.lr_min + (lr_max - c_.lr_min) * std::pow(1 - KDecayRatio(pos, 1.0), c_.power);
       case Curve::kTanh: {
         const double tr = pos.t_cur / pos.length;
         return c_.lr_min +
@@ -228,7 +226,8 @@ class TimmNode final : public Node {
       return {static_cast<double>(i), t_initial, static_cast<double>(t - c_.t_initial * i)};
     }
     const double x = static_cast<double>(t);
-    double i = std::floor(std::log(1 - x / t_initial * (1 - c_.cycle_mul)) / std::log(c_.cycle_mul));
+    double i =
+        std::floor(std::log(1 - x / t_initial * (1 - c_.cycle_mul)) / std::log(c_.cycle_mul));
     if (!(i >= 0)) i = 0;
     // Correct timm's estimate against the cycle starts themselves.
     while (CycleStart(i + 1) <= x) i += 1;
@@ -241,17 +240,17 @@ class TimmNode final : public Node {
 
 absl::Status CheckNamedParams(const ScheduleSpec& spec, const Params& p, const std::string& name,
                               Curve curve) {
-  std::vector<absl::string_view> allowed = {"warmup_t",       "warmup_lr_init", "warmup_prefix",
-                                            "noise_range_t",  "noise_pct",      "noise_std",
+  std::vector<absl::string_view> allowed = {"warmup_t",      "warmup_lr_init", "warmup_prefix",
+                                            "noise_range_t", "noise_pct",      "noise_std",
                                             "noise_seed"};
   switch (curve) {
     case Curve::kCosine:
-      allowed.insert(allowed.end(), {"t_initial", "lr_min", "cycle_mul", "cycle_decay",
-                                     "cycle_limit", "k_decay"});
+      allowed.insert(allowed.end(),
+                     {"t_initial", "lr_min", "cycle_mul", "cycle_decay", "cycle_limit", "k_decay"});
       break;
     case Curve::kTanh:
-      allowed.insert(allowed.end(), {"t_initial", "lb", "ub", "lr_min", "cycle_mul",
-                                     "cycle_decay", "cycle_limit"});
+      allowed.insert(allowed.end(), {"t_initial", "lb", "ub", "lr_min", "cycle_mul", "cycle_decay",
+                                     "cycle_limit"});
       break;
     case Curve::kPoly:
       allowed.insert(allowed.end(), {"t_initial", "power", "lr_min", "cycle_mul", "cycle_decay",
@@ -329,8 +328,7 @@ absl::Status ReadNoise(const Params& p, Noise& noise) {
   (void)noise_std;  // timm accepts and ignores it.
   ASSIGN_OR_RETURN(noise.seed, p.Int("noise_seed", 42));
   if (range.size() > 2) {
-    return p.Error("noise_range_t",
-                   absl::StrCat("must hold 0, 1 or 2 values, got ", range.size()));
+    return p.Error("noise_range_t", absl::StrCat("must hold 0, 1 or 2 values, got ", range.size()));
   }
   noise.enabled = !range.empty();
   if (!range.empty()) noise.range_begin = range[0];
@@ -372,14 +370,13 @@ absl::Status CheckPeak(const Params& p, const Config& c, const TimmNode& node) {
 absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileContext& context) {
   Params p(spec, context);
   ASSIGN_OR_RETURN(std::string name,
-                   p.Enum("name", "", {"cosine", "tanh", "step", "multistep", "poly"}));
-  if (name.empty()) return p.Error("name", "is required");
+                   SchedulerName(p, {"cosine", "tanh", "step", "multistep", "poly"}));
   Config c{};
-  c.curve = name == "cosine"   ? Curve::kCosine
-            : name == "tanh"   ? Curve::kTanh
-            : name == "poly"   ? Curve::kPoly
-            : name == "step"   ? Curve::kStep
-                               : Curve::kMultiStep;
+  c.curve = name == "cosine" ? Curve::kCosine
+            : name == "tanh" ? Curve::kTanh
+            : name == "poly" ? Curve::kPoly
+            : name == "step" ? Curve::kStep
+                             : Curve::kMultiStep;
   RETURN_IF_ERROR(CheckNamedParams(spec, p, name, c.curve));
   c.base = context.base;
   c.cycle_mul = 1;
@@ -401,9 +398,8 @@ absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileConte
   RETURN_IF_ERROR(CheckPeak(p, c, probe));
   if (c.warmup_t > 0) {
     // tanh without warmup_prefix warms up to its own value at warmup_t, the others to b.
-    const double target = c.curve == Curve::kTanh && !c.warmup_prefix
-                              ? probe.CurveAt(c.warmup_t)
-                              : c.base;
+    const double target =
+        c.curve == Curve::kTanh && !c.warmup_prefix ? probe.CurveAt(c.warmup_t) : c.base;
     c.warmup_step = (target - c.warmup_lr_init) / static_cast<double>(c.warmup_t);
   }
   return std::make_unique<TimmNode>(std::move(c));
