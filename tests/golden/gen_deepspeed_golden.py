@@ -220,6 +220,7 @@ def main():
         cases.append(ds_case(name, bases, lists({"name": "WarmupLR", **kw}), build, [max(2, w), max(2, w) + 1],
                              f"WarmupLR(opt, {kw}); step N = get_lr() at last_batch_iteration N-1"))
     decays = [
+        ("warmup_decay_defaults_t5000", [0.01], dict(total_num_steps=5000)),
         ("warmup_decay_log_w100_t1000", [1e-3], dict(warmup_max_lr=1e-3, warmup_num_steps=100,
                                                      total_num_steps=1000)),
         ("warmup_decay_linear_w10_t200_per_group", [0.1, 0.3], dict(warmup_min_lr=0.001, warmup_num_steps=10,
@@ -227,11 +228,11 @@ def main():
         ("warmup_decay_total_below_warmup", [0.1], dict(warmup_num_steps=50, total_num_steps=20)),
     ]
     for name, bases, kw in decays:
-        w, t = max(2, kw["warmup_num_steps"]), kw["total_num_steps"]
+        w, t = max(2, kw.get("warmup_num_steps", 1000)), kw["total_num_steps"]
 
         def build(g, kw=kw, bases=bases):
             return Warmup(per_group(kw.get("warmup_min_lr", 0.0), g),
-                          per_group(kw.get("warmup_max_lr", bases[g]), g), kw["warmup_num_steps"],
+                          per_group(kw.get("warmup_max_lr", bases[g]), g), kw.get("warmup_num_steps", 1000),
                           kw.get("warmup_type", "log"), kw["total_num_steps"])
 
         cases.append(ds_case(name, bases, lists({"name": "WarmupDecayLR", **kw}), build, [w, w + 1, t, t + 1],

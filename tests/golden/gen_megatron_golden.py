@@ -124,6 +124,9 @@ def main():
         lr_case("isr_warmup100_decay10000", [6e-4], "inverse-square-root", max_lr=6e-4, min_lr=6e-6,
                 lr_warmup_steps=100, lr_decay_steps=10000),
         lr_case("isr_no_warmup", [1.0, 0.5], "inverse-square-root", lr_decay_steps=2000000, min_lr=1e-4),
+        lr_case("cosine_decay_only_defaults", [0.1, 0.2], "cosine", lr_decay_steps=300),
+        lr_case("isr_decay_only_defaults", [0.1], "inverse-square-root", lr_decay_steps=10**6),
+        lr_case("constant_defaults", [0.1, 0.01], "constant"),
         lr_case("constant_warmup50", [0.01], "constant", lr_warmup_steps=50, init_lr=0.001),
         lr_case("constant_no_warmup_decay_checked", [0.01, 0.3], "constant", lr_decay_steps=10),
     ]

@@ -184,6 +184,8 @@ def main():
                   warmup_t=7, lr_min=[0.0, 0.01]),
         timm_case("poly_cycle_mul2_limit4", "poly", [1.0], cycle_starts(16, 2, 6), t_initial=16, cycle_mul=2.0,
                   cycle_limit=4, power=1.0, cycle_decay=0.9),
+        timm_case("step_decay_t_only_default_rate", "step", [0.1], [10, 20], decay_t=10),
+        timm_case("multistep_decay_t_only_default_rate", "multistep", [0.1], [10, 20], decay_t=[10, 20]),
         timm_case("step_decay30_rate0.1", "step", [0.1], [30, 60, 90], decay_t=30, decay_rate=0.1),
         timm_case("step_warmup_prefix_default", "step", [0.4, 0.2], [5, 15, 25, 35], decay_t=10, decay_rate=0.5,
                   warmup_t=5, warmup_lr_init=0.001),
