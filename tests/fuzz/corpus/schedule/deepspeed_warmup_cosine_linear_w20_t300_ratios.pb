@@ -1,0 +1,2 @@
+š/
+WarmupCosineLR *linear0¬9š™™™™™¹?A{®Gáz„?

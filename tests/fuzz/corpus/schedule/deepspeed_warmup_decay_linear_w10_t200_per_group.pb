@@ -1,0 +1,3 @@
+š&
+WarmupDecayLRü©ñÒMbP? 
+*linear0È
