@@ -82,9 +82,9 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                      absl::StrCat("must be unique, \"", hp.name, "\" appears twice"));
     }
     RETURN_IF_ERROR(CheckBaseValues(hp.base_values, absl::StrCat(hp_path, ".base_values")));
-    ASSIGN_OR_RETURN(
-        std::vector<NodePtr> nodes,
-        CompileStandalone(hp.schedule, hp.base_values, absl::StrCat(hp_path, ".schedule")));
+    ASSIGN_OR_RETURN(std::vector<NodePtr> nodes,
+                     CompileStandalone(hp.schedule, hp.base_values,
+                                       absl::StrCat(hp_path, ".schedule"), hp.name));
     for (size_t g = 0; g < nodes.size(); ++g) {
       plan->series_.push_back(SeriesPlan{hp.name, static_cast<int>(g), std::move(nodes[g])});
     }
@@ -139,12 +139,14 @@ absl::Status CheckBaseValues(std::span<const double> values, absl::string_view p
 
 absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& schedule,
                                                        std::span<const double> base_values,
-                                                       absl::string_view path) {
+                                                       absl::string_view path,
+                                                       absl::string_view hyperparameter) {
   std::vector<NodePtr> nodes;
   nodes.reserve(base_values.size());
   for (size_t g = 0; g < base_values.size(); ++g) {
     CompileContext context;
     context.path = std::string(path);
+    context.hyperparameter = std::string(hyperparameter);
     context.base = base_values[g];
     context.group = static_cast<int>(g);
     context.num_groups = static_cast<int>(base_values.size());
