@@ -265,7 +265,7 @@ TEST_F(SchedulerServiceTest, GoldenValuesThroughTheService) {
     SCOPED_TRACE(c.name());
     v1::Job job;
     auto* hp = job.add_hyperparameters();
-    hp->set_name("lr");
+    hp->set_name(testing::Hyperparameter(c));
     *hp->mutable_base_values() = c.base_values();
     *hp->mutable_schedule() = c.schedule();
     const std::string id = "golden-" + std::to_string(i);
