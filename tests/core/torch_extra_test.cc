@@ -71,6 +71,14 @@ std::vector<double> NaiveProduct(double base, int64_t horizon, int64_t steps) {
   return values;
 }
 
+// A product of CountingFactors over [1, horizon], counting factor evaluations in `count`.
+RunningProduct CountingProduct(double base, int64_t horizon, std::atomic<int64_t>* count) {
+  auto product =
+      RunningProduct::Build(base, std::make_unique<CountingFactors>(count), {.horizon = horizon});
+  EXPECT_TRUE(product.ok()) << product.status();
+  return *std::move(product);
+}
+
 double One(const RunningProduct& product, int64_t step) {
   double value = 0;
   product.Evaluate(step, std::span<double>(&value, 1));
@@ -80,61 +88,55 @@ double One(const RunningProduct& product, int64_t step) {
 TEST(RunningProductTest, EqualsPyTorchsLoopBitForBitInEveryChunking) {
   std::atomic<int64_t> count{0};
   constexpr int64_t kHorizon = 50'000;
-  auto product =
-      RunningProduct::Build(0.1, std::make_unique<CountingFactors>(&count), {.horizon = kHorizon});
-  ASSERT_TRUE(product.ok()) << product.status();
+  const RunningProduct product = CountingProduct(0.1, kHorizon, &count);
   EXPECT_EQ(count.load(), kHorizon);  // The compile-time pass, once.
   const auto naive = NaiveProduct(0.1, kHorizon, kHorizon + 100);
   for (int64_t t : {int64_t{0}, int64_t{1}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{4097},
                     kHorizon - 1, kHorizon, kHorizon + 1, kHorizon + 99}) {
-    EXPECT_EQ(One(*product, t), naive[t]) << t;
+    EXPECT_EQ(One(product, t), naive[t]) << t;
   }
   std::vector<double> span(kHorizon + 100);
-  product->Evaluate(0, span);
+  product.Evaluate(0, span);
   EXPECT_EQ(span, naive);
   std::vector<double> window(777);
   for (int64_t start = 12'345; start + 777 < kHorizon + 100; start += 9'999) {
-    product->Evaluate(start, window);
+    product.Evaluate(start, window);
     for (size_t i = 0; i < window.size(); ++i) ASSERT_EQ(window[i], naive[start + i]) << start + i;
   }
-  EXPECT_EQ(One(*product, kStepLimit - 1), naive[kHorizon]);
+  EXPECT_EQ(One(product, kStepLimit - 1), naive[kHorizon]);
 }
 
 TEST(RunningProductTest, AForwardReaderPaysOneFactorPerStep) {
   std::atomic<int64_t> count{0};
   constexpr int64_t kHorizon = 1'000'000;
-  auto product =
-      RunningProduct::Build(1.0, std::make_unique<CountingFactors>(&count), {.horizon = kHorizon});
-  ASSERT_TRUE(product.ok()) << product.status();
+  const RunningProduct product = CountingProduct(1.0, kHorizon, &count);
   // Bounded memory: at most kMaxCheckpoints, so the interval grows with the horizon.
-  EXPECT_GE(product->interval() * RunningProduct::kMaxCheckpoints, kHorizon);
-  EXPECT_LE(product->interval(), 2 * kHorizon / RunningProduct::kMaxCheckpoints);
+  EXPECT_GE(product.interval() * RunningProduct::kMaxCheckpoints, kHorizon);
+  EXPECT_LE(product.interval(), 2 * kHorizon / RunningProduct::kMaxCheckpoints);
 
   // A cold step costs at most one interval of factors.
   count = 0;
-  One(*product, 777'777);
-  EXPECT_LE(count.load(), product->interval());
+  One(product, 777'777);
+  EXPECT_LE(count.load(), product.interval());
 
   // One step at a time, forward: one factor per step (plus at most one interval to start).
   count = 0;
   constexpr int64_t kFrom = 300'001;
   constexpr int64_t kSteps = 20'000;
-  for (int64_t t = kFrom; t < kFrom + kSteps; ++t) One(*product, t);
-  EXPECT_LE(count.load(), kSteps + product->interval());
+  for (int64_t t = kFrom; t < kFrom + kSteps; ++t) One(product, t);
+  EXPECT_LE(count.load(), kSteps + product.interval());
 
   // Windows, forward: one factor per step too.
   count = 0;
   std::vector<double> window(100);
-  for (int64_t t = 600'000; t < 600'000 + kSteps; t += 100) product->Evaluate(t, window);
-  EXPECT_LE(count.load(), kSteps + product->interval());
+  for (int64_t t = 600'000; t < 600'000 + kSteps; t += 100) product.Evaluate(t, window);
+  EXPECT_LE(count.load(), kSteps + product.interval());
 }
 
 TEST(RunningProductTest, ConcurrentReadersGetIdenticalValues) {
   std::atomic<int64_t> count{0};
   constexpr int64_t kHorizon = 200'000;
-  auto product =
-      RunningProduct::Build(0.5, std::make_unique<CountingFactors>(&count), {.horizon = kHorizon});
-  ASSERT_TRUE(product.ok()) << product.status();
+  const RunningProduct product = CountingProduct(0.5, kHorizon, &count);
   const auto naive = NaiveProduct(0.5, kHorizon, kHorizon + 10);
   std::atomic<int64_t> mismatches{0};
   std::vector<std::thread> threads;
@@ -145,7 +147,7 @@ TEST(RunningProductTest, ConcurrentReadersGetIdenticalValues) {
       std::vector<double> window(window_size);
       int64_t t = 1'000 * r;
       for (int i = 0; i < 3'000 && t + window_size <= kHorizon + 10; ++i) {
-        product->Evaluate(t, window);
+        product.Evaluate(t, window);
         for (int64_t k = 0; k < window_size; ++k) {
           if (window[k] != naive[t + k]) ++mismatches;
         }

@@ -31,7 +31,6 @@ Output: a hpsched.golden.GoldenFile (tests/golden/golden.proto) in the protobuf 
 Deterministic.
 """
 
-import json
 import math
 import os
 import sys
@@ -42,7 +41,7 @@ import torch
 from torch.optim import lr_scheduler as LRS
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_torch_golden import FAR, Lam, around, check_floats, log  # noqa: E402  (shared helpers)
+from gen_torch_golden import FAR, Lam, around, check_floats, log, onecycle_bounds, write_golden  # noqa: E402  (shared helpers)
 
 warnings.simplefilter("ignore")
 
@@ -196,14 +195,6 @@ case("cyclic_lr_with_momentum_fields", "CyclicLR",
       "max_momentum": [0.9, 0.8]}, B2, extra=TAIL, far=FAR)
 
 
-def onecycle_bounds(n, pct, three):
-    ends = [pct * n - 1, n - 1] if not three else [pct * n - 1, 2 * pct * n - 2, n - 1]
-    out = set()
-    for e in ends:
-        out |= around(math.floor(e), math.ceil(e))
-    return {s for s in out if s <= n - 1} | {n - 2, n - 1}
-
-
 case("one_cycle_momentum_cos_total100", "OneCycleLR", {"max_lr": 1.0, "total_steps": 100}, M1, hp="momentum",
      near=range(0, 100))
 case("one_cycle_momentum_linear_per_group", "OneCycleLR",
@@ -275,7 +266,6 @@ def main():
     t_start = time.time()
     names = set()
     out_cases = []
-    npoints = 0
     for c in CASES:
         if c.name in names:
             raise SystemExit("duplicate case name " + c.name)
@@ -314,23 +304,15 @@ def main():
         if c.note:
             ref += "  # " + c.note
         points = [{"step": t, "values": check_floats(values[t], "%s step %d" % (c.name, t))} for t in sorted(values)]
-        npoints += len(points)
         entry = {"name": c.name, "schedule": c.spec(), "base_values": c.bases, "reference": ref, "points": points}
         if c.hp != "lr":
             entry["hyperparameter"] = c.hp
         out_cases.append(entry)
 
-    golden = {
-        "source": "torch %s (Debian python3-torch), tests/golden/gen_torch_extra_golden.py: one param group per base "
-                  "value; step N = the group's lr, momentum or betas[0] after N scheduler.step() calls, or torch's "
-                  "get_lr() with last_epoch = N where the reference says so" % torch.__version__,
-        "cases": out_cases,
-    }
-    with open(OUT, "w") as f:
-        json.dump(golden, f, indent=1)
-        f.write("\n")
-    log("wrote %s: %d cases, %d points, %d bytes, %.1f s" % (os.path.relpath(OUT), len(out_cases), npoints,
-                                                            os.path.getsize(OUT), time.time() - t_start))
+    write_golden(OUT, "torch %s (Debian python3-torch), tests/golden/gen_torch_extra_golden.py: one param group per "
+                      "base value; step N = the group's lr, momentum or betas[0] after N scheduler.step() calls, or "
+                      "torch's get_lr() with last_epoch = N where the reference says so" % torch.__version__,
+                 out_cases, t_start)
 
 
 if __name__ == "__main__":

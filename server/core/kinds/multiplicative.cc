@@ -16,13 +16,12 @@
 // The work is bounded: total_iters (or the steps until a constant factor settles) x the cost of a
 // step x the parameter groups <= kMaxWork.
 #include <algorithm>
-#include <array>
-#include <limits>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "core/expression.h"
 #include "core/kind_registry.h"
+#include "core/kinds/expression_steps.h"
 #include "core/kinds/running_product.h"
 #include "core/status_macros.h"
 
@@ -39,15 +38,7 @@ class ExpressionFactors final : public FactorSequence {
   explicit ExpressionFactors(Expression expression) : expression_(std::move(expression)) {}
 
   void Evaluate(int64_t first, std::span<double> out) const override {
-    constexpr size_t kChunk = 256;
-    std::array<double, kChunk> steps;
-    for (size_t offset = 0; offset < out.size(); offset += kChunk) {
-      const size_t n = std::min(kChunk, out.size() - offset);
-      for (size_t i = 0; i < n; ++i) {
-        steps[i] = static_cast<double>(first + static_cast<int64_t>(offset + i));
-      }
-      expression_.Evaluate(std::span<const double>(steps.data(), n), out.subspan(offset, n));
-    }
+    EvaluateAtSteps(expression_, first, out);
   }
 
  private:
