@@ -89,9 +89,9 @@ ABSL_FLAG(std::string, job, "", "A Job as JSON, inline or @file (create).");
 ABSL_FLAG(std::string, base, "1", "Base values, one per parameter group: 0.1,0.01.");
 ABSL_FLAG(std::string, hyperparameter, "",
           "create: the hyperparameter's name (default lr). values: the one to print (default lr; "
-          "'all' for every one). plot: those to draw, comma-separated (default: all). preview: "
-          "the one the schedule is for (default lr; cyclic and one_cycle give the momentum curve "
-          "for momentum and beta1).");
+          "'all' for every one). plot JOB_ID: those to draw, comma-separated (default: all). "
+          "preview, plot --schedule: the one the schedule is for (default lr; cyclic and one_cycle "
+          "give the momentum curve for momentum and beta1).");
 ABSL_FLAG(std::string, steps, "0:100", "Steps START:END (END excluded), or a single STEP.");
 ABSL_FLAG(bool, local, false,
           "preview, plot: evaluate in-process with the server's core, no server needed.");

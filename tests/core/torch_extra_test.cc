@@ -259,6 +259,9 @@ TEST(MultiplicativeTest, ValidationNamesTheFieldAndTheStep) {
               StartsWith("schedule.multiplicative.total_iters: is required: the constant factor "
                          "0.9999999 does not settle within "));
   EXPECT_TRUE(Compile(Multiplicative("0.9999999", 1'000'000)).ok());
+  // A horizon beyond the limit is fine for a constant factor that settles before it.
+  EXPECT_EQ(Values(Multiplicative("0.95", int64_t{1} << 50), kStepLimit - 1, 1, {0.1}),
+            Values(Multiplicative("0.95"), kStepLimit - 1, 1, {0.1}));
   // The limit is shared by the groups.
   EXPECT_TRUE(Compile(Multiplicative("0.99 ^ step", 1'000'000), {0.1}).ok());
   EXPECT_THAT(error(Multiplicative("0.99 ^ step", 1'000'000), std::vector<double>(64, 0.1)),
@@ -297,6 +300,23 @@ TEST(MomentumTest, CyclicGivesPyTorchsInverseCycle) {
   auto fixed = spec;
   fixed.params["cycle_momentum"] = false;
   EXPECT_EQ(Values(fixed, 0, 9, {0.7}, "momentum"), std::vector<double>(9, 0.7));
+}
+
+TEST(MomentumTest, AJobNamesTheCurveOfEachHyperparameter) {
+  const auto cyclic = Spec("cyclic", {{"base_lr", std::vector<double>{0.01}},
+                                      {"max_lr", std::vector<double>{0.1}},
+                                      {"step_size_up", 4.0}});
+  JobSpec job;
+  job.hyperparameters = {{"lr", {0.1}, cyclic}, {"momentum", {0.9}, cyclic}};
+  auto plan = JobPlan::Compile(job, "job");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ((*plan)->series().size(), 2u);
+  std::vector<double> lr(5), momentum(5);
+  (*plan)->series()[0].node->Evaluate(0, lr);
+  (*plan)->series()[1].node->Evaluate(0, momentum);
+  EXPECT_DOUBLE_EQ(lr[4], 0.1);
+  EXPECT_DOUBLE_EQ(momentum[4], 0.8);
+  EXPECT_EQ(momentum[0], 0.9);
 }
 
 TEST(MomentumTest, PerGroupMomentumLists) {
