@@ -222,7 +222,7 @@ TEST_F(SchedulerServiceTest, PreviewOfMomentum) {
   request.set_hyperparameter("beta1");
   auto beta1 = client_->Preview(request);
   ASSERT_TRUE(lr.ok() && beta1.ok());
-  EXPECT_DOUBLE_EQ(lr->series(0).values(0), 0.04);
+  EXPECT_NEAR(lr->series(0).values(0), 0.04, 1e-15);
   EXPECT_DOUBLE_EQ(beta1->series(0).values(0), 0.95);
   EXPECT_DOUBLE_EQ(beta1->series(0).values(29), 0.85);
 }
