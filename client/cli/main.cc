@@ -3,7 +3,7 @@
 //   hpsched create JOB_ID --schedule JSON --base 0.1[,0.01...] [--hyperparameter lr] | --job JSON
 //   hpsched get JOB_ID | list | delete JOB_ID
 //   hpsched values JOB_ID --steps 0:100 [--hyperparameter lr|all]
-//   hpsched preview --schedule JSON --base 0.1,0.01 --steps 0:100 [--local]
+//   hpsched preview --schedule JSON --base 0.1,0.01 --steps 0:100 [--local] [--hyperparameter lr]
 //   hpsched plot JOB_ID --steps 0:1000 [--hyperparameter NAME[,NAME]] [--svg FILE] [--log]
 //   hpsched plot --schedule JSON --base 0.1,0.01 --steps 0:300 [--local] [--svg FILE] [--log]
 //   hpsched health [--service NAME]
@@ -97,7 +97,9 @@ ABSL_FLAG(std::string, job, "", "A Job as JSON, inline or @file (create).");
 ABSL_FLAG(std::string, base, "1", "Base values, one per parameter group: 0.1,0.01.");
 ABSL_FLAG(std::string, hyperparameter, "",
           "create: the hyperparameter's name (default lr). values: the one to print (default lr; "
-          "'all' for every one). plot: those to draw, comma-separated (default: all).");
+          "'all' for every one). plot JOB_ID: those to draw, comma-separated (default: all). "
+          "preview, plot --schedule: the one the schedule is for (default lr; cyclic and one_cycle "
+          "give the momentum curve for momentum and beta1).");
 ABSL_FLAG(std::string, steps, "0:100", "Steps START:END (END excluded), or a single STEP.");
 ABSL_FLAG(bool, local, false,
           "preview, plot: evaluate in-process with the server's core, no server needed.");
@@ -213,11 +215,13 @@ void PrintRows(int64_t start, const google::protobuf::RepeatedPtrField<v1::Serie
   }
 }
 
-// The schedule, base values and steps of --schedule, --base and --steps.
+// The schedule, base values, steps and hyperparameter of --schedule, --base, --steps and
+// --hyperparameter.
 struct SpecArgs {
   v1::Schedule schedule;
   std::vector<double> bases;
   cli::StepRange range;
+  std::string hyperparameter = "lr";
 };
 
 absl::StatusOr<SpecArgs> ParseSpecArgs() {
@@ -235,6 +239,9 @@ absl::StatusOr<SpecArgs> ParseSpecArgs() {
   auto range = cli::ParseStepRange("--steps", absl::GetFlag(FLAGS_steps));
   if (!range.ok()) return range.status();
   args.range = *range;
+  if (!absl::GetFlag(FLAGS_hyperparameter).empty()) {
+    args.hyperparameter = absl::GetFlag(FLAGS_hyperparameter);
+  }
   return args;
 }
 
@@ -248,14 +255,16 @@ absl::Status EvaluateSpec(hpsched::Client* client, bool local, const SpecArgs& a
   std::vector<hpsched::core::NodePtr> nodes;
   if (local) {
     if (auto s = hpsched::core::CheckBaseValues(args.bases, "--base"); !s.ok()) return s;
-    auto compiled = hpsched::core::CompileStandalone(
-        hpsched::service::ScheduleFromProto(args.schedule), args.bases, "schedule");
+    auto compiled =
+        hpsched::core::CompileStandalone(hpsched::service::ScheduleFromProto(args.schedule),
+                                         args.bases, "schedule", args.hyperparameter);
     if (!compiled.ok()) return compiled.status();
     nodes = *std::move(compiled);
   }
   v1::PreviewRequest request;
   *request.mutable_schedule() = args.schedule;
   request.mutable_base_values()->Add(args.bases.begin(), args.bases.end());
+  request.set_hyperparameter(args.hyperparameter);
   for (int64_t offset = 0; offset < args.range.count; offset += chunk) {
     const int64_t start = args.range.start + offset;
     const int64_t count = std::min(chunk, args.range.count - offset);

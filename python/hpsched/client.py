@@ -299,15 +299,17 @@ class Client:
         return [Values.from_response(r) for r in response.responses]
 
     def preview(self, schedule: Any, base_values: Union[None, float, Sequence[float]] = None, start_step: int = 0,
-                count: int = 1) -> list[list[float]]:
+                count: int = 1, hyperparameter: str = "") -> list[list[float]]:
         """Evaluates a schedule that is not stored: values[group][i] is the value for step start_step + i.
 
         schedule: a Schedule message, a dict in its JSON mapping or a JSON string. base_values: one per group
-        (a number for one group); None means one group with base value 1.
+        (a number for one group); None means one group with base value 1. hyperparameter: the one the schedule is
+        for ("" means "lr"; `cyclic` and `one_cycle` give the momentum curve for "momentum" and "beta1").
         """
         if isinstance(base_values, (int, float)):
             base_values = [base_values]
         request = scheduler_service_pb2.PreviewRequest(
             schedule=_parse(schedule, schedule_pb2.Schedule, "schedule"),
-            base_values=[float(b) for b in (base_values or ())], start_step=start_step, count=count)
+            base_values=[float(b) for b in (base_values or ())], start_step=start_step, count=count,
+            hyperparameter=hyperparameter)
         return [list(s.values) for s in self._call("Preview", request).series]

@@ -103,6 +103,7 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
       context.base = hp.base_values[g];
       context.group = static_cast<int>(g);
       context.num_groups = static_cast<int>(hp.base_values.size());
+      context.hyperparameter = hp.name;
       context.metrics = &log;
       context.notes = &notes;
       ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
@@ -174,12 +175,14 @@ absl::Status CheckBaseValues(std::span<const double> values, absl::string_view p
 
 absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& schedule,
                                                        std::span<const double> base_values,
-                                                       absl::string_view path) {
+                                                       absl::string_view path,
+                                                       absl::string_view hyperparameter) {
   std::vector<NodePtr> nodes;
   nodes.reserve(base_values.size());
   for (size_t g = 0; g < base_values.size(); ++g) {
     CompileContext context;
     context.path = std::string(path);
+    context.hyperparameter = std::string(hyperparameter);
     context.base = base_values[g];
     context.group = static_cast<int>(g);
     context.num_groups = static_cast<int>(base_values.size());

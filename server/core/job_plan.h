@@ -68,11 +68,13 @@ class JobPlan {
 // `path`.
 absl::Status CheckBaseValues(std::span<const double> values, absl::string_view path);
 
-// Compiles a schedule that is not part of a job, one node per base value (Preview). Errors name
+// Compiles a schedule that is not part of a job (Preview), or one hyperparameter of a job, one node
+// per base value, for the hyperparameter named `hyperparameter` (see CompileContext). Errors name
 // fields under `path`.
 absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& schedule,
                                                        std::span<const double> base_values,
-                                                       absl::string_view path);
+                                                       absl::string_view path,
+                                                       absl::string_view hyperparameter = "lr");
 
 }  // namespace hpsched::core
 

@@ -33,10 +33,14 @@ struct CompileNotes {
 };
 
 // What a kind's compiler knows about where it is: the field path of the schedule
-// ("schedule.sequential.schedules[1]"), the parameter group it compiles for, and that group's base
-// value.
+// ("schedule.sequential.schedules[1]"), the hyperparameter and parameter group it compiles for, and
+// that group's base value.
 struct CompileContext {
   std::string path;
+  // The scheduled hyperparameter's name. Kinds that drive more than one hyperparameter, like
+  // PyTorch's CyclicLR and OneCycleLR (the learning rate, and "momentum" or "beta1"), give the
+  // curve of this one.
+  std::string hyperparameter = "lr";
   double base = 1.0;
   int group = 0;
   int num_groups = 1;

@@ -351,7 +351,9 @@ grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext*
                                                      core::kMaxValuesPerBatch, " values"));
   }
   if (!status.ok()) return Finish(context, status);
-  auto nodes = core::CompileStandalone(ScheduleFromProto(request->schedule()), bases, "schedule");
+  auto nodes =
+      core::CompileStandalone(ScheduleFromProto(request->schedule()), bases, "schedule",
+                              request->hyperparameter().empty() ? "lr" : request->hyperparameter());
   if (!nodes.ok()) return Finish(context, nodes.status());
   std::vector<core::EvalQuery> queries;
   for (size_t g = 0; g < nodes->size(); ++g) {

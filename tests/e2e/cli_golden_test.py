@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Every golden case (tests/golden/*_golden.json) through the CLI: `hpsched preview --local` (the server's core, in-process).
+"""Every golden case (tests/golden/*_golden.json) through the CLI: `hpsched preview --local` (the server's core, in-process),
+for the case's hyperparameter (`--hyperparameter`, "lr" when the case has none).
 
 Usage: /usr/bin/python3 cli_golden_test.py BUILD_DIR
 Sampled steps that lie close together are fetched as one --steps range; every sampled point is compared at 1e-12
@@ -41,7 +42,8 @@ def main():
         for start, end in ranges(want):
             out = subprocess.run(
                 [cli, "preview", "--local", "--schedule", json.dumps(case["schedule"]),
-                 "--base", ",".join(repr(b) for b in bases), "--steps", f"{start}:{end}"],
+                 "--base", ",".join(repr(b) for b in bases), "--steps", f"{start}:{end}",
+                 "--hyperparameter", case.get("hyperparameter") or "lr"],
                 capture_output=True, text=True, timeout=60)
             calls += 1
             if out.returncode != 0:

@@ -107,7 +107,9 @@ JOBS = {
 
 def load_schedule_module():
     out = pathlib.Path(tempfile.mkdtemp(prefix="hpsched-corpus-"))
-    subprocess.run(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", "hpsched/v1/schedule.proto"], check=True)
+    # Every hpsched/v1 file: schedule.proto imports the catalog's files.
+    protos = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "hpsched" / "v1").glob("*.proto"))
+    subprocess.run(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", *protos], check=True)
     (out / "hpsched" / "__init__.py").touch()
     (out / "hpsched" / "v1" / "__init__.py").touch()
     sys.path.insert(0, str(out))

@@ -513,12 +513,21 @@ def rule_check(c, loop_vals):
     return worst
 
 
+def write_golden(path, source, cases, t_start):
+    """Writes a GoldenFile (protobuf JSON, floats as Python reprs, which round-trip exactly) and says so on stderr."""
+    with open(path, "w") as f:
+        json.dump({"source": source, "cases": cases}, f, indent=1)
+        f.write("\n")
+    log("wrote %s: %d cases, %d points, %d bytes, %.1f s" % (os.path.relpath(path), len(cases),
+                                                            sum(len(c["points"]) for c in cases),
+                                                            os.path.getsize(path), time.time() - t_start))
+
+
 def main():
     t_start = time.time()
     names = set()
     out_cases = []
     report = []  # notable findings, printed at the end
-    npoints = 0
     for c in CASES:
         name, call = c["name"], c["call"]
         if name in names:
@@ -591,7 +600,6 @@ def main():
         points = []
         for t in sorted(values):
             points.append({"step": t, "values": check_floats(values[t], "%s step %d" % (name, t))})
-        npoints += len(points)
         out_cases.append({
             "name": name,
             "schedule": call.spec(omit=c["omit"]),
@@ -600,20 +608,12 @@ def main():
             "points": points,
         })
 
-    golden = {
-        "source": "torch %s (Debian python3-torch), tests/golden/gen_torch_golden.py: SGD with one param group per "
-                  "base value (lr = base value); step N = get_last_lr() after N scheduler.step() calls, or torch's "
-                  "closed form with last_epoch = N where the reference says so" % torch.__version__,
-        "cases": out_cases,
-    }
-    with open(OUT, "w") as f:
-        json.dump(golden, f, indent=1)
-        f.write("\n")
-
     for line in report:
         log("NOTE " + line)
-    log("wrote %s: %d cases, %d points, %d bytes, %.1f s" % (os.path.relpath(OUT), len(out_cases), npoints,
-                                                            os.path.getsize(OUT), time.time() - t_start))
+    write_golden(OUT, "torch %s (Debian python3-torch), tests/golden/gen_torch_golden.py: SGD with one param group per "
+                      "base value (lr = base value); step N = get_last_lr() after N scheduler.step() calls, or torch's "
+                      "closed form with last_epoch = N where the reference says so" % torch.__version__,
+                 out_cases, t_start)
 
 
 if __name__ == "__main__":

@@ -50,4 +50,8 @@ double Scale(const golden::GoldenCase& c) {
   return scale;
 }
 
+std::string Hyperparameter(const golden::GoldenCase& c) {
+  return c.hyperparameter().empty() ? "lr" : c.hyperparameter();
+}
+
 }  // namespace hpsched::testing

@@ -23,6 +23,9 @@ bool GoldenClose(double expected, double actual, double scale);
 // The largest |base value| of a case (at least 1e-300).
 double Scale(const golden::GoldenCase& c);
 
+// The hyperparameter a case's values are for: its `hyperparameter`, "lr" when empty.
+std::string Hyperparameter(const golden::GoldenCase& c);
+
 }  // namespace hpsched::testing
 
 #endif  // HPSCHED_TESTS_GOLDEN_GOLDEN_UTIL_H_

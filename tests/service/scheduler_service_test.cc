@@ -213,6 +213,20 @@ TEST_F(SchedulerServiceTest, Preview) {
   EXPECT_EQ(client_->Preview(request).status().message(), "schedule: is required");
 }
 
+TEST_F(SchedulerServiceTest, PreviewOfMomentum) {
+  v1::PreviewRequest request;
+  *request.mutable_schedule() =
+      ScheduleJson(R"({"one_cycle": {"max_lr": [1.0], "total_steps": 100}})");
+  request.set_count(30);
+  auto lr = client_->Preview(request);
+  request.set_hyperparameter("beta1");
+  auto beta1 = client_->Preview(request);
+  ASSERT_TRUE(lr.ok() && beta1.ok());
+  EXPECT_NEAR(lr->series(0).values(0), 0.04, 1e-15);
+  EXPECT_DOUBLE_EQ(beta1->series(0).values(0), 0.95);
+  EXPECT_DOUBLE_EQ(beta1->series(0).values(29), 0.85);
+}
+
 // The bad specs of the v1 issue, each INVALID_ARGUMENT naming the field; the server keeps serving.
 TEST_F(SchedulerServiceTest, BadSpecsAreRejectedWithTheirField) {
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -265,7 +279,7 @@ TEST_F(SchedulerServiceTest, GoldenValuesThroughTheService) {
     SCOPED_TRACE(c.name());
     v1::Job job;
     auto* hp = job.add_hyperparameters();
-    hp->set_name("lr");
+    hp->set_name(testing::Hyperparameter(c));
     *hp->mutable_base_values() = c.base_values();
     *hp->mutable_schedule() = c.schedule();
     const std::string id = "golden-" + std::to_string(i);

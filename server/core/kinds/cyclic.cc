@@ -6,10 +6,17 @@
 // the built-in modes fix the scale mode (cycle, cycle, iterations); an explicit scale_mode is
 // validated and, as there, not used. Defaults: base_lr = the group's base value, step_size_up 2000,
 // step_size_down = step_size_up, mode triangular, gamma 1.
+//
+// For a hyperparameter named "momentum" or "beta1" (core/kinds/momentum_cycle.h), the value is
+// PyTorch's momentum instead, on the same cycle: with cycle_momentum (default true)
+//   value = max_momentum - (max_momentum - base_momentum) * scale * f
+// (defaults 0.9 and 0.8: the group's base value, the optimizer's momentum, is overwritten as in
+// PyTorch); without it, the group's base value at every step (PyTorch leaves the momentum alone).
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/momentum_cycle.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -17,12 +24,16 @@ namespace {
 
 enum class Mode { kTriangular, kTriangular2, kExpRange };
 
+// value = anchor + height * scale_factor * f: the learning rate has anchor base_lr and height
+// max_lr - base_lr; the momentum has anchor max_momentum and height -(max_momentum -
+// base_momentum), which gives PyTorch's max_momentum - (max_momentum - base_momentum) *
+// scale_factor * f bit for bit (negation is exact and rounding is symmetric).
 class CyclicNode final : public Node {
  public:
-  CyclicNode(double base_lr, double max_lr, double total_size, double step_ratio, Mode mode,
+  CyclicNode(double anchor, double height, double total_size, double step_ratio, Mode mode,
              double gamma)
-      : base_lr_(base_lr),
-        max_lr_(max_lr),
+      : anchor_(anchor),
+        height_(height),
         total_size_(total_size),
         step_ratio_(step_ratio),
         mode_(mode),
@@ -34,7 +45,7 @@ class CyclicNode final : public Node {
       const double cycle = std::floor(1 + t / total_size_);
       const double x = 1. + t / total_size_ - cycle;
       const double scale_factor = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
-      const double base_height = (max_lr_ - base_lr_) * scale_factor;
+      const double base_height = height_ * scale_factor;
       double scale = 1.;
       switch (mode_) {
         case Mode::kTriangular:
@@ -46,13 +57,13 @@ class CyclicNode final : public Node {
           scale = std::pow(gamma_, t);
           break;
       }
-      out[i] = base_lr_ + base_height * scale;
+      out[i] = anchor_ + base_height * scale;
     }
   }
 
  private:
-  double base_lr_;
-  double max_lr_;
+  double anchor_;
+  double height_;
   double total_size_;
   double step_ratio_;
   Mode mode_;
@@ -71,6 +82,7 @@ absl::StatusOr<NodePtr> CompileCyclic(const ScheduleSpec& spec, const CompileCon
                    p.Enum("mode", "triangular", {"triangular", "triangular2", "exp_range"}));
   ASSIGN_OR_RETURN(double gamma, p.Double("gamma", 1.0));
   ASSIGN_OR_RETURN(std::string scale_mode, p.Enum("scale_mode", "cycle", {"cycle", "iterations"}));
+  ASSIGN_OR_RETURN(MomentumCycle momentum, ReadMomentumCycle(p, 0.8, 0.9));
   constexpr double kMaxSize = static_cast<double>(kStepLimit);
   if (up <= 0 || up > kMaxSize) {
     return p.Error("step_size_up", absl::StrCat("must be > 0 and <= 2^53, got ", up));
@@ -86,7 +98,13 @@ absl::StatusOr<NodePtr> CompileCyclic(const ScheduleSpec& spec, const CompileCon
                     : mode_name == "triangular2" ? Mode::kTriangular2
                                                  : Mode::kExpRange;
   const double total_size = up + down;
-  return std::make_unique<CyclicNode>(base_lr, max_lr, total_size, up / total_size, mode, gamma);
+  double anchor = base_lr;
+  double height = max_lr - base_lr;
+  if (DrivesMomentum(context)) {
+    anchor = momentum.cycle ? momentum.max : context.base;
+    height = momentum.cycle ? -(momentum.max - momentum.base) : 0.0;
+  }
+  return std::make_unique<CyclicNode>(anchor, height, total_size, up / total_size, mode, gamma);
 }
 
 }  // namespace hpsched::core::kinds

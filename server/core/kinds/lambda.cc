@@ -1,12 +1,10 @@
 // lambda: PyTorch LambdaLR (torch/optim/lr_scheduler.py, LambdaLR.get_lr), with a safe expression
 // over `step` in place of the Python callable (see core/expression.h). value(t) = b *
 // expression(t).
-#include <algorithm>
-#include <array>
-
 #include "absl/strings/str_cat.h"
 #include "core/expression.h"
 #include "core/kind_registry.h"
+#include "core/kinds/expression_steps.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -18,17 +16,8 @@ class LambdaNode final : public Node {
       : base_(base), expression_(std::move(expression)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
-    constexpr size_t kChunk = 256;
-    std::array<double, kChunk> steps;
-    for (size_t offset = 0; offset < out.size(); offset += kChunk) {
-      const size_t n = std::min(kChunk, out.size() - offset);
-      for (size_t i = 0; i < n; ++i) {
-        steps[i] = static_cast<double>(start + static_cast<int64_t>(offset + i));
-      }
-      std::span<double> chunk = out.subspan(offset, n);
-      expression_.Evaluate(std::span<const double>(steps.data(), n), chunk);
-      for (double& value : chunk) value = base_ * value;
-    }
+    EvaluateAtSteps(expression_, start, out);
+    for (double& value : out) value = base_ * value;
   }
 
  private:

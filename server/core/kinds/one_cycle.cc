@@ -7,6 +7,12 @@
 // phase at step N and raises past it. Defaults: max_lr = the group's base value, pct_start 0.3,
 // anneal_strategy "cos", div_factor 25, final_div_factor 1e4, three_phase false; N = total_steps,
 // or epochs * steps_per_epoch.
+//
+// For a hyperparameter named "momentum" or "beta1" (core/kinds/momentum_cycle.h), the value is
+// PyTorch's momentum on the same phases: with cycle_momentum (default true) it anneals max_momentum
+// -> base_momentum -> max_momentum (three_phase: max -> base -> max -> max), defaults 0.95 and 0.85
+// (the group's base value, the optimizer's momentum or betas[0], is overwritten as in PyTorch);
+// without it, the group's base value at every step.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -14,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/momentum_cycle.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -90,6 +97,7 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
   ASSIGN_OR_RETURN(double div_factor, p.Double("div_factor", 25.0));
   ASSIGN_OR_RETURN(double final_div_factor, p.Double("final_div_factor", 1e4));
   ASSIGN_OR_RETURN(bool three_phase, p.Bool("three_phase", false));
+  ASSIGN_OR_RETURN(MomentumCycle momentum, ReadMomentumCycle(p, 0.85, 0.95));
   if (pct_start < 0 || pct_start > 1) {
     return p.Error("pct_start", absl::StrCat("must be between 0 and 1, got ", pct_start));
   }
@@ -108,16 +116,23 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
                                 "total_steps == 1), got ",
                                 pct_start));
   }
-  const double initial = max_lr / div_factor;
-  const double min = initial / final_div_factor;
+  // The phases go start -> peak (-> start) -> end: for the learning rate initial -> max_lr (->
+  // initial) -> min, for the momentum max -> base (-> max) -> max.
+  double start = max_lr / div_factor;
+  double peak = max_lr;
+  double end = start / final_div_factor;
+  if (DrivesMomentum(context)) {
+    start = end = momentum.cycle ? momentum.max : context.base;
+    peak = momentum.cycle ? momentum.base : context.base;
+  }
   std::array<Phase, 3> phases{};
   int num_phases = 2;
   if (three_phase) {
-    phases = {Phase{first_end, initial, max_lr}, Phase{2 * pct_start * n - 2, max_lr, initial},
-              Phase{n - 1, initial, min}};
+    phases = {Phase{first_end, start, peak}, Phase{2 * pct_start * n - 2, peak, start},
+              Phase{n - 1, start, end}};
     num_phases = 3;
   } else {
-    phases = {Phase{first_end, initial, max_lr}, Phase{n - 1, max_lr, min}, Phase{}};
+    phases = {Phase{first_end, start, peak}, Phase{n - 1, peak, end}, Phase{}};
   }
   return std::make_unique<OneCycleNode>(phases, num_phases, total_steps, strategy == "cos");
 }
