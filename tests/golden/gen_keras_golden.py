@@ -21,17 +21,16 @@ Output: a hpsched.golden.GoldenFile (tests/golden/golden.proto) in the protobuf 
 reprs and round-trip exactly. Deterministic.
 """
 
-import json
 import math
 import os
 import sys
+
+from catalog_golden import B1, B2, B3, Cases, around
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_golden.json")
 SOURCE = ("keras-team/keras keras/src/optimizers/schedules/learning_rate_schedule.py @ "
           "2534b643145262fc2c9ee638065ee14fdb623984 (Keras 3), __call__ formulas transcribed in float64 (Keras's "
           "default dtype is float32) by tests/golden/gen_keras_golden.py; step N = schedule(N)")
-
-FAR = [10**3, 10**4, 10**5, 10**6, 10**7 - 1, 10**7, 2**53 - 1]
 
 
 def log(msg):
@@ -176,19 +175,8 @@ def keras_kwargs(spec, base, group, groups):
 # --------------------------------------------------------------------------------------------------------------------
 # Cases.
 
-CASES = []
-
-
-def around(*ms):
-    out = set()
-    for m in ms:
-        out |= {m - 1, m, m + 1}
-    return {s for s in out if s >= 0}
-
-
-def case(name, bases, spec, reference, near=range(0, 21), extra=(), far=FAR):
-    steps = sorted(set(near) | set(extra) | set(far))
-    CASES.append(dict(name=name, bases=[float(b) for b in bases], spec=spec, reference=reference, steps=steps))
+CASES = Cases()
+case = CASES.add
 
 
 def restarts(first, t_mul, limit):
@@ -199,10 +187,6 @@ def restarts(first, t_mul, limit):
         length *= t_mul
     return out
 
-
-B1 = [0.1]
-B2 = [0.1, 0.01]
-B3 = [1.0, 0.5, 0.003]
 
 # ExponentialDecay
 case("exponential_decay_ilr0.1_ds100_rate0.96", B1,
@@ -327,34 +311,24 @@ case("cosine_decay_restarts_tmul2_fds1", B2,
 
 
 def main():
-    cases = []
     differs = 0
-    for c in CASES:
+
+    def values(c, step):
+        nonlocal differs
         spec, bases = c["spec"], c["bases"]
         fn = FUNCTIONS[spec["name"]]
         kws = [keras_kwargs(spec, b, g, len(bases)) for g, b in enumerate(bases)]
-        points = []
-        for s in c["steps"]:
-            vals = [float(fn(s, **kw)) for kw in kws]
-            for v in vals:
-                if not math.isfinite(v):
-                    raise SystemExit("non-finite value at %s step %d" % (c["name"], s))
-            if fn is cosine_decay_restarts:
-                raw = fn(s, locate=restart_keras, **kws[0])
-                if raw != vals[0]:
-                    differs += 1
-                    log("%s step %d: Keras's float64 formula gives %r, the corrected cycle %r" %
-                        (c["name"], s, raw, vals[0]))
-            points.append({"step": s, "values": vals})
-        cases.append({"name": c["name"], "schedule": {"keras": spec}, "base_values": bases,
-                      "reference": c["reference"], "points": points})
-    names = [c["name"] for c in cases]
-    assert len(names) == len(set(names)), "duplicate case names"
-    with open(OUT, "w") as f:
-        json.dump({"source": SOURCE, "cases": cases}, f, indent=1)
-        f.write("\n")
+        vals = [fn(step, **kw) for kw in kws]
+        if fn is cosine_decay_restarts:
+            raw = fn(step, locate=restart_keras, **kws[0])
+            if raw != vals[0]:
+                differs += 1
+                log("%s step %d: Keras's float64 formula gives %r, the corrected cycle %r" %
+                    (c["name"], step, raw, vals[0]))
+        return vals
+
+    CASES.write(OUT, SOURCE, "keras", values)
     log("CosineDecayRestarts: %d sampled points where the restart correction changes Keras's value" % differs)
-    print("wrote %s: %d cases, %d points" % (OUT, len(cases), sum(len(c["points"]) for c in cases)))
 
 
 if __name__ == "__main__":

@@ -17,16 +17,15 @@ Output: a hpsched.golden.GoldenFile (tests/golden/golden.proto) in the protobuf 
 reprs and round-trip exactly. Deterministic.
 """
 
-import json
 import math
 import os
+
+from catalog_golden import B1, B2, B3, Cases, around
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "transformers_golden.json")
 SOURCE = ("huggingface/transformers src/transformers/optimization.py @ 005edacb6b5dabbf0843e92c6623de9e07ca6241, "
           "lr_lambda functions transcribed in float64 by tests/golden/gen_transformers_golden.py; step N = "
           "base * lr_lambda(N) (torch LambdaLR after N scheduler.step() calls)")
-
-FAR = [10**3, 10**4, 10**5, 10**6, 10**7 - 1, 10**7, 2**53 - 1]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -215,24 +214,9 @@ def make_lambda(spec, base, group):
 # --------------------------------------------------------------------------------------------------------------------
 # Cases.
 
-CASES = []
+CASES = Cases()
+case = CASES.add
 
-
-def around(*ms):
-    out = set()
-    for m in ms:
-        out |= {m - 1, m, m + 1}
-    return {s for s in out if s >= 0}
-
-
-def case(name, bases, spec, reference, near=range(0, 21), extra=(), far=FAR):
-    steps = sorted(set(near) | set(extra) | set(far))
-    CASES.append(dict(name=name, bases=[float(b) for b in bases], spec=spec, reference=reference, steps=steps))
-
-
-B1 = [0.1]
-B2 = [0.1, 0.01]
-B3 = [1.0, 0.5, 0.003]
 
 # linear
 case("linear_w10_t100", B2, {"name": "linear", "num_warmup_steps": 10, "num_training_steps": 100},
@@ -366,24 +350,14 @@ case("wsd_no_decay", B1, {"name": "warmup_stable_decay", "num_warmup_steps": 3, 
 
 
 def main():
-    cases = []
-    for c in CASES:
-        fns = [make_lambda(c["spec"], b, g) for g, b in enumerate(c["bases"])]
-        points = []
-        for s in c["steps"]:
-            vals = [float(b * fn(s)) for b, fn in zip(c["bases"], fns)]
-            for v in vals:
-                if not math.isfinite(v):
-                    raise SystemExit("non-finite value at %s step %d" % (c["name"], s))
-            points.append({"step": s, "values": vals})
-        cases.append({"name": c["name"], "schedule": {"transformers": c["spec"]}, "base_values": c["bases"],
-                      "reference": c["reference"], "points": points})
-    names = [c["name"] for c in cases]
-    assert len(names) == len(set(names)), "duplicate case names"
-    with open(OUT, "w") as f:
-        json.dump({"source": SOURCE, "cases": cases}, f, indent=1)
-        f.write("\n")
-    print("wrote %s: %d cases, %d points" % (OUT, len(cases), sum(len(c["points"]) for c in cases)))
+    lambdas = {}
+
+    def values(c, step):
+        if c["name"] not in lambdas:
+            lambdas[c["name"]] = [make_lambda(c["spec"], b, g) for g, b in enumerate(c["bases"])]
+        return [b * fn(step) for b, fn in zip(c["bases"], lambdas[c["name"]])]
+
+    CASES.write(OUT, SOURCE, "transformers", values)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
 // Validation rejects what Keras rejects (decay_steps <= 0, len(values) != len(boundaries) + 1,
 // empty boundaries, which fail on the first call) and what would make a value non-finite in Keras
 // (negative power or decay_rate, t_mul < 1, growth that overflows before step 2^53).
+//
+// One deliberate difference: CosineDecayRestarts restarts at the right step where Keras's
+// floating-point logarithm misplaces the restart (see CosineDecayRestarts::Locate).
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -26,6 +29,12 @@ constexpr double kPi = std::numbers::pi;
 // The last step, where every growing quantity is largest.
 constexpr double kLastStep = static_cast<double>(kStepLimit - 1);
 
+// p = step / decay_steps, floored when staircase: ExponentialDecay's and InverseTimeDecay's.
+double DecayProgress(int64_t step, double decay_steps, bool staircase) {
+  const double p = static_cast<double>(step) / decay_steps;
+  return staircase ? std::floor(p) : p;
+}
+
 // ExponentialDecay.__call__.
 struct ExponentialDecay {
   double initial;
@@ -33,9 +42,7 @@ struct ExponentialDecay {
   double decay_rate;
   bool staircase;
   double operator()(int64_t step) const {
-    double p = static_cast<double>(step) / decay_steps;
-    if (staircase) p = std::floor(p);
-    return initial * std::pow(decay_rate, p);
+    return initial * std::pow(decay_rate, DecayProgress(step, decay_steps, staircase));
   }
 };
 
@@ -93,9 +100,7 @@ struct InverseTimeDecay {
   double decay_rate;
   bool staircase;
   double operator()(int64_t step) const {
-    double p = static_cast<double>(step) / decay_steps;
-    if (staircase) p = std::floor(p);
-    return initial / (1.0 + decay_rate * p);
+    return initial / (1.0 + decay_rate * DecayProgress(step, decay_steps, staircase));
   }
 };
 

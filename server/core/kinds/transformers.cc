@@ -15,6 +15,7 @@
 #include <numbers>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
@@ -37,94 +38,97 @@ double Progress(int64_t step, int64_t warmup, int64_t training) {
          static_cast<double>(std::max<int64_t>(1, training - warmup));
 }
 
-// _get_constant_lambda.
-struct Constant {
-  double base;
-  double operator()(int64_t) const { return base * 1.0; }
-};
+// LambdaLR: value(N) = b * lr_lambda(N).
+template <typename Lambda>
+NodePtr LambdaLr(double base, Lambda lr_lambda) {
+  return MakeClosedFormNode(
+      [base, lr_lambda](int64_t step) -> double { return base * lr_lambda(step); });
+}
 
-// _get_constant_schedule_with_warmup_lr_lambda.
-struct ConstantWithWarmup {
-  double base;
+// The lambdas that start with the linear warmup: Warmup(N, W) for N < W, then `after(N)`.
+template <typename After>
+struct WarmupThen {
   int64_t warmup;
+  After after;
   double operator()(int64_t step) const {
-    return base * (step < warmup ? Warmup(step, warmup) : 1.0);
+    return step < warmup ? Warmup(step, warmup) : after(step);
   }
 };
 
-// _get_linear_schedule_with_warmup_lr_lambda.
+template <typename After>
+WarmupThen<After> WithWarmup(int64_t warmup, After after) {
+  return WarmupThen<After>{warmup, std::move(after)};
+}
+
+// _get_constant_lambda, and _get_constant_schedule_with_warmup_lr_lambda after the warmup.
+struct One {
+  double operator()(int64_t) const { return 1.0; }
+};
+
+// _get_linear_schedule_with_warmup_lr_lambda, after the warmup.
 struct Linear {
-  double base;
   int64_t warmup;
   int64_t training;
   double operator()(int64_t step) const {
-    if (step < warmup) return base * Warmup(step, warmup);
-    return base * std::max(0.0, static_cast<double>(training - step) /
-                                    static_cast<double>(std::max<int64_t>(1, training - warmup)));
+    return std::max(0.0, static_cast<double>(training - step) /
+                             static_cast<double>(std::max<int64_t>(1, training - warmup)));
   }
 };
 
 // _get_cosine_schedule_with_warmup_lr_lambda (the second definition in the file, which takes
-// min_lr_rate and replaces the first): cosine (min_lr_rate 0) and cosine_with_min_lr.
+// min_lr_rate and replaces the first), after the warmup: cosine (min_lr_rate 0) and
+// cosine_with_min_lr.
 struct Cosine {
-  double base;
   int64_t warmup;
   int64_t training;
   double num_cycles;
   double min_lr_rate;
   double operator()(int64_t step) const {
-    if (step < warmup) return base * Warmup(step, warmup);
     const double progress = Progress(step, warmup, training);
     double factor = 0.5 * (1.0 + std::cos(kPi * num_cycles * 2.0 * progress));
     factor = factor * (1 - min_lr_rate) + min_lr_rate;
-    return base * std::max(0.0, factor);
+    return std::max(0.0, factor);
   }
 };
 
-// _get_cosine_with_hard_restarts_schedule_with_warmup_lr_lambda. Python's `x % 1.0` equals fmod for
-// the x >= 0 that num_cycles >= 0 and N >= W give.
+// _get_cosine_with_hard_restarts_schedule_with_warmup_lr_lambda, after the warmup. Python's
+// `x % 1.0` equals fmod for the x >= 0 that num_cycles >= 0 and N >= W give.
 struct CosineWithRestarts {
-  double base;
   int64_t warmup;
   int64_t training;
   double num_cycles;
   double operator()(int64_t step) const {
-    if (step < warmup) return base * Warmup(step, warmup);
     const double progress = Progress(step, warmup, training);
-    if (progress >= 1.0) return base * 0.0;
-    return base *
-           std::max(0.0, 0.5 * (1.0 + std::cos(kPi * std::fmod(num_cycles * progress, 1.0))));
+    if (progress >= 1.0) return 0.0;
+    return std::max(0.0, 0.5 * (1.0 + std::cos(kPi * std::fmod(num_cycles * progress, 1.0))));
   }
 };
 
-// _get_polynomial_decay_schedule_with_warmup_lr_lambda, with lr_init = the group's base value.
+// _get_polynomial_decay_schedule_with_warmup_lr_lambda after the warmup, with lr_init = the
+// group's base value.
 struct Polynomial {
-  double base;
   int64_t warmup;
   int64_t training;
   double lr_end;
   double power;
+  double lr_init;
   double operator()(int64_t step) const {
-    if (step < warmup) return base * Warmup(step, warmup);
-    if (step > training) return base * (lr_end / base);
-    const double lr_range = base - lr_end;
+    if (step > training) return lr_end / lr_init;
+    const double lr_range = lr_init - lr_end;
     const double pct_remaining =
         1 - static_cast<double>(step - warmup) / static_cast<double>(training - warmup);
     const double decay = lr_range * std::pow(pct_remaining, power) + lr_end;
-    return base * (decay / base);
+    return decay / lr_init;
   }
 };
 
-// _get_inverse_sqrt_schedule_lr_lambda.
+// _get_inverse_sqrt_schedule_lr_lambda, after the warmup.
 struct InverseSqrt {
-  double base;
   int64_t warmup;
   int64_t timescale;
   double operator()(int64_t step) const {
-    if (step < warmup) return base * Warmup(step, warmup);
     const int64_t shift = timescale - warmup;
-    return base *
-           (1.0 / std::sqrt(static_cast<double>(step + shift) / static_cast<double>(timescale)));
+    return 1.0 / std::sqrt(static_cast<double>(step + shift) / static_cast<double>(timescale));
   }
 };
 
@@ -132,7 +136,6 @@ struct InverseSqrt {
 // is one step ahead of the other cosines: its warmup is (N + 1) / W and its progress
 // (N - W + 1) / (T - W).
 struct CosineWarmupWithMinLr {
-  double base;
   double warmup;
   double training;
   double num_cycles;
@@ -141,14 +144,14 @@ struct CosineWarmupWithMinLr {
   double operator()(int64_t step) const {
     const double s = static_cast<double>(step);
     if (s < warmup) {
-      if (!warmup_lr_rate.has_value()) return base * ((s + 1.) / std::max(1., warmup));
+      if (!warmup_lr_rate.has_value()) return (s + 1.) / std::max(1., warmup);
       const double r = *warmup_lr_rate;
-      return base * (r + (1.0 - r) * s / std::max(1., warmup - 1));
+      return r + (1.0 - r) * s / std::max(1., warmup - 1);
     }
     const double progress = (s - warmup + 1.) / std::max(1., training - warmup);
     double factor = 0.5 * (1.0 + std::cos(kPi * num_cycles * 2.0 * progress));
     factor = factor * (1 - min_lr_rate) + min_lr_rate;
-    return base * std::max(0.0, factor);
+    return std::max(0.0, factor);
   }
 };
 
@@ -156,7 +159,6 @@ enum class Shape { kLinear, kCosine, kOneMinusSqrt };
 
 // _get_wsd_scheduler_lambda.
 struct WarmupStableDecay {
-  double base;
   int64_t warmup;
   int64_t stable;
   int64_t decay;
@@ -165,8 +167,9 @@ struct WarmupStableDecay {
   double min_lr_ratio;
   double num_cycles;
 
+  // factor scaled into [min_lr_ratio, 1], clamped at 0.
   double Scaled(double factor) const {
-    return base * std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio);
+    return std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio);
   }
 
   double operator()(int64_t step) const {
@@ -181,7 +184,7 @@ struct WarmupStableDecay {
           return Scaled(1.0 - std::sqrt(1.0 - progress));
       }
     }
-    if (step < warmup + stable) return base * 1.0;
+    if (step < warmup + stable) return 1.0;
     if (step < warmup + stable + decay) {
       const double progress = static_cast<double>(step - warmup - stable) /
                               static_cast<double>(std::max<int64_t>(1, decay));
@@ -194,7 +197,7 @@ struct WarmupStableDecay {
           return Scaled(1.0 - std::sqrt(progress));
       }
     }
-    return base * min_lr_ratio;
+    return min_lr_ratio;
   }
 };
 
@@ -270,30 +273,31 @@ absl::StatusOr<Shape> ReadShape(const Params& p, absl::string_view name,
 // --- The schedules, by HF's SchedulerType names --------------------------------------------------
 
 absl::StatusOr<NodePtr> CompileConstant(const Params& p) {
-  return MakeClosedFormNode(Constant{p.context().base});
+  return LambdaLr(p.context().base, One{});
 }
 
 absl::StatusOr<NodePtr> CompileConstantWithWarmup(const Params& p) {
   ASSIGN_OR_RETURN(int64_t warmup, Steps(p, "num_warmup_steps"));
-  return MakeClosedFormNode(ConstantWithWarmup{p.context().base, warmup});
+  return LambdaLr(p.context().base, WithWarmup(warmup, One{}));
 }
 
 absl::StatusOr<NodePtr> CompileLinear(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
-  return MakeClosedFormNode(Linear{p.context().base, wt.warmup, wt.training});
+  return LambdaLr(p.context().base, WithWarmup(wt.warmup, Linear{wt.warmup, wt.training}));
 }
 
 absl::StatusOr<NodePtr> CompileCosine(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 0.5));
-  return MakeClosedFormNode(Cosine{p.context().base, wt.warmup, wt.training, num_cycles, 0.0});
+  return LambdaLr(p.context().base,
+                  WithWarmup(wt.warmup, Cosine{wt.warmup, wt.training, num_cycles, 0.0}));
 }
 
 absl::StatusOr<NodePtr> CompileCosineWithRestarts(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 1.0));
-  return MakeClosedFormNode(
-      CosineWithRestarts{p.context().base, wt.warmup, wt.training, num_cycles});
+  return LambdaLr(p.context().base,
+                  WithWarmup(wt.warmup, CosineWithRestarts{wt.warmup, wt.training, num_cycles}));
 }
 
 absl::StatusOr<NodePtr> CompilePolynomial(const Params& p) {
@@ -316,7 +320,8 @@ absl::StatusOr<NodePtr> CompilePolynomial(const Params& p) {
   // |decay| <= max(|b|, |lr_end|): the values stay finite when lr_end / b does.
   RETURN_IF_ERROR(RatioToBase(p, "lr_end", lr_end).status());
   if (power < 0) return p.Error("power", absl::StrCat("must be >= 0, got ", power));
-  return MakeClosedFormNode(Polynomial{base, wt.warmup, wt.training, lr_end, power});
+  return LambdaLr(base,
+                  WithWarmup(wt.warmup, Polynomial{wt.warmup, wt.training, lr_end, power, base}));
 }
 
 absl::StatusOr<NodePtr> CompileInverseSqrt(const Params& p) {
@@ -325,15 +330,15 @@ absl::StatusOr<NodePtr> CompileInverseSqrt(const Params& p) {
   if (timescale <= 0 || timescale > kStepLimit) {
     return p.Error("timescale", absl::StrCat("must be > 0 and <= 2^53, got ", timescale));
   }
-  return MakeClosedFormNode(InverseSqrt{p.context().base, warmup, timescale});
+  return LambdaLr(p.context().base, WithWarmup(warmup, InverseSqrt{warmup, timescale}));
 }
 
 absl::StatusOr<NodePtr> CompileCosineWithMinLr(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 0.5));
   ASSIGN_OR_RETURN(double min_lr_rate, MinLrRate(p));
-  return MakeClosedFormNode(
-      Cosine{p.context().base, wt.warmup, wt.training, num_cycles, min_lr_rate});
+  return LambdaLr(p.context().base,
+                  WithWarmup(wt.warmup, Cosine{wt.warmup, wt.training, num_cycles, min_lr_rate}));
 }
 
 absl::StatusOr<NodePtr> CompileCosineWarmupWithMinLr(const Params& p) {
@@ -344,9 +349,9 @@ absl::StatusOr<NodePtr> CompileCosineWarmupWithMinLr(const Params& p) {
   if (p.Has("warmup_lr_rate")) {
     ASSIGN_OR_RETURN(warmup_lr_rate, p.Double("warmup_lr_rate"));
   }
-  return MakeClosedFormNode(CosineWarmupWithMinLr{p.context().base, static_cast<double>(wt.warmup),
-                                                  static_cast<double>(wt.training), num_cycles,
-                                                  min_lr_rate, warmup_lr_rate});
+  return LambdaLr(p.context().base, CosineWarmupWithMinLr{static_cast<double>(wt.warmup),
+                                                          static_cast<double>(wt.training),
+                                                          num_cycles, min_lr_rate, warmup_lr_rate});
 }
 
 absl::StatusOr<NodePtr> CompileWarmupStableDecay(const Params& p) {
@@ -373,8 +378,8 @@ absl::StatusOr<NodePtr> CompileWarmupStableDecay(const Params& p) {
   ASSIGN_OR_RETURN(Shape decay_type, ReadShape(p, "decay_type", "cosine"));
   ASSIGN_OR_RETURN(double min_lr_ratio, p.Double("min_lr_ratio", 0.0));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 0.5));
-  return MakeClosedFormNode(WarmupStableDecay{p.context().base, warmup, stable, decay, warmup_type,
-                                              decay_type, min_lr_ratio, num_cycles});
+  return LambdaLr(p.context().base, WarmupStableDecay{warmup, stable, decay, warmup_type,
+                                                      decay_type, min_lr_ratio, num_cycles});
 }
 
 constexpr NamedSchedule kSchedules[] = {
