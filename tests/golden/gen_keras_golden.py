@@ -252,6 +252,10 @@ case("inverse_time_decay_ds1_rate0.5", B1,
 case("inverse_time_decay_staircase_ds100", B2,
      {"name": "InverseTimeDecay", "decay_steps": 100, "decay_rate": 1.0, "staircase": True},
      "InverseTimeDecay(b, decay_steps=100, decay_rate=1.0, staircase=True)", extra=around(100, 200))
+case("inverse_time_decay_every_parameter", B2,
+     {"name": "InverseTimeDecay", "initial_learning_rate": [0.2, 0.02], "decay_steps": 7, "decay_rate": 0.3,
+      "staircase": False},
+     "InverseTimeDecay([0.2, 0.02][g], decay_steps=7, decay_rate=0.3, staircase=False)", extra=around(70, 700))
 case("inverse_time_decay_per_group_rate0", B3,
      {"name": "InverseTimeDecay", "initial_learning_rate": [0.3, 0.2, 0.1], "decay_steps": 3, "decay_rate": 0.0},
      "InverseTimeDecay([0.3, 0.2, 0.1][g], decay_steps=3, decay_rate=0.0)", near=range(0, 5))

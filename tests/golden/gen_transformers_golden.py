@@ -344,6 +344,12 @@ case("wsd_stable_steps_win_cycles1", B2,
       "num_decay_steps": 20, "num_cycles": 1.0},
      "get_wsd_schedule(opt, 5, 20, num_training_steps=1000, num_stable_steps=10, num_cycles=1.0)  "
      "# num_stable_steps wins (HF warns)", near=range(0, 45))
+case("wsd_every_parameter", B3,
+     {"name": "warmup_stable_decay", "num_warmup_steps": 10, "num_training_steps": 200, "num_stable_steps": 40,
+      "num_decay_steps": 50, "warmup_type": "1-sqrt", "decay_type": "cosine", "min_lr_ratio": 0.2,
+      "num_cycles": 0.75},
+     "get_wsd_schedule(opt, 10, 50, num_training_steps=200, num_stable_steps=40, warmup_type='1-sqrt', "
+     "decay_type='cosine', min_lr_ratio=0.2, num_cycles=0.75)", extra=set(range(45, 105)))
 case("wsd_no_decay", B1, {"name": "warmup_stable_decay", "num_warmup_steps": 3, "num_training_steps": 10,
                           "num_decay_steps": 0, "min_lr_ratio": 0.25},
      "get_wsd_schedule(opt, 3, 0, num_training_steps=10, min_lr_ratio=0.25)")
