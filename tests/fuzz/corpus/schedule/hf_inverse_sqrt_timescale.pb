@@ -1,0 +1,3 @@
+z
+inverse_sqrt
+82

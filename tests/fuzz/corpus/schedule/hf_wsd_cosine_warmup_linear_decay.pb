@@ -1,0 +1,3 @@
+z4
+warmup_stable_decay
+X2`jcosinerlinearyš™™™™™¹?
