@@ -157,6 +157,11 @@ void Server::Shutdown() {
   service_->Shutdown();
   grpc_server_->Shutdown(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(options_.shutdown_grace));
+  // GetValues only raises a job's served mark in memory; keep the marks for the next start (a
+  // crash loses those since the job's last change).
+  if (absl::Status status = registry_->PersistServedMarks(); !status.ok()) {
+    spdlog::error("could not write the served steps: {}", std::string(status.message()));
+  }
 }
 
 void Server::Wait() {

@@ -172,22 +172,58 @@ void JobRegistry::Notify(const JobEvent& event) {
   for (JobObserver* observer : observers_) observer->OnJobEvent(event);
 }
 
-void JobRegistry::MarkServed(const Job& job, int64_t last_step) {
-  int64_t seen = job.served_through.load(std::memory_order_relaxed);
-  while (seen < last_step &&
-         !job.served_through.compare_exchange_weak(seen, last_step, std::memory_order_relaxed)) {
+bool JobRegistry::MarkServed(const Job& job, int64_t last_step) {
+  int64_t seen = job.served_through.load();
+  while (seen < last_step && !job.served_through.compare_exchange_weak(seen, last_step)) {
   }
+  return !job.closing.load();
 }
+
+absl::Status JobRegistry::PersistServedMarks() {
+  absl::MutexLock write_lock(&write_mutex_);
+  std::vector<std::shared_ptr<const Job>> jobs;
+  {
+    absl::ReaderMutexLock lock(&table_mutex_);
+    for (const auto& [id, job] : jobs_) {
+      if (job->served_through.load() > job->record.served_through) jobs.push_back(job);
+    }
+  }
+  for (const auto& job : jobs) {
+    store::JobRecord record = job->record;
+    record.served_through = job->served_through.load();
+    RETURN_IF_ERROR(store_->Put(record));
+  }
+  if (!jobs.empty()) spdlog::info("wrote the served steps of {} jobs", jobs.size());
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Closes a job for a mutation; reopens it unless the mutation committed (replaced the job).
+class Closing {
+ public:
+  explicit Closing(const Job& job) : job_(job) { job_.closing.store(true); }
+  ~Closing() {
+    if (!committed_) job_.closing.store(false);
+  }
+  void Committed() { committed_ = true; }
+
+ private:
+  const Job& job_;
+  bool committed_ = false;
+};
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Commit(
     store::JobRecord record, std::shared_ptr<const core::JobPlan> plan, const Job& current) {
-  record.served_through = current.served_through.load();
+  // `current` is closed: readers that mark it from now on retry with the new job.
+  record.served_through = std::max(record.served_through, current.served_through.load());
   RETURN_IF_ERROR(store_->Put(record));
   const std::string job_id = record.job_id;
-  auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
+  const int64_t served = record.served_through;
+  auto job = std::make_shared<const Job>(std::move(record), std::move(plan), served);
   Publish(job_id, job);
-  // Reads of the old job that finish after the swap still raise the new job's mark.
-  MarkServed(*job, current.served_through.load());
   return job;
 }
 
@@ -207,6 +243,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
   }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
+  Closing closing(*current);
   const store::JobRecord& old = current->record;
   if (!request_id.empty()) {
     for (const auto& [seen, version] : old.update_requests) {
@@ -274,7 +311,9 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
       record.update_requests.erase(record.update_requests.begin());
     }
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<const Job> job, Commit(std::move(record), *std::move(plan), *current));
+  ASSIGN_OR_RETURN(std::shared_ptr<const Job> job,
+                   Commit(std::move(record), *std::move(plan), *current));
+  closing.Committed();
   spdlog::info("updated job jobs/{} to version {} ({} changes, from step {})", std::string(job_id),
                job->record.version, changes.size(), first_step);
   Notify(JobEvent{JobEvent::Type::kUpdated, std::string(job_id), job, first_step});
@@ -305,6 +344,7 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
+  Closing closing(*current);
   store::JobRecord record = current->record;
   bool changed = false;
   for (const auto& [name, value] : metrics) {
@@ -353,10 +393,25 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
     return result;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan, CompileRecord(record, "job"));
+  // New reductions that change a value (a reduction after its schedule stopped applying, in a
+  // `sequential` or under a later segment, changes nothing).
+  std::vector<int64_t> candidates;
   const std::vector<int64_t>& before = current->plan->reduction_steps();
   std::set_difference(plan->reduction_steps().begin(), plan->reduction_steps().end(),
-                      before.begin(), before.end(), std::back_inserter(result.reduction_steps));
+                      before.begin(), before.end(), std::back_inserter(candidates));
+  for (int64_t step : candidates) {
+    for (size_t i = 0; i < plan->series().size(); ++i) {
+      double old_value = 0, new_value = 0;
+      current->plan->series()[i].node->Evaluate(step, std::span<double>(&old_value, 1));
+      plan->series()[i].node->Evaluate(step, std::span<double>(&new_value, 1));
+      if (old_value != new_value) {
+        result.reduction_steps.push_back(step);
+        break;
+      }
+    }
+  }
   ASSIGN_OR_RETURN(result.job, Commit(std::move(record), std::move(plan), *current));
+  closing.Committed();
   if (result.reduction_steps.empty()) {
     Notify(JobEvent{JobEvent::Type::kMetricsReported, std::string(job_id), result.job, step + 1});
   } else {

@@ -33,6 +33,8 @@ struct Job {
   // The highest step GetValues has served (-1 for none): the one mutable part, carried over to the
   // job that replaces this one, and written to the store with the next mutation.
   mutable std::atomic<int64_t> served_through;
+  // Set while a mutation is replacing this job: readers must not serve from it (see MarkServed).
+  mutable std::atomic<bool> closing{false};
 };
 
 // A change the registry made, told to observers in the order the changes were made.
@@ -115,8 +117,15 @@ class JobRegistry {
                                              const std::map<std::string, double>& metrics,
                                              std::optional<int64_t> next_step);
 
-  // Notes that GetValues served `job`'s values up to `last_step`.
-  static void MarkServed(const Job& job, int64_t last_step);
+  // Notes that GetValues is about to serve `job`'s values up to `last_step`. Returns false when a
+  // mutation is replacing the job: the caller must not serve from it, and gets the job again. A
+  // mutation closes the job before it reads the mark, and a reader marks before it checks, so
+  // either the mutation sees the mark (and refuses to rewrite those steps) or the reader sees the
+  // job closing.
+  static bool MarkServed(const Job& job, int64_t last_step);
+
+  // Writes the served marks that grew since their job was last written (graceful shutdown).
+  absl::Status PersistServedMarks();
 
   // `observer` must outlive the registry; add observers before serving.
   void AddObserver(JobObserver* observer);
@@ -130,7 +139,8 @@ class JobRegistry {
       ABSL_LOCKS_EXCLUDED(table_mutex_);
   // Tells every observer; called with write_mutex_ held, after Publish.
   void Notify(const JobEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
-  // Writes `record` (with the served mark of `current`), compiles nothing: the caller has.
+  // Writes `record` with the served mark of `current`, which the caller has closed, and publishes
+  // it. Compiles nothing: the caller has.
   absl::StatusOr<std::shared_ptr<const Job>> Commit(store::JobRecord record,
                                                     std::shared_ptr<const core::JobPlan> plan,
                                                     const Job& current)

@@ -98,6 +98,9 @@ void SetLr(v1::GetValuesResponse* response) {
 }
 
 constexpr absl::string_view kPageTokenPrefix = "after:";
+// How often GetValues plans again when it meets a job being replaced, and the marker status.
+constexpr int kMaxClosedRetries = 20000;
+constexpr absl::string_view kJobClosing = "job closing";
 
 absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
   std::string decoded;
@@ -194,6 +197,22 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
 std::optional<absl::Status> SchedulerService::ComputeValues(
     std::span<const v1::GetValuesRequest* const> requests, bool batch,
     std::span<v1::GetValuesResponse* const> responses, bool at_deadline) {
+  // A mutation closes a job while it replaces it (see JobRegistry::MarkServed): plan again with
+  // the new job. Mutations hold a job closed for one store write, so this is short.
+  for (int attempt = 0; attempt < kMaxClosedRetries; ++attempt) {
+    std::optional<absl::Status> result = TryComputeValues(requests, batch, responses, at_deadline);
+    if (!result.has_value() || !absl::IsAborted(*result) ||
+        result->message() != kJobClosing) {
+      return result;
+    }
+    absl::SleepFor(absl::Microseconds(100));
+  }
+  return absl::UnavailableError("the job is being changed; retry");
+}
+
+std::optional<absl::Status> SchedulerService::TryComputeValues(
+    std::span<const v1::GetValuesRequest* const> requests, bool batch,
+    std::span<v1::GetValuesResponse* const> responses, bool at_deadline) {
   ValuesBatch values;
   for (size_t i = 0; i < requests.size(); ++i) {
     responses[i]->Clear();
@@ -208,12 +227,15 @@ std::optional<absl::Status> SchedulerService::ComputeValues(
           "provisional values)"));
     }
   }
-  core::EvaluateBatch(values.queries);
+  // Mark before evaluating: a job a mutation is replacing must not be served from.
   for (size_t i = 0; i < requests.size(); ++i) {
-    SetLr(responses[i]);
     const int64_t count = requests[i]->count() == 0 ? 1 : requests[i]->count();
-    jobs::JobRegistry::MarkServed(*values.jobs[i], requests[i]->step() + count - 1);
+    if (!jobs::JobRegistry::MarkServed(*values.jobs[i], requests[i]->step() + count - 1)) {
+      return absl::AbortedError(kJobClosing);
+    }
   }
+  core::EvaluateBatch(values.queries);
+  for (size_t i = 0; i < requests.size(); ++i) SetLr(responses[i]);
   CountValues(values.total_values);
   return absl::OkStatus();
 }

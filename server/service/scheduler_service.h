@@ -91,6 +91,9 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
       grpc::CallbackServerContext* context,
       std::vector<const hpsched::v1::GetValuesRequest*> requests, bool batch,
       std::vector<hpsched::v1::GetValuesResponse*> responses);
+  std::optional<absl::Status> TryComputeValues(
+      std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
+      std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);
   std::optional<absl::Status> ComputeValues(
       std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
       std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);

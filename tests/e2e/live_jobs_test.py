@@ -579,17 +579,19 @@ class LiveJobsTest(unittest.TestCase):
             stop.set()
             self.assertEqual(server.stop(), 0)
 
-    def test_update_retry_returns_job_as_request_left_it(self):
-        """job.proto / UpdateJobRequest.request_id: "a retry with the same key returns the job as that request left
-        it, without applying the change again"."""
+    def test_update_retry_is_not_applied_again(self):
+        """scheduler_service.proto / UpdateJobRequest.request_id: "a retry with the same key returns the job as it is
+        now, without applying the change again", even after other updates."""
         job_id = "update-retry"
         self.create(job_id, {"hyperparameters": [{"name": "lr", "baseValues": [0.1],
                                                   "schedule": {"constant": {"factor": 1.0}}}]})
         first = self.update(job_id, self.hp_update("lr", 100, scale=0.5), request_id="a")
-        self.update(job_id, self.hp_update("lr", 200, scale=0.5), request_id="b")
+        second = self.update(job_id, self.hp_update("lr", 200, scale=0.5), request_id="b")
         retry = self.update(job_id, self.hp_update("lr", 100, scale=0.5), request_id="a")
         self.assertEqual(len(retry.hyperparameters[0].segments), 2)  # not applied again
-        self.assertEqual(retry.version, first.version, "the retry should return the job as request 'a' left it")
+        self.assertEqual([s.version for s in retry.hyperparameters[0].segments], [first.version, second.version])
+        self.assertEqual(retry.version, second.version)
+        self.assertEqual(retry.etag, second.etag)
 
     # ----------------------------------------------------------------------------------------------------------
     # WatchJob.
