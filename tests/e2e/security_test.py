@@ -26,7 +26,8 @@ TOKENS = {"reader": "reader-token-0123456789abcdef", "trainer": "trainer-token-0
           "admin": "admin-token-0123456789abcdef"}
 # The least role each method needs.
 NEEDS = {"CreateJob": "admin", "DeleteJob": "admin", "GetJob": "reader", "ListJobs": "reader",
-         "GetValues": "reader", "BatchGetValues": "reader", "Preview": "reader"}
+         "GetValues": "reader", "BatchGetValues": "reader", "Preview": "reader", "WatchJob": "reader",
+         "ReportMetrics": "trainer", "UpdateJob": "admin"}
 RANK = {"reader": 0, "trainer": 1, "admin": 2}
 
 
@@ -44,6 +45,16 @@ def make_certs(d):
             f.write(ext + "\n")
         run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
+
+
+def call(stub, method, request, metadata):
+    """Calls `method`; for the WatchJob stream, reads its first event and cancels it."""
+    if method == "WatchJob":
+        stream = stub.WatchJob(request, metadata=metadata, timeout=10)
+        next(stream)
+        stream.cancel()
+        return
+    getattr(stub, method)(request, metadata=metadata, timeout=10)
 
 
 class SecurityTest(unittest.TestCase):
@@ -67,7 +78,8 @@ class SecurityTest(unittest.TestCase):
     def requests(self, job_id):
         pb, svc, sched = self.pb, self.svc, self.sched
         job = pb.Job(hyperparameters=[pb.Hyperparameter(
-            name="lr", base_values=[0.1], schedule=sched.Schedule(step=sched.StepSchedule(step_size=10)))])
+            name="lr", base_values=[0.1], schedule=sched.Schedule(step=sched.StepSchedule(step_size=10)))],
+            metrics=[pb.MetricSpec(name="loss", every_steps=10)])
         return [
             ("CreateJob", svc.CreateJobRequest(job_id=job_id, job=job)),
             ("GetJob", svc.GetJobRequest(name=f"jobs/{job_id}")),
@@ -75,6 +87,10 @@ class SecurityTest(unittest.TestCase):
             ("GetValues", svc.GetValuesRequest(job=f"jobs/{job_id}", step=10)),
             ("BatchGetValues", svc.BatchGetValuesRequest(requests=[svc.GetValuesRequest(job=f"jobs/{job_id}")])),
             ("Preview", svc.PreviewRequest(schedule=job.hyperparameters[0].schedule)),
+            ("WatchJob", svc.WatchJobRequest(job=f"jobs/{job_id}")),
+            ("ReportMetrics", svc.ReportMetricsRequest(job=f"jobs/{job_id}", step=9, metrics={"loss": 1.0})),
+            ("UpdateJob", svc.UpdateJobRequest(name=f"jobs/{job_id}", updates=[svc.HyperparameterUpdate(
+                hyperparameter="lr", segment=pb.Segment(effective_step=1000, scale=0.5))])),
             ("DeleteJob", svc.DeleteJobRequest(name=f"jobs/{job_id}")),
         ]
 
@@ -90,7 +106,7 @@ class SecurityTest(unittest.TestCase):
             for method, request in self.requests(job_id):
                 with self.subTest(role=role, method=method):
                     try:
-                        getattr(stub, method)(request, metadata=[("authorization", f"Bearer {token}")], timeout=10)
+                        call(stub, method, request, [("authorization", f"Bearer {token}")])
                         code = StatusCode.OK
                     except self.grpc.RpcError as e:
                         code = e.code()
@@ -105,7 +121,7 @@ class SecurityTest(unittest.TestCase):
             for method, request in self.requests("job-x"):
                 with self.subTest(method=method, why=why):
                     with self.assertRaises(self.grpc.RpcError) as raised:
-                        getattr(stub, method)(request, metadata=metadata, timeout=10)
+                        call(stub, method, request, metadata)
                     self.assertEqual(raised.exception.code(), StatusCode.UNAUTHENTICATED)
 
     def health(self, channel):
