@@ -85,6 +85,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       std::make_unique<jobs::JobRegistry>(server->store_.get(), &server->clock_, options.max_jobs);
   const absl::Time load_start = absl::Now();
   RETURN_IF_ERROR(server->registry_->Load());
+  server->registry_->AddObserver(server->metrics_.get());
   const absl::Duration load_time = absl::Now() - load_start;
   server->metrics_->JobCount(server->registry_->size());
   if (!options.auth_token_file.empty()) {
@@ -104,6 +105,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
           absl::StrCat("cannot serve metrics on ", metrics_address, ": ", e.what()));
     }
     server->exposer_->RegisterCollectable(server->metrics_->registry());
+    service::SchedulerService* service = server->service_.get();
+    server->sampled_gauges_ = server->metrics_->SampledGauges({
+        {"hpsched_watch_streams", "Open WatchJob streams.",
+         [service] { return static_cast<double>(service->watch_count()); }},
+        {"hpsched_waiting_calls", "GetValues calls waiting for metric reports.",
+         [service] { return static_cast<double>(service->waiting_count()); }},
+    });
+    server->exposer_->RegisterCollectable(server->sampled_gauges_);
     const std::vector<int> ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? 0 : ports[0];
   }

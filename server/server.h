@@ -16,6 +16,7 @@
 #include "store/job_store.h"
 
 namespace prometheus {
+class Collectable;
 class Exposer;
 }  // namespace prometheus
 
@@ -84,6 +85,7 @@ class Server {
   std::unique_ptr<metrics::PrometheusMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int metrics_port_ = 0;
+  std::shared_ptr<prometheus::Collectable> sampled_gauges_;
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<service::Authenticator> auth_;
   jobs::SystemClock clock_;

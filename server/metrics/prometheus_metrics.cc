@@ -101,6 +101,21 @@ PrometheusMetrics::PrometheusMetrics(
                               .Name("hpsched_store_write_errors_total")
                               .Help("Job store writes that failed.")
                               .Register(*registry_)
+                              .Add({})),
+      updates_(prometheus::BuildCounter()
+                   .Name("hpsched_updates_total")
+                   .Help("UpdateJob calls that changed a job.")
+                   .Register(*registry_)
+                   .Add({})),
+      metric_reports_(prometheus::BuildCounter()
+                          .Name("hpsched_metric_reports_total")
+                          .Help("ReportMetrics calls that recorded a new report.")
+                          .Register(*registry_)
+                          .Add({})),
+      plateau_reductions_(prometheus::BuildCounter()
+                              .Name("hpsched_plateau_reductions_total")
+                              .Help("Metric reports that made a reduce_on_plateau schedule reduce.")
+                              .Register(*registry_)
                               .Add({})) {
   for (const auto* service : services) {
     for (int i = 0; i < service->method_count(); ++i) {
@@ -157,6 +172,56 @@ void PrometheusMetrics::ValuesServed(int64_t count) {
 }
 
 void PrometheusMetrics::JobCount(size_t jobs) { jobs_.Set(static_cast<double>(jobs)); }
+
+void PrometheusMetrics::OnJobEvent(const jobs::JobEvent& event) {
+  switch (event.type) {
+    case jobs::JobEvent::Type::kUpdated:
+      updates_.Increment();
+      break;
+    case jobs::JobEvent::Type::kPlateauReduced:
+      plateau_reductions_.Increment();
+      metric_reports_.Increment();
+      break;
+    case jobs::JobEvent::Type::kMetricsReported:
+      metric_reports_.Increment();
+      break;
+    case jobs::JobEvent::Type::kDeleted:
+      break;
+  }
+}
+
+namespace {
+
+// Gauges whose values are read at scrape time.
+class SampledGaugeSet final : public prometheus::Collectable {
+ public:
+  using Gauges = std::vector<std::tuple<std::string, std::string, std::function<double()>>>;
+  explicit SampledGaugeSet(Gauges gauges) : gauges_(std::move(gauges)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> families;
+    for (const auto& [name, help, sample] : gauges_) {
+      prometheus::MetricFamily family;
+      family.name = name;
+      family.help = help;
+      family.type = prometheus::MetricType::Gauge;
+      family.metric.emplace_back();
+      family.metric.back().gauge.value = sample();
+      families.push_back(std::move(family));
+    }
+    return families;
+  }
+
+ private:
+  Gauges gauges_;
+};
+
+}  // namespace
+
+std::shared_ptr<prometheus::Collectable> PrometheusMetrics::SampledGauges(
+    std::vector<std::tuple<std::string, std::string, std::function<double()>>> gauges) {
+  return std::make_shared<SampledGaugeSet>(std::move(gauges));
+}
 
 void PrometheusMetrics::StoreWrite(double seconds, bool ok) {
   store_write_seconds_.Observe(seconds);

@@ -13,6 +13,8 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "jobs/job_registry.h"
 #include "service/service_metrics.h"
 
 namespace hpsched::metrics {
@@ -33,7 +36,7 @@ struct MethodSeries {
 
 // Thread-safe. The series of every method of `services` are created up front, so recording a call
 // takes no lock; calls to other methods (reflection) get their series on first use, under a lock.
-class PrometheusMetrics final : public service::ServiceMetrics {
+class PrometheusMetrics final : public service::ServiceMetrics, public jobs::JobObserver {
  public:
   explicit PrometheusMetrics(std::vector<const google::protobuf::ServiceDescriptor*> services);
 
@@ -50,6 +53,14 @@ class PrometheusMetrics final : public service::ServiceMetrics {
   // Called by InstrumentedJobStore.
   void StoreWrite(double seconds, bool ok);
 
+  // jobs::JobObserver: counts updates, metric reports and plateau reductions.
+  void OnJobEvent(const jobs::JobEvent& event) override;
+
+  // Gauges read when Prometheus scrapes (open watch streams, waiting calls): `name` -> sampler.
+  // Register the returned collectable with the exposer next to registry().
+  std::shared_ptr<prometheus::Collectable> SampledGauges(
+      std::vector<std::tuple<std::string, std::string, std::function<double()>>> gauges);
+
   // An interceptor factory for grpc::ServerBuilder::experimental().SetInterceptorCreators().
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
@@ -64,6 +75,9 @@ class PrometheusMetrics final : public service::ServiceMetrics {
   prometheus::Counter& values_served_;
   prometheus::Histogram& store_write_seconds_;
   prometheus::Counter& store_write_errors_;
+  prometheus::Counter& updates_;
+  prometheus::Counter& metric_reports_;
+  prometheus::Counter& plateau_reductions_;
   // Read-only after construction.
   absl::flat_hash_map<std::string, MethodSeries> known_;
   absl::Mutex mutex_;

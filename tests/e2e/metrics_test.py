@@ -89,6 +89,20 @@ class MetricsTest(unittest.TestCase):
         self.call("GetJob", svc.GetJobRequest(name="jobs/BAD"), StatusCode.INVALID_ARGUMENT)
         self.call("Preview", svc.PreviewRequest(schedule=job.hyperparameters[0].schedule, count=3))
         self.call("DeleteJob", svc.DeleteJobRequest(name="jobs/m2"))
+        # Live jobs: two updates, three reports (one a duplicate) of which one reduces, a watch stream open
+        # while scraping.
+        plateau = pb.Job(hyperparameters=[pb.Hyperparameter(
+            name="lr", base_values=[1.0],
+            schedule=sched.Schedule(reduce_on_plateau=sched.ReduceOnPlateauSchedule(metric="loss", patience=0)))],
+            metrics=[pb.MetricSpec(name="loss", every_steps=10)])
+        self.call("CreateJob", svc.CreateJobRequest(job_id="p", job=plateau))
+        for step in (1000, 2000):
+            self.call("UpdateJob", svc.UpdateJobRequest(name="jobs/m", updates=[svc.HyperparameterUpdate(
+                hyperparameter="lr", segment=pb.Segment(effective_step=step, scale=0.5))]))
+        for step, loss in ((9, 1.0), (9, 1.0), (19, 2.0)):
+            self.call("ReportMetrics", svc.ReportMetricsRequest(job="jobs/p", step=step, metrics={"loss": loss}))
+        watch = self.stub.WatchJob(svc.WatchJobRequest(job="jobs/p"), timeout=30)
+        next(watch)  # The snapshot: the stream is open.
 
         text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
         samples = parse_metrics(text)
@@ -105,19 +119,28 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(value("grpc_server_handled_total", grpc_method="GetValues", grpc_code="OK"), 5)
         self.assertEqual(value("grpc_server_handled_total", grpc_method="GetValues", grpc_code="NotFound"), 2)
         self.assertEqual(value("grpc_server_handled_total", grpc_method="GetJob", grpc_code="InvalidArgument"), 1)
-        self.assertEqual(value("grpc_server_handled_total", grpc_method="CreateJob", grpc_code="OK"), 3)
+        self.assertEqual(value("grpc_server_handled_total", grpc_method="CreateJob", grpc_code="OK"), 4)
         self.assertEqual(value("grpc_server_handling_seconds_count", grpc_method="GetValues"), 7)
         self.assertEqual(value("grpc_server_handling_seconds_bucket", grpc_method="GetValues", le="+Inf"), 7)
         self.assertGreater(value("grpc_server_handling_seconds_sum", grpc_method="GetValues"), 0)
         self.assertEqual(value("hpsched_values_served_total"), 5 * 2 * 10 + 3)
-        self.assertEqual(value("hpsched_jobs"), 1)
-        self.assertEqual(value("hpsched_store_write_seconds_count"), 3)  # two creates, one delete
+        self.assertEqual(value("hpsched_jobs"), 2)
+        # Three creates, one delete, two updates, two new reports.
+        self.assertEqual(value("hpsched_store_write_seconds_count"), 8)
+        self.assertEqual(value("hpsched_updates_total"), 2)
+        self.assertEqual(value("hpsched_metric_reports_total"), 2)
+        self.assertEqual(value("hpsched_plateau_reductions_total"), 1)
+        self.assertEqual(value("hpsched_watch_streams"), 1)
+        self.assertEqual(value("hpsched_waiting_calls"), 0)
+        self.assertEqual(value("grpc_server_started_total", grpc_method="WatchJob", grpc_type="server_stream"), 1)
+        watch.cancel()
 
         # The log is JSON lines: one object per line, a line per mutation and none per GetValues.
         lines = [json.loads(l) for l in self.server.log_text().splitlines() if l.strip()]
         messages = [l["message"] for l in lines]
         self.assertTrue(all({"time", "level", "thread", "message"} <= set(l) for l in lines), lines)
-        self.assertEqual(sum("created job" in m for m in messages), 2, messages)
+        self.assertEqual(sum("created job" in m for m in messages), 3, messages)
+        self.assertEqual(sum("updated job" in m for m in messages), 2, messages)
         self.assertEqual(sum("deleted job" in m for m in messages), 1, messages)
         self.assertFalse(any("GetValues" in m for m in messages), messages)
 
