@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +97,67 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(self.code("DeleteJob", self.svc.DeleteJobRequest(name="jobs/j2"))[0], C.OK)
         self.assertEqual(self.code("CreateJob", self.svc.CreateJobRequest(job_id="j3", job=self.job()))[0], C.OK)
         self.assertAlive()
+
+    def test_live_job_limits(self):
+        """UpdateJob, ReportMetrics, WatchJob and waiting GetValues limits, on a server with small stream limits."""
+        C, svc, pb = self.grpc.StatusCode, self.svc, self.pb
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", "--max_watches=2", "--max_waiting_calls=1",
+                               name="live")
+        try:
+            with self.grpc.insecure_channel(server.address) as channel:
+                stub = self.svc_grpc.SchedulerServiceStub(channel)
+
+                def code(method, request, timeout=10):
+                    try:
+                        getattr(stub, method)(request, timeout=timeout)
+                        return C.OK, ""
+                    except self.grpc.RpcError as e:
+                        return e.code(), e.details()
+
+                job = self.job({"reduce_on_plateau": {"metric": "m0"}})
+                job.metrics.extend(pb.MetricSpec(name=f"m{i}", every_steps=10) for i in range(17))
+                got = code("CreateJob", svc.CreateJobRequest(job_id="p", job=job))
+                self.assertEqual(got[0], C.INVALID_ARGUMENT)
+                self.assertIn("job.metrics: must have at most 16 metrics", got[1])
+                del job.metrics[16:]
+                self.assertEqual(code("CreateJob", svc.CreateJobRequest(job_id="p", job=job))[0], C.OK)
+                got = code("ReportMetrics", svc.ReportMetricsRequest(
+                    job="jobs/p", step=9, metrics={f"m{i}": 1.0 for i in range(17)}))
+                self.assertEqual(got[0], C.INVALID_ARGUMENT)
+                self.assertIn("metrics: must have at most 16", got[1])
+
+                def scale(step):
+                    return svc.HyperparameterUpdate(hyperparameter="lr",
+                                                    segment=pb.Segment(effective_step=step, scale=1.0))
+                got = code("UpdateJob", svc.UpdateJobRequest(name="jobs/p", updates=[scale(100 + i) for i in range(65)]))
+                self.assertEqual(got[0], C.INVALID_ARGUMENT)
+                self.assertIn("updates: must have at most 64", got[1])
+                for k in range(4):
+                    self.assertEqual(code("UpdateJob", svc.UpdateJobRequest(
+                        name="jobs/p", updates=[scale(1000 + 64 * k + i) for i in range(64)]))[0], C.OK)
+                got = code("UpdateJob", svc.UpdateJobRequest(name="jobs/p", updates=[scale(5000)]))
+                self.assertEqual(got[0], C.RESOURCE_EXHAUSTED)
+                self.assertIn("maximum of 256 segments", got[1])
+
+                # Streams: two watches are open; a third is refused.
+                watches = [stub.WatchJob(svc.WatchJobRequest(job="jobs/p"), timeout=30) for _ in range(2)]
+                for w in watches:
+                    next(w)
+                with self.assertRaises(self.grpc.RpcError) as raised:
+                    next(stub.WatchJob(svc.WatchJobRequest(job="jobs/p"), timeout=30))
+                self.assertEqual(raised.exception.code(), C.RESOURCE_EXHAUSTED)
+                self.assertIn("maximum of 2 watch streams", raised.exception.details())
+                for w in watches:
+                    w.cancel()
+                # Waiting calls: one waits for the report at step 9; a second is refused.
+                waiting = stub.GetValues.future(svc.GetValuesRequest(job="jobs/p", step=50), timeout=30)
+                time.sleep(0.5)
+                got = code("GetValues", svc.GetValuesRequest(job="jobs/p", step=60))
+                self.assertEqual(got[0], C.RESOURCE_EXHAUSTED)
+                self.assertIn("GetValues calls waiting for metric reports", got[1])
+                waiting.cancel()
+        finally:
+            self.assertEqual(server.stop(), 0)
 
     def test_malformed_protobuf_bytes(self):
         for method in ("CreateJob", "GetValues", "Preview", "BatchGetValues"):
