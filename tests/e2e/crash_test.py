@@ -4,9 +4,12 @@
 Usage: /usr/bin/python3 crash_test.py BUILD_DIR [CYCLES] [--sync full|normal|off]
 
 Each cycle starts hpsched-server on the same data directory (the SQLite store), checks everything acknowledged so
-far, then runs a mixed load (creates, deletes, reads from 4 threads) and kills the server with SIGKILL at a random
-moment. A mutation is "acknowledged" when its reply arrived; one whose reply did not arrive may or may not have
-happened, but if it did, it happened whole (the job exists with exactly the spec sent, or is gone).
+far, then runs a mixed load (creates, updates, metric reports, deletes, reads from 4 threads) and kills the server
+with SIGKILL at a random moment. A mutation is "acknowledged" when its reply arrived; one whose reply did not arrive
+may or may not have happened, but if it did, it happened whole (the job exists with exactly the spec sent, or is gone;
+an update is there with exactly the segment sent, or not at all; a report is there with its value, or not at all).
+Acknowledged reports are checked by reporting them again: the server must answer "duplicate", and a different value
+for the same step must be refused.
 """
 import argparse
 import os
@@ -29,7 +32,9 @@ SPECS = [
                     "milestones": [10]}},
     {"one_cycle": {"max_lr": [0.5], "total_steps": 1000, "three_phase": True}},
     {"lambda": {"expression": "min(1, (step + 1) / 50) * 0.99 ** step"}},
+    {"reduce_on_plateau": {"metric": "loss", "patience": 1, "factor": 0.5}},
 ]
+EVERY = 10  # Every job declares metric "loss", reported every 10 steps (at 9, 19, ...).
 SAMPLE_STEPS = [0, 1, 9, 10, 11, 99, 100, 999, 123456]
 
 
@@ -45,9 +50,12 @@ class Crash:
         from google.protobuf import json_format
         self.grpc, self.json_format = grpc, json_format
         self.lock = threading.Lock()
-        self.acked = {}       # job_id -> (serialized Job as created, {step: values})
+        self.acked = {}       # job_id -> (serialized Job as last acknowledged, {step: values})
         self.deleted = set()  # acknowledged deletes
-        self.uncertain = {}   # job_id -> ("create", spec index) or ("delete", None): sent, no reply
+        self.reports = {}     # job_id -> {step: value}, acknowledged reports
+        # job_id -> ("create", spec index), ("delete", None), ("update", HyperparameterUpdate) or
+        # ("report", (step, value)): sent, no reply.
+        self.uncertain = {}
         self.failures = []
         self.checks = 0
 
@@ -68,12 +76,28 @@ class Crash:
         job = self.pb.Job()
         hp = job.hyperparameters.add(name="lr", base_values=[0.1, 0.02])
         self.json_format.ParseDict(SPECS[spec_index], hp.schedule)
+        job.metrics.add(name="loss", every_steps=EVERY)
         return job
+
+    def segment(self, rng):
+        """A random UpdateJob change, as (hyperparameter update, its segment)."""
+        step = rng.randrange(10**6)
+        kind = rng.randrange(3)
+        if kind == 0:
+            segment = self.pb.Segment(effective_step=step, scale=rng.choice([0.5, 0.25, 2.0]))
+        elif kind == 1:
+            segment = self.pb.Segment(effective_step=step, pin=self.pb.PinnedValues(values=[rng.random()]))
+        else:
+            segment = self.pb.Segment(effective_step=step, anchor=True)
+            self.json_format.ParseDict(SPECS[rng.randrange(len(SPECS) - 1)], segment.schedule)
+        return self.svc.HyperparameterUpdate(hyperparameter="lr", segment=segment)
 
     def values(self, job_id):
         out = {}
         for step in SAMPLE_STEPS:
-            r = self.stub.GetValues(self.svc.GetValuesRequest(job=f"jobs/{job_id}", step=step, count=3), timeout=5)
+            r = self.stub.GetValues(self.svc.GetValuesRequest(job=f"jobs/{job_id}", step=step, count=3,
+                                                              pending_policy="PENDING_POLICY_PROVISIONAL_NOW"),
+                                    timeout=5)
             out[step] = [tuple(s.values) for s in r.series]
         return out
 
@@ -90,17 +114,50 @@ class Crash:
     def verify(self):
         """Everything acknowledged is there, exactly; nothing torn or invented; resolves uncertain mutations."""
         listed = self.listed()
-        for job_id, (op, spec_index) in list(self.uncertain.items()):
+        for job_id, (op, arg) in list(self.uncertain.items()):
             self.checks += 1
             got = listed.get(job_id)
             if op == "create" and got is not None:
-                if list(got.hyperparameters) != list(self.job(spec_index).hyperparameters):
+                if list(got.hyperparameters) != list(self.job(arg).hyperparameters):
                     self.fail(f"unacknowledged create of {job_id} is torn")
                 self.acked[job_id] = (got.SerializeToString(deterministic=True), self.values(job_id))
             elif op == "delete" and got is None:
                 self.acked.pop(job_id, None)
                 self.deleted.add(job_id)
+            elif op == "update" and got is not None:
+                before = self.job_pb(self.acked[job_id][0])
+                segments = list(got.hyperparameters[0].segments)
+                if got.version == before.version + 1:
+                    sent = arg.segment
+                    last = segments[-1]
+                    if (last.effective_step, last.WhichOneof("change"), last.anchor) != \
+                            (sent.effective_step, sent.WhichOneof("change"), sent.anchor):
+                        self.fail(f"unacknowledged update of {job_id} is torn")
+                    self.acked[job_id] = (got.SerializeToString(deterministic=True), self.values(job_id))
+                elif got.version != before.version or len(segments) != len(before.hyperparameters[0].segments):
+                    self.fail(f"unacknowledged update of {job_id}: version {got.version}, was {before.version}")
+            elif op == "report" and got is not None:
+                step, value = arg
+                # Either it happened (the same report is a duplicate now) or not (it is accepted now): both are
+                # whole; from here on it is acknowledged.
+                try:
+                    self.report(job_id, step, value)
+                    self.reports.setdefault(job_id, {})[step] = value
+                    self.acked[job_id] = (self.acked[job_id][0], self.values(job_id))
+                except self.grpc.RpcError as e:
+                    self.fail(f"unacknowledged report of {job_id} at {step}: {e.code()} {e.details()}")
         self.uncertain.clear()
+        # Every acknowledged report is there, with its value.
+        for job_id, reports in self.reports.items():
+            if job_id not in self.acked:
+                continue
+            for step, value in list(reports.items())[-3:]:
+                self.checks += 1
+                try:
+                    if not self.report(job_id, step, value).duplicate:
+                        self.fail(f"acknowledged report of {job_id} at step {step} lost")
+                except self.grpc.RpcError as e:
+                    self.fail(f"acknowledged report of {job_id} at step {step}: {e.code()} {e.details()}")
         for job_id, (created, _) in self.acked.items():
             self.checks += 1
             if job_id not in listed:
@@ -118,6 +175,15 @@ class Crash:
             if self.values(job_id) != self.acked[job_id][1]:
                 self.fail(f"values of job {job_id} changed across the crash")
 
+    def job_pb(self, serialized):
+        job = self.pb.Job()
+        job.ParseFromString(serialized)
+        return job
+
+    def report(self, job_id, step, value):
+        return self.stub.ReportMetrics(self.svc.ReportMetricsRequest(job=f"jobs/{job_id}", step=step,
+                                                                     metrics={"loss": value}), timeout=5)
+
     def load(self, cycle, worker, stop):
         rng = random.Random(cycle * 100 + worker)
         n = 0
@@ -125,7 +191,7 @@ class Crash:
             n += 1
             op = rng.random()
             try:
-                if op < 0.55:
+                if op < 0.4:
                     job_id, spec_index = f"c{cycle}-w{worker}-{n}", rng.randrange(len(SPECS))
                     with self.lock:
                         self.uncertain[job_id] = ("create", spec_index)
@@ -135,7 +201,38 @@ class Crash:
                     with self.lock:
                         self.acked[job_id] = (created.SerializeToString(deterministic=True), values)
                         del self.uncertain[job_id]
+                elif op < 0.55:
+                    with self.lock:
+                        candidates = [j for j in self.acked if j not in self.uncertain]
+                        if not candidates:
+                            continue
+                        job_id = rng.choice(candidates)
+                        update = self.segment(rng)
+                        self.uncertain[job_id] = ("update", update)
+                    # allow_rewrite: the readers below serve random steps, which would refuse most updates.
+                    updated = self.stub.UpdateJob(self.svc.UpdateJobRequest(
+                        name=f"jobs/{job_id}", updates=[update], allow_rewrite=True), timeout=5)
+                    values = self.values(job_id)
+                    with self.lock:
+                        self.acked[job_id] = (updated.SerializeToString(deterministic=True), values)
+                        del self.uncertain[job_id]
                 elif op < 0.7:
+                    with self.lock:
+                        candidates = [j for j in self.acked if j not in self.uncertain]
+                        if not candidates:
+                            continue
+                        job_id = rng.choice(candidates)
+                        reports = self.reports.setdefault(job_id, {})
+                        step = (len(reports) + 1) * EVERY - 1
+                        value = round(rng.uniform(0.5, 2.0), 6)
+                        self.uncertain[job_id] = ("report", (step, value))
+                    self.report(job_id, step, value)
+                    values = self.values(job_id)
+                    with self.lock:
+                        reports[step] = value
+                        self.acked[job_id] = (self.acked[job_id][0], values)
+                        del self.uncertain[job_id]
+                elif op < 0.8:
                     with self.lock:
                         candidates = [j for j in self.acked if j not in self.uncertain]
                         if not candidates:
