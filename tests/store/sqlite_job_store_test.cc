@@ -56,6 +56,32 @@ class SqliteJobStoreTest : public ::testing::Test {
     r.create_time = absl::FromUnixNanos(1'800'000'000'123'456'789);
     r.update_time = r.create_time + absl::Seconds(version);
     r.create_request_id = "req-" + id;
+    // Live-job state: a history of segments, declared metrics, reports, remembered update requests
+    // and the served-step mark.
+    core::SegmentSpec anchored;
+    anchored.effective_step = 100;
+    anchored.schedule = core::ScheduleSpec{"cosine_annealing", {{"t_max", int64_t{50}}}, {}};
+    anchored.anchor = true;
+    anchored.version = 2;
+    anchored.create_time_nanos = 1'800'000'001'000'000'000;
+    core::SegmentSpec scaled;
+    scaled.effective_step = 200;
+    scaled.change = core::SegmentSpec::Change::kScale;
+    scaled.scale = 0.5;
+    scaled.version = 3;
+    core::SegmentSpec pinned;
+    pinned.effective_step = 300;
+    pinned.change = core::SegmentSpec::Change::kPin;
+    pinned.pin = {0.001, 0.002};
+    pinned.global_time = false;
+    pinned.version = 4;
+    r.spec.hyperparameters[0].segments = {anchored, scaled, pinned};
+    r.spec.metrics = {core::MetricSpec{"val_loss", 100, -1}, core::MetricSpec{"acc", 0, 7}};
+    r.metric_reports["val_loss"] = {{99, core::MetricReport{0.5, core::kNoNextReport}},
+                                    {199, core::MetricReport{0.25, core::kNoNextReport}}};
+    r.metric_reports["acc"] = {{7, core::MetricReport{0.9, 20}}};
+    r.update_requests = {{"u-1", 2}, {"u-2", 3}};
+    r.served_through = 41;
     return r;
   }
 
@@ -87,6 +113,30 @@ TEST_F(SqliteJobStoreTest, OneProcessPerDirectory) {
   EXPECT_NE(second.status().message().find("in use by another hpsched-server"), std::string::npos);
   first.reset();
   EXPECT_TRUE(SqliteJobStore::Open({dir_.string(), SyncMode::kFull}).ok());
+}
+
+TEST_F(SqliteJobStoreTest, MigratesASchemaOneDatabase) {
+  {
+    auto store = Open();
+    JobRecord old = Record("a", 1);
+    old.spec.hyperparameters[0].segments.clear();
+    old.spec.metrics.clear();
+    old.metric_reports.clear();
+    old.update_requests.clear();
+    old.served_through = -1;
+    ASSERT_TRUE(store->Put(old).ok());
+  }
+  // What schema 1 was: no state column.
+  Sql("ALTER TABLE jobs DROP COLUMN state; PRAGMA user_version = 1;");
+  auto store = Open();
+  auto records = store->LoadAll();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].served_through, -1);
+  EXPECT_TRUE((*records)[0].metric_reports.empty());
+  // And the migrated database takes the new state.
+  ASSERT_TRUE(store->Put(Record("a", 2)).ok());
+  EXPECT_EQ((*store->LoadAll())[0], Record("a", 2));
 }
 
 TEST_F(SqliteJobStoreTest, SchemaIsVersioned) {
