@@ -1,9 +1,9 @@
 #include "client/cli/job_watcher.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli/json_io.h"

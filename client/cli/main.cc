@@ -122,7 +122,8 @@ ABSL_FLAG(std::string, service, "",
 ABSL_FLAG(int64_t, from, -1, "update: the step the change takes effect at.");
 ABSL_FLAG(std::string, scale, "", "update: scale the values from --from on by this factor.");
 ABSL_FLAG(std::string, pin, "", "update: pin the values from --from on: one, or one per group.");
-ABSL_FLAG(bool, global_time, false, "update: the new --schedule sees global steps (default: local).");
+ABSL_FLAG(bool, global_time, false,
+          "update: the new --schedule sees global steps (default: local).");
 ABSL_FLAG(bool, anchor, false,
           "update: the new --schedule starts from the value the old one had at --from.");
 ABSL_FLAG(std::string, etag, "", "update: fail with ABORTED unless the job still has this etag.");
@@ -415,7 +416,8 @@ absl::Status Report(hpsched::Client* client, const std::string& job_id) {
   if (absl::GetFlag(FLAGS_step) < 0) return absl::InvalidArgumentError("--step: is required");
   request.set_step(absl::GetFlag(FLAGS_step));
   if (absl::GetFlag(FLAGS_next_step) != -2) request.set_next_step(absl::GetFlag(FLAGS_next_step));
-  for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_metric), ',', absl::SkipEmpty())) {
+  for (absl::string_view item :
+       absl::StrSplit(absl::GetFlag(FLAGS_metric), ',', absl::SkipEmpty())) {
     const std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
     double value = 0;
     if (kv.first.empty() || !absl::SimpleAtod(kv.second, &value)) {
@@ -516,8 +518,8 @@ absl::Status Watch(hpsched::Client* client, const std::string& job_id) {
                                  absl::GetFlag(FLAGS_interval));
   cli::StreamingJobWatcher streaming(
       [client, job_id](absl::Time deadline) { return client->WatchJob(job_id, deadline); });
-  cli::JobWatcher& watcher = absl::GetFlag(FLAGS_poll) ? static_cast<cli::JobWatcher&>(polling)
-                                                       : streaming;
+  cli::JobWatcher& watcher =
+      absl::GetFlag(FLAGS_poll) ? static_cast<cli::JobWatcher&>(polling) : streaming;
   const bool json = absl::GetFlag(FLAGS_json);
   return cli::RunWatch(watcher, absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_watch_timeout),
                        [json](const cli::WatchEvent& event) {

@@ -105,8 +105,8 @@ absl::Status CheckSegment(const SegmentSpec& segment, size_t num_groups, absl::s
     case SegmentSpec::Change::kPin:
       if (segment.pin.size() != 1 && segment.pin.size() != num_groups) {
         return Invalid(absl::StrCat(path, ".pin.values"),
-                       absl::StrCat("must have one value or one per group (", num_groups,
-                                    "), got ", segment.pin.size()));
+                       absl::StrCat("must have one value or one per group (", num_groups, "), got ",
+                                    segment.pin.size()));
       }
       for (size_t i = 0; i < segment.pin.size(); ++i) {
         if (!std::isfinite(segment.pin[i]) || std::fabs(segment.pin[i]) > kMaxMagnitude) {
@@ -131,9 +131,9 @@ absl::StatusOr<NodePtr> CompileHistory(const HyperparameterSpec& hp,
   ASSIGN_OR_RETURN(NodePtr first, CompileSchedule(hp.schedule, root));
   if (hp.segments.empty()) return first;
   if (hp.segments.size() > kMaxSegments) {
-    return Invalid(absl::StrCat(context.path, ".segments"),
-                   absl::StrCat("must have at most ", kMaxSegments, " segments, got ",
-                                hp.segments.size()));
+    return Invalid(
+        absl::StrCat(context.path, ".segments"),
+        absl::StrCat("must have at most ", kMaxSegments, " segments, got ", hp.segments.size()));
   }
   std::vector<Piece> pieces = {Piece{0, 0, std::move(first)}};
   double scale_product = 1;

@@ -108,7 +108,9 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
       context.notes = &notes;
       ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
       reductions.insert(notes.reduction_steps.begin(), notes.reduction_steps.end());
-      plan->series_.push_back(SeriesPlan{hp.name, static_cast<int>(g), std::move(node),
+      plan->series_.push_back(SeriesPlan{hp.name,
+                                         static_cast<int>(g),
+                                         std::move(node),
                                          {notes.metrics.begin(), notes.metrics.end()}});
     }
   }

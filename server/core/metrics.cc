@@ -48,8 +48,8 @@ MetricTrack BuildTrack(const MetricSpec& spec, const MetricReports& reports) {
 
 absl::Status CheckMetricSpecs(std::span<const MetricSpec> specs, absl::string_view path) {
   if (specs.size() > kMaxMetrics) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": must have at most ", kMaxMetrics,
-                                                   " metrics, got ", specs.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": must have at most ", kMaxMetrics, " metrics, got ", specs.size()));
   }
   std::set<absl::string_view> names;
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -57,8 +57,9 @@ absl::Status CheckMetricSpecs(std::span<const MetricSpec> specs, absl::string_vi
     const std::string at = absl::StrCat(path, "[", i, "]");
     if (!IsMetricName(spec.name)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(at, ".name: must match [A-Za-z_][A-Za-z0-9_./-]* and be 1 to 63 "
-                           "characters, got \"",
+          absl::StrCat(at,
+                       ".name: must match [A-Za-z_][A-Za-z0-9_./-]* and be 1 to 63 "
+                       "characters, got \"",
                        absl::CHexEscape(spec.name.substr(0, 64)), "\""));
     }
     if (!names.insert(spec.name).second) {
@@ -70,12 +71,12 @@ absl::Status CheckMetricSpecs(std::span<const MetricSpec> specs, absl::string_vi
           absl::StrCat(at, ": a cadence is required: every_steps (>= 1) or first_step (>= 0)"));
     }
     if (spec.every_steps < 0 || spec.every_steps > kMaxEverySteps) {
-      return absl::InvalidArgumentError(absl::StrCat(at, ".every_steps: must be between 1 and 2^40, got ",
-                                                     spec.every_steps));
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".every_steps: must be between 1 and 2^40, got ", spec.every_steps));
     }
     if (spec.every_steps == 0 && (spec.first_step < 0 || spec.first_step >= kStepLimit)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at, ".first_step: must be >= 0 and < 2^53, got ", spec.first_step));
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".first_step: must be >= 0 and < 2^53, got ", spec.first_step));
     }
   }
   return absl::OkStatus();

@@ -47,8 +47,8 @@ struct MetricReport {
 using MetricReports = std::map<int64_t, MetricReport>;
 
 // The reports of one metric that evaluation uses: the expected reports, in step order, up to the
-// first one that has not arrived (`pending_step`, kNeverPending when none is missing). The values of
-// steps up to and including pending_step are final; later ones are provisional.
+// first one that has not arrived (`pending_step`, kNeverPending when none is missing). The values
+// of steps up to and including pending_step are final; later ones are provisional.
 struct MetricTrack {
   std::vector<std::pair<int64_t, double>> reports;
   int64_t pending_step = kNeverPending;

@@ -5,9 +5,9 @@
 #include <iterator>
 
 #include "absl/hash/hash.h"
-#include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/history.h"
@@ -84,7 +84,8 @@ absl::Status JobRegistry::Load() {
     }
     std::string id = record.job_id;
     const int64_t served = record.served_through;
-    jobs.emplace(std::move(id), std::make_shared<const Job>(std::move(record), *std::move(plan), served));
+    jobs.emplace(std::move(id),
+                 std::make_shared<const Job>(std::move(record), *std::move(plan), served));
   }
   absl::MutexLock write_lock(&write_mutex_);
   absl::MutexLock lock(&table_mutex_);
@@ -237,9 +238,8 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
     return absl::InvalidArgumentError("updates: must have at least one update");
   }
   if (changes.size() > kMaxUpdatesPerRequest) {
-    return absl::InvalidArgumentError(absl::StrCat("updates: must have at most ",
-                                                   kMaxUpdatesPerRequest, " updates, got ",
-                                                   changes.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "updates: must have at most ", kMaxUpdatesPerRequest, " updates, got ", changes.size()));
   }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
@@ -277,18 +277,18 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
                        absl::CHexEscape(change.hyperparameter.substr(0, 64)), "\""));
     }
     core::HyperparameterSpec& hp = record.spec.hyperparameters[h];
-    RETURN_IF_ERROR(core::CheckSegment(change.segment, hp.base_values.size(),
-                                       absl::StrCat(path, ".segment")));
+    RETURN_IF_ERROR(
+        core::CheckSegment(change.segment, hp.base_values.size(), absl::StrCat(path, ".segment")));
     if (change.segment.effective_step <= served && !allow_rewrite) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, ".segment.effective_step: ", change.segment.effective_step,
-          " would change values already served (up to step ", served,
-          "); choose a later step, or set allow_rewrite"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ".segment.effective_step: ", change.segment.effective_step,
+                       " would change values already served (up to step ", served,
+                       "); choose a later step, or set allow_rewrite"));
     }
     if (hp.segments.size() >= core::kMaxSegments) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          path, ".hyperparameter: \"", hp.name, "\" already has the maximum of ",
-          core::kMaxSegments, " segments"));
+      return absl::ResourceExhaustedError(absl::StrCat(path, ".hyperparameter: \"", hp.name,
+                                                       "\" already has the maximum of ",
+                                                       core::kMaxSegments, " segments"));
     }
     change.segment.version = record.version;
     change.segment.create_time_nanos = now_nanos;
@@ -339,8 +339,8 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   }
   if (next_step.has_value() && *next_step != core::kNoNextReport &&
       (*next_step <= step || *next_step >= core::kStepLimit)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "next_step: must be greater than step (", step, ") and < 2^53, or -1, got ", *next_step));
+    return absl::InvalidArgumentError(absl::StrCat("next_step: must be greater than step (", step,
+                                                   ") and < 2^53, or -1, got ", *next_step));
   }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
@@ -348,7 +348,8 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   store::JobRecord record = current->record;
   bool changed = false;
   for (const auto& [name, value] : metrics) {
-    const std::string field = absl::StrCat("metrics[\"", absl::CHexEscape(name.substr(0, 64)), "\"]");
+    const std::string field =
+        absl::StrCat("metrics[\"", absl::CHexEscape(name.substr(0, 64)), "\"]");
     auto spec = std::find_if(record.spec.metrics.begin(), record.spec.metrics.end(),
                              [&](const core::MetricSpec& m) { return m.name == name; });
     if (spec == record.spec.metrics.end()) {
@@ -357,14 +358,14 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
     }
     const bool announced = spec->every_steps == 0;
     if (announced && !next_step.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "next_step: is required: metric \"", name,
-          "\" is announced (first_step); give the next report's step, or -1"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("next_step: is required: metric \"", name,
+                       "\" is announced (first_step); give the next report's step, or -1"));
     }
     if (!announced && next_step.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "next_step: must be unset: metric \"", name, "\" is reported every ",
-          spec->every_steps, " steps"));
+      return absl::InvalidArgumentError(absl::StrCat("next_step: must be unset: metric \"", name,
+                                                     "\" is reported every ", spec->every_steps,
+                                                     " steps"));
     }
     core::MetricReports& reports = record.metric_reports[name];
     const core::MetricReport report{value, announced ? *next_step : core::kNoNextReport};

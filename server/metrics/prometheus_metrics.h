@@ -14,9 +14,9 @@
 
 #include <array>
 #include <functional>
-#include <tuple>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"

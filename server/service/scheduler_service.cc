@@ -201,8 +201,7 @@ std::optional<absl::Status> SchedulerService::ComputeValues(
   // the new job. Mutations hold a job closed for one store write, so this is short.
   for (int attempt = 0; attempt < kMaxClosedRetries; ++attempt) {
     std::optional<absl::Status> result = TryComputeValues(requests, batch, responses, at_deadline);
-    if (!result.has_value() || !absl::IsAborted(*result) ||
-        result->message() != kJobClosing) {
+    if (!result.has_value() || !absl::IsAborted(*result) || result->message() != kJobClosing) {
       return result;
     }
     absl::SleepFor(absl::Microseconds(100));
@@ -256,11 +255,10 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(
     auto id = JobIdFromName(request->job(), "job");
     if (id.ok()) job_ids.insert(*id);
   }
-  return pending_.Park(context, std::move(job_ids), deadline,
-                       [this, requests = std::move(requests), batch,
-                        responses = std::move(responses)](bool at_deadline) {
-                         return ComputeValues(requests, batch, responses, at_deadline);
-                       });
+  return pending_.Park(
+      context, std::move(job_ids), deadline,
+      [this, requests = std::move(requests), batch, responses = std::move(responses)](
+          bool at_deadline) { return ComputeValues(requests, batch, responses, at_deadline); });
 }
 
 grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContext* context,
@@ -305,11 +303,12 @@ grpc::ServerUnaryReactor* SchedulerService::UpdateJob(grpc::CallbackServerContex
                                  absl::StrCat("updates[", i, "].segment: is required")));
     }
     if (update.segment().change_case() == v1::Segment::CHANGE_NOT_SET) {
-      return Finish(context, absl::InvalidArgumentError(absl::StrCat(
-                                 "updates[", i,
-                                 "].segment: set exactly one of schedule, scale or pin")));
+      return Finish(context,
+                    absl::InvalidArgumentError(absl::StrCat(
+                        "updates[", i, "].segment: set exactly one of schedule, scale or pin")));
     }
-    changes.push_back(jobs::SegmentChange{update.hyperparameter(), SegmentFromProto(update.segment())});
+    changes.push_back(
+        jobs::SegmentChange{update.hyperparameter(), SegmentFromProto(update.segment())});
   }
   auto job = registry_->Update(*id, std::move(changes), request->etag(), request->request_id(),
                                request->allow_rewrite());
@@ -324,8 +323,7 @@ grpc::ServerUnaryReactor* SchedulerService::ReportMetrics(grpc::CallbackServerCo
     return Finish(context, auth);
   auto id = JobIdFromName(request->job(), "job");
   if (!id.ok()) return Finish(context, id.status());
-  const std::map<std::string, double> metrics(request->metrics().begin(),
-                                              request->metrics().end());
+  const std::map<std::string, double> metrics(request->metrics().begin(), request->metrics().end());
   std::optional<int64_t> next_step;
   if (request->has_next_step()) next_step = request->next_step();
   auto result = registry_->ReportMetrics(*id, request->step(), metrics, next_step);

@@ -87,10 +87,10 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
                          absl::string_view method) const;
 
   // GetValues and BatchGetValues: compute, or park the call until its values are final.
-  grpc::ServerUnaryReactor* ServeValues(
-      grpc::CallbackServerContext* context,
-      std::vector<const hpsched::v1::GetValuesRequest*> requests, bool batch,
-      std::vector<hpsched::v1::GetValuesResponse*> responses);
+  grpc::ServerUnaryReactor* ServeValues(grpc::CallbackServerContext* context,
+                                        std::vector<const hpsched::v1::GetValuesRequest*> requests,
+                                        bool batch,
+                                        std::vector<hpsched::v1::GetValuesResponse*> responses);
   std::optional<absl::Status> TryComputeValues(
       std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
       std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);

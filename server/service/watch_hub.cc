@@ -1,8 +1,8 @@
 #include "service/watch_hub.h"
 
-#include <deque>
-
 #include <google/protobuf/util/time_util.h>
+
+#include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -23,8 +23,8 @@ v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
     event.mutable_job()->set_name(JobName(job_id));
   }
   event.set_effective_step(effective_step);
-  *event.mutable_event_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(absl::Now()));
+  *event.mutable_event_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
   return event;
 }
 

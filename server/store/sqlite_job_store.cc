@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 #include "hpsched/v1/job.pb.h"
-#include "store/job_state.pb.h"
 #include "service/proto_convert.h"
+#include "store/job_state.pb.h"
 
 namespace hpsched::store {
 namespace {
@@ -230,9 +230,9 @@ absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
 absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT job_id, version, job, create_request_id, state FROM jobs ORDER BY job_id",
-                         -1, &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(
+          db_, "SELECT job_id, version, job, create_request_id, state FROM jobs ORDER BY job_id",
+          -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteError(db_, "load");
   }
   std::vector<JobRecord> records;
@@ -251,7 +251,8 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
     }
     JobState state;
     if (!state.ParseFromArray(sqlite3_column_blob(stmt, 4), sqlite3_column_bytes(stmt, 4))) {
-      status = absl::DataLossError(absl::StrCat("stored state of ", record.job_id, " does not parse"));
+      status =
+          absl::DataLossError(absl::StrCat("stored state of ", record.job_id, " does not parse"));
       break;
     }
     StateFromProto(state, &record);

@@ -50,7 +50,8 @@ SegmentSpec PinSegment(int64_t at, std::vector<double> values) {
 JobSpec Job(ScheduleSpec schedule, std::vector<SegmentSpec> segments = {},
             std::vector<double> bases = {0.1}) {
   JobSpec spec;
-  spec.hyperparameters.push_back({"lr", std::move(bases), std::move(schedule), std::move(segments)});
+  spec.hyperparameters.push_back(
+      {"lr", std::move(bases), std::move(schedule), std::move(segments)});
   return spec;
 }
 
@@ -108,8 +109,8 @@ TEST(HistoryTest, AnchorContinuesFromTheOldValue) {
 }
 
 TEST(HistoryTest, ScaleAndPin) {
-  auto plan = MustCompile(
-      Job(kStep, {ScaleSegment(20, 0.5), PinSegment(60, {0.002, 0.004})}, {0.1, 0.2}));
+  auto plan =
+      MustCompile(Job(kStep, {ScaleSegment(20, 0.5), PinSegment(60, {0.002, 0.004})}, {0.1, 0.2}));
   EXPECT_EQ(At(*plan, 19), 0.1 * 0.5);
   EXPECT_EQ(At(*plan, 20), 0.1 * 0.25 * 0.5);
   EXPECT_EQ(At(*plan, 59), 0.1 * std::pow(0.5, 5) * 0.5);
@@ -138,7 +139,8 @@ TEST(HistoryTest, BatchedEqualsOneAtATime) {
 
 TEST(HistoryTest, InvalidSegmentsNameTheField) {
   auto bad = JobPlan::Compile(Job(kStep, {ScaleSegment(5, -1)}), "job");
-  EXPECT_THAT(bad.status().message(), HasSubstr("job.hyperparameters[0].segments[0].scale: must be > 0"));
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("job.hyperparameters[0].segments[0].scale: must be > 0"));
   bad = JobPlan::Compile(Job(kStep, {PinSegment(5, {1, 2})}), "job");
   EXPECT_THAT(bad.status().message(),
               HasSubstr("segments[0].pin.values: must have one value or one per group (1)"));
@@ -152,7 +154,8 @@ TEST(HistoryTest, InvalidSegmentsNameTheField) {
   EXPECT_THAT(bad.status().message(), HasSubstr("segments[2].scale: the product"));
 }
 
-// --- reduce_on_plateau ----------------------------------------------------------------------------
+// --- reduce_on_plateau
+// ----------------------------------------------------------------------------
 
 JobSpec PlateauJob(ScheduleSpec schedule, int64_t every_steps, std::vector<double> bases = {1.0}) {
   JobSpec spec = Job(std::move(schedule), {}, std::move(bases));
@@ -171,8 +174,8 @@ MetricLog Log(const JobSpec& spec, const std::vector<double>& values) {
 
 TEST(PlateauTest, ReducesAfterPatienceBadReports) {
   const JobSpec spec =
-      PlateauJob(Spec("reduce_on_plateau", {{"metric", std::string("loss")},
-                                            {"patience", int64_t{1}}, {"factor", 0.5}}),
+      PlateauJob(Spec("reduce_on_plateau",
+                      {{"metric", std::string("loss")}, {"patience", int64_t{1}}, {"factor", 0.5}}),
                  10);
   // Epochs: 1.0 (best), 1.0 (bad 1), 1.0 (bad 2 > patience: reduce), 0.5 (best), ...
   const MetricLog log = Log(spec, {1.0, 1.0, 1.0, 0.5});
@@ -196,9 +199,9 @@ TEST(PlateauTest, UndeclaredMetricIsAnError) {
 
 TEST(PlateauTest, InsideSequentialItSeesReportsFromItsStart) {
   // Warmup for 20 steps, then plateau with patience 0: every non-improving report reduces.
-  const ScheduleSpec plateau = Spec("reduce_on_plateau", {{"metric", std::string("loss")},
-                                                          {"patience", int64_t{0}},
-                                                          {"factor", 0.5}});
+  const ScheduleSpec plateau =
+      Spec("reduce_on_plateau",
+           {{"metric", std::string("loss")}, {"patience", int64_t{0}}, {"factor", 0.5}});
   const JobSpec spec = PlateauJob(
       Spec("sequential", {{"milestones", std::vector<int64_t>{20}}},
            {Spec("linear", {{"start_factor", 0.5}, {"total_iters", int64_t{20}}}), plateau}),

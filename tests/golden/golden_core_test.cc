@@ -1,6 +1,6 @@
 // Every golden case of every reference library (tests/golden/*_golden.json), evaluated by the core
-// directly: point by point at 1e-12 relative, and the batched span evaluation equal to one-at-a-time
-// evaluation bit for bit.
+// directly: point by point at 1e-12 relative, and the batched span evaluation equal to
+// one-at-a-time evaluation bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>

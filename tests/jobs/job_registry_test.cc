@@ -134,9 +134,8 @@ core::JobSpec PlateauSpec() {
   spec.hyperparameters.push_back(
       {"lr",
        {1.0},
-       core::ScheduleSpec{"reduce_on_plateau",
-                          {{"metric", std::string("loss")}, {"patience", int64_t{0}}},
-                          {}}});
+       core::ScheduleSpec{
+           "reduce_on_plateau", {{"metric", std::string("loss")}, {"patience", int64_t{0}}}, {}}});
   spec.metrics.push_back(core::MetricSpec{"loss", 10, 0});
   return spec;
 }
@@ -166,8 +165,9 @@ TEST_F(JobRegistryTest, UpdateBumpsVersionChecksEtagAndAppliesARequestOnce) {
   ASSERT_TRUE(retry.ok());
   EXPECT_EQ((*retry)->record.version, 2);
   // A different request with the stale etag.
-  EXPECT_EQ(registry_.Update("demo", {{"lr", Scale(200, 0.5)}}, etag1, "u-2", false).status().code(),
-            absl::StatusCode::kAborted);
+  EXPECT_EQ(
+      registry_.Update("demo", {{"lr", Scale(200, 0.5)}}, etag1, "u-2", false).status().code(),
+      absl::StatusCode::kAborted);
   ASSERT_EQ(recorder.events.size(), 1u);
   EXPECT_EQ(recorder.events[0].type, JobEvent::Type::kUpdated);
   EXPECT_EQ(recorder.events[0].effective_step, 100);
@@ -251,11 +251,14 @@ TEST_F(JobRegistryTest, ReportMetricsRejectsBadInputWithoutChange) {
                         std::optional<int64_t> next = std::nullopt) {
     return registry_.ReportMetrics("p", step, m, next).status();
   };
-  EXPECT_EQ(code(9, {{"loss", std::nan("")}}).message(), "metrics[\"loss\"]: must be finite, got nan");
+  EXPECT_EQ(code(9, {{"loss", std::nan("")}}).message(),
+            "metrics[\"loss\"]: must be finite, got nan");
   EXPECT_EQ(code(9, {{"acc", 1.0}}).message(),
             "metrics[\"acc\"]: the job declares no such metric (job.metrics)");
-  EXPECT_THAT(std::string(code(10, {{"loss", 1.0}}).message()), ::testing::HasSubstr("step: metric \"loss\" is reported every 10 steps"));
-  EXPECT_THAT(std::string(code(9, {{"loss", 1.0}}, 20).message()), ::testing::StartsWith("next_step: must be unset"));
+  EXPECT_THAT(std::string(code(10, {{"loss", 1.0}}).message()),
+              ::testing::HasSubstr("step: metric \"loss\" is reported every 10 steps"));
+  EXPECT_THAT(std::string(code(9, {{"loss", 1.0}}, 20).message()),
+              ::testing::StartsWith("next_step: must be unset"));
   EXPECT_EQ(code(-1, {{"loss", 1.0}}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code(9, {}).message(), "metrics: must have at least one metric");
   EXPECT_EQ(registry_.ReportMetrics("nope", 9, {{"loss", 1.0}}, std::nullopt).status().code(),

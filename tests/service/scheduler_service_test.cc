@@ -365,12 +365,13 @@ TEST_F(SchedulerServiceTest, ConcurrentMutationsAndReads) {
   EXPECT_EQ(static_cast<size_t>(page->jobs_size()), registry_.size());
 }
 
-// --- Live jobs: waiting reads, watches, the prefetching reader --------------------------------------
+// --- Live jobs: waiting reads, watches, the prefetching reader
+// --------------------------------------
 
 // lr follows reduce_on_plateau on "loss", reported every 10 steps (at 9, 19, ...), patience 0.
 v1::Job PlateauJob() {
-  v1::Job job = LrJob(R"({"reduce_on_plateau": {"metric": "loss", "patience": 0, "factor": 0.5}})",
-                      {1.0});
+  v1::Job job =
+      LrJob(R"({"reduce_on_plateau": {"metric": "loss", "patience": 0, "factor": 0.5}})", {1.0});
   auto* metric = job.add_metrics();
   metric->set_name("loss");
   metric->set_every_steps(10);
@@ -401,7 +402,8 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
   // Step 25 needs the report at 19 (reports before 25).
   absl::StatusOr<v1::GetValuesResponse> answer;
   std::thread reader([&] { answer = client_->GetValues(ValuesAt("p", 25)); });
-  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(service_.waiting_count(), 1u);
   ASSERT_TRUE(client_->ReportMetrics(Report(19, 2.0)).ok());  // Worse: halve from step 20.
   reader.join();
@@ -478,7 +480,8 @@ TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
   std::thread reader([&] {
     answer = client_->GetValues(ValuesAt("p", 50, 1, v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL));
   });
-  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
   service_.Shutdown();
   reader.join();
   ASSERT_TRUE(answer.ok()) << answer.status();

@@ -1,7 +1,8 @@
 // reduce_on_plateau: PyTorch ReduceLROnPlateau (torch/optim/lr_scheduler.py, torch 1.13:
 // ReduceLROnPlateau.step, _reduce_lr, is_better), replaying the job's metric reports in step order.
-// A report at global step s is one step(value) call; the value it leads to holds from step s + 1 on.
-// The schedule is compiled again whenever a report arrives, so its node is a plain step function.
+// A report at global step s is one step(value) call; the value it leads to holds from step s + 1
+// on. The schedule is compiled again whenever a report arrives, so its node is a plain step
+// function.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -96,8 +97,9 @@ absl::StatusOr<NodePtr> CompileReduceOnPlateau(const ScheduleSpec& spec,
   if (context.metrics != nullptr) {
     auto track = context.metrics->find(metric);
     if (track == context.metrics->end()) {
-      return p.Error("metric", absl::StrCat("\"", metric,
-                                            "\" is not declared in the job's metrics (job.metrics)"));
+      return p.Error(
+          "metric",
+          absl::StrCat("\"", metric, "\" is not declared in the job's metrics (job.metrics)"));
     }
     if (context.notes != nullptr) context.notes->metrics.insert(metric);
     double lr = context.base;
