@@ -145,7 +145,7 @@ TEST(ValidationTest, RangesOfEveryKind) {
       "schedule.cosine_annealing_warm_restarts.t_mult: must be >= 1, got 0");
   ExpectInvalid(Spec("cyclic"), "schedule.cyclic.max_lr: is required");
   ExpectInvalid(Spec("cyclic", {{"max_lr", std::vector<double>{1.0}}, {"step_size_up", -5.0}}),
-                "schedule.cyclic.step_size_up: must be > 0 and <= 2^53, got -5");
+                "schedule.cyclic.step_size_up: must be >= 1e-290 and <= 2^53, got -5");
   ExpectInvalid(Spec("one_cycle"),
                 "schedule.one_cycle.total_steps: is required (or set epochs and steps_per_epoch)");
   ExpectInvalid(

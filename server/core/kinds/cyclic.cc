@@ -6,6 +6,7 @@
 // the built-in modes fix the scale mode (cycle, cycle, iterations); an explicit scale_mode is
 // validated and, as there, not used. Defaults: base_lr = the group's base value, step_size_up 2000,
 // step_size_down = step_size_up, mode triangular, gamma 1.
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -21,7 +22,9 @@ class CyclicNode final : public Node {
  public:
   CyclicNode(double base_lr, double max_lr, double total_size, double step_ratio, Mode mode,
              double gamma)
-      : base_lr_(base_lr),
+      // scale and f are in [0, 1]: the value lies between base_lr and max_lr.
+      : Node(RoundBoundUp(std::max(std::fabs(base_lr), std::fabs(max_lr)))),
+        base_lr_(base_lr),
         max_lr_(max_lr),
         total_size_(total_size),
         step_ratio_(step_ratio),
@@ -71,12 +74,16 @@ absl::StatusOr<NodePtr> CompileCyclic(const ScheduleSpec& spec, const CompileCon
                    p.Enum("mode", "triangular", {"triangular", "triangular2", "exp_range"}));
   ASSIGN_OR_RETURN(double gamma, p.Double("gamma", 1.0));
   ASSIGN_OR_RETURN(std::string scale_mode, p.Enum("scale_mode", "cycle", {"cycle", "iterations"}));
+  // At least kMinSize: t / (up + down) stays finite for every step t < 2^53 (it would overflow,
+  // and x become inf - inf = NaN, below about 5e-293), and r = up / (up + down) stays > 0 (a
+  // subnormal up makes it 0, and scale 0 / 0 at the start of each cycle).
+  constexpr double kMinSize = 1e-290;
   constexpr double kMaxSize = static_cast<double>(kStepLimit);
-  if (up <= 0 || up > kMaxSize) {
-    return p.Error("step_size_up", absl::StrCat("must be > 0 and <= 2^53, got ", up));
+  if (!(up >= kMinSize && up <= kMaxSize)) {
+    return p.Error("step_size_up", absl::StrCat("must be >= 1e-290 and <= 2^53, got ", up));
   }
-  if (down <= 0 || down > kMaxSize) {
-    return p.Error("step_size_down", absl::StrCat("must be > 0 and <= 2^53, got ", down));
+  if (!(down >= kMinSize && down <= kMaxSize)) {
+    return p.Error("step_size_down", absl::StrCat("must be >= 1e-290 and <= 2^53, got ", down));
   }
   // gamma > 1 would overflow gamma^t to infinity (and 0 * inf to NaN) within the step range.
   if (gamma <= 0 || gamma > 1) {

@@ -3,6 +3,7 @@
 // expression(t).
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "core/expression.h"
@@ -14,8 +15,8 @@ namespace {
 
 class LambdaNode final : public Node {
  public:
-  LambdaNode(double base, Expression expression)
-      : base_(base), expression_(std::move(expression)) {}
+  LambdaNode(double base, Expression expression, double bound)
+      : Node(bound), base_(base), expression_(std::move(expression)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     constexpr size_t kChunk = 256;
@@ -43,7 +44,17 @@ absl::StatusOr<NodePtr> CompileLambda(const ScheduleSpec& spec, const CompileCon
   ASSIGN_OR_RETURN(std::string text, p.String("expression"));
   auto expression = Expression::Compile(text, "step");
   if (!expression.ok()) return p.Error("expression", expression.status().message());
-  return std::make_unique<LambdaNode>(context.base, *std::move(expression));
+  // Every operation finite at every step, and the product with b too.
+  const absl::StatusOr<Interval> range = expression->Range(StepDomain());
+  if (!range.ok()) return p.Error("expression", range.status().message());
+  // |b * v| <= |b| * max|v|, rounding included (multiplication is monotone).
+  const double bound = std::fabs(context.base) * range->max_abs();
+  if (!std::isfinite(bound)) {
+    return p.Error("expression", absl::StrCat("b * expression may overflow: b = ", context.base,
+                                              ", the expression's range is ",
+                                              range->ToString()));
+  }
+  return std::make_unique<LambdaNode>(context.base, *std::move(expression), bound);
 }
 
 }  // namespace hpsched::core::kinds
