@@ -227,8 +227,7 @@ Abstract RangeUnary(Op op, Interval a) {
                 absl::StrCat("may take the log of a value <= 0: the argument's range ",
                              a.ToString(), " is not > 0")};
       }
-      return {NotAcross(Widen({std::log(a.lo), std::log(a.hi)}, 2), 0.0, a.hi <= 1, a.lo >= 1),
-              ""};
+      return {NotAcross(Widen({std::log(a.lo), std::log(a.hi)}, 2), 0.0, a.hi <= 1, a.lo >= 1), ""};
     case Op::kSqrt:
       if (!(a.lo >= 0)) {
         return {{},
@@ -260,8 +259,9 @@ Abstract RangePow(Interval a, Interval b) {
     }
     const double n = b.lo;
     if (n < 0 && MayBeZero(a)) {
-      return {{}, absl::StrCat("may divide by zero: the base's range ", a.ToString(),
-                               " contains 0 and the exponent ", n, " is negative")};
+      return {{},
+              absl::StrCat("may divide by zero: the base's range ", a.ToString(),
+                           " contains 0 and the exponent ", n, " is negative")};
     }
     const double x = std::pow(a.lo, n);
     const double y = std::pow(a.hi, n);
@@ -304,8 +304,9 @@ Abstract RangeBinary(Op op, Interval a, Interval b) {
       return overflow(Corners(a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi));
     case Op::kDiv:
       if (MayBeZero(b)) {
-        return {{}, absl::StrCat("may divide by zero: the divisor's range ", b.ToString(),
-                                 " contains 0")};
+        return {
+            {},
+            absl::StrCat("may divide by zero: the divisor's range ", b.ToString(), " contains 0")};
       }
       return overflow(Corners(a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi));
     case Op::kPow:
@@ -785,7 +786,8 @@ class Compiler {
   }
 
   bool AnalysisFailed(const Token& at, const std::string& why) {
-    return Fail(absl::StrCat(Quote(text_.substr(at.pos, at.len)), " at ", Column(at.pos), " ", why));
+    return Fail(
+        absl::StrCat(Quote(text_.substr(at.pos, at.len)), " at ", Column(at.pos), " ", why));
   }
 
   // Sets out's range (and split) from operand `a`.
@@ -1126,9 +1128,7 @@ class Compiler {
     Split(c, &when_true, &when_false);
     Interval range = Interval::Empty();
     if (!Dead()) {
-      range = when_true.empty()    ? b.range
-              : when_false.empty() ? a.range
-                                   : Hull(a.range, b.range);
+      range = when_true.empty() ? b.range : when_false.empty() ? a.range : Hull(a.range, b.range);
     }
     if (!EmitSelectCode(c, a, b, out)) return false;
     out->range = range;

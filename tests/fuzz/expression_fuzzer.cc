@@ -111,8 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     for (size_t i = 0; i < x.size(); ++i) {
-      const bool in_domain = domain.range.contains(x[i]) &&
-                             (!domain.integers || std::floor(x[i]) == x[i]);
+      const bool in_domain =
+          domain.range.contains(x[i]) && (!domain.integers || std::floor(x[i]) == x[i]);
       if (!in_domain) continue;
       if (!std::isfinite(out[i]) || !range->contains(out[i])) {
         Fail(absl::StrCat("Range() accepted the expression, but a value is not finite or outside ",

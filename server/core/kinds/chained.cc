@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/params.h"
 #include "core/kind_registry.h"
+#include "core/params.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {

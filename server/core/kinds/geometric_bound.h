@@ -25,10 +25,10 @@ inline absl::StatusOr<double> GeometricBound(const Params& p, double gamma, int6
   // pow is increasing in n for gamma > 1, up to its < 1 ulp error: RoundBoundUp covers that.
   const double top = RoundBoundUp(b * std::pow(gamma, static_cast<double>(max_n)));
   if (!std::isfinite(top) || !std::isfinite(std::pow(gamma, static_cast<double>(max_n)))) {
-    return p.Error("gamma", absl::StrCat("must be <= 1, or > 1 only as long as b * gamma^n stays "
-                                         "finite for every n up to ",
-                                         max_n, " (", what_n, "); b = ", p.context().base,
-                                         ", got ", gamma));
+    return p.Error("gamma",
+                   absl::StrCat("must be <= 1, or > 1 only as long as b * gamma^n stays "
+                                "finite for every n up to ",
+                                max_n, " (", what_n, "); b = ", p.context().base, ", got ", gamma));
   }
   return top;
 }

@@ -51,8 +51,7 @@ absl::StatusOr<NodePtr> CompileLambda(const ScheduleSpec& spec, const CompileCon
   const double bound = std::fabs(context.base) * range->max_abs();
   if (!std::isfinite(bound)) {
     return p.Error("expression", absl::StrCat("b * expression may overflow: b = ", context.base,
-                                              ", the expression's range is ",
-                                              range->ToString()));
+                                              ", the expression's range is ", range->ToString()));
   }
   return std::make_unique<LambdaNode>(context.base, *std::move(expression), bound);
 }

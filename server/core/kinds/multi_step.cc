@@ -56,8 +56,7 @@ absl::StatusOr<NodePtr> CompileMultiStep(const ScheduleSpec& spec, const Compile
   // The steps reach every milestone below 2^53.
   const int64_t reached =
       std::lower_bound(milestones.begin(), milestones.end(), kStepLimit) - milestones.begin();
-  ASSIGN_OR_RETURN(double bound,
-                   GeometricBound(p, gamma, reached, "the milestones below 2^53"));
+  ASSIGN_OR_RETURN(double bound, GeometricBound(p, gamma, reached, "the milestones below 2^53"));
   return std::make_unique<MultiStepNode>(context.base, gamma, std::move(milestones), bound);
 }
 

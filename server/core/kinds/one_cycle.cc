@@ -30,7 +30,10 @@ class OneCycleNode final : public Node {
   OneCycleNode(std::array<Phase, 3> phases, int num_phases, int64_t total_steps, bool cosine,
                double bound)
       : Node(bound),
-        phases_(phases), num_phases_(num_phases), total_steps_(total_steps), cosine_(cosine) {}
+        phases_(phases),
+        num_phases_(num_phases),
+        total_steps_(total_steps),
+        cosine_(cosine) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
@@ -117,16 +120,15 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
   // make them overflow.
   constexpr double kMaxValue = 1e300;
   if (!(std::fabs(initial) <= kMaxValue)) {
-    return p.Error("div_factor",
-                   absl::StrCat("must keep |max_lr / div_factor| <= 1e300 (max_lr = ", max_lr,
-                                "), got ", div_factor));
+    return p.Error("div_factor", absl::StrCat("must keep |max_lr / div_factor| <= 1e300 (max_lr = ",
+                                              max_lr, "), got ", div_factor));
   }
   if (!(std::fabs(min) <= kMaxValue)) {
-    return p.Error("final_div_factor",
-                   absl::StrCat("must keep |max_lr / div_factor / final_div_factor| <= 1e300 "
-                                "(max_lr = ",
-                                max_lr, ", div_factor = ", div_factor, "), got ",
-                                final_div_factor));
+    return p.Error(
+        "final_div_factor",
+        absl::StrCat("must keep |max_lr / div_factor / final_div_factor| <= 1e300 "
+                     "(max_lr = ",
+                     max_lr, ", div_factor = ", div_factor, "), got ", final_div_factor));
   }
   const double bound =
       RoundBoundUp(std::max({std::fabs(max_lr), std::fabs(initial), std::fabs(min)}));
@@ -139,8 +141,7 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
   } else {
     phases = {Phase{first_end, initial, max_lr}, Phase{n - 1, max_lr, min}, Phase{}};
   }
-  return std::make_unique<OneCycleNode>(phases, num_phases, total_steps, strategy == "cos",
-                                        bound);
+  return std::make_unique<OneCycleNode>(phases, num_phases, total_steps, strategy == "cos", bound);
 }
 
 }  // namespace hpsched::core::kinds
