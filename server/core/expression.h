@@ -52,7 +52,8 @@
 //   * Where Python would raise (division by zero, log(0), math range errors,
 //     negative base with a fractional exponent), the IEEE/C result (inf, NaN)
 //     is produced instead. The variable is a double: integer steps are exact
-//     up to 2**53.
+//     up to 2**53. Range() proves, before any evaluation, that none of this
+//     happens over a domain (the lambda kind requires it over the steps).
 //
 // Limits (checked by Compile, so evaluation is bounded and allocation-free):
 //   * at most kMaxLength bytes of source text;

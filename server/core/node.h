@@ -39,9 +39,13 @@ class Node {
   double max_abs_ = std::numeric_limits<double>::infinity();
 };
 
-// `bound` plus a relative 1e-9: far more than the rounding error of any kind's formula (a few
-// operations, each within 2^-53), so that a bound of the exact value bounds the computed one.
-inline double RoundBoundUp(double bound) { return bound * (1 + 1e-9); }
+// `bound` plus a relative 1e-9 and an absolute 2^-1022 (the smallest normal double): far more than
+// the rounding error of any kind's formula (a few operations, each within 2^-53 relative, or
+// 2^-1075 absolute for subnormal results), so that a bound of the exact value bounds the computed
+// one.
+inline double RoundBoundUp(double bound) {
+  return bound * (1 + 1e-9) + std::numeric_limits<double>::min();
+}
 
 using NodePtr = std::unique_ptr<const Node>;
 
