@@ -137,6 +137,281 @@ double FoldBinary(Op op, double a, double b) {
 }
 
 // ---------------------------------------------------------------------------
+// Range analysis (Expression::Range). Interval arithmetic over the exact
+// double operations the evaluator performs. For + - * / and sqrt, which are
+// correctly rounded, rounding is monotone, so the rounded images of an
+// interval's corners bound the rounded images of its inside: the corners'
+// values (computed with the same operations) are exact bounds. exp, log and pow
+// are only faithful (glibc: < 1 ulp), so their bounds are widened by 2 ulps.
+// Every interval handled here is finite: an operation whose result may not be
+// is reported instead.
+// ---------------------------------------------------------------------------
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+Interval Hull(Interval a, Interval b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return {std::min(a.lo, b.lo), std::max(a.hi, b.hi)};
+}
+
+Interval Intersect(Interval a, Interval b) { return {std::max(a.lo, b.lo), std::min(a.hi, b.hi)}; }
+
+Interval Widen(Interval a, int ulps) {
+  for (int i = 0; i < ulps; ++i) {
+    a.lo = std::nextafter(a.lo, -kInf);
+    a.hi = std::nextafter(a.hi, kInf);
+  }
+  return a;
+}
+
+// Clamps a widened interval to <= v (when `below`) or >= v (when `above`): a faithful result
+// (error < 1 ulp) never crosses a double that bounds the exact result, so widening must not either
+// (it would make 0.95 ** step reach above 1).
+Interval NotAcross(Interval a, double v, bool below, bool above) {
+  if (below) a.hi = std::min(a.hi, v);
+  if (above) a.lo = std::max(a.lo, v);
+  return a;
+}
+
+bool Finite(Interval a) { return std::isfinite(a.lo) && std::isfinite(a.hi); }
+
+// The smallest interval holding the four values.
+Interval Corners(double a, double b, double c, double d) {
+  return {std::min({a, b, c, d}), std::max({a, b, c, d})};
+}
+
+bool MayBeZero(Interval a) { return a.contains(0.0); }
+bool SurelyZero(Interval a) { return a.lo == 0.0 && a.hi == 0.0; }
+
+// The value of a predicate when it is decided over the whole operand ranges, else [0, 1].
+Interval Decided(bool surely_true, bool surely_false) {
+  if (surely_true) return Interval::Point(1.0);
+  if (surely_false) return Interval::Point(0.0);
+  return {0.0, 1.0};
+}
+
+// Either the interval of an operation's results or why it may not be finite.
+struct Abstract {
+  Interval range;
+  std::string error;  // Empty when range is valid.
+};
+
+Abstract Overflow(std::string what) { return {{}, absl::StrCat("may overflow: ", what)}; }
+
+Abstract RangeUnary(Op op, Interval a) {
+  switch (op) {
+    case Op::kNeg:
+      return {{-a.hi, -a.lo}, ""};
+    case Op::kNot:
+      return {Decided(SurelyZero(a), !MayBeZero(a)), ""};
+    case Op::kAbs:
+      if (a.lo >= 0) return {a, ""};
+      if (a.hi <= 0) return {{-a.hi, -a.lo}, ""};
+      return {{0.0, std::max(-a.lo, a.hi)}, ""};
+    case Op::kFloor:
+      return {{std::floor(a.lo), std::floor(a.hi)}, ""};
+    case Op::kCeil:
+      return {{std::ceil(a.lo), std::ceil(a.hi)}, ""};
+    case Op::kExp: {
+      Interval r = NotAcross(Widen({std::exp(a.lo), std::exp(a.hi)}, 2), 1.0, a.hi <= 0, a.lo >= 0);
+      r.lo = std::max(r.lo, 0.0);
+      if (!Finite(r)) {
+        return Overflow(absl::StrCat("the argument's range ", a.ToString(), " goes above 709.78"));
+      }
+      return {r, ""};
+    }
+    case Op::kLog:
+      if (!(a.lo > 0)) {
+        return {{},
+                absl::StrCat("may take the log of a value <= 0: the argument's range ",
+                             a.ToString(), " is not > 0")};
+      }
+      return {NotAcross(Widen({std::log(a.lo), std::log(a.hi)}, 2), 0.0, a.hi <= 1, a.lo >= 1), ""};
+    case Op::kSqrt:
+      if (!(a.lo >= 0)) {
+        return {{},
+                absl::StrCat("may take the square root of a negative value: the argument's range ",
+                             a.ToString(), " has negative values")};
+      }
+      return {{std::sqrt(a.lo), std::sqrt(a.hi)}, ""};
+    case Op::kSin:
+    case Op::kCos:
+      return {{-1.0, 1.0}, ""};
+    default:
+      return {{}, "unsupported operation"};  // Unreachable.
+  }
+}
+
+Abstract RangePow(Interval a, Interval b) {
+  const auto describe = [&] {
+    return absl::StrCat("the base's range ", a.ToString(), ", the exponent's range ", b.ToString());
+  };
+  Interval r;
+  if (a.lo < 0) {
+    // A negative base gives NaN for a non-integer exponent: only a constant integer exponent is
+    // safe. x^n is then monotone on each side of 0.
+    if (!(b.lo == b.hi && std::floor(b.lo) == b.lo)) {
+      return {{},
+              absl::StrCat("may be NaN: the base's range ", a.ToString(),
+                           " has negative values and the exponent (range ", b.ToString(),
+                           ") is not a constant integer (clamp the base, e.g. max(0, ...) ** y)")};
+    }
+    const double n = b.lo;
+    if (n < 0 && MayBeZero(a)) {
+      return {{},
+              absl::StrCat("may divide by zero: the base's range ", a.ToString(),
+                           " contains 0 and the exponent ", n, " is negative")};
+    }
+    const double x = std::pow(a.lo, n);
+    const double y = std::pow(a.hi, n);
+    r = {std::min(x, y), std::max(x, y)};
+    // An even power of an interval around 0 reaches its minimum, 0, inside.
+    if (MayBeZero(a) && std::fmod(n, 2.0) == 0) r.lo = 0.0;
+  } else if (a.lo == 0) {  // 0 or -0 may be the base.
+    if (b.lo < 0) {
+      return {{}, absl::StrCat("may divide by zero (0 to a negative power): ", describe())};
+    }
+    // 0 <= x^y <= max(1, a.hi^b.hi) for x in [0, a.hi], y >= 0.
+    r = {0.0, a.hi >= 1 ? std::pow(a.hi, b.hi) : 1.0};
+  } else {
+    // x > 0: x^y = exp(y * log(x)), and y * log(x) is extreme at the corners.
+    r = Corners(std::pow(a.lo, b.lo), std::pow(a.lo, b.hi), std::pow(a.hi, b.lo),
+                std::pow(a.hi, b.hi));
+    // x^y is <= 1 or >= 1 when x and y are on one side of 1 and 0.
+    r = Widen(r, 2);
+    const bool x_le_1 = a.hi <= 1, x_ge_1 = a.lo >= 1, y_ge_0 = b.lo >= 0, y_le_0 = b.hi <= 0;
+    r = NotAcross(r, 1.0, (x_le_1 && y_ge_0) || (x_ge_1 && y_le_0),
+                  (x_ge_1 && y_ge_0) || (x_le_1 && y_le_0));
+  }
+  if (a.lo <= 0) r = Widen(r, 2);
+  if (a.lo >= 0) r.lo = std::max(r.lo, 0.0);
+  if (!Finite(r)) return Overflow(describe());
+  return {r, ""};
+}
+
+Abstract RangeBinary(Op op, Interval a, Interval b) {
+  const auto overflow = [&](Interval r) -> Abstract {
+    if (Finite(r)) return {r, ""};
+    return Overflow(absl::StrCat("the operands' ranges are ", a.ToString(), " and ", b.ToString()));
+  };
+  switch (op) {
+    case Op::kAdd:
+      return overflow({a.lo + b.lo, a.hi + b.hi});
+    case Op::kSub:
+      return overflow({a.lo - b.hi, a.hi - b.lo});
+    case Op::kMul:
+      return overflow(Corners(a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi));
+    case Op::kDiv:
+      if (MayBeZero(b)) {
+        return {
+            {},
+            absl::StrCat("may divide by zero: the divisor's range ", b.ToString(), " contains 0")};
+      }
+      return overflow(Corners(a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi));
+    case Op::kPow:
+      return RangePow(a, b);
+    case Op::kLt:
+      return {Decided(a.hi < b.lo, a.lo >= b.hi), ""};
+    case Op::kLe:
+      return {Decided(a.hi <= b.lo, a.lo > b.hi), ""};
+    case Op::kGt:
+      return {Decided(a.lo > b.hi, a.hi <= b.lo), ""};
+    case Op::kGe:
+      return {Decided(a.lo >= b.hi, a.hi < b.lo), ""};
+    case Op::kEq:
+    case Op::kNe: {
+      const bool same = a.lo == a.hi && b.lo == b.hi && a.lo == b.lo;
+      const bool disjoint = a.hi < b.lo || b.hi < a.lo;
+      return {op == Op::kEq ? Decided(same, disjoint) : Decided(disjoint, same), ""};
+    }
+    case Op::kAnd:
+      return {Decided(!MayBeZero(a) && !MayBeZero(b), SurelyZero(a) || SurelyZero(b)), ""};
+    case Op::kOr:
+      return {Decided(!MayBeZero(a) || !MayBeZero(b), SurelyZero(a) && SurelyZero(b)), ""};
+    case Op::kMin:
+      return {{std::min(a.lo, b.lo), std::min(a.hi, b.hi)}, ""};
+    case Op::kMax:
+      return {{std::max(a.lo, b.lo), std::max(a.hi, b.hi)}, ""};
+    default:
+      return {{}, "unsupported operation"};  // Unreachable.
+  }
+}
+
+// The part of `d` where `x op c` holds (a superset of it: bounds are rounded outwards).
+Interval Refine(const Domain& d, Op op, double c) {
+  Interval r = d.range;
+  const auto at_most = [&](double hi) { r.hi = std::min(r.hi, hi); };
+  const auto at_least = [&](double lo) { r.lo = std::max(r.lo, lo); };
+  switch (op) {
+    case Op::kLt:
+      at_most(d.integers ? std::ceil(c) - 1 : std::nextafter(c, -kInf));
+      break;
+    case Op::kLe:
+      at_most(d.integers ? std::floor(c) : c);
+      break;
+    case Op::kGt:
+      at_least(d.integers ? std::floor(c) + 1 : std::nextafter(c, kInf));
+      break;
+    case Op::kGe:
+      at_least(d.integers ? std::ceil(c) : c);
+      break;
+    case Op::kEq:
+      if (d.integers && std::floor(c) != c) return Interval::Empty();
+      at_most(c);
+      at_least(c);
+      break;
+    case Op::kNe:
+      // Only an excluded end point narrows an interval.
+      if (r.lo == c) at_least(d.integers ? c + 1 : std::nextafter(c, kInf));
+      if (r.hi == c) at_most(d.integers ? c - 1 : std::nextafter(c, -kInf));
+      break;
+    default:
+      break;
+  }
+  return r;
+}
+
+// The comparison that holds when `op` does not (the variable is finite: no NaN).
+Op Negate(Op op) {
+  switch (op) {
+    case Op::kLt:
+      return Op::kGe;
+    case Op::kLe:
+      return Op::kGt;
+    case Op::kGt:
+      return Op::kLe;
+    case Op::kGe:
+      return Op::kLt;
+    case Op::kEq:
+      return Op::kNe;
+    default:
+      return Op::kEq;
+  }
+}
+
+// `c op x` == `x Mirror(op) c`.
+Op Mirror(Op op) {
+  switch (op) {
+    case Op::kLt:
+      return Op::kGt;
+    case Op::kLe:
+      return Op::kGe;
+    case Op::kGt:
+      return Op::kLt;
+    case Op::kGe:
+      return Op::kLe;
+    default:
+      return op;
+  }
+}
+
+bool IsComparison(Op op) {
+  return op == Op::kLt || op == Op::kLe || op == Op::kGt || op == Op::kGe || op == Op::kEq ||
+         op == Op::kNe;
+}
+
+// ---------------------------------------------------------------------------
 // Evaluator. Each instruction is applied across a whole chunk of lanes, so the
 // dispatch cost is amortized and the simple loops vectorize. `Count` is either
 // std::integral_constant<size_t, kLanes> (full chunks: constant trip count) or
@@ -375,10 +650,24 @@ struct Value {
   Kind kind = Kind::kConstant;
   uint8_t slot = 0;
   double k = 0.0;
+  // Range analysis only (Expression::Range): the value's range over the variable's current
+  // domain, and, when `split`, the parts of that domain where the value is nonzero (when_true) and
+  // zero (when_false), known for comparisons of the variable with a constant and their &&, ||, !.
+  Interval range;
+  bool split = false;
+  Interval when_true;
+  Interval when_false;
 
-  static Value Constant(double v) { return {Kind::kConstant, 0, v}; }
-  static Value Variable() { return {Kind::kVariable, 0, 0.0}; }
-  static Value Slot(uint8_t s) { return {Kind::kSlot, s, 0.0}; }
+  static Value Constant(double v) { return Make(Kind::kConstant, 0, v); }
+  static Value Variable() { return Make(Kind::kVariable, 0, 0.0); }
+  static Value Slot(uint8_t s) { return Make(Kind::kSlot, s, 0.0); }
+  static Value Make(Kind kind, uint8_t slot, double k) {
+    Value v;
+    v.kind = kind;
+    v.slot = slot;
+    v.k = k;
+    return v;
+  }
   bool is_constant() const { return kind == Kind::kConstant; }
 };
 
@@ -429,6 +718,9 @@ std::string Column(size_t pos) { return absl::StrCat("column ", pos + 1); }
 class Compiler {
  public:
   Compiler(std::string_view text, std::string_view variable) : text_(text), variable_(variable) {}
+  // A compiler that also runs the range analysis over `domain` (Expression::Range).
+  Compiler(std::string_view text, std::string_view variable, const Domain& domain)
+      : text_(text), variable_(variable), analyzing_(true), domain_(domain) {}
 
   absl::Status Compile() {
     if (!Advance()) return status_;
@@ -439,6 +731,7 @@ class Compiler {
       Unexpected();
       return status_;
     }
+    range_ = v.range;
     switch (v.kind) {
       case Value::Kind::kConstant:
         result_.kind = Result::Kind::kConstant;
@@ -458,8 +751,93 @@ class Compiler {
   std::vector<Instruction>& code() { return code_; }
   const Result& result() const { return result_; }
   int slots() const { return max_slots_; }
+  // The result's range (when analyzing).
+  Interval range() const { return range_; }
 
  private:
+  // ----- range analysis ---------------------------------------------------
+
+  // Whether the code being parsed is reached by no value of the variable (a conditional's arm
+  // that is never selected): nothing there is analyzed.
+  bool Dead() const { return analyzing_ && domain_.range.empty(); }
+
+  Value Constant(double v) const {
+    Value c = Value::Constant(v);
+    c.range = Dead() ? Interval::Empty() : Interval::Point(v);
+    return c;
+  }
+
+  Value Variable() const {
+    Value x = Value::Variable();
+    x.range = domain_.range;
+    return x;
+  }
+
+  // The parts of the current domain where `v` is nonzero and zero.
+  void Split(const Value& v, Interval* when_true, Interval* when_false) const {
+    if (v.split) {
+      *when_true = v.when_true;
+      *when_false = v.when_false;
+      return;
+    }
+    const bool dead = Dead() || v.range.empty();
+    *when_true = dead || SurelyZero(v.range) ? Interval::Empty() : domain_.range;
+    *when_false = dead || !MayBeZero(v.range) ? Interval::Empty() : domain_.range;
+  }
+
+  bool AnalysisFailed(const Token& at, const std::string& why) {
+    return Fail(
+        absl::StrCat(Quote(text_.substr(at.pos, at.len)), " at ", Column(at.pos), " ", why));
+  }
+
+  // Sets out's range (and split) from operand `a`.
+  bool AnalyzeUnary(Op op, const Value& a, const Token& at, Value* out) {
+    if (Dead() || a.range.empty()) {
+      out->range = Interval::Empty();
+      return true;
+    }
+    const Abstract r = RangeUnary(op, a.range);
+    if (!r.error.empty()) return AnalysisFailed(at, r.error);
+    out->range = r.range;
+    if (op == Op::kNot && a.split) {
+      out->split = true;
+      out->when_true = a.when_false;
+      out->when_false = a.when_true;
+    }
+    return true;
+  }
+
+  bool AnalyzeBinary(Op op, const Value& a, const Value& b, const Token& at, Value* out) {
+    if (Dead() || a.range.empty() || b.range.empty()) {
+      out->range = Interval::Empty();
+      return true;
+    }
+    const Abstract r = RangeBinary(op, a.range, b.range);
+    if (!r.error.empty()) return AnalysisFailed(at, r.error);
+    out->range = r.range;
+    const bool var_const = a.kind == Value::Kind::kVariable && b.is_constant();
+    const bool const_var = a.is_constant() && b.kind == Value::Kind::kVariable;
+    if (IsComparison(op) && (var_const || const_var)) {
+      const Op cmp = var_const ? op : Mirror(op);
+      const double c = var_const ? b.k : a.k;
+      out->split = true;
+      out->when_true = Refine(domain_, cmp, c);
+      out->when_false = Refine(domain_, Negate(cmp), c);
+    } else if (op == Op::kAnd || op == Op::kOr) {
+      Interval at1, af1, at2, af2;
+      Split(a, &at1, &af1);
+      Split(b, &at2, &af2);
+      out->split = true;
+      out->when_true = op == Op::kAnd ? Intersect(at1, at2) : Hull(at1, at2);
+      out->when_false = op == Op::kAnd ? Hull(af1, af2) : Intersect(af1, af2);
+    }
+    if (out->split) {
+      if (out->when_true.empty()) out->range = Interval::Point(0.0);
+      if (out->when_false.empty()) out->range = Interval::Point(1.0);
+    }
+    return true;
+  }
+
   // ----- errors -----------------------------------------------------------
 
   bool Fail(std::string message) {
@@ -685,7 +1063,18 @@ class Compiler {
     return true;
   }
 
-  bool EmitUnary(Op op, Value a, Value* out) {
+  // `at` is the operator's or function's token (for the range analysis' errors).
+  bool EmitUnary(Op op, Value a, const Token& at, Value* out) {
+    if (!EmitUnaryCode(op, a, out)) return false;
+    return !analyzing_ || AnalyzeUnary(op, a, at, out);
+  }
+
+  bool EmitBinary(Op op, Value a, Value b, const Token& at, Value* out) {
+    if (!EmitBinaryCode(op, a, b, out)) return false;
+    return !analyzing_ || AnalyzeBinary(op, a, b, at, out);
+  }
+
+  bool EmitUnaryCode(Op op, Value a, Value* out) {
     if (a.is_constant()) {
       *out = Value::Constant(FoldUnary(op, a.k));
       return true;
@@ -698,7 +1087,7 @@ class Compiler {
     return Emit(in, out);
   }
 
-  bool EmitBinary(Op op, Value a, Value b, Value* out) {
+  bool EmitBinaryCode(Op op, Value a, Value b, Value* out) {
     if (a.is_constant() && b.is_constant()) {
       *out = Value::Constant(FoldBinary(op, a.k, b.k));
       return true;
@@ -735,6 +1124,19 @@ class Compiler {
   }
 
   bool EmitSelect(Value c, Value a, Value b, Value* out) {
+    Interval when_true, when_false;
+    Split(c, &when_true, &when_false);
+    Interval range = Interval::Empty();
+    if (!Dead()) {
+      range = when_true.empty() ? b.range : when_false.empty() ? a.range : Hull(a.range, b.range);
+    }
+    if (!EmitSelectCode(c, a, b, out)) return false;
+    out->range = range;
+    out->split = false;
+    return true;
+  }
+
+  bool EmitSelectCode(Value c, Value a, Value b, Value* out) {
     if (c.is_constant()) {
       // Selection is exact, so folding it is too.
       if (c.k != 0.0) {
@@ -771,6 +1173,11 @@ class Compiler {
     }
     const size_t question = tok_.pos;
     if (!Advance() || !Enter(question)) return false;
+    // Each arm is analyzed over the part of the domain where it is selected.
+    const Interval outer = domain_.range;
+    Interval when_true, when_false;
+    Split(c, &when_true, &when_false);
+    domain_.range = when_true;
     Value a, b;
     if (!ParseConditional(&a)) return false;
     if (tok_.kind != Tok::kColon) {
@@ -780,7 +1187,9 @@ class Compiler {
       return Fail(absl::StrCat("unexpected ", Describe(tok_), " at ", Column(tok_.pos),
                                " (expected ':' for '?' at ", Column(question), ")"));
     }
+    domain_.range = when_false;
     if (!Advance() || !ParseConditional(&b)) return false;
+    domain_.range = outer;
     Leave();
     return EmitSelect(c, a, b, out);
   }
@@ -790,8 +1199,9 @@ class Compiler {
     Value left;
     if (!ParseAnd(&left)) return false;
     while (tok_.kind == Tok::kOrOr) {
+      const Token op_tok = tok_;
       Value right;
-      if (!Advance() || !ParseAnd(&right) || !EmitBinary(Op::kOr, left, right, &left)) {
+      if (!Advance() || !ParseAnd(&right) || !EmitBinary(Op::kOr, left, right, op_tok, &left)) {
         return false;
       }
     }
@@ -804,8 +1214,10 @@ class Compiler {
     Value left;
     if (!ParseComparison(&left)) return false;
     while (tok_.kind == Tok::kAndAnd) {
+      const Token op_tok = tok_;
       Value right;
-      if (!Advance() || !ParseComparison(&right) || !EmitBinary(Op::kAnd, left, right, &left)) {
+      if (!Advance() || !ParseComparison(&right) ||
+          !EmitBinary(Op::kAnd, left, right, op_tok, &left)) {
         return false;
       }
     }
@@ -844,8 +1256,9 @@ class Compiler {
     if (!ParseAdditive(&left)) return false;
     Op op;
     if (ComparisonOp(tok_.kind, &op)) {
+      const Token op_tok = tok_;
       Value right;
-      if (!Advance() || !ParseAdditive(&right) || !EmitBinary(op, left, right, &left)) {
+      if (!Advance() || !ParseAdditive(&right) || !EmitBinary(op, left, right, op_tok, &left)) {
         return false;
       }
       if (ComparisonOp(tok_.kind, &op)) {
@@ -864,8 +1277,10 @@ class Compiler {
     if (!ParseMultiplicative(&left)) return false;
     while (tok_.kind == Tok::kPlus || tok_.kind == Tok::kMinus) {
       const Op op = tok_.kind == Tok::kPlus ? Op::kAdd : Op::kSub;
+      const Token op_tok = tok_;
       Value right;
-      if (!Advance() || !ParseMultiplicative(&right) || !EmitBinary(op, left, right, &left)) {
+      if (!Advance() || !ParseMultiplicative(&right) ||
+          !EmitBinary(op, left, right, op_tok, &left)) {
         return false;
       }
     }
@@ -879,8 +1294,9 @@ class Compiler {
     if (!ParseUnary(&left)) return false;
     while (tok_.kind == Tok::kStar || tok_.kind == Tok::kSlash) {
       const Op op = tok_.kind == Tok::kStar ? Op::kMul : Op::kDiv;
+      const Token op_tok = tok_;
       Value right;
-      if (!Advance() || !ParseUnary(&right) || !EmitBinary(op, left, right, &left)) {
+      if (!Advance() || !ParseUnary(&right) || !EmitBinary(op, left, right, op_tok, &left)) {
         return false;
       }
     }
@@ -892,8 +1308,8 @@ class Compiler {
   bool ParseUnary(Value* out) {
     const Tok kind = tok_.kind;
     if (kind != Tok::kMinus && kind != Tok::kPlus && kind != Tok::kBang) return ParsePower(out);
-    const size_t pos = tok_.pos;
-    if (!Advance() || !Enter(pos)) return false;
+    const Token op_tok = tok_;
+    if (!Advance() || !Enter(op_tok.pos)) return false;
     Value v;
     if (!ParseUnary(&v)) return false;
     Leave();
@@ -901,7 +1317,7 @@ class Compiler {
       *out = v;
       return true;
     }
-    return EmitUnary(kind == Tok::kMinus ? Op::kNeg : Op::kNot, v, out);
+    return EmitUnary(kind == Tok::kMinus ? Op::kNeg : Op::kNot, v, op_tok, out);
   }
 
   // power := primary [ ('**' | '^') unary ]
@@ -912,19 +1328,19 @@ class Compiler {
       *out = base;
       return true;
     }
-    const size_t pos = tok_.pos;
-    if (!Advance() || !Enter(pos)) return false;
+    const Token op_tok = tok_;
+    if (!Advance() || !Enter(op_tok.pos)) return false;
     Value exponent;
     if (!ParseUnary(&exponent)) return false;
     Leave();
-    return EmitBinary(Op::kPow, base, exponent, out);
+    return EmitBinary(Op::kPow, base, exponent, op_tok, out);
   }
 
   // primary := number | name | name '(' args ')' | '(' conditional ')'
   bool ParsePrimary(Value* out) {
     switch (tok_.kind) {
       case Tok::kNumber:
-        *out = Value::Constant(tok_.number);
+        *out = Constant(tok_.number);
         return Advance();
       case Tok::kIdent:
         return ParseName(out);
@@ -963,18 +1379,18 @@ class Compiler {
         }
         return Fail(absl::StrCat("unknown function ", Quote(name), " at ", Column(name_tok.pos)));
       }
-      return ParseCall(*fn, name_tok.pos, out);
+      return ParseCall(*fn, name_tok, out);
     }
     if (name == variable_) {
-      *out = Value::Variable();
+      *out = Variable();
       return Advance();
     }
     if (name == "pi") {
-      *out = Value::Constant(std::numbers::pi);
+      *out = Constant(std::numbers::pi);
       return Advance();
     }
     if (name == "e") {
-      *out = Value::Constant(std::numbers::e);
+      *out = Constant(std::numbers::e);
       return Advance();
     }
     if (fn != nullptr) {
@@ -986,7 +1402,8 @@ class Compiler {
   }
 
   // Called with tok_ at the '(' following the function name.
-  bool ParseCall(const Function& fn, size_t name_pos, Value* out) {
+  bool ParseCall(const Function& fn, const Token& name_tok, Value* out) {
+    const size_t name_pos = name_tok.pos;
     const size_t open = tok_.pos;
     if (!Advance() || !Enter(open)) return false;
     int count = 0;
@@ -1001,7 +1418,7 @@ class Compiler {
         if (variadic) {
           if (count == 1) {
             acc = v;
-          } else if (!EmitBinary(fn.op, acc, v, &acc)) {
+          } else if (!EmitBinary(fn.op, acc, v, name_tok, &acc)) {
             return false;
           }
         } else if (count <= 2) {
@@ -1035,8 +1452,8 @@ class Compiler {
       *out = acc;
       return true;
     }
-    if (fn.max_args == 1) return EmitUnary(fn.op, args[0], out);
-    return EmitBinary(fn.op, args[0], args[1], out);
+    if (fn.max_args == 1) return EmitUnary(fn.op, args[0], name_tok, out);
+    return EmitBinary(fn.op, args[0], args[1], name_tok, out);
   }
 
   std::string_view text_;
@@ -1050,6 +1467,10 @@ class Compiler {
   Result result_;
   uint64_t used_ = 0;
   int max_slots_ = 0;
+
+  const bool analyzing_ = false;
+  Domain domain_;  // The variable's domain where the code being parsed is evaluated.
+  Interval range_;
 };
 
 absl::Status CheckVariable(std::string_view variable) {
@@ -1085,6 +1506,28 @@ absl::StatusOr<Expression> Expression::Compile(std::string_view text, std::strin
   e.result_ = compiler.result();
   e.slots_ = compiler.slots();
   return e;
+}
+
+Interval Interval::Empty() { return {kInf, -kInf}; }
+
+double Interval::max_abs() const { return empty() ? 0.0 : std::max(std::fabs(lo), std::fabs(hi)); }
+
+std::string Interval::ToString() const {
+  if (empty()) return "[]";
+  return absl::StrFormat("[%.6g, %.6g]", lo, hi);
+}
+
+Domain StepDomain() { return {{0.0, static_cast<double>((int64_t{1} << 53) - 1)}, true}; }
+
+absl::StatusOr<Interval> Expression::Range(const Domain& domain) const {
+  if (domain.range.empty()) return Interval::Empty();
+  if (!Finite(domain.range)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the variable's range ", domain.range.ToString(), " is not finite"));
+  }
+  Compiler compiler(text_, variable_, domain);
+  if (absl::Status s = compiler.Compile(); !s.ok()) return s;
+  return compiler.range();
 }
 
 void Expression::Evaluate(std::span<const double> x, std::span<double> out) const {

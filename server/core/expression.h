@@ -52,7 +52,8 @@
 //   * Where Python would raise (division by zero, log(0), math range errors,
 //     negative base with a fractional exponent), the IEEE/C result (inf, NaN)
 //     is produced instead. The variable is a double: integer steps are exact
-//     up to 2**53.
+//     up to 2**53. Range() proves, before any evaluation, that none of this
+//     happens over a domain (the lambda kind requires it over the steps).
 //
 // Limits (checked by Compile, so evaluation is bounded and allocation-free):
 //   * at most kMaxLength bytes of source text;
@@ -150,6 +151,32 @@ struct Result {
 
 }  // namespace expression_internal
 
+// A closed interval [lo, hi] of doubles; empty when !(lo <= hi).
+struct Interval {
+  double lo = 0.0;
+  double hi = 0.0;
+
+  static Interval Empty();
+  static Interval Point(double v) { return {v, v}; }
+  bool empty() const { return !(lo <= hi); }
+  bool contains(double v) const { return lo <= v && v <= hi; }
+  // max(|lo|, |hi|); 0 when empty.
+  double max_abs() const;
+  // "[lo, hi]" with 6 significant digits, or "[]".
+  std::string ToString() const;
+  bool operator==(const Interval&) const = default;
+};
+
+// The values the variable of an expression takes: every double in `range`, or, when `integers`,
+// every integer in it.
+struct Domain {
+  Interval range;
+  bool integers = false;
+};
+
+// The steps of a schedule: the integers in [0, 2^53 - 1].
+Domain StepDomain();
+
 class Expression {
  public:
   // Maximum length of the source text, in bytes (ASCII characters).
@@ -194,6 +221,36 @@ class Expression {
   Expression(Expression&&) noexcept = default;
   Expression& operator=(const Expression&) = default;
   Expression& operator=(Expression&&) noexcept = default;
+
+  // Conservative range analysis: proves that f(x) is finite for every x of `domain` and returns an
+  // interval that holds every such f(x) (Evaluate's exact value, rounding included), or returns
+  // InvalidArgument naming the first operation (by its column) that may give inf or NaN, and why:
+  //   "'/' at column 2 may divide by zero: the divisor's range [0, 9.0072e+15] contains 0"
+  //   "'log' at column 1 may take the log of a value <= 0: the argument's range [0, 10] ..."
+  //   "'**' at column 12 may be NaN: the base's range [-8.9e+12, 1] has negative values and the
+  //    exponent is not a constant integer (clamp the base, e.g. max(0, ...) ** 0.9)"
+  // Every operation must be finite over the variable's range where it is evaluated (intermediate
+  // results included: min(1, exp(step)) is rejected though the min would hide the overflow), with
+  // one exception that keeps piecewise expressions usable: the arms of `c ? a : b` are analyzed
+  // only where they are selected. When c is a comparison of the variable with a constant (`step <
+  // 100`, `1000 <= step`, `step == 0`), or a combination of those with &&, || and !, arm a is
+  // analyzed over the part of the range where c holds and arm b over the rest; an arm that no
+  // value reaches is not analyzed at all (`step < 0 ? 1/0 : 1` is fine). Any other condition is
+  // analyzed as a whole value: when its range excludes 0 only arm a is analyzed, when it is {0}
+  // only arm b, otherwise both over the whole range.
+  //
+  // The analysis uses interval arithmetic with rounding taken into account (+ - * / sqrt are
+  // correctly rounded, hence monotone; exp, log and pow results are widened by 2 ulps), so it is
+  // sound, but conservative: `1/(step - 0.5)` is rejected though no integer step makes it divide
+  // by zero. The returned interval is empty only for an empty domain. Cost: one parse of the
+  // text (microseconds); call it once, at compile time.
+  //
+  // For example, over StepDomain(): `0.95 ** step` -> [0, 1]; `1/(step+1)` -> [~1.1e-16, 1];
+  // `min(1, (step+1)/1000)`; `step < 100 ? step/100 : 0.5 * (1 + cos(pi * (step-100)/900))` are
+  // accepted; `1/step`, `log(step)`, `sqrt(step - 1)`, `exp(step)`, `(1 - step/1000) ** 0.9` are
+  // rejected (the last is NaN past step 1000, and complex in Python; write `max(0, 1 -
+  // step/1000) ** 0.9`).
+  absl::StatusOr<Interval> Range(const Domain& domain) const;
 
   // Computes out[i] = f(x[i]) for every i. Requires x.size() == out.size();
   // if they differ, only the first min(x.size(), out.size()) elements are

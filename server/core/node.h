@@ -3,6 +3,7 @@
 #define HPSCHED_CORE_NODE_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 
@@ -23,7 +24,28 @@ class Node {
   // Requires 0 <= start and start + out.size() <= kStepLimit (callers validate; nodes do not
   // check).
   virtual void Evaluate(int64_t start, std::span<double> out) const = 0;
+
+  // A bound proven when the node was compiled: |value| <= max_abs() at every step in
+  // [0, kStepLimit). +inf when the kind states none; composites that multiply their children's
+  // values (chained) reject such children, as they cannot prove the product finite. Kinds pass it
+  // to the constructor, Node(bound), usually RoundBoundUp(a bound of their formula's exact value).
+  double max_abs() const { return max_abs_; }
+
+ protected:
+  Node() = default;
+  explicit Node(double max_abs) : max_abs_(max_abs) {}
+
+ private:
+  double max_abs_ = std::numeric_limits<double>::infinity();
 };
+
+// `bound` plus a relative 1e-9 and an absolute 2^-1022 (the smallest normal double): far more than
+// the rounding error of any kind's formula (a few operations, each within 2^-53 relative, or
+// 2^-1075 absolute for subnormal results), so that a bound of the exact value bounds the computed
+// one.
+inline double RoundBoundUp(double bound) {
+  return bound * (1 + 1e-9) + std::numeric_limits<double>::min();
+}
 
 using NodePtr = std::unique_ptr<const Node>;
 

@@ -43,8 +43,8 @@ bool SameValue(double a, double b) {
 }
 
 // Compiles `text` over "step" and fails the test on error.
-Expression MustCompile(std::string_view text) {
-  absl::StatusOr<Expression> e = Expression::Compile(text, "step");
+Expression MustCompile(std::string_view text, std::string_view variable = "step") {
+  absl::StatusOr<Expression> e = Expression::Compile(text, variable);
   EXPECT_TRUE(e.ok()) << "'" << text << "': " << e.status();
   if (!e.ok()) return Expression::Compile("0", "step").value();
   return *std::move(e);
@@ -952,6 +952,175 @@ TEST(ExpressionFuzzTest, RandomBytes) {
     CompileAndEvaluateAnything(text, &compiled);
     if (HasFatalFailure()) return;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Range analysis (Expression::Range).
+// ---------------------------------------------------------------------------
+
+// The range over the steps, or the analysis' error message.
+absl::StatusOr<Interval> StepRange(std::string_view text) {
+  return MustCompile(text).Range(StepDomain());
+}
+
+std::string RangeError(std::string_view text) {
+  const absl::StatusOr<Interval> r = StepRange(text);
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  return std::string(r.status().message());
+}
+
+// The steps every analyzed expression is checked at.
+std::vector<double> CheckSteps() {
+  std::vector<double> steps;
+  for (int i = 0; i < 300; ++i) steps.push_back(i);
+  for (double s : {999.0, 1000.0, 1001.0, 1e6, 2147483648.0, 1e12, 4503599627370496.0,
+                   9007199254740990.0, 9007199254740991.0}) {
+    steps.push_back(s);
+  }
+  return steps;
+}
+
+// Range() accepted `e`: every value at the check steps is finite and inside the range.
+void ExpectWithin(const Expression& e, Interval range) {
+  for (double step : CheckSteps()) {
+    const double v = e.Evaluate(step);
+    ASSERT_TRUE(std::isfinite(v)) << e.text() << " at " << step << " = " << v;
+    ASSERT_TRUE(range.contains(v))
+        << e.text() << " at " << step << " = " << v << " outside " << range.ToString();
+  }
+}
+
+// Range() accepts `text` over the steps, and its values are inside the range.
+void ExpectAccepted(const char* text) {
+  SCOPED_TRACE(text);
+  const absl::StatusOr<Interval> r = StepRange(text);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectWithin(MustCompile(text), *r);
+}
+
+TEST(ExpressionRangeTest, CommonLambdasAreAccepted) {
+  for (const char* text :
+       {"0.95 ** step", "1/(step+1)", "min(1, (step+1)/1000)", "max(0, 1 - step/1000) ** 0.9",
+        "(step + 1) ** -0.5", "1 / sqrt(step + 1)",
+        "step < 100 ? (step + 1) / 100 : 0.5 * (1 + "
+        "cos(pi * (step - 100) / 900))",
+        "0.5 ** floor(step / 30)", "exp(-step / 1000)", "log(step + 1)", "sqrt(step)", "step ** 2",
+        "(step - 5) ** 2", "(step - 5) ** 3", "sin(step) + cos(step)", "abs(step - 10) / 10",
+        "min(1, step / 100) * 0.5 ** floor(step / 1000)", "1 - step / (step + 1)",
+        // The expressions of the goldens, docs and end-to-end tests.
+        "(step < 20) * 1 + (step >= 20) * 0.1", "0.9 ^ step", "0.99 ^ step ^ 0.5",
+        "1 / sqrt(max(step, 1))", "abs(1 - step / 50) ^ 2 * 0.9 ^ ceil(step / 7)",
+        "exp(-0.01 * step) / (1 + log(step + 1))",
+        "max(0.1, pow(e, -step / 200)) * (1 + 0.1 * sin(step / 5))",
+        "min(1, (step + 1) / 50) * 0.99 ** step",
+        "step < 10 ? (step + 1) / 10 : 0.5 * (1 + cos(pi * (step - 10) / 90))",
+        "step <= 10 ? 0.1 : step > 20 ? 1 : 0.5",
+        "step == 0 ? 0.5 : step != 1 ? 1 / (1 + pi / e * log(step)) : 0.75"}) {
+    ExpectAccepted(text);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_EQ(*StepRange("0.95 ** step"), (Interval{0, 1}));
+  EXPECT_EQ(*StepRange("min(1, (step+1)/1000)"), (Interval{0.001, 1}));
+  EXPECT_EQ(*StepRange("step"), (Interval{0, 9007199254740991.0}));
+  EXPECT_EQ(*StepRange("2.5"), (Interval{2.5, 2.5}));
+}
+
+TEST(ExpressionRangeTest, RejectsEveryNonFiniteOperation) {
+  EXPECT_EQ(RangeError("1/step"),
+            "'/' at column 2 may divide by zero: the divisor's range [0, 9.0072e+15] contains 0");
+  EXPECT_EQ(RangeError("log(step)"),
+            "'log' at column 1 may take the log of a value <= 0: the argument's range "
+            "[0, 9.0072e+15] is not > 0");
+  EXPECT_EQ(RangeError("sqrt(step-1)"),
+            "'sqrt' at column 1 may take the square root of a negative value: the argument's "
+            "range [-1, 9.0072e+15] has negative values");
+  EXPECT_EQ(RangeError("exp(step)"),
+            "'exp' at column 1 may overflow: the argument's range [0, 9.0072e+15] goes above "
+            "709.78");
+  EXPECT_EQ(RangeError("(1 - step/1000) ** 0.9"),
+            "'**' at column 17 may be NaN: the base's range [-9.0072e+12, 1] has negative values "
+            "and the exponent (range [0.9, 0.9]) is not a constant integer (clamp the base, e.g. "
+            "max(0, ...) ** y)");
+  EXPECT_THAT(RangeError("2 ** step"), HasSubstr("'**' at column 3 may overflow"));
+  EXPECT_THAT(RangeError("pow(1.01, step)"), HasSubstr("'pow' at column 1 may overflow"));
+  EXPECT_THAT(RangeError("step ** -1"), HasSubstr("may divide by zero (0 to a negative power)"));
+  EXPECT_THAT(RangeError("(step - 3) ** -1"), HasSubstr("may divide by zero"));
+  EXPECT_THAT(RangeError("step * step * step * step * step * step * step * step * step * step * "
+                         "step * step * step * step * step * step * step * step * step * step"),
+              HasSubstr("may overflow: the operands' ranges are"));
+  EXPECT_THAT(RangeError("1e300 + 1e300 * step"), HasSubstr("'*' at column 15 may overflow"));
+  // Intermediate results count, even when a later operation would hide them.
+  EXPECT_THAT(RangeError("min(1, exp(step))"), HasSubstr("'exp' at column 8 may overflow"));
+  EXPECT_THAT(RangeError("0 * (1/step)"), HasSubstr("may divide by zero"));
+  // Constants too.
+  EXPECT_THAT(RangeError("1/0 + step"), HasSubstr("'/' at column 2 may divide by zero"));
+  EXPECT_THAT(RangeError("log(0)"), HasSubstr("'log' at column 1"));
+  EXPECT_THAT(RangeError("(-8) ** (1/3)"), HasSubstr("may be NaN"));
+  EXPECT_THAT(RangeError("1 ? 1/0 : 1"), HasSubstr("may divide by zero"));
+  // Conservative: no integer makes step - 0.5 zero, but the interval [-0.5, ...] contains it.
+  EXPECT_THAT(RangeError("1/(step - 0.5)"), HasSubstr("may divide by zero"));
+}
+
+TEST(ExpressionRangeTest, ConditionalsAreAnalyzedWhereSelected) {
+  for (const char* text :
+       {"step < 1 ? 1 : 1/step", "step == 0 ? 1 : 1/step", "step != 0 ? 1/step : 1",
+        "step >= 1 ? log(step) : 0", "1 <= step ? 1/step : 2", "0 < step ? 1/step : 2",
+        "step > 0 && step < 10 ? 1/step : 1", "step < 1 || step > 5 ? 1 : 1/step",
+        "!(step < 1) ? 1/step : 3", "(step < 1) ? 3 : sqrt(step - 1)", "step < 0 ? 1/0 : 1",
+        "0 ? 1/0 : 1", "step < 10.5 ? 1 : 1/(step - 10.5)",
+        "step > 100 ? exp(-step) : step < 10 ? 1 : 1/(step - 9)",
+        "step < 700 ? exp(step) : exp(700)"}) {
+    ExpectAccepted(text);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_EQ(*StepRange("step < 0 ? 1/0 : 1"), (Interval{1, 1}));
+  EXPECT_EQ(*StepRange("step < 1 ? 5 : 1/step"), (Interval{1.1102230246251568e-16, 5}));
+  // Only comparisons of the variable with a constant refine: here the divisor is analyzed over
+  // every step.
+  EXPECT_THAT(RangeError("step - 1 < 0 ? 1 : 1/step"), HasSubstr("may divide by zero"));
+  EXPECT_THAT(RangeError("step < 2 ? 1 : 1/(step - 2)"), HasSubstr("may divide by zero"));
+  EXPECT_THAT(RangeError("step < 1 || step > 5 ? 1/step : 1"), HasSubstr("may divide by zero"));
+  // The condition itself is analyzed.
+  EXPECT_THAT(RangeError("exp(step) > 1 ? 1 : 0"), HasSubstr("'exp' at column 1"));
+}
+
+TEST(ExpressionRangeTest, OtherDomains) {
+  const Expression e = MustCompile("1 / x", "x");
+  EXPECT_THAT(e.Range({{-1, 1}, false}).status().message(), HasSubstr("may divide by zero"));
+  EXPECT_EQ(*e.Range({{1, 4}, false}), (Interval{0.25, 1}));
+  EXPECT_TRUE(e.Range({Interval::Empty(), false})->empty());
+  EXPECT_THAT(e.Range({{0, kInf}, false}).status().message(), HasSubstr("is not finite"));
+  // Real domains refine with the nearest doubles, integer domains with the nearest integers.
+  const Expression g = MustCompile("x < 1 ? 1 : 1/(x - 1)", "x");
+  EXPECT_THAT(g.Range({{0, 10}, false}).status().message(), HasSubstr("may divide by zero"));
+  const Expression h = MustCompile("x <= 1 ? 1 : 1/(x - 1)", "x");
+  EXPECT_TRUE(h.Range({{0, 10}, false}).ok());
+  EXPECT_EQ(*h.Range({{0, 10}, true}), (Interval{1.0 / 9, 1}));
+}
+
+// Range() is sound: for random expressions it accepts, every value at the check steps is finite
+// and inside the range it gives.
+TEST(ExpressionRangeTest, RandomExpressionsStayInTheirRange) {
+  std::mt19937 rng(4242);
+  RandomExpression gen(&rng);
+  const std::vector<double> steps = CheckSteps();
+  int accepted = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::function<double(double)> ref;
+    const std::string text = gen.Generate(1 + iter % 6, &ref);
+    absl::StatusOr<Expression> e = Expression::Compile(text, "step");
+    if (!e.ok()) continue;
+    const absl::StatusOr<Interval> r = e->Range(StepDomain());
+    if (!r.ok()) {
+      EXPECT_THAT(r.status().message(), HasSubstr(" at column ")) << text;
+      continue;
+    }
+    ++accepted;
+    ExpectWithin(*e, *r);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(accepted, 3000);
 }
 
 }  // namespace

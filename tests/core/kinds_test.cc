@@ -4,9 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <random>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/evaluator.h"
@@ -145,7 +149,7 @@ TEST(ValidationTest, RangesOfEveryKind) {
       "schedule.cosine_annealing_warm_restarts.t_mult: must be >= 1, got 0");
   ExpectInvalid(Spec("cyclic"), "schedule.cyclic.max_lr: is required");
   ExpectInvalid(Spec("cyclic", {{"max_lr", std::vector<double>{1.0}}, {"step_size_up", -5.0}}),
-                "schedule.cyclic.step_size_up: must be > 0 and <= 2^53, got -5");
+                "schedule.cyclic.step_size_up: must be >= 1e-290 and <= 2^53, got -5");
   ExpectInvalid(Spec("one_cycle"),
                 "schedule.one_cycle.total_steps: is required (or set epochs and steps_per_epoch)");
   ExpectInvalid(
@@ -279,6 +283,346 @@ TEST(JobPlanTest, ValidatesTheJob) {
   const std::vector<std::string> bad = {"beta1"};
   EXPECT_EQ((*plan)->Select(bad, "hyperparameters").status().message(),
             "hyperparameters[0]: the job has no hyperparameter \"beta1\"");
+}
+
+// ---------------------------------------------------------------------------
+// Finiteness: every spec that compiles gives finite values at every step in [0, 2^53), within the
+// bound its node states (Node::max_abs). Each rule has its regression cases (found by the
+// schedule fuzzer), then a property test samples many specs of every v1 kind.
+// ---------------------------------------------------------------------------
+
+constexpr int64_t kLastStep = kStepLimit - 1;
+
+// The steps a spec is checked at: 0 to 299, the steps its parameters name (and their
+// neighbours), 2^31, the last steps, and a few random ones.
+std::vector<int64_t> CheckSteps(const ScheduleSpec& spec, std::mt19937_64& rng) {
+  std::vector<int64_t> steps = {int64_t{1} << 31, kLastStep - 1, kLastStep};
+  for (int64_t t = 0; t < 300; ++t) steps.push_back(t);
+  const auto add = [&](int64_t v) {
+    for (int64_t d : {-1, 0, 1}) {
+      if (v + d >= 0 && v + d < kStepLimit) steps.push_back(v + d);
+    }
+  };
+  std::vector<const ScheduleSpec*> todo = {&spec};
+  while (!todo.empty()) {
+    const ScheduleSpec* s = todo.back();
+    todo.pop_back();
+    for (const auto& [name, value] : s->params) {
+      if (const auto* v = std::get_if<int64_t>(&value)) add(*v);
+      if (const auto* list = std::get_if<std::vector<int64_t>>(&value)) {
+        for (int64_t v : *list) add(v);
+      }
+      if (const auto* x = std::get_if<double>(&value); x != nullptr && *x >= 0 && *x < 1e16) {
+        add(static_cast<int64_t>(*x));
+        add(static_cast<int64_t>(*x * 2));
+      }
+    }
+    for (const ScheduleSpec& child : s->children) todo.push_back(&child);
+  }
+  for (int i = 0; i < 4; ++i) steps.push_back(static_cast<int64_t>(rng() % kStepLimit));
+  return steps;
+}
+
+// Compiles `spec` for `bases`; when it compiles, every value at the check steps is finite and
+// within the node's bound. Returns whether it compiled.
+bool ExpectFiniteIfValid(const ScheduleSpec& spec, const std::vector<double>& bases,
+                         std::mt19937_64& rng, const std::string& label) {
+  auto nodes = CompileStandalone(spec, bases, "schedule");
+  if (!nodes.ok()) {
+    EXPECT_EQ(nodes.status().code(), absl::StatusCode::kInvalidArgument) << label;
+    return false;
+  }
+  const std::vector<int64_t> steps = CheckSteps(spec, rng);
+  for (size_t g = 0; g < nodes->size(); ++g) {
+    const Node& node = *(*nodes)[g];
+    for (int64_t step : steps) {
+      double v = 0;
+      node.Evaluate(step, std::span<double>(&v, 1));
+      EXPECT_TRUE(std::isfinite(v) && std::fabs(v) <= node.max_abs())
+          << label << "\nbase " << bases[g] << " at step " << step << ": " << v << " (bound "
+          << node.max_abs() << ")";
+    }
+  }
+  return true;
+}
+
+bool Finite(const ScheduleSpec& spec, std::vector<double> bases = {0.1}) {
+  std::mt19937_64 rng(1);
+  return ExpectFiniteIfValid(spec, bases, rng, spec.kind);
+}
+
+TEST(FinitenessTest, GammaAboveOneOnlyWhileTheValueStaysFinite) {
+  // exponential: b * gamma^t up to t = 2^53 - 1, so gamma must be within ~7.8e-14 of 1.
+  EXPECT_EQ(Compile(Spec("exponential", {{"gamma", 1.01}})).message(),
+            "schedule.exponential.gamma: must be <= 1, or > 1 only as long as b * gamma^n stays "
+            "finite for every n up to 9007199254740991 (the last step); b = 0.1, got 1.01");
+  EXPECT_TRUE(Finite(Spec("exponential", {{"gamma", 1 + 5e-14}})));
+  EXPECT_FALSE(Finite(Spec("exponential", {{"gamma", 1 + 1e-13}})));
+  // step: n is the number of periods the last step reaches.
+  EXPECT_TRUE(Finite(Spec("step", {{"step_size", int64_t{1} << 50}, {"gamma", 2.0}})));
+  EXPECT_EQ(Compile(Spec("step", {{"step_size", int64_t{1}}, {"gamma", 2.0}})).message(),
+            "schedule.step.gamma: must be <= 1, or > 1 only as long as b * gamma^n stays finite "
+            "for every n up to 9007199254740991 (the periods reached by the last step); b = 0.1, "
+            "got 2");
+  // multi_step: n is the number of milestones below 2^53, whatever the steps.
+  const auto multi = [](double gamma, std::vector<int64_t> milestones) {
+    return Spec("multi_step", {{"gamma", gamma}, {"milestones", std::move(milestones)}});
+  };
+  EXPECT_TRUE(Finite(multi(10.0, {10, 20, 30})));
+  EXPECT_DOUBLE_EQ(Values(multi(10.0, {10, 20, 30}), kLastStep, 1, 0.1)[0], 100.0);
+  EXPECT_TRUE(Finite(multi(1e150, {10, 20})));
+  EXPECT_THAT(Compile(multi(1e150, {10, 20, 30})).message(),
+              HasSubstr("n up to 3 (the milestones below 2^53)"));
+  EXPECT_TRUE(Finite(multi(1e150, {10, 20, kStepLimit, kStepLimit + 5})));
+  // The bound depends on the group's base value: 1e150 * 1e150^2 overflows.
+  EXPECT_TRUE(Finite(multi(1e150, {5, 6}), {1e-150}));
+  EXPECT_FALSE(Finite(multi(1e150, {5, 6}), {1e150}));
+  // b = 0 does not hide an infinite gamma^n (0 * inf is NaN).
+  EXPECT_FALSE(Finite(Spec("exponential", {{"gamma", 2.0}}), {0.0}));
+}
+
+TEST(FinitenessTest, LambdaExpressionsAreProvenFinite) {
+  const auto lambda = [](std::string text) {
+    return Spec("lambda", {{"expression", std::move(text)}});
+  };
+  EXPECT_EQ(Compile(lambda("1/step")).message(),
+            "schedule.lambda.expression: '/' at column 2 may divide by zero: the divisor's range "
+            "[0, 9.0072e+15] contains 0");
+  EXPECT_THAT(Compile(lambda("log(step)")).message(), HasSubstr("may take the log of a value"));
+  EXPECT_THAT(Compile(lambda("sqrt(step-1)")).message(), HasSubstr("square root of a negative"));
+  EXPECT_THAT(Compile(lambda("exp(step)")).message(), HasSubstr("'exp' at column 1 may overflow"));
+  EXPECT_THAT(Compile(lambda("(1 - step/1000) ** 0.9")).message(), HasSubstr("may be NaN"));
+  for (const char* ok : {"0.95 ** step", "1/(step+1)", "min(1, (step+1)/1000)",
+                         "max(0, 1 - step/1000) ** 0.9", "step < 1 ? 1 : 1/step"}) {
+    EXPECT_TRUE(Finite(lambda(ok), {0.1, 1e150, -1e150})) << ok;
+  }
+  // b * expression must be finite too.
+  EXPECT_TRUE(Finite(lambda("1e150"), {1e150}));
+  EXPECT_EQ(Compile(lambda("1e200 * min(1, step)"), {1e150}).message(),
+            "schedule.lambda.expression: b * expression may overflow: b = 1e+150, the "
+            "expression's range is [0, 1e+200]");
+}
+
+TEST(FinitenessTest, DivisorsHaveAMinimumMagnitude) {
+  // cyclic: t / (step_size_up + step_size_down) overflows for subnormal step sizes.
+  const auto cyclic = [](double up, double down) {
+    return Spec("cyclic", {{"max_lr", std::vector<double>{1.0}},
+                           {"step_size_up", up},
+                           {"step_size_down", down},
+                           {"mode", std::string("triangular2")}});
+  };
+  EXPECT_EQ(Compile(cyclic(5e-324, 1)).message(),
+            "schedule.cyclic.step_size_up: must be >= 1e-290 and <= 2^53, got 4.94066e-324");
+  EXPECT_EQ(Compile(cyclic(1, 1e-300)).message(),
+            "schedule.cyclic.step_size_down: must be >= 1e-290 and <= 2^53, got 1e-300");
+  EXPECT_TRUE(Finite(cyclic(1e-290, 1e-290)));
+  EXPECT_TRUE(Finite(cyclic(1e-290, 9007199254740992.0)));
+  EXPECT_TRUE(Finite(cyclic(9007199254740992.0, 1e-290)));
+  // one_cycle: max_lr / div_factor / final_div_factor must stay within 1e300.
+  const auto one_cycle = [](double div, double final_div) {
+    return Spec(
+        "one_cycle",
+        {{"total_steps", int64_t{100}}, {"div_factor", div}, {"final_div_factor", final_div}});
+  };
+  EXPECT_EQ(Compile(one_cycle(1e-320, 1e4)).message(),
+            "schedule.one_cycle.div_factor: must keep |max_lr / div_factor| <= 1e300 (max_lr = "
+            "0.1), got 9.99989e-321");
+  EXPECT_EQ(Compile(one_cycle(25, 1e-320)).message(),
+            "schedule.one_cycle.final_div_factor: must keep |max_lr / div_factor / "
+            "final_div_factor| <= 1e300 (max_lr = 0.1, div_factor = 25), got 9.99989e-321");
+  EXPECT_TRUE(Finite(one_cycle(1e-140, 1e-10), {1e150}));
+  // Found by the fuzzer: in the subnormal range, rounding errors are absolute, not relative, and
+  // the bound must allow for them (this value rounds up to 17 * 2^-1074 with a max_lr of 16).
+  EXPECT_TRUE(Finite(Spec("one_cycle", {{"max_lr", std::vector<double>{7.90505033345994e-323}},
+                                        {"total_steps", int64_t{100}},
+                                        {"three_phase", true}}),
+                     {std::numeric_limits<double>::denorm_min(), 3.0}));
+  EXPECT_TRUE(Finite(Spec("cosine_annealing", {{"t_max", int64_t{7}}, {"eta_min", 3e-323}}),
+                     {std::numeric_limits<double>::denorm_min()}));
+  EXPECT_FALSE(Finite(one_cycle(1e-150, 1e-150), {1e150}));
+}
+
+TEST(FinitenessTest, ChainedProductsAreBounded) {
+  const auto lambda = [](std::string text) {
+    return Spec("lambda", {{"expression", std::move(text)}});
+  };
+  // Each child is finite, their product is not.
+  EXPECT_EQ(
+      Compile(Spec("chained", {}, {lambda("1e150"), lambda("1e150"), lambda("1e150")})).message(),
+      "schedule.chained.schedules[2]: the product of the schedules' values up to this one "
+      "may overflow: its bound is 1e+150 and b = 0.1");
+  EXPECT_TRUE(Finite(Spec("chained", {}, {lambda("1e150"), lambda("1e150")})));
+  // A factor 0 after an overflow would give NaN: every running product must be finite.
+  EXPECT_FALSE(Finite(Spec("chained", {}, {lambda("1e200"), lambda("1e200"), lambda("0")})));
+  const auto exp_gamma = Spec("exponential", {{"gamma", 1 + 5e-14}});  // Up to ~e^450.
+  EXPECT_TRUE(Finite(Spec("chained", {}, {exp_gamma, Spec("constant")})));
+  EXPECT_FALSE(Finite(Spec("chained", {}, {exp_gamma, exp_gamma})));
+  // Absolute-valued children count with their own values.
+  const auto cosine = Spec("cosine_annealing", {{"t_max", int64_t{10}}, {"eta_min", 1e150}});
+  EXPECT_TRUE(Finite(Spec("chained", {}, {cosine, cosine})));
+  EXPECT_FALSE(Finite(Spec("chained", {}, {cosine, cosine, cosine})));
+  // Sequential children: the largest bound of its schedules.
+  EXPECT_FALSE(Finite(Spec(
+      "chained", {},
+      {Spec("sequential", {{"milestones", std::vector<int64_t>{5}}}, {Spec("constant"), cosine}),
+       cosine, cosine})));
+}
+
+// Draws valid-looking specs of every v1 kind, edge values included (gamma near 1 and above it,
+// subnormal and huge magnitudes, steps near 2^53).
+class SpecSampler {
+ public:
+  explicit SpecSampler(uint64_t seed) : rng_(seed) {}
+
+  std::mt19937_64& rng() { return rng_; }
+
+  template <typename T>
+  T Pick(std::initializer_list<T> values) {
+    return *(values.begin() + rng_() % values.size());
+  }
+
+  double Unit() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+
+  int64_t Steps() {
+    return Pick<int64_t>({0, 1, 2, 5, 7, 100, 1000, int64_t{1} << 31, kLastStep - 1, kLastStep,
+                          kStepLimit, int64_t{1} << 62, static_cast<int64_t>(rng_() % 100000)});
+  }
+  int64_t PositiveSteps() {
+    const int64_t s = Steps();
+    return s > 0 ? s : 1;
+  }
+  double Gamma() {
+    return Pick<double>({0.0, 1e-300, 0.1, 0.5, 0.9, 0.999999, 1.0, 1 + 1e-15, 1 + 5e-14, 1 + 1e-13,
+                         1.0001, 1.5, 2.0, 10.0, 1e10, 1e150, Unit()});
+  }
+  double Value() {
+    return Pick<double>(
+        {0.0, 5e-324, 8e-323, 1e-300, 1e-3, 0.1, 1.0, 2.0, -0.5, 1e100, 1e150, -1e150, Unit()});
+  }
+  double Size() {
+    return Pick<double>(
+        {1e-300, 1e-290, 1e-10, 0.5, 1.0, 5.0, 2000.0, 1e9, 9007199254740992.0, 1 + Unit() * 100});
+  }
+  std::vector<int64_t> SortedSteps(size_t max_count, bool strictly_positive) {
+    std::vector<int64_t> v(rng_() % (max_count + 1));
+    for (int64_t& x : v) x = strictly_positive ? PositiveSteps() : Steps();
+    std::sort(v.begin(), v.end());
+    if (strictly_positive) v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+  }
+
+  ScheduleSpec Sample(const std::string& kind, int depth) {
+    if (kind == "constant") {
+      return Spec(
+          kind, {{"factor", Pick<double>({0.0, 1.0 / 3, 1.0, Unit()})}, {"total_iters", Steps()}});
+    }
+    if (kind == "step") return Spec(kind, {{"step_size", Steps()}, {"gamma", Gamma()}});
+    if (kind == "multi_step") {
+      return Spec(kind, {{"milestones", SortedSteps(5, false)}, {"gamma", Gamma()}});
+    }
+    if (kind == "exponential") return Spec(kind, {{"gamma", Gamma()}});
+    if (kind == "linear") {
+      return Spec(kind, {{"start_factor", Pick<double>({1e-300, 1e-3, 1.0 / 3, 1.0, Unit()})},
+                         {"end_factor", Pick<double>({0.0, 0.5, 1.0, Unit()})},
+                         {"total_iters", Steps()}});
+    }
+    if (kind == "polynomial") {
+      return Spec(kind, {{"total_iters", Steps()},
+                         {"power", Pick<double>({0.0, 0.5, 1.0, 2.0, 1e150, Unit() * 10})}});
+    }
+    if (kind == "cosine_annealing") {
+      return Spec(kind, {{"t_max", Steps()}, {"eta_min", Value()}});
+    }
+    if (kind == "cosine_annealing_warm_restarts") {
+      return Spec(kind, {{"t_0", Steps()},
+                         {"t_mult", Pick<int64_t>({1, 2, 3, 1000, int64_t{1} << 40})},
+                         {"eta_min", Value()}});
+    }
+    if (kind == "cyclic") {
+      return Spec(
+          kind,
+          {{"base_lr", std::vector<double>{Value()}},
+           {"max_lr", std::vector<double>{Value()}},
+           {"step_size_up", Size()},
+           {"step_size_down", Size()},
+           {"mode", std::string(Pick<const char*>({"triangular", "triangular2", "exp_range"}))},
+           {"gamma", Pick<double>({1e-300, 0.5, 0.99999, 1.0, Unit()})}});
+    }
+    if (kind == "one_cycle") {
+      return Spec(kind, {{"max_lr", std::vector<double>{Value()}},
+                         {"total_steps", Steps()},
+                         {"pct_start", Pick<double>({0.0, 0.1, 0.25, 0.3, 0.5, 0.7, 1.0, Unit()})},
+                         {"anneal_strategy", std::string(Pick<const char*>({"cos", "linear"}))},
+                         {"div_factor", Pick<double>({1e-300, 1e-150, 1e-10, 1.0, 25.0, 1e150})},
+                         {"final_div_factor", Pick<double>({1e-300, 1e-150, 1.0, 1e4, 1e150})},
+                         {"three_phase", rng_() % 2 == 0}});
+    }
+    if (kind == "lambda") {
+      return Spec(
+          kind, {{"expression",
+                  std::string(Pick<const char*>(
+                      {"0.95 ** step", "1/(step+1)", "min(1, (step+1)/1000)", "1/step", "log(step)",
+                       "log(step + 1)", "sqrt(step - 1)", "exp(step)", "exp(-step)",
+                       "(1 - step/1000) ** 0.9", "max(0, 1 - step/1000) ** 0.9",
+                       "step < 100 ? step / 100 : 0.5 * (1 + cos(pi * (step - 100) / 900))",
+                       "1e150", "1e300", "step * 1e150", "step ** 2", "1.0000001 ** step",
+                       "step == 0 ? 1 : 1/step"}))}});
+    }
+    // Composites.
+    std::vector<ScheduleSpec> children(1 + rng_() % 3);
+    for (ScheduleSpec& child : children) child = Sample(AnyKind(depth + 1), depth + 1);
+    if (kind == "sequential") {
+      std::vector<int64_t> milestones;
+      for (size_t i = 1; i < children.size(); ++i) {
+        milestones.push_back((milestones.empty() ? 0 : milestones.back()) + PositiveSteps() % 1000 +
+                             1);
+      }
+      return Spec(kind, {{"milestones", milestones}}, std::move(children));
+    }
+    return Spec(kind, {}, std::move(children));
+  }
+
+  std::string AnyKind(int depth) {
+    const std::vector<absl::string_view> names = KindNames();
+    std::string kind(names[rng_() % names.size()]);
+    while (depth >= 2 && (kind == "sequential" || kind == "chained")) {
+      kind = std::string(names[rng_() % names.size()]);
+    }
+    return kind;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+TEST(FinitenessTest, SampledValidSpecsOfEveryKindAreFinite) {
+  SpecSampler sampler(20261129);
+  const std::vector<double> base_sets[] = {{0.1},
+                                           {1.0, 0.01},
+                                           {1e150, -1e150, 0.0},
+                                           {1e-300, std::numeric_limits<double>::denorm_min()}};
+  std::map<std::string, int> valid;
+  // The v1 kinds; the catalog's kinds have their property tests next to their other tests
+  // (catalog_*_test.cc, torch_extra_test.cc).
+  const std::vector<absl::string_view> kinds = {
+      "constant",    "step",        "multi_step",      "exponential",
+      "linear",      "polynomial",  "cosine_annealing", "cosine_annealing_warm_restarts",
+      "cyclic",      "one_cycle",   "lambda",          "sequential",
+      "chained"};
+  for (absl::string_view name : kinds) {
+    for (int i = 0; i < 1000; ++i) {
+      const ScheduleSpec spec = sampler.Sample(std::string(name), 0);
+      const std::vector<double>& bases = base_sets[i % std::size(base_sets)];
+      if (ExpectFiniteIfValid(spec, bases, sampler.rng(), std::string(name))) {
+        ++valid[std::string(name)];
+      }
+      if (HasFailure()) return;
+    }
+  }
+  // Every kind was exercised with plenty of valid specs.
+  for (absl::string_view name : kinds) {
+    EXPECT_GE(valid[std::string(name)], 200) << name;
+  }
 }
 
 }  // namespace

@@ -12,6 +12,10 @@
 //     the extremes of the double range) and doubles derived from the input's hash;
 //   * in-place evaluation (out aliasing x) gives the same values;
 //   * spans of every length from 1 to 130 starting anywhere in the inputs agree with the full span;
+//   * the range analysis (Expression::Range) is sound: over the steps (StepDomain()) and over the
+//     reals in [-1000, 1000], when it accepts the expression, every input of that domain gives a
+//     finite value inside the range it returned (the lambda kind relies on this for "every valid
+//     spec gives finite values"); when it rejects, the error is InvalidArgument naming a column;
 //   * the compiled program respects the documented limits (stack slots <= kMaxStack, instructions
 //   <= 4 * kMaxLength)
 //     and keeps its text and variable.
@@ -93,6 +97,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!SameValue(out[i], scalar)) {
       Fail(absl::StrCat("span != scalar\n", Where(e, x[i]), "\nspan: ", Describe(out[i]),
                         "\nscalar: ", Describe(scalar), "\nindex in span: ", i));
+    }
+  }
+  // The range analysis, over the steps and over a real interval.
+  const hpsched::core::Domain domains[] = {hpsched::core::StepDomain(), {{-1000.0, 1000.0}, false}};
+  for (const hpsched::core::Domain& domain : domains) {
+    const absl::StatusOr<hpsched::core::Interval> range = e.Range(domain);
+    if (!range.ok()) {
+      FUZZ_CHECK(range.status().code() == absl::StatusCode::kInvalidArgument,
+                 range.status().ToString());
+      FUZZ_CHECK(range.status().message().find(" at column ") != std::string_view::npos,
+                 range.status().ToString());
+      continue;
+    }
+    for (size_t i = 0; i < x.size(); ++i) {
+      const bool in_domain =
+          domain.range.contains(x[i]) && (!domain.integers || std::floor(x[i]) == x[i]);
+      if (!in_domain) continue;
+      if (!std::isfinite(out[i]) || !range->contains(out[i])) {
+        Fail(absl::StrCat("Range() accepted the expression, but a value is not finite or outside ",
+                          range->ToString(), "\n", Where(e, x[i]), "\nvalue: ", Describe(out[i]),
+                          "\ndomain: ", domain.range.ToString(),
+                          domain.integers ? " (integers)" : " (reals)"));
+      }
     }
   }
   // In place: out is x.

@@ -15,6 +15,8 @@
 //     a derived random step and at 2^53 - 64 (the span ends at the last valid step, 2^53 - 1); for
 //     every value:
 //       - it is finite (the rule; see HPSCHED_FUZZ_NONFINITE in fuzz_common.h),
+//       - |value| <= Node::max_abs(), the bound the kind proved when it compiled (chained relies
+//         on it to prove its product finite),
 //       - the batched value (core::EvaluateBatch over the span) equals the one-at-a-time value
 //         (Node::Evaluate over a span of 1) bit for bit,
 //       - every slot of the span is written and evaluation is deterministic (two runs over buffers
@@ -209,6 +211,10 @@ void CheckNode(const core::Node& node, const Window& w, const hpsched::v1::Sched
     if (!SameValue(batched[i], single)) {
       Fail(absl::StrCat("batched != one-at-a-time\n", where(), "\nbatched: ", Describe(batched[i]),
                         "\none-at-a-time: ", Describe(single)));
+    }
+    if (std::isfinite(batched[i]) && !(std::fabs(batched[i]) <= node.max_abs())) {
+      Fail(absl::StrCat("value outside the node's proven bound\n", where(), "\nvalue: ",
+                        Describe(batched[i]), "\nmax_abs: ", Describe(node.max_abs())));
     }
     if (!std::isfinite(batched[i]) && GetNonFinitePolicy() != NonFinitePolicy::kIgnore) {
       NonFinite(absl::StrCat(KindTree(spec), ":", std::isnan(batched[i]) ? "nan" : "inf",

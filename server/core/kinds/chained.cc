@@ -2,9 +2,12 @@
 // value(t) = b * product of schedules[i](t), each evaluated with base value 1.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/params.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -12,8 +15,8 @@ namespace {
 
 class ChainedNode final : public Node {
  public:
-  ChainedNode(double base, std::vector<NodePtr> children)
-      : base_(base), children_(std::move(children)) {}
+  ChainedNode(double base, std::vector<NodePtr> children, double bound)
+      : Node(bound), base_(base), children_(std::move(children)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     constexpr size_t kChunk = 256;
@@ -38,7 +41,27 @@ class ChainedNode final : public Node {
 
 absl::StatusOr<NodePtr> CompileChained(const ScheduleSpec& spec, const CompileContext& context) {
   ASSIGN_OR_RETURN(std::vector<NodePtr> children, CompileChildren(spec, context, 1.0));
-  return std::make_unique<ChainedNode>(context.base, std::move(children));
+  // The running product b * v_0 * ... * v_i is bounded by |b| * max_abs_0 * ... * max_abs_i, and
+  // every one of them must be finite: a later factor 0 would turn an inf into NaN.
+  Params p(spec, context);
+  double bound = std::fabs(context.base);
+  for (size_t i = 0; i < children.size(); ++i) {
+    const double child = children[i]->max_abs();
+    if (std::isinf(child)) {
+      return p.Error(absl::StrCat("schedules[", i, "]"),
+                     absl::StrCat("kind \"", spec.children[i].kind,
+                                  "\" states no bound on its values, so the product of the "
+                                  "schedules cannot be proven finite"));
+    }
+    bound = RoundBoundUp(bound * child);
+    if (!std::isfinite(bound)) {
+      return p.Error(absl::StrCat("schedules[", i, "]"),
+                     absl::StrCat("the product of the schedules' values up to this one may "
+                                  "overflow: its bound is ",
+                                  child, " and b = ", context.base));
+    }
+  }
+  return std::make_unique<ChainedNode>(context.base, std::move(children), bound);
 }
 
 }  // namespace hpsched::core::kinds

@@ -17,7 +17,10 @@ namespace {
 class CosineAnnealingNode final : public Node {
  public:
   CosineAnnealingNode(double base, double eta_min, int64_t t_max)
-      : base_(base), eta_min_(eta_min), t_max_(static_cast<double>(t_max)) {}
+      : Node(CosineAnnealingBound(base, eta_min)),
+        base_(base),
+        eta_min_(eta_min),
+        t_max_(static_cast<double>(t_max)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {

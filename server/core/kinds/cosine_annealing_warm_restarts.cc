@@ -22,7 +22,11 @@ namespace {
 class WarmRestartsNode final : public Node {
  public:
   WarmRestartsNode(double base, double eta_min, int64_t t_0, int64_t t_mult)
-      : base_(base), eta_min_(eta_min), t_0_(t_0), t_mult_(t_mult) {}
+      : Node(CosineAnnealingBound(base, eta_min)),
+        base_(base),
+        eta_min_(eta_min),
+        t_0_(t_0),
+        t_mult_(t_mult) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     int64_t t_cur = 0;

@@ -12,6 +12,7 @@
 //   value = max_momentum - (max_momentum - base_momentum) * scale * f
 // (defaults 0.9 and 0.8: the group's base value, the optimizer's momentum, is overwritten as in
 // PyTorch); without it, the group's base value at every step (PyTorch leaves the momentum alone).
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -32,7 +33,9 @@ class CyclicNode final : public Node {
  public:
   CyclicNode(double anchor, double height, double total_size, double step_ratio, Mode mode,
              double gamma)
-      : anchor_(anchor),
+      // scale and f are in [0, 1]: the value lies between anchor and anchor + height.
+      : Node(RoundBoundUp(std::max(std::fabs(anchor), std::fabs(anchor + height)))),
+        anchor_(anchor),
         height_(height),
         total_size_(total_size),
         step_ratio_(step_ratio),
@@ -83,12 +86,16 @@ absl::StatusOr<NodePtr> CompileCyclic(const ScheduleSpec& spec, const CompileCon
   ASSIGN_OR_RETURN(double gamma, p.Double("gamma", 1.0));
   ASSIGN_OR_RETURN(std::string scale_mode, p.Enum("scale_mode", "cycle", {"cycle", "iterations"}));
   ASSIGN_OR_RETURN(MomentumCycle momentum, ReadMomentumCycle(p, 0.8, 0.9));
+  // At least kMinSize: t / (up + down) stays finite for every step t < 2^53 (it would overflow,
+  // and x become inf - inf = NaN, below about 5e-293), and r = up / (up + down) stays > 0 (a
+  // subnormal up makes it 0, and scale 0 / 0 at the start of each cycle).
+  constexpr double kMinSize = 1e-290;
   constexpr double kMaxSize = static_cast<double>(kStepLimit);
-  if (up <= 0 || up > kMaxSize) {
-    return p.Error("step_size_up", absl::StrCat("must be > 0 and <= 2^53, got ", up));
+  if (!(up >= kMinSize && up <= kMaxSize)) {
+    return p.Error("step_size_up", absl::StrCat("must be >= 1e-290 and <= 2^53, got ", up));
   }
-  if (down <= 0 || down > kMaxSize) {
-    return p.Error("step_size_down", absl::StrCat("must be > 0 and <= 2^53, got ", down));
+  if (!(down >= kMinSize && down <= kMaxSize)) {
+    return p.Error("step_size_down", absl::StrCat("must be >= 1e-290 and <= 2^53, got ", down));
   }
   // gamma > 1 would overflow gamma^t to infinity (and 0 * inf to NaN) within the step range.
   if (gamma <= 0 || gamma > 1) {

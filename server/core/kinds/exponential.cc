@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/geometric_bound.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -11,7 +12,8 @@ namespace {
 
 class ExponentialNode final : public Node {
  public:
-  ExponentialNode(double base, double gamma) : base_(base), gamma_(gamma) {}
+  ExponentialNode(double base, double gamma, double bound)
+      : Node(bound), base_(base), gamma_(gamma) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
@@ -31,7 +33,8 @@ absl::StatusOr<NodePtr> CompileExponential(const ScheduleSpec& spec,
   Params p(spec, context);
   ASSIGN_OR_RETURN(double gamma, p.Double("gamma"));
   if (gamma <= 0) return p.Error("gamma", absl::StrCat("must be > 0, got ", gamma));
-  return std::make_unique<ExponentialNode>(context.base, gamma);
+  ASSIGN_OR_RETURN(double bound, GeometricBound(p, gamma, kStepLimit - 1, "the last step"));
+  return std::make_unique<ExponentialNode>(context.base, gamma, bound);
 }
 
 }  // namespace hpsched::core::kinds

@@ -2,6 +2,7 @@
 // value(t) = b * (start_factor + (end_factor - start_factor) * min(total_iters, t) / total_iters);
 // defaults start_factor 1/3, end_factor 1, total_iters 5.
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
@@ -13,7 +14,8 @@ namespace {
 class LinearNode final : public Node {
  public:
   LinearNode(double base, double start_factor, double end_factor, int64_t total_iters)
-      : base_(base),
+      : Node(RoundBoundUp(std::fabs(base))),  // Both factors are in [0, 1].
+        base_(base),
         start_(start_factor),
         delta_(end_factor - start_factor),
         total_iters_(total_iters) {}

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/geometric_bound.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -14,8 +15,8 @@ namespace {
 
 class MultiStepNode final : public Node {
  public:
-  MultiStepNode(double base, double gamma, std::vector<int64_t> milestones)
-      : base_(base), gamma_(gamma), milestones_(std::move(milestones)) {}
+  MultiStepNode(double base, double gamma, std::vector<int64_t> milestones, double bound)
+      : Node(bound), base_(base), gamma_(gamma), milestones_(std::move(milestones)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     auto next = std::upper_bound(milestones_.begin(), milestones_.end(), start);
@@ -52,7 +53,11 @@ absl::StatusOr<NodePtr> CompileMultiStep(const ScheduleSpec& spec, const Compile
     }
   }
   if (gamma < 0) return p.Error("gamma", absl::StrCat("must be >= 0, got ", gamma));
-  return std::make_unique<MultiStepNode>(context.base, gamma, std::move(milestones));
+  // The steps reach every milestone below 2^53.
+  const int64_t reached =
+      std::lower_bound(milestones.begin(), milestones.end(), kStepLimit) - milestones.begin();
+  ASSIGN_OR_RETURN(double bound, GeometricBound(p, gamma, reached, "the milestones below 2^53"));
+  return std::make_unique<MultiStepNode>(context.base, gamma, std::move(milestones), bound);
 }
 
 }  // namespace hpsched::core::kinds

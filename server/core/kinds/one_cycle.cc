@@ -34,8 +34,13 @@ struct Phase {
 
 class OneCycleNode final : public Node {
  public:
-  OneCycleNode(std::array<Phase, 3> phases, int num_phases, int64_t total_steps, bool cosine)
-      : phases_(phases), num_phases_(num_phases), total_steps_(total_steps), cosine_(cosine) {}
+  OneCycleNode(std::array<Phase, 3> phases, int num_phases, int64_t total_steps, bool cosine,
+               double bound)
+      : Node(bound),
+        phases_(phases),
+        num_phases_(num_phases),
+        total_steps_(total_steps),
+        cosine_(cosine) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
@@ -116,15 +121,34 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
                                 "total_steps == 1), got ",
                                 pct_start));
   }
+  const double initial = max_lr / div_factor;
+  const double min = initial / final_div_factor;
+  // Each phase interpolates between two of max_lr, initial and min (pct is in [0, 1]): within
+  // +-1e300 they keep (start - end) / 2 * (cos + 1) + end finite. A tiny divisor (1e-320) would
+  // make them overflow.
+  constexpr double kMaxValue = 1e300;
+  if (!(std::fabs(initial) <= kMaxValue)) {
+    return p.Error("div_factor", absl::StrCat("must keep |max_lr / div_factor| <= 1e300 (max_lr = ",
+                                              max_lr, "), got ", div_factor));
+  }
+  if (!(std::fabs(min) <= kMaxValue)) {
+    return p.Error(
+        "final_div_factor",
+        absl::StrCat("must keep |max_lr / div_factor / final_div_factor| <= 1e300 "
+                     "(max_lr = ",
+                     max_lr, ", div_factor = ", div_factor, "), got ", final_div_factor));
+  }
   // The phases go start -> peak (-> start) -> end: for the learning rate initial -> max_lr (->
   // initial) -> min, for the momentum max -> base (-> max) -> max.
-  double start = max_lr / div_factor;
+  double start = initial;
   double peak = max_lr;
-  double end = start / final_div_factor;
+  double end = min;
   if (DrivesMomentum(context)) {
     start = end = momentum.cycle ? momentum.max : context.base;
     peak = momentum.cycle ? momentum.base : context.base;
   }
+  const double bound =
+      RoundBoundUp(std::max({std::fabs(start), std::fabs(peak), std::fabs(end)}));
   std::array<Phase, 3> phases{};
   int num_phases = 2;
   if (three_phase) {
@@ -134,7 +158,7 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
   } else {
     phases = {Phase{first_end, start, peak}, Phase{n - 1, peak, end}, Phase{}};
   }
-  return std::make_unique<OneCycleNode>(phases, num_phases, total_steps, strategy == "cos");
+  return std::make_unique<OneCycleNode>(phases, num_phases, total_steps, strategy == "cos", bound);
 }
 
 }  // namespace hpsched::core::kinds

@@ -12,8 +12,12 @@ namespace {
 
 class PolynomialNode final : public Node {
  public:
+  // (1 - t / total_iters) is in [0, 1] and power >= 0: the power is in [0, 1].
   PolynomialNode(double base, int64_t total_iters, double power)
-      : base_(base), total_iters_(total_iters), power_(power) {}
+      : Node(RoundBoundUp(std::fabs(base))),
+        base_(base),
+        total_iters_(total_iters),
+        power_(power) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const double total = static_cast<double>(total_iters_);

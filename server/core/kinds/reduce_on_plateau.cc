@@ -20,7 +20,7 @@ namespace {
 class StepFunctionNode final : public Node {
  public:
   StepFunctionNode(std::vector<int64_t> starts, std::vector<double> values)
-      : starts_(std::move(starts)), values_(std::move(values)) {}
+      : Node(Bound(values)), starts_(std::move(starts)), values_(std::move(values)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const int64_t end = start + static_cast<int64_t>(out.size());
@@ -35,6 +35,12 @@ class StepFunctionNode final : public Node {
   }
 
  private:
+  static double Bound(const std::vector<double>& values) {
+    double bound = 0;
+    for (double v : values) bound = std::max(bound, std::fabs(v));
+    return bound;  // The values themselves: exact.
+  }
+
   std::vector<int64_t> starts_;
   std::vector<double> values_;
 };

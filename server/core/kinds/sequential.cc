@@ -11,10 +11,19 @@
 namespace hpsched::core::kinds {
 namespace {
 
+double MaxBound(const std::vector<NodePtr>& children) {
+  double bound = 0;
+  for (const NodePtr& child : children) bound = std::max(bound, child->max_abs());
+  return bound;
+}
+
 class SequentialNode final : public Node {
  public:
+  // Each value is one child's value.
   SequentialNode(std::vector<NodePtr> children, std::vector<int64_t> milestones)
-      : children_(std::move(children)), milestones_(std::move(milestones)) {}
+      : Node(MaxBound(children)),
+        children_(std::move(children)),
+        milestones_(std::move(milestones)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const int64_t end = start + static_cast<int64_t>(out.size());

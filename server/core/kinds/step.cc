@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/geometric_bound.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -11,8 +12,8 @@ namespace {
 
 class StepNode final : public Node {
  public:
-  StepNode(double base, double gamma, int64_t step_size)
-      : base_(base), gamma_(gamma), step_size_(step_size) {}
+  StepNode(double base, double gamma, int64_t step_size, double bound)
+      : Node(bound), base_(base), gamma_(gamma), step_size_(step_size) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     // The value changes once per step_size steps: compute it once per period.
@@ -43,7 +44,10 @@ absl::StatusOr<NodePtr> CompileStep(const ScheduleSpec& spec, const CompileConte
     return p.Error("step_size", absl::StrCat("must be > 0, got ", step_size));
   }
   if (gamma < 0) return p.Error("gamma", absl::StrCat("must be >= 0, got ", gamma));
-  return std::make_unique<StepNode>(context.base, gamma, step_size);
+  const int64_t periods = (kStepLimit - 1) / step_size;
+  ASSIGN_OR_RETURN(double bound,
+                   GeometricBound(p, gamma, periods, "the periods reached by the last step"));
+  return std::make_unique<StepNode>(context.base, gamma, step_size, bound);
 }
 
 }  // namespace hpsched::core::kinds
