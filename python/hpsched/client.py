@@ -1,8 +1,9 @@
 """hpsched.Client: typed calls to hpsched.v1.SchedulerService.
 
 Every call has a deadline (`timeout` seconds, retries included) and is retried with exponential backoff and full
-jitter while the server answers UNAVAILABLE, up to `max_attempts` attempts. CreateJob always carries a request_id
-(generated when the caller gives none), so a retried create never creates twice. Errors are raised as HpschedError,
+jitter while the server answers UNAVAILABLE, up to `max_attempts` attempts. CreateJob and UpdateJob always carry a
+request_id (generated when the caller gives none), so a retried create or update is never applied twice; a retried
+ReportMetrics is a no-op on the server. Errors are raised as HpschedError,
 which carries the gRPC status code and the server's message. A Client is thread-safe: one channel, shared by every
 thread.
 """
@@ -12,59 +13,69 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from hpsched.errors import HpschedError
+from hpsched.updates import build_updates
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2, scheduler_service_pb2_grpc
+from hpsched.watch import JobWatch
 
-__all__ = ["Client", "HpschedError", "Values", "job_name"]
+__all__ = ["Client", "HpschedError", "Values", "job_name", "PENDING_POLICIES"]
+
+# GetValuesRequest.pending_policy by name: what GetValues does with values that wait for metric reports.
+PENDING_POLICIES = {
+    "wait": scheduler_service_pb2.PENDING_POLICY_UNSPECIFIED,
+    "wait_then_provisional": scheduler_service_pb2.PENDING_POLICY_WAIT_THEN_PROVISIONAL,
+    "provisional_now": scheduler_service_pb2.PENDING_POLICY_PROVISIONAL_NOW,
+}
 
 DEFAULT_TARGET = "localhost:50051"
-
-
-class HpschedError(Exception):
-    """A failed call: `code` is the grpc.StatusCode, `message` the server's (or gRPC's) message.
-
-    `method` is the RPC's name and `attempts` how many attempts were made (more than 1 only after UNAVAILABLE).
-    """
-
-    def __init__(self, code: grpc.StatusCode, message: str, method: str = "", attempts: int = 1):
-        self.code = code
-        self.message = message
-        self.method = method
-        self.attempts = attempts
-        where = f"{method}: " if method else ""
-        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-        super().__init__(f"{where}{code.name}: {message}{tries}")
-
-    @property
-    def details(self) -> str:
-        """The message, under grpc.RpcError's name for it."""
-        return self.message
 
 
 class Values(dict):
     """GetValues' answer: {(hyperparameter, group): [value for step start_step + i, ...]}.
 
-    Also carries `job` (the resource name), `version` (the job's version the values come from), `start_step` and
-    `count` (the number of steps of every series).
+    Also carries `job` (the resource name), `version` (the job's version the values come from), `start_step`,
+    `count` (the number of steps of every series) and `provisional_from`: None when every value is final, else the
+    first step whose values are provisional (they wait for metric reports and may change; see pending_policy).
     """
 
-    def __init__(self, job: str, version: int, start_step: int, series: Iterable[tuple[tuple[str, int], list]]):
+    def __init__(self, job: str, version: int, start_step: int, series: Iterable[tuple[tuple[str, int], list]],
+                 provisional_from: Optional[int] = None):
         super().__init__(series)
         self.job = job
         self.version = version
         self.start_step = start_step
         self.count = len(next(iter(self.values()))) if self else 0
+        self.provisional_from = provisional_from
 
     @classmethod
     def from_response(cls, response: scheduler_service_pb2.GetValuesResponse) -> "Values":
         return cls(response.job, response.version, response.start_step,
-                   (((s.hyperparameter, s.group), list(s.values)) for s in response.series))
+                   (((s.hyperparameter, s.group), list(s.values)) for s in response.series),
+                   response.provisional_from if response.HasField("provisional_from") else None)
+
+    @property
+    def final_count(self) -> int:
+        """How many steps from start_step on are final (all of them when provisional_from is None)."""
+        if self.provisional_from is None:
+            return self.count
+        return max(0, min(self.count, self.provisional_from - self.start_step))
+
+    def head(self, count: int) -> "Values":
+        """The first `count` steps (at most self.count) of every series, as Values."""
+        count = max(0, min(count, self.count))
+        provisional = self.provisional_from
+        if provisional is not None and provisional >= self.start_step + count:
+            provisional = None
+        out = Values(self.job, self.version, self.start_step, ((k, v[:count]) for k, v in self.items()), provisional)
+        out.count = count
+        return out
 
     @property
     def hyperparameters(self) -> list[str]:
@@ -82,8 +93,9 @@ class Values(dict):
         return self[(hyperparameter, group)][step - self.start_step]
 
     def __repr__(self) -> str:
+        provisional = f", provisional_from={self.provisional_from}" if self.provisional_from is not None else ""
         return (f"Values(job={self.job!r}, version={self.version}, start_step={self.start_step}, "
-                f"count={self.count}, {dict.__repr__(self)})")
+                f"count={self.count}{provisional}, {dict.__repr__(self)})")
 
 
 def job_name(job: Any) -> str:
@@ -138,7 +150,47 @@ def _hyperparameter(name: Optional[str], spec: Any, where: str) -> job_pb2.Hyper
     return hp
 
 
-def _build_job(hyperparameters: Any, job: Any, labels: Optional[Mapping[str, str]]) -> job_pb2.Job:
+def _metric_specs(metrics: Any) -> list[job_pb2.MetricSpec]:
+    """MetricSpecs from {name: every_steps}, {name: {"every_steps": K} or {"first_step": F}}, or a list of
+    MetricSpec messages / dicts {"name", "every_steps" or "first_step"}."""
+    out = []
+    if isinstance(metrics, Mapping):
+        for name, cadence in metrics.items():
+            where = f"metrics[{name!r}]"
+            if isinstance(cadence, int) and not isinstance(cadence, bool):
+                out.append(job_pb2.MetricSpec(name=name, every_steps=cadence))
+            elif isinstance(cadence, Mapping):
+                out.append(_parse(dict(cadence, name=name), job_pb2.MetricSpec, where))
+            else:
+                raise TypeError(f"{where}: expected every_steps (an int) or a dict with every_steps or first_step, "
+                                f"got {type(cadence).__name__}")
+    elif isinstance(metrics, Iterable) and not isinstance(metrics, (str, bytes)):
+        out.extend(_parse(m, job_pb2.MetricSpec, f"metrics[{i}]") for i, m in enumerate(metrics))
+    else:
+        raise TypeError(f"metrics: expected {{name: every_steps}} or a list of MetricSpecs, "
+                        f"got {type(metrics).__name__}")
+    return out
+
+
+def _pending_policy(policy: Union[None, str, int]) -> int:
+    """The PendingPolicy value of a name in PENDING_POLICIES, an enum value, or None (wait)."""
+    if policy is None:
+        return scheduler_service_pb2.PENDING_POLICY_UNSPECIFIED
+    if isinstance(policy, str):
+        key = policy.lower()
+        if key in PENDING_POLICIES:
+            return PENDING_POLICIES[key]
+        try:
+            return scheduler_service_pb2.PendingPolicy.Value(policy.upper())
+        except ValueError:
+            raise ValueError(f"pending_policy: expected one of {sorted(PENDING_POLICIES)}, got {policy!r}") from None
+    if isinstance(policy, int) and policy in scheduler_service_pb2.PendingPolicy.values():
+        return policy
+    raise ValueError(f"pending_policy: expected one of {sorted(PENDING_POLICIES)}, got {policy!r}")
+
+
+def _build_job(hyperparameters: Any, job: Any, labels: Optional[Mapping[str, str]],
+               metrics: Any = None) -> job_pb2.Job:
     if (hyperparameters is None) == (job is None):
         raise TypeError("create_job needs exactly one of hyperparameters and job")
     if job is not None or isinstance(hyperparameters, job_pb2.Job):
@@ -157,6 +209,8 @@ def _build_job(hyperparameters: Any, job: Any, labels: Optional[Mapping[str, str
                         f"got {type(hyperparameters).__name__}")
     if labels:
         out.labels.update(labels)
+    if metrics is not None:
+        out.metrics.extend(_metric_specs(metrics))
     return out
 
 
@@ -212,9 +266,15 @@ class Client:
         with self._random_lock:
             return backoff * self._random.random()
 
-    def _call(self, method: str, request: Message) -> Any:
+    def _call(self, method: str, request: Message, timeout: Optional[float] = None,
+              invoke: Optional[Callable[[float], Any]] = None) -> Any:
+        """Calls `method` with retries within `timeout` (default self.timeout); invoke(remaining seconds) makes one
+        attempt (default: the unary call)."""
         rpc = getattr(self._stub, method)
-        deadline = time.monotonic() + self.timeout
+        if invoke is None:
+            def invoke(remaining: float) -> Any:
+                return rpc(request, timeout=remaining)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         backoff = self.initial_backoff
         attempt = 0
         while True:
@@ -224,29 +284,32 @@ class Client:
                 raise HpschedError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent",
                                    method, attempt - 1 or 1)
             try:
-                return rpc(request, timeout=remaining)
+                return invoke(remaining)
             except grpc.RpcError as e:
-                code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
-                message = e.details() if callable(getattr(e, "details", None)) else str(e)
-                if code != grpc.StatusCode.UNAVAILABLE or attempt >= self.max_attempts:
-                    raise HpschedError(code, message or "", method, attempt) from None
+                error = HpschedError.from_rpc_error(e, method, attempt)
+                if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= self.max_attempts:
+                    raise error from None
                 sleep = min(self._jitter(backoff), deadline - time.monotonic())
                 if sleep <= 0:
-                    raise HpschedError(code, message or "", method, attempt) from None
+                    raise error from None
                 time.sleep(sleep)
                 backoff = min(backoff * 2, self.max_backoff)
 
     def create_job(self, job_id: str, hyperparameters: Any = None, *, job: Any = None,
-                   labels: Optional[Mapping[str, str]] = None, request_id: Optional[str] = None) -> job_pb2.Job:
+                   labels: Optional[Mapping[str, str]] = None, metrics: Any = None,
+                   request_id: Optional[str] = None) -> job_pb2.Job:
         """Creates the job `job_id` and returns it (idempotent: an identical spec returns the existing job).
 
         hyperparameters: {name: {"base_values": [...], "schedule": {...}}} (schedules in the protobuf JSON mapping,
         e.g. {"step": {"step_size": 10, "gamma": 0.5}}, or Schedule messages), a list of such dicts with a "name",
         or Hyperparameter messages. Or job: a Job message or a dict in the JSON mapping of Job. labels are added
-        to the job's. request_id: the idempotency key; one is generated when None, so retries are safe.
+        to the job's. metrics: the metrics reduce_on_plateau schedules follow (Job.metrics), added to the job's:
+        {"val_loss": 500} (a report every 500 steps, at steps 499, 999, ...), {"val_loss": {"first_step": 99}}
+        (announced reports, see report_metrics' next_step), or a list of MetricSpec messages or dicts.
+        request_id: the idempotency key; one is generated when None, so retries are safe.
         """
         request = scheduler_service_pb2.CreateJobRequest(
-            job_id=job_id, job=_build_job(hyperparameters, job, labels),
+            job_id=job_id, job=_build_job(hyperparameters, job, labels, metrics),
             request_id=request_id if request_id else uuid.uuid4().hex)
         return self._call("CreateJob", request)
 
@@ -269,32 +332,43 @@ class Client:
         self._call("DeleteJob", scheduler_service_pb2.DeleteJobRequest(name=job_name(job)))
 
     @staticmethod
-    def _values_request(job: str, step: int, count: int,
-                        hyperparameters: Union[None, str, Iterable[str]]) -> scheduler_service_pb2.GetValuesRequest:
+    def _values_request(job: str, step: int, count: int, hyperparameters: Union[None, str, Iterable[str]],
+                        pending_policy: Union[None, str, int] = None) -> scheduler_service_pb2.GetValuesRequest:
         if isinstance(hyperparameters, str):
             hyperparameters = [hyperparameters]
         return scheduler_service_pb2.GetValuesRequest(job=job_name(job), step=step, count=count,
-                                                      hyperparameters=list(hyperparameters or ()))
+                                                      hyperparameters=list(hyperparameters or ()),
+                                                      pending_policy=_pending_policy(pending_policy))
 
-    def get_values(self, job: str, step: int, count: int = 1,
-                   hyperparameters: Union[None, str, Iterable[str]] = None) -> Values:
-        """The values of the job's hyperparameters (all, or the named ones) for the steps [step, step + count)."""
-        return Values.from_response(self._call("GetValues", self._values_request(job, step, count, hyperparameters)))
+    def get_values(self, job: str, step: int, count: int = 1, hyperparameters: Union[None, str, Iterable[str]] = None,
+                   pending_policy: Union[None, str, int] = None, timeout: Optional[float] = None) -> Values:
+        """The values of the job's hyperparameters (all, or the named ones) for the steps [step, step + count).
+
+        pending_policy, for values that wait for metric reports (reduce_on_plateau): "wait" (None, the default:
+        the call waits for the reports, and fails with DEADLINE_EXCEEDED when they do not come within the deadline),
+        "wait_then_provisional" (wait, then answer with provisional values) or "provisional_now" (answer at once);
+        or a PendingPolicy value. Values.provisional_from says from which step the values are provisional.
+        timeout: this call's deadline in seconds (default: the client's).
+        """
+        return Values.from_response(self.get_values_response(job, step, count, hyperparameters, pending_policy,
+                                                             timeout))
 
     def get_values_response(self, job: str, step: int, count: int = 1,
-                            hyperparameters: Union[None, str, Iterable[str]] = None
+                            hyperparameters: Union[None, str, Iterable[str]] = None,
+                            pending_policy: Union[None, str, int] = None, timeout: Optional[float] = None
                             ) -> scheduler_service_pb2.GetValuesResponse:
         """Like get_values, but returns the GetValuesResponse message."""
-        return self._call("GetValues", self._values_request(job, step, count, hyperparameters))
+        return self._call("GetValues", self._values_request(job, step, count, hyperparameters, pending_policy),
+                          timeout)
 
     def batch_get_values(self, requests: Iterable[Union[tuple, Mapping[str, Any]]]) -> list[Values]:
         """Many get_values in one call, all-or-nothing. Each request is (job, step[, count[, hyperparameters]])
-        or a dict with those keys."""
+        or a dict with those keys (and pending_policy)."""
         built = []
         for r in requests:
             args = dict(r) if isinstance(r, Mapping) else dict(zip(("job", "step", "count", "hyperparameters"), r))
             built.append(self._values_request(args["job"], args.get("step", 0), args.get("count", 1),
-                                              args.get("hyperparameters")))
+                                              args.get("hyperparameters"), args.get("pending_policy")))
         response = self._call("BatchGetValues", scheduler_service_pb2.BatchGetValuesRequest(requests=built))
         return [Values.from_response(r) for r in response.responses]
 
@@ -313,3 +387,65 @@ class Client:
             base_values=[float(b) for b in (base_values or ())], start_step=start_step, count=count,
             hyperparameter=hyperparameter)
         return [list(s.values) for s in self._call("Preview", request).series]
+
+    # --- live jobs ---------------------------------------------------------------------------------------------------
+
+    def update_job(self, job: str, updates: Any, *, etag: Optional[str] = None, request_id: Optional[str] = None,
+                   allow_rewrite: bool = False) -> job_pb2.Job:
+        """Changes hyperparameters of a running job from given steps on, as one new version; returns the job.
+
+        updates: one change or a list of them, each from hpsched.scale / pin / reschedule, e.g.
+        `scale("lr", 0.5, from_step=5000)`, a HyperparameterUpdate message, or a dict {"hyperparameter",
+        "from_step", "scale" | "pin" | "schedule", "time"?, "anchor"?}. Values of steps before each change's step
+        never change. etag: the etag of the version the change is based on (ABORTED if the job changed since).
+        request_id: the idempotency key; one is generated when None, so a retried call is applied once.
+        allow_rewrite: allow a change at or below a step GetValues has already served (FAILED_PRECONDITION
+        otherwise).
+        """
+        request = scheduler_service_pb2.UpdateJobRequest(
+            name=job_name(job), updates=build_updates(updates), etag=etag or "",
+            request_id=request_id if request_id else uuid.uuid4().hex, allow_rewrite=bool(allow_rewrite))
+        return self._call("UpdateJob", request)
+
+    def report_metrics(self, job: str, step: int, metrics: Mapping[str, float], next_step: Optional[int] = None
+                       ) -> scheduler_service_pb2.ReportMetricsResponse:
+        """Reports metric values measured after `step` (e.g. the validation loss after the last step of an epoch),
+        for the job's reduce_on_plateau schedules.
+
+        metrics: {name: value}, each declared in the job's metrics, finite. next_step: for metrics with announced
+        reports (first_step cadence), the step of the next report, or -1 when none follows. The same report again is
+        a no-op (the response says duplicate=True), so retries are safe; the same (step, metric) with another value
+        raises HpschedError FAILED_PRECONDITION. The response's reduction_steps are the steps at which this report
+        made a schedule reduce its value.
+        """
+        if not isinstance(metrics, Mapping) or not metrics:
+            raise ValueError(f"metrics: a non-empty {{name: value}} dict is required, got {metrics!r}")
+        request = scheduler_service_pb2.ReportMetricsRequest(
+            job=job_name(job), step=step, metrics={str(k): float(v) for k, v in metrics.items()})
+        if next_step is not None:
+            request.next_step = next_step
+        return self._call("ReportMetrics", request)
+
+    def watch_job(self, job: str, timeout: Optional[float] = None) -> JobWatch:
+        """The job's changes as they happen: an iterator of JobEvent, first a SNAPSHOT of the job, then UPDATED,
+        PLATEAU_REDUCED and finally DELETED, after which it ends.
+
+        timeout: the stream's deadline in seconds (None: none; iteration then raises DEADLINE_EXCEEDED). The stream
+        is opened by the first next(), retrying UNAVAILABLE like every call until the first event. `close()` /
+        `cancel()` (from any thread) or a `with` block end it.
+        """
+        request = scheduler_service_pb2.WatchJobRequest(job=job_name(job))
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def open_stream(watch: JobWatch) -> tuple[Any, Any]:
+            def attempt(remaining: float) -> tuple[Any, Any]:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                call = self._stub.WatchJob(request, timeout=left)
+                watch._register(call)
+                return call, next(call)
+
+            # The retries until the first event are bounded by the client's timeout (and the watch's).
+            budget = self.timeout if deadline is None else min(self.timeout, max(0.0, deadline - time.monotonic()))
+            return self._call("WatchJob", request, budget, attempt)
+
+        return JobWatch(open_stream)

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""hpsched.Client against a real hpsched-server: every method, the error codes, deadlines and retries."""
+"""hpsched.Client against a real hpsched-server: every method, the error codes, deadlines and retries; the live-jobs
+calls (update_job and its one-liners, report_metrics, watch_job, pending policies) and their retry safety."""
 from __future__ import annotations
 
 import socket
@@ -10,8 +11,8 @@ import unittest
 import grpc
 
 import hpsched
-from hpsched import Client, HpschedError, Values
-from hpsched.v1 import job_pb2, schedule_pb2
+from hpsched import Client, HpschedError, Values, pin, reschedule, scale
+from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2
 from hpsched_testing import ServerProcess, ServerTestCase, free_port, main
 
 STEP = {"step": {"step_size": 10, "gamma": 0.5}}
@@ -19,6 +20,39 @@ STEP = {"step": {"step_size": 10, "gamma": 0.5}}
 
 def steplr(base: float, step: int) -> float:
     return base * 0.5 ** (step // 10)
+
+
+def plateau_spec(patience: int = 0, factor: float = 0.5) -> dict:
+    return {"lr": {"base_values": [0.1], "schedule": {"reduce_on_plateau": {"metric": "val_loss", "patience": patience,
+                                                                            "factor": factor}}}}
+
+
+class _LostResponse(grpc.RpcError):
+    """What the client sees when the server applied a call but its answer was lost: UNAVAILABLE."""
+
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return "the answer was lost (test)"
+
+
+class LoseFirstAnswer(grpc.UnaryUnaryClientInterceptor):
+    """Lets the first call of `method` reach the server and complete, then reports UNAVAILABLE instead of its answer,
+    so the Client retries a call the server has already applied."""
+
+    def __init__(self, method: str):
+        self.method = f"/hpsched.v1.SchedulerService/{method}"
+        self.sent = 0
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        call = continuation(client_call_details, request)
+        if client_call_details.method == self.method:
+            self.sent += 1
+            if self.sent == 1:
+                call.result()  # applied on the server
+                raise _LostResponse()
+        return call
 
 
 class ClientTest(ServerTestCase):
@@ -196,6 +230,256 @@ class ClientTest(ServerTestCase):
         self.assertIs(hpsched.HpschedError, HpschedError)
         self.assertEqual(hpsched.job_name("x"), "jobs/x")
         self.assertEqual(hpsched.job_name("jobs/x"), "jobs/x")
+
+
+class LiveJobsTest(ServerTestCase):
+    """update_job, report_metrics, watch_job and the pending policies of get_values."""
+
+    def lr(self, job_id, step, count, group=0):
+        return self.client.get_values(job_id, step, count, "lr")[("lr", group)]
+
+    def test_update_job_one_liners_change_values_from_their_step_on(self):
+        self.client.create_job("live", {"lr": {"base_values": [0.1, 0.2], "schedule": STEP},
+                                        "momentum": {"base_values": [0.9, 0.8], "schedule": {"constant": {}}}})
+        before = {g: self.lr("live", 0, 100, g) for g in (0, 1)}  # serves [0, 100)
+
+        job = self.client.update_job("live", scale("lr", 0.5, from_step=100))
+        self.assertIsInstance(job, job_pb2.Job)
+        self.assertEqual(job.version, 2)
+        for g, base in enumerate([0.1, 0.2]):
+            got = self.lr("live", 0, 200, g)
+            self.assertEqual(got[:100], before[g])
+            self.assertEqual(got[100:], [steplr(base, s) * 0.5 for s in range(100, 200)])
+
+        # Steps up to 199 are served now (of every hyperparameter): the next change starts at 200 or later.
+        self.client.update_job("live", pin("momentum", [0.5, 0.4], from_step=200))  # one value per group
+        momentum = self.client.get_values("live", 199, 2, "momentum")
+        self.assertEqual((momentum[("momentum", 0)], momentum[("momentum", 1)]), ([0.9, 0.5], [0.8, 0.4]))
+
+        # Anchored exponential on local time from 300: continues from the value at 300, then * 0.9 per step.
+        self.client.update_job("live", reschedule("lr", {"exponential": {"gamma": 0.9}}, from_step=300, anchor=True))
+        got = self.lr("live", 298, 5)
+        at_300 = steplr(0.1, 300) * 0.5
+        self.assertEqual(got[:2], [steplr(0.1, 298) * 0.5, steplr(0.1, 299) * 0.5])
+        for i, v in enumerate(got[2:]):
+            self.assertAlmostEqual(v, at_300 * 0.9 ** i, delta=1e-15)
+
+        # The same StepLR on global time from 400 (the value of global step 400) and on local time from 500.
+        self.client.update_job("live", [reschedule("lr", STEP, from_step=400, time="global"),
+                                        {"hyperparameter": "lr", "from_step": 500, "schedule": STEP, "time": "local"}])
+        got = self.lr("live", 400, 200)
+        self.assertEqual(got[:100], [steplr(0.1, s) for s in range(400, 500)])
+        self.assertEqual(got[100:], [steplr(0.1, s) for s in range(100)])
+        # A dict of the flat form, and the proto JSON form.
+        self.client.update_job("live", {"hyperparameter": "lr", "from_step": 700, "pin": 0.001})
+        last = self.client.update_job("live", {"hyperparameter": "lr", "segment": {"effective_step": 800,
+                                                                                   "scale": 2.0}})
+        self.assertEqual(self.lr("live", 699, 2) + self.lr("live", 799, 2), [steplr(0.1, 199), 0.001, 0.001, 0.002])
+
+        self.assertEqual([s.effective_step for s in last.hyperparameters[1].segments], [200])
+        history = [(s.effective_step, s.WhichOneof("change"), s.version) for s in last.hyperparameters[0].segments]
+        self.assertEqual(history, [(100, "scale", 2), (300, "schedule", 4), (400, "schedule", 5),
+                                   (500, "schedule", 5), (700, "pin", 6), (800, "scale", 7)])
+        self.assertTrue(last.hyperparameters[0].segments[1].anchor)
+        self.assertEqual(last.hyperparameters[0].segments[2].time, job_pb2.SEGMENT_TIME_GLOBAL)
+
+        # A served step is refused unless allow_rewrite.
+        with self.assertRaises(HpschedError) as e:
+            self.client.update_job("live", scale("lr", 0.5, from_step=50))
+        self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.client.update_job("live", scale("lr", 0.5, from_step=50), allow_rewrite=True)
+        self.assertEqual(self.lr("live", 49, 2), [steplr(0.1, 49), steplr(0.1, 50) * 0.5])
+
+        # Client-side checks.
+        for bad in ({"hyperparameter": "lr", "pin": 0.1}, {"hyperparameter": "lr", "from_step": 1, "pin": 1,
+                                                          "scale": 2}, {"hyperparameter": "lr", "from_step": 1,
+                                                                        "scale": 2, "anchor": True}, []):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                self.client.update_job("live", bad)
+        with self.assertRaises(ValueError):
+            reschedule("lr", STEP, from_step=1, time="sideways")
+        with self.assertRaises(HpschedError) as e:
+            self.client.update_job("live", scale("wd", 0.5, from_step=5000))
+        self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("updates[0].hyperparameter", e.exception.message)
+
+    def test_update_job_stale_etag_is_aborted(self):
+        job = self.client.create_job("etag", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        updated = self.client.update_job("etag", scale("lr", 0.5, from_step=100), etag=job.etag)
+        self.assertNotEqual(updated.etag, job.etag)
+        with self.assertRaises(HpschedError) as e:
+            self.client.update_job("etag", scale("lr", 0.5, from_step=200), etag=job.etag)
+        self.assertEqual((e.exception.code, e.exception.method), (grpc.StatusCode.ABORTED, "UpdateJob"))
+        self.assertEqual(self.client.get_job("etag"), updated)
+        self.assertEqual(self.client.update_job("etag", scale("lr", 0.5, from_step=200), etag=updated.etag).version, 3)
+
+    def test_update_job_retried_request_id_is_applied_once(self):
+        self.client.create_job("retry-update", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        # The same request_id again: the job as it is, the change not applied again.
+        first = self.client.update_job("retry-update", scale("lr", 0.5, from_step=100), request_id="req-1")
+        again = self.client.update_job("retry-update", scale("lr", 0.5, from_step=100), request_id="req-1")
+        self.assertEqual(again, first)
+        self.assertEqual(len(again.hyperparameters[0].segments), 1)
+        # The client's own retry: the first attempt is applied but its answer lost; the retry carries the generated
+        # request_id, so the scale is applied once (lr at 200 is 0.5x, not 0.25x).
+        interceptor = LoseFirstAnswer("UpdateJob")
+        channel = grpc.intercept_channel(grpc.insecure_channel(self.target), interceptor)
+        with Client(channel=channel, initial_backoff=0.01) as lossy:
+            job = lossy.update_job("retry-update", scale("lr", 0.5, from_step=200))
+        channel.close()
+        self.assertEqual(interceptor.sent, 2)
+        self.assertEqual(job.version, 3)
+        self.assertEqual(len(job.hyperparameters[0].segments), 2)
+        self.assertEqual(self.lr("retry-update", 200, 1), [steplr(0.1, 200) * 0.25])
+
+    def test_create_job_with_metrics(self):
+        job = self.client.create_job("metrics-forms", plateau_spec(), metrics={"val_loss": 5, "acc": {"first_step": 9}})
+        self.assertEqual([(m.name, m.WhichOneof("cadence")) for m in job.metrics],
+                         [("val_loss", "every_steps"), ("acc", "first_step")])
+        self.assertEqual((job.metrics[0].every_steps, job.metrics[1].first_step), (5, 9))
+        job = self.client.create_job("metrics-list", plateau_spec(),
+                                     metrics=[{"name": "val_loss", "every_steps": 5},
+                                              job_pb2.MetricSpec(name="acc", every_steps=10)])
+        self.assertEqual([m.name for m in job.metrics], ["val_loss", "acc"])
+        with self.assertRaises(HpschedError) as e:  # the schedule's metric must be declared
+            self.client.create_job("metrics-missing", plateau_spec())
+        self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        with self.assertRaises(TypeError):
+            self.client.create_job("metrics-bad", plateau_spec(), metrics={"val_loss": "5"})
+
+    def test_report_metrics_duplicate_and_conflict(self):
+        self.client.create_job("report", plateau_spec(), metrics={"val_loss": 5})
+        first = self.client.report_metrics("report", 4, {"val_loss": 1.0})
+        self.assertIsInstance(first, scheduler_service_pb2.ReportMetricsResponse)
+        self.assertFalse(first.duplicate)
+        bad = self.client.report_metrics("jobs/report", 9, {"val_loss": 2.0})  # worse, patience 0: reduce from 10
+        self.assertEqual(list(bad.reduction_steps), [10])
+        self.assertEqual(self.lr("report", 9, 2), [0.1, 0.05])
+        again = self.client.report_metrics("report", 9, {"val_loss": 2.0})
+        self.assertTrue(again.duplicate)
+        self.assertEqual(list(again.reduction_steps), [])
+        with self.assertRaises(HpschedError) as e:
+            self.client.report_metrics("report", 9, {"val_loss": 0.5})
+        self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("val_loss", e.exception.message)
+        with self.assertRaises(HpschedError) as e:
+            self.client.report_metrics("report", 7, {"val_loss": 0.5})  # not a step of the cadence
+        self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        with self.assertRaises(ValueError):
+            self.client.report_metrics("report", 14, {})
+        self.assertEqual(self.lr("report", 9, 2), [0.1, 0.05])  # nothing changed
+        # The client's retry after a lost answer: the server sees the same report twice, a no-op.
+        interceptor = LoseFirstAnswer("ReportMetrics")
+        channel = grpc.intercept_channel(grpc.insecure_channel(self.target), interceptor)
+        with Client(channel=channel, initial_backoff=0.01) as lossy:
+            retried = lossy.report_metrics("report", 14, {"val_loss": 3.0})
+        channel.close()
+        self.assertEqual(interceptor.sent, 2)
+        self.assertTrue(retried.duplicate)
+        self.assertEqual(self.lr("report", 14, 2), [0.05, 0.025])  # reduced once
+
+    def test_report_metrics_next_step(self):
+        self.client.create_job("announced", plateau_spec(), metrics={"val_loss": {"first_step": 9}})
+        self.assertEqual(self.client.get_values("announced", 0, 50, pending_policy="provisional_now").provisional_from,
+                         10)
+        self.client.report_metrics("announced", 9, {"val_loss": 1.0}, next_step=29)
+        self.assertEqual(self.client.get_values("announced", 0, 50, pending_policy="provisional_now").provisional_from,
+                         30)
+        self.assertEqual(list(self.client.report_metrics("announced", 29, {"val_loss": 2.0}, next_step=-1)
+                              .reduction_steps), [30])
+        values = self.client.get_values("announced", 0, 100)
+        self.assertIsNone(values.provisional_from)
+        self.assertEqual((values[("lr", 0)][29], values[("lr", 0)][30]), (0.1, 0.05))
+
+    def test_get_values_pending_policies(self):
+        self.client.create_job("pending", plateau_spec(), metrics={"val_loss": 10})
+        values = self.client.get_values("pending", 5, 10, pending_policy="provisional_now")
+        self.assertEqual((values.provisional_from, values.final_count), (10, 5))
+        self.assertEqual(values.head(values.final_count).provisional_from, None)
+        self.assertIn("provisional_from=10", repr(values))
+        self.assertIsNone(self.client.get_values("pending", 0, 10).provisional_from)  # final: no wait
+        by_enum = self.client.get_values("pending", 12, 3,
+                                         pending_policy=scheduler_service_pb2.PENDING_POLICY_PROVISIONAL_NOW)
+        self.assertEqual((by_enum.provisional_from, by_enum.final_count), (12, 0))
+        start = time.monotonic()
+        values = self.client.get_values("pending", 10, 1, pending_policy="wait_then_provisional", timeout=1.0)
+        self.assertGreater(time.monotonic() - start, 0.5)
+        self.assertEqual((values.provisional_from, values[("lr", 0)]), (10, [0.1]))
+        with self.assertRaises(HpschedError) as e:  # the default policy waits, then fails at the deadline
+            self.client.get_values("pending", 10, 1, timeout=1.0)
+        self.assertEqual(e.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED)
+        batch = self.client.batch_get_values([{"job": "pending", "step": 8, "count": 4,
+                                               "pending_policy": "provisional_now"}])
+        self.assertEqual(batch[0].provisional_from, 10)
+        with self.assertRaises(ValueError):
+            self.client.get_values("pending", 0, pending_policy="eventually")
+        # A waiting call is answered by the report it waits for.
+        result = {}
+        reader = threading.Thread(target=lambda: result.update(v=self.client.get_values("pending", 10, 1,
+                                                                                        timeout=20.0)))
+        reader.start()
+        self.client.report_metrics("pending", 9, {"val_loss": 1.0})
+        reader.join(25)
+        self.assertFalse(reader.is_alive())
+        self.assertEqual((result["v"][("lr", 0)], result["v"].provisional_from), ([0.1], None))
+
+    def test_watch_job_events(self):
+        self.client.create_job("watched", plateau_spec(patience=1), metrics={"val_loss": 10})
+        with self.assertRaises(HpschedError) as e:
+            next(self.client.watch_job("no-such-job", timeout=10))
+        self.assertEqual((e.exception.code, e.exception.method), (grpc.StatusCode.NOT_FOUND, "WatchJob"))
+
+        # Every wait below is bounded by the stream's deadline (a missing event fails with DEADLINE_EXCEEDED).
+        watch = self.client.watch_job("watched", timeout=30)
+        snapshot = next(watch)
+        self.assertIsInstance(snapshot, hpsched.JobEvent)
+        self.assertEqual((snapshot.type, snapshot.effective_step), (hpsched.SNAPSHOT, 0))
+        self.assertEqual(snapshot.job, self.client.get_job("watched"))
+        self.assertEqual(snapshot.event_time.tzinfo is not None, True)
+
+        updated = self.client.update_job("watched", scale("lr", 0.5, from_step=5000))
+        event = next(watch)
+        self.assertEqual((event.type, event.effective_step, event.job), (hpsched.UPDATED, 5000, updated))
+        self.assertGreaterEqual(event.event_time, snapshot.event_time)
+
+        self.client.report_metrics("watched", 9, {"val_loss": 1.0})
+        self.client.report_metrics("watched", 19, {"val_loss": 1.5})  # reports that change nothing: no event
+        self.client.report_metrics("watched", 29, {"val_loss": 1.5})  # second bad report, patience 1
+        event = next(watch)
+        self.assertEqual((event.type, event.effective_step), (hpsched.PLATEAU_REDUCED, 30))
+        self.assertEqual(event.response.type, scheduler_service_pb2.JOB_EVENT_TYPE_PLATEAU_REDUCED)
+
+        self.client.delete_job("watched")
+        event = next(watch)
+        self.assertEqual((event.type, event.job.name), (hpsched.DELETED, "jobs/watched"))
+        self.assertEqual(list(watch), [])  # the stream ends after a delete
+
+    def test_watch_job_close_and_deadline(self):
+        self.client.create_job("watch-close", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        # close() from another thread ends an iteration blocked waiting for the next event, quietly.
+        watch = self.client.watch_job("watch-close")
+        seen = []
+        reader = threading.Thread(target=lambda: seen.extend(e.type for e in watch))
+        reader.start()
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:  # the snapshot has been read: the reader now blocks
+            time.sleep(0.01)
+        watch.close()
+        reader.join(10)
+        self.assertFalse(reader.is_alive())
+        self.assertEqual(seen, [hpsched.SNAPSHOT])
+        self.assertTrue(watch.cancelled)
+        # A with block cancels on exit; a timeout ends the stream with DEADLINE_EXCEEDED.
+        with self.client.watch_job("watch-close", timeout=1.0) as watch:
+            self.assertEqual(next(watch).type, hpsched.SNAPSHOT)
+            start = time.monotonic()
+            with self.assertRaises(HpschedError) as e:
+                next(watch)
+            self.assertEqual(e.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED)
+            self.assertLess(time.monotonic() - start, 5)
+        closed_early = self.client.watch_job("watch-close")
+        closed_early.close()
+        self.assertEqual(list(closed_early), [])  # closed before the first next(): never opened
 
 
 class ConnectionTest(unittest.TestCase):

@@ -3,12 +3,17 @@
 
 For each kind, N iterations of `optimizer.step(); scheduler.step()` with both; every group's lr at every step must
 agree within 1e-12 relative. Also: momentum / betas / weight_decay scheduled as further hyperparameters, the prefetch
-window (ceil(N / window) GetValues calls), exact resume from state_dict(), and the errors.
+window (ceil(N / window) GetValues calls), exact resume from state_dict(), and the errors. Live jobs: a
+reduce_on_plateau job driven by `scheduler.report()` gives exactly PyTorch's ReduceLROnPlateau lrs, provisional values
+are never prefetched, and prefetched values that an update made stale are dropped (WatchJob).
 """
 from __future__ import annotations
 
 import io
 import math
+import queue
+import threading
+import time
 import warnings
 
 import grpc
@@ -17,7 +22,7 @@ from torch import nn
 from torch.optim import lr_scheduler as L
 
 import hpsched.torch
-from hpsched import HpschedError
+from hpsched import HpschedError, pin, scale
 from hpsched.torch import RemoteScheduler
 from hpsched_testing import ServerTestCase, main
 
@@ -31,9 +36,9 @@ class CountingClient:
         self._client = client
         self.calls = []
 
-    def get_values(self, job, step, count=1, hyperparameters=None):
+    def get_values(self, job, step, count=1, hyperparameters=None, **kwargs):
         self.calls.append((step, count))
-        return self._client.get_values(job, step, count, hyperparameters)
+        return self._client.get_values(job, step, count, hyperparameters, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -205,6 +210,194 @@ class RemoteSchedulerTest(ServerTestCase):
                 self.assertEqual(client.calls, [(k * window, window) for k in range(len(client.calls))])
                 for step in (0, 1, 50, 99):
                     self.assertAlmostEqual(got[step][1], 0.2 * 0.99 ** step, delta=1e-14)
+
+    # --- live jobs ---------------------------------------------------------------------------------------------------
+
+    # ReduceLROnPlateau(mode min, factor 0.5, patience 1, threshold 1e-4 rel, cooldown 1, min_lr per group), one
+    # val_loss per epoch of K steps. The losses plateau, improve, plateau: reductions, a cooldown, min_lr clamping.
+    K = 4
+    LOSSES = [1.0, 0.9, 0.9, 0.95, 0.9, 0.85, 0.8, 0.8, 0.8, 0.8, 0.79995, 0.8, 0.8, 0.8, 0.8, 0.8, 0.7, 0.8, 0.8]
+    PLATEAU = {"reduce_on_plateau": {"metric": "val_loss", "factor": 0.5, "patience": 1, "cooldown": 1,
+                                     "min_lr": [0.01, 0.001]}}
+
+    def torch_plateau_lrs(self, lrs):
+        """PyTorch's own ReduceLROnPlateau: [[lr per group] per optimizer step] over len(LOSSES) epochs of K steps."""
+        opt = make_sgd(lrs)
+        local = L.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1, cooldown=1, min_lr=[0.01, 0.001])
+        out = []
+        for loss in self.LOSSES:
+            for _ in range(self.K):
+                out.append([g["lr"] for g in opt.param_groups])
+                opt.step()
+            local.step(loss)
+        return out
+
+    def test_reduce_on_plateau_driven_by_reports_matches_torch(self):
+        lrs = [0.1, 0.02]
+        want = self.torch_plateau_lrs(lrs)
+        self.assertGreater(len({w[0] for w in want}), 3)  # the sequence really reduces, more than once
+        for order in ("report after scheduler.step()", "report before scheduler.step()"):
+            with self.subTest(order=order):
+                job_id = "plateau-before" if "before" in order else "plateau-after"
+                self.client.create_job(job_id, {"lr": {"base_values": lrs, "schedule": self.PLATEAU}},
+                                       metrics={"val_loss": self.K})
+                opt = make_sgd(lrs)
+                client = CountingClient(self.client)
+                sched = RemoteScheduler(opt, job_id, client=client, window=64)
+                self.assertEqual(sched.metrics, ["val_loss"])
+                self.assertEqual(sched.prefetched_steps, range(0, self.K))  # only the final steps were kept
+                got = []
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("error", message=r".*optimizer\.step\(\)")  # PyTorch's order checks
+                    for epoch, loss in enumerate(self.LOSSES):
+                        for i in range(self.K):
+                            self.assertFalse(sched.pending)
+                            got.append([g["lr"] for g in opt.param_groups])
+                            opt.step()
+                            last = i == self.K - 1
+                            if last and "before" in order:
+                                # For last_epoch: the step just done. (A float32 tensor would report its float32 value.)
+                                response = sched.report(torch.tensor(loss, dtype=torch.float64))
+                            sched.step()
+                            if last and "after" in order:
+                                # The next epoch's first step waits for this report: provisional until it arrives.
+                                self.assertTrue(sched.pending)
+                                response = sched.report(val_loss=loss)  # for last_epoch - 1: the step just done
+                        self.assertFalse(response.duplicate)
+                        self.assertEqual(sched.last_epoch, (epoch + 1) * self.K)
+                self.assertEqual(got, want)  # exactly
+                # Per epoch: the provisional first step of the next epoch, then its final window after the report;
+                # plus, at most, one more window per reduction (the watch drops values from a reduction's step on).
+                reductions = sum(1 for a, b in zip(want, want[1:]) if a != b)
+                self.assertLessEqual(len(client.calls), 2 * len(self.LOSSES) + 1 + reductions)
+                # The same report again is a no-op; another value for it is refused.
+                self.assertTrue(sched.report({"val_loss": self.LOSSES[-1]}, step=len(want) - 1).duplicate)
+                with self.assertRaises(HpschedError) as e:
+                    sched.report(val_loss=0.1, step=len(want) - 1)
+                self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+                sched.close()
+
+    def test_reduce_on_plateau_reported_elsewhere_waits_at_optimizer_step(self):
+        """A scheduler that does not report (another rank does): at the epoch's end its optimizer.step() waits for
+        the report, then steps with the final lr."""
+        lrs = [0.1, 0.02]
+        want = self.torch_plateau_lrs(lrs)
+        self.client.create_job("plateau-elsewhere", {"lr": {"base_values": lrs, "schedule": self.PLATEAU}},
+                               metrics={"val_loss": self.K})
+        epochs_done = queue.Queue()
+        errors = []
+
+        def reporter():  # reports epoch e once the trainer has finished its steps
+            try:
+                for e, loss in enumerate(self.LOSSES):
+                    self.assertEqual(epochs_done.get(timeout=30), e)
+                    self.client.report_metrics("plateau-elsewhere", (e + 1) * self.K - 1, {"val_loss": loss})
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        thread = threading.Thread(target=reporter)
+        thread.start()
+        opt = make_sgd(lrs)
+        used = []
+        real_step = opt.step
+
+        def spy_step(*args, **kwargs):
+            result = real_step(*args, **kwargs)  # waits for a pending step's final values first
+            used.append([g["lr"] for g in opt.param_groups])
+            return result
+
+        sched = RemoteScheduler(opt, "plateau-elsewhere", client=self.client, wait_timeout=30)
+        real_step = sched.optimizer.step
+        spy_step._with_counter = True  # PyTorch's mark of its own wrapper, which real_step calls
+        opt.step = spy_step
+        for epoch in range(len(self.LOSSES)):
+            for i in range(self.K):
+                opt.step()
+                sched.step()
+            epochs_done.put(epoch)
+        thread.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(used, want)
+        sched.close()
+
+    def test_never_prefetches_provisional_values(self):
+        plateau = {"reduce_on_plateau": {"metric": "val_loss", "factor": 0.1, "patience": 1}}
+        self.client.create_job("no-provisional", {"lr": {"base_values": [0.1], "schedule": plateau}},
+                               metrics={"val_loss": 10})
+        warnings.simplefilter("ignore")  # step(epoch) and step() without optimizer.step(): PyTorch's warnings
+        self.addCleanup(warnings.resetwarnings)
+        client = CountingClient(self.client)
+        sched = RemoteScheduler(make_sgd([0.1]), "no-provisional", client=client, window=64, watch=False)
+        self.assertEqual((client.calls, sched.prefetched_steps), ([(0, 64)], range(0, 10)))
+        self.client.report_metrics("no-provisional", 9, {"val_loss": 1.0})
+        sched.step(10)  # a jump to 10: the window from 10 is final through 19
+        self.assertEqual(sched.prefetched_steps, range(10, 20))
+        self.assertFalse(sched.pending)
+        sched.step(25)  # provisional: applied, not cached, pending
+        self.assertTrue(sched.pending)
+        self.assertEqual(sched.prefetched_steps, range(10, 20))
+        with self.assertRaises(HpschedError) as e:  # nobody reports: the wait ends at the deadline
+            sched.wait_timeout = 1.0
+            sched.optimizer.step()
+        self.assertEqual(e.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.client.report_metrics("no-provisional", 19, {"val_loss": 1.0})  # bad, within patience
+        sched.optimizer.step()  # now final: 0.1
+        self.assertFalse(sched.pending)
+        self.assertEqual(sched.get_last_lr(), [0.1])
+        self.assertEqual(sched.prefetched_steps, range(25, 30))
+        self.client.report_metrics("no-provisional", 29, {"val_loss": 2.0})  # second bad report: 0.01 from 30
+        sched.step(30)
+        self.assertEqual(sched.get_last_lr(), [0.1 * 0.1])
+
+    def wait_until(self, predicate, what, timeout=10.0):
+        """Polls `predicate` until true, at most `timeout` seconds (the watch thread works in the background)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.fail(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.005)
+
+    def test_drops_stale_prefetched_values_after_rewrite(self):
+        self.create("rewrite", {"lr": {"base_values": [0.1], "schedule": {"constant": {"factor": 1.0}}}})
+        opt = make_sgd([0.1])
+        sched = RemoteScheduler(opt, "rewrite", client=self.client, window=100)
+        got = record(opt, sched, 11)["lr"]  # steps 0..10; [0, 100) prefetched and served
+        self.assertEqual(sched.prefetched_steps, range(0, 100))
+        with self.assertRaises(HpschedError) as e:  # served: refused without allow_rewrite
+            self.client.update_job("rewrite", pin("lr", 0.5, from_step=50))
+        self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.client.update_job("rewrite", pin("lr", 0.5, from_step=50), allow_rewrite=True)
+        self.wait_until(lambda: sched.prefetched_steps == range(0, 50), "the UPDATED event")
+        self.client.update_job("rewrite", scale("lr", 0.5, from_step=30), allow_rewrite=True)
+        self.wait_until(lambda: sched.prefetched_steps == range(0, 30), "the second UPDATED event")
+        self.assertEqual(sched.stale_drops, 2)
+        for _ in range(60):  # steps 11..70
+            opt.step()
+            sched.step()
+            got.append(list(sched.get_last_lr()))
+        self.assertEqual(got, [[0.1]] * 30 + [[0.05]] * 20 + [[0.25]] * 21)
+        sched.close()
+        self.assertFalse(sched._watch_thread.is_alive())
+
+    def test_snapshot_drops_values_older_than_its_segments(self):
+        """Changes made while no stream was open: the snapshot of the next stream (after a reconnect) drops the
+        values cached with an older version from each newer segment's step. Fed by hand here (watch=False)."""
+        self.create("snapshot", {"lr": {"base_values": [0.1], "schedule": {"constant": {"factor": 1.0}}}})
+        warnings.simplefilter("ignore")  # step(epoch) without optimizer.step(): PyTorch's warnings
+        self.addCleanup(warnings.resetwarnings)
+        sched = RemoteScheduler(make_sgd([0.1]), "snapshot", client=self.client, window=100, watch=False)
+        self.client.update_job("snapshot", pin("lr", 0.5, from_step=70), allow_rewrite=True)
+        self.client.update_job("snapshot", pin("lr", 0.5, from_step=40), allow_rewrite=True)
+        newer = sched.prefetched_steps
+        with self.client.watch_job("snapshot", timeout=30) as watch:
+            sched._on_event(next(watch))
+        self.assertEqual((newer, sched.prefetched_steps), (range(0, 100), range(0, 40)))
+        # A window fetched at the new version is kept whole by the same snapshot.
+        sched.step(40)
+        with self.client.watch_job("snapshot", timeout=30) as watch:
+            sched._on_event(next(watch))
+        self.assertEqual(sched.prefetched_steps, range(40, 140))
+        self.assertEqual(sched.get_last_lr(), [0.5])
 
     # --- checkpoints -------------------------------------------------------------------------------------------------
 

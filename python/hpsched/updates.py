@@ -1,0 +1,136 @@
+"""The changes Client.update_job applies to a running job: one HyperparameterUpdate per (hyperparameter, segment).
+
+    from hpsched import scale, pin, reschedule
+    client.update_job("resnet-1", scale("lr", 0.5, from_step=5000))             # halve the lr from step 5000 on
+    client.update_job("resnet-1", pin("momentum", 0.9, from_step=5000))          # fixed value(s) from step 5000
+    client.update_job("resnet-1", reschedule("lr", {"cosine_annealing": {"t_max": 2000}}, from_step=5000,
+                                             anchor=True))                       # cosine from wherever lr is
+    client.update_job("resnet-1", [scale("lr", 0.5, from_step=5000), pin("momentum", 0.95, from_step=5000)])
+
+A segment applies from its `from_step` (the proto's effective_step) on; values of earlier steps never change.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
+
+from google.protobuf import json_format
+
+from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2
+
+__all__ = ["scale", "pin", "reschedule", "build_updates"]
+
+_TIMES = {
+    None: job_pb2.SEGMENT_TIME_UNSPECIFIED,
+    "local": job_pb2.SEGMENT_TIME_LOCAL,
+    "global": job_pb2.SEGMENT_TIME_GLOBAL,
+}
+
+
+def _update(hyperparameter: str, from_step: int) -> scheduler_service_pb2.HyperparameterUpdate:
+    if not isinstance(hyperparameter, str) or not hyperparameter:
+        raise ValueError(f"hyperparameter: a name is required, got {hyperparameter!r}")
+    if isinstance(from_step, bool) or not isinstance(from_step, int):
+        raise TypeError(f"from_step: expected an int, got {type(from_step).__name__}")
+    update = scheduler_service_pb2.HyperparameterUpdate(hyperparameter=hyperparameter)
+    update.segment.effective_step = from_step
+    return update
+
+
+def scale(hyperparameter: str, factor: float, from_step: int) -> scheduler_service_pb2.HyperparameterUpdate:
+    """From `from_step` on, the values `hyperparameter` had before this change times `factor` (> 0), every group."""
+    update = _update(hyperparameter, from_step)
+    update.segment.scale = float(factor)
+    return update
+
+
+def pin(hyperparameter: str, values: Union[float, Sequence[float]],
+        from_step: int) -> scheduler_service_pb2.HyperparameterUpdate:
+    """From `from_step` on, fixed values: one number for every group, or one per group."""
+    update = _update(hyperparameter, from_step)
+    if isinstance(values, (int, float)):
+        values = [values]
+    update.segment.pin.values.extend(float(v) for v in values)
+    return update
+
+
+def reschedule(hyperparameter: str, schedule: Any, from_step: int, *, time: Union[None, str, int] = "local",
+               anchor: bool = False) -> scheduler_service_pb2.HyperparameterUpdate:
+    """From `from_step` on, a new schedule (a Schedule message or a dict in its JSON mapping).
+
+    time: "local" (the schedule starts at its own step 0 at from_step; the default) or "global" (it sees the global
+    step), or a SegmentTime value. anchor: evaluate the schedule with each group's base value replaced by the value the
+    hyperparameter had at from_step, so it continues from there instead of jumping.
+    """
+    # Imported here: client.py imports this module.
+    from hpsched.client import _parse
+
+    update = _update(hyperparameter, from_step)
+    update.segment.schedule.CopyFrom(_parse(schedule, schedule_pb2.Schedule, f"{hyperparameter}.schedule"))
+    update.segment.time = _segment_time(time)
+    update.segment.anchor = bool(anchor)
+    return update
+
+
+def _segment_time(time: Union[None, str, int]) -> int:
+    if isinstance(time, str):
+        time = time.lower()
+    if time in _TIMES:
+        return _TIMES[time]
+    if isinstance(time, int) and time in _TIMES.values():
+        return time
+    raise ValueError(f"time: expected 'local' or 'global', got {time!r}")
+
+
+def _from_dict(spec: Mapping[str, Any], where: str) -> scheduler_service_pb2.HyperparameterUpdate:
+    """{"hyperparameter", "from_step" (or "effective_step"), one of "scale" / "pin" / "schedule", "time"?, "anchor"?}
+    or the JSON mapping of HyperparameterUpdate ({"hyperparameter", "segment": {...}})."""
+    if "segment" in spec:
+        try:
+            return json_format.ParseDict(spec, scheduler_service_pb2.HyperparameterUpdate())
+        except json_format.ParseError as e:
+            raise ValueError(f"{where}: {e}") from None
+    spec = dict(spec)
+    hyperparameter = spec.pop("hyperparameter", None)
+    step = spec.pop("from_step", spec.pop("effective_step", None))
+    if step is None:
+        raise ValueError(f"{where}: from_step is required")
+    changes = [key for key in ("scale", "pin", "schedule") if key in spec]
+    if len(changes) != 1:
+        raise ValueError(f"{where}: exactly one of scale, pin and schedule is required, got {changes}")
+    change = changes[0]
+    value = spec.pop(change)
+    time = spec.pop("time", "local")
+    anchor = spec.pop("anchor", False)
+    if spec:
+        raise ValueError(f"{where}: unknown keys {sorted(spec)}")
+    if change != "schedule" and (time != "local" or anchor):
+        raise ValueError(f"{where}: time and anchor apply to a schedule only")
+    if change == "scale":
+        return scale(hyperparameter, value, int(step))
+    if change == "pin":
+        return pin(hyperparameter, value, int(step))
+    return reschedule(hyperparameter, value, int(step), time=time, anchor=anchor)
+
+
+def build_updates(updates: Any) -> list[scheduler_service_pb2.HyperparameterUpdate]:
+    """HyperparameterUpdates from one update or a list of them, each a HyperparameterUpdate (e.g. from scale, pin,
+    reschedule) or a dict (see _from_dict)."""
+    if isinstance(updates, (scheduler_service_pb2.HyperparameterUpdate, Mapping)):
+        updates = [updates]
+    if not isinstance(updates, Iterable) or isinstance(updates, (str, bytes)):
+        raise TypeError(f"updates: expected a HyperparameterUpdate, a dict or a list of them, "
+                        f"got {type(updates).__name__}")
+    out = []
+    for i, update in enumerate(updates):
+        if isinstance(update, scheduler_service_pb2.HyperparameterUpdate):
+            copy = scheduler_service_pb2.HyperparameterUpdate()
+            copy.CopyFrom(update)
+            out.append(copy)
+        elif isinstance(update, Mapping):
+            out.append(_from_dict(update, f"updates[{i}]"))
+        else:
+            raise TypeError(f"updates[{i}]: expected a HyperparameterUpdate or a dict, got {type(update).__name__}")
+    if not out:
+        raise ValueError("updates: at least one change is required")
+    return out
