@@ -64,6 +64,7 @@ grpc::ServerUnaryReactor* PendingCalls::Park(grpc::CallbackServerContext* contex
   // A report may have landed between the handler's first try and now.
   TryLocked(call, false);
   rescan_ = true;  // The worker's next wake-up may now be earlier.
+  wake_.Signal();
   return call;
 }
 
@@ -78,6 +79,7 @@ void PendingCalls::OnJobEvent(const jobs::JobEvent& event) {
   absl::MutexLock lock(&mutex_);
   if (calls_.empty()) return;
   changed_.insert(event.job_id);
+  wake_.Signal();
 }
 
 void PendingCalls::Cancel(Call* call) {
@@ -88,6 +90,7 @@ void PendingCalls::Cancel(Call* call) {
 void PendingCalls::Close() {
   absl::MutexLock lock(&mutex_);
   closed_ = true;
+  wake_.Signal();
   std::vector<Call*> calls(calls_.begin(), calls_.end());
   for (Call* call : calls) TryLocked(call, true);
 }
@@ -102,10 +105,12 @@ void PendingCalls::Run() {
   while (!closed_ || !calls_.empty()) {
     absl::Time wake = absl::InfiniteFuture();
     for (Call* call : calls_) wake = std::min(wake, call->deadline());
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-      return !changed_.empty() || closed_ || rescan_;
-    };
-    mutex_.AwaitWithDeadline(absl::Condition(&ready), wake);
+    // A CondVar rather than Await(Condition): the condition is then only read by this thread,
+    // holding the mutex (ThreadSanitizer cannot see the hand-off of a Condition evaluated by the
+    // unlocking thread inside an uninstrumented Abseil).
+    while (changed_.empty() && !closed_ && !rescan_) {
+      if (wake_.WaitWithDeadline(&mutex_, wake)) break;  // Timed out.
+    }
     if (closed_ && calls_.empty()) break;
     rescan_ = false;
     const std::set<std::string> changed = std::move(changed_);

@@ -62,6 +62,8 @@ class PendingCalls final : public jobs::JobObserver {
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
   // A call was parked: the worker recomputes its next deadline.
   bool rescan_ ABSL_GUARDED_BY(mutex_) = false;
+  // Wakes the worker: a change, a parked call, or Close.
+  absl::CondVar wake_;
   std::thread worker_;
 };
 
