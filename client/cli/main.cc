@@ -528,12 +528,16 @@ absl::Status Watch(hpsched::Client* client, const std::string& job_id) {
                        });
 }
 
-// Events of the job's history that become marks: the effective step of every UpdateJob segment.
+// Events of the job's history that become marks: the effective step of every UpdateJob segment and
+// every plateau reduction.
 std::vector<cli::JobEvent> JobHistoryEvents(const v1::Job& job) {
   std::vector<cli::JobEvent> events;
   for (const v1::Hyperparameter& hp : job.hyperparameters()) {
     for (const v1::Segment& segment : hp.segments()) {
       events.push_back(cli::JobEvent{segment.effective_step(), cli::MarkKind::kUpdate});
+    }
+    for (int64_t step : hp.plateau_reductions()) {
+      events.push_back(cli::JobEvent{step, cli::MarkKind::kPlateauReduction});
     }
   }
   return events;

@@ -34,11 +34,10 @@ inline constexpr int kMaxMarks = 2000;
 // Defaults are PyTorch's, as in schedule.proto. A step within 1e-6 of an integer is that integer.
 std::vector<Mark> ScheduleMarks(const hpsched::v1::Schedule& schedule, double lo, double hi);
 
-// The hook for marks that come from a job's history rather than its spec. The API has neither job
-// updates (a new spec taking effect at some step) nor reduce_on_plateau reductions yet. When it
-// does, `hpsched plot` reads them (from the job or a WatchJob/history RPC) as JobEvents with kind
-// kUpdate or kPlateauReduction and merges EventMarks with ScheduleMarks via MergeMarks; the
-// renderers already draw and name those kinds.
+// Marks that come from a job's history rather than its spec: `hpsched plot` reads the job's
+// segments (Hyperparameter.segments, kUpdate) and plateau reductions
+// (Hyperparameter.plateau_reductions, kPlateauReduction) as JobEvents and merges EventMarks with
+// ScheduleMarks via MergeMarks.
 struct JobEvent {
   int64_t step = 0;
   MarkKind kind = MarkKind::kUpdate;

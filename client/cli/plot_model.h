@@ -33,8 +33,7 @@ enum class MarkKind {
   kDecay,      // step: a multiple of step_size.
   kRestart,    // cosine_annealing_warm_restarts: a new cycle starts.
   kPhase,  // one_cycle / cyclic phase ends, the end of linear/constant/polynomial, cosine t_max.
-  // Reserved for events of a job's history rather than its spec; nothing produces them yet (see
-  // EventMarks in plot_marks.h).
+  // Events of a job's history rather than its spec (see EventMarks in plot_marks.h).
   kUpdate,            // The job's spec was updated, taking effect at this step.
   kPlateauReduction,  // reduce_on_plateau lowered the value at this step.
 };

@@ -108,10 +108,19 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
       context.notes = &notes;
       ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
       reductions.insert(notes.reduction_steps.begin(), notes.reduction_steps.end());
+      // The reductions that show in this series: a reduction after its schedule stopped applying
+      // (a later `sequential` child, a later segment) changes nothing here.
+      std::set<int64_t> shown;
+      for (int64_t step : notes.reduction_steps) {
+        double around[2];
+        node->Evaluate(step - 1, std::span<double>(around, 2));
+        if (around[0] != around[1]) shown.insert(step);
+      }
       plan->series_.push_back(SeriesPlan{hp.name,
                                          static_cast<int>(g),
                                          std::move(node),
-                                         {notes.metrics.begin(), notes.metrics.end()}});
+                                         {notes.metrics.begin(), notes.metrics.end()},
+                                         {shown.begin(), shown.end()}});
     }
   }
   plan->reduction_steps_.assign(reductions.begin(), reductions.end());

@@ -28,6 +28,8 @@ struct SeriesPlan {
   NodePtr node;
   // The metrics the series' values depend on (reduce_on_plateau).
   std::vector<std::string> metrics;
+  // The steps at which a reduce_on_plateau schedule lowered the series' value, increasing.
+  std::vector<int64_t> reduction_steps;
 };
 
 // Immutable once compiled; shared between the job table and in-flight reads.

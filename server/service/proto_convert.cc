@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <set>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -248,6 +250,18 @@ void JobToProto(const store::JobRecord& record, hpsched::v1::Job* proto) {
   *proto->mutable_create_time() = ToTimestamp(record.create_time);
   *proto->mutable_update_time() = ToTimestamp(record.update_time);
   proto->mutable_labels()->insert(record.spec.labels.begin(), record.spec.labels.end());
+}
+
+void PlanToProto(const core::JobPlan& plan, hpsched::v1::Job* proto) {
+  for (auto& hp : *proto->mutable_hyperparameters()) {
+    std::set<int64_t> steps;
+    for (const core::SeriesPlan& series : plan.series()) {
+      if (series.hyperparameter == hp.name()) {
+        steps.insert(series.reduction_steps.begin(), series.reduction_steps.end());
+      }
+    }
+    hp.mutable_plateau_reductions()->Add(steps.begin(), steps.end());
+  }
 }
 
 std::string JobName(absl::string_view job_id) { return absl::StrCat("jobs/", job_id); }

@@ -22,6 +22,12 @@ namespace {
 
 namespace v1 = ::hpsched::v1;
 
+// The Job resource of a job: its record, and what its plan knows (plateau reductions).
+void ToProto(const jobs::Job& job, v1::Job* proto) {
+  JobToProto(job.record, proto);
+  PlanToProto(*job.plan, proto);
+}
+
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
@@ -136,7 +142,7 @@ grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContex
   if (!request->has_job()) return Finish(context, absl::InvalidArgumentError("job: is required"));
   auto job =
       registry_->Create(request->job_id(), JobSpecFromProto(request->job()), request->request_id());
-  if (job.ok()) JobToProto((*job)->record, response);
+  if (job.ok()) ToProto(**job, response);
   CountJobs();
   return Finish(context, job.status());
 }
@@ -149,7 +155,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
   auto id = JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
   auto job = registry_->Get(*id);
-  if (job.ok()) JobToProto((*job)->record, response);
+  if (job.ok()) ToProto(**job, response);
   return Finish(context, job.status());
 }
 
@@ -171,7 +177,7 @@ grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext
     after = *std::move(decoded);
   }
   jobs::JobPage page = registry_->List(static_cast<size_t>(page_size), after);
-  for (const auto& job : page.jobs) JobToProto(job->record, response->add_jobs());
+  for (const auto& job : page.jobs) ToProto(*job, response->add_jobs());
   if (!page.next_after.empty()) {
     response->set_next_page_token(
         absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, page.next_after)));
@@ -312,7 +318,7 @@ grpc::ServerUnaryReactor* SchedulerService::UpdateJob(grpc::CallbackServerContex
   }
   auto job = registry_->Update(*id, std::move(changes), request->etag(), request->request_id(),
                                request->allow_rewrite());
-  if (job.ok()) JobToProto((*job)->record, response);
+  if (job.ok()) ToProto(**job, response);
   return Finish(context, job.status());
 }
 

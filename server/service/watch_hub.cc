@@ -19,6 +19,7 @@ v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
   event.set_type(type);
   if (job != nullptr) {
     JobToProto(job->record, event.mutable_job());
+    PlanToProto(*job->plan, event.mutable_job());
   } else {
     event.mutable_job()->set_name(JobName(job_id));
   }

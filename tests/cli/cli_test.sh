@@ -255,6 +255,30 @@ run "plot --svg=- writes the SVG to stdout" 0 "$tmp/stdout.svg" \
   py "plot --svg=- is an SVG document" "$tmp/stdout.svg" "$svg_check
 assert title == 'cosine_annealing_warm_restarts'"
 
+# --- update, report, and their marks on a plot -------------------------------------------------------------------------
+live='{"hyperparameters":[{"name":"lr","base_values":[1.0],"schedule":{"reduce_on_plateau":{"metric":"loss","patience":0,"factor":0.5}}}],"metrics":[{"name":"loss","every_steps":10}]}'
+run "create livejob" 0 "$tmp/live.json" "${H[@]}" create livejob --job "$live" --json &&
+  run "report --metric loss=1 at step 9" 0 "$tmp/report1.json" "${H[@]}" report livejob --step 9 --metric loss=1 --json &&
+  run "report --metric loss=2 at step 19 (a reduction from 20)" 0 "$tmp/report2.json" \
+    "${H[@]}" report livejob --step 19 --metric loss=2 --json &&
+  py "report --json: the ReportMetricsResponse with the reduction step" "$tmp/report2.json" '
+import json, sys
+r = json.load(open(sys.argv[1])); assert r["reduction_steps"] == ["20"], r' &&
+  run "update --from 25 --scale 0.5" 0 "$tmp/update.json" "${H[@]}" update livejob --from 25 --scale 0.5 --json &&
+  py "update --json: version 2 with one segment" "$tmp/update.json" '
+import json, sys
+j = json.load(open(sys.argv[1])); assert j["version"] == "2", j
+assert j["hyperparameters"][0]["segments"][0]["effective_step"] == "25", j' &&
+  run "plot livejob --json" 0 "$tmp/plot-live.json" \
+    "${H[@]}" plot livejob --steps 0:30 --json &&
+  py "plot of a live job: a plateau mark at 20, an update mark at 25" "$tmp/plot-live.json" '
+import json, sys
+p = json.load(open(sys.argv[1]))
+marks = [(m["step"], m["kind"]) for m in p["panels"][0]["marks"]]
+assert marks == [(20, "plateau"), (25, "update")], marks'
+run "update with neither --schedule, --scale nor --pin: exit 2" 2 "$tmp/update-bad.out" \
+  "${H[@]}" update livejob --from 40 --json
+
 # --- watch --------------------------------------------------------------------------------------------------------------
 "${T[@]}" "${H[@]}" watch plotjob --interval 200ms --count 5 --json >"$tmp/watch.json" 2>"$tmp/watch.err" &
 watch_pid=$!

@@ -213,6 +213,22 @@ TEST(PlateauTest, InsideSequentialItSeesReportsFromItsStart) {
   EXPECT_EQ(At(*plan, 20), 1.0);
   EXPECT_EQ(At(*plan, 39), 1.0);
   EXPECT_EQ(At(*plan, 40), 0.5);
+  EXPECT_EQ(plan->series()[0].reduction_steps, std::vector<int64_t>{40});
+}
+
+TEST(PlateauTest, ReductionsAfterThePlateauStoppedApplyingDoNotShow) {
+  // Plateau (patience 0) for 25 steps, then constant: the reductions at 20 shows, the one at 30
+  // (after the plateau ended) changes nothing.
+  const ScheduleSpec plateau = Spec("reduce_on_plateau", {{"metric", std::string("loss")},
+                                                          {"patience", int64_t{0}},
+                                                          {"factor", 0.5}});
+  const JobSpec spec = PlateauJob(Spec("sequential", {{"milestones", std::vector<int64_t>{25}}},
+                                       {plateau, Spec("constant", {{"factor", 1.0}})}),
+                                  10);
+  const MetricLog log = Log(spec, {1.0, 2.0, 3.0});
+  auto plan = MustCompile(spec, &log);
+  EXPECT_EQ(plan->reduction_steps(), (std::vector<int64_t>{20, 30}));
+  EXPECT_EQ(plan->series()[0].reduction_steps, std::vector<int64_t>{20});
 }
 
 TEST(MetricsTest, AnnouncedReportsAndPendingSteps) {

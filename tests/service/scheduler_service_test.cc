@@ -463,6 +463,9 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
   ASSERT_TRUE(reduced.ok());
   EXPECT_EQ(reduced->type(), v1::JOB_EVENT_TYPE_PLATEAU_REDUCED);
   EXPECT_EQ(reduced->effective_step(), 20);
+  ASSERT_EQ(reduced->job().hyperparameters(0).plateau_reductions_size(), 1);
+  EXPECT_EQ(reduced->job().hyperparameters(0).plateau_reductions(0), 20);
+  EXPECT_EQ(client_->GetJob("p")->hyperparameters(0).plateau_reductions(0), 20);
 
   ASSERT_TRUE(client_->DeleteJob("p").ok());
   auto deleted = stream->Next();
