@@ -31,7 +31,7 @@ struct WatchEvent {
   hpsched::v1::Job job;
   absl::Time time;  // When the change was observed.
   // For a streamed kModified: "updated" or "plateau_reduced", and the first step it changed.
-  std::string change;
+  std::string change = {};
   int64_t effective_step = 0;
 };
 

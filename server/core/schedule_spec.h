@@ -55,7 +55,7 @@ struct HyperparameterSpec {
   std::string name;
   std::vector<double> base_values;
   ScheduleSpec schedule;
-  std::vector<SegmentSpec> segments;
+  std::vector<SegmentSpec> segments = {};
 
   bool operator==(const HyperparameterSpec&) const = default;
 };
