@@ -373,7 +373,12 @@ absl::StatusOr<NodePtr> CompileCosineOnecycleSchedule(const Params& p, const Sch
 absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p, const ScheduleSpec& spec,
                                              const CompileContext& context) {
   ASSIGN_OR_RETURN(std::vector<int64_t> boundaries, p.Ints("boundaries"));
-  ASSIGN_OR_RETURN(std::vector<NodePtr> children, CompileChildren(spec, context, context.base));
+  // Child i runs on local time from boundaries[i - 1] (a reduce_on_plateau child sees the reports
+  // from there on).
+  std::vector<int64_t> starts = {0};
+  starts.insert(starts.end(), boundaries.begin(), boundaries.end());
+  ASSIGN_OR_RETURN(std::vector<NodePtr> children,
+                   CompileChildren(spec, context, context.base, starts));
   if (boundaries.size() + 1 != children.size()) {
     return p.Error("boundaries", absl::StrCat("must have one fewer value than schedules (",
                                               children.size() - 1, "), got ", boundaries.size()));
