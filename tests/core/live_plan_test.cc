@@ -216,6 +216,22 @@ TEST(PlateauTest, InsideSequentialItSeesReportsFromItsStart) {
   EXPECT_EQ(plan->series()[0].reduction_steps, std::vector<int64_t>{40});
 }
 
+TEST(PlateauTest, InsideOptaxJoinSchedulesItSeesReportsFromItsBoundary) {
+  const ScheduleSpec plateau = Spec("reduce_on_plateau", {{"metric", std::string("loss")},
+                                                          {"patience", int64_t{0}},
+                                                          {"factor", 0.5}});
+  const JobSpec spec = PlateauJob(
+      Spec("optax",
+           {{"name", std::string("join_schedules")}, {"boundaries", std::vector<int64_t>{20}}},
+           {Spec("optax", {{"name", std::string("constant_schedule")}}), plateau}),
+      10);
+  // As in the sequential test: 9 and 19 are before the boundary; 29 is the best, 39 worse.
+  const MetricLog log = Log(spec, {0.1, 0.1, 1.0, 2.0});
+  auto plan = MustCompile(spec, &log);
+  EXPECT_EQ(At(*plan, 39), 1.0);
+  EXPECT_EQ(At(*plan, 40), 0.5);
+}
+
 TEST(PlateauTest, ReductionsAfterThePlateauStoppedApplyingDoNotShow) {
   // Plateau (patience 0) for 25 steps, then constant: the reductions at 20 shows, the one at 30
   // (after the plateau ended) changes nothing.
