@@ -509,7 +509,9 @@ TEST(CatalogPropertyTest, EverySpecThatCompilesIsFiniteOnTheWholeStepRange) {
     for (auto& [name, value] : spec.params) {  // Steps near every integer parameter.
       if (const auto* v = std::get_if<int64_t>(&value)) {
         for (int64_t d : {-1, 0, 1}) {
-          if (*v < kStepLimit && *v + d >= 0 && *v + d < kStepLimit) steps.push_back(*v + d);
+          if (*v >= 0 && *v < kStepLimit && *v + d >= 0 && *v + d < kStepLimit) {
+            steps.push_back(*v + d);
+          }
         }
       }
     }

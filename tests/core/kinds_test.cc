@@ -300,7 +300,7 @@ std::vector<int64_t> CheckSteps(const ScheduleSpec& spec, std::mt19937_64& rng) 
   for (int64_t t = 0; t < 300; ++t) steps.push_back(t);
   const auto add = [&](int64_t v) {
     for (int64_t d : {-1, 0, 1}) {
-      if (v + d >= 0 && v + d < kStepLimit) steps.push_back(v + d);
+      if (v >= 0 && v < kStepLimit && v + d >= 0 && v + d < kStepLimit) steps.push_back(v + d);
     }
   };
   std::vector<const ScheduleSpec*> todo = {&spec};
