@@ -605,9 +605,9 @@ TEST(FinitenessTest, SampledValidSpecsOfEveryKindAreFinite) {
   // The v1 kinds; the catalog's kinds have their property tests next to their other tests
   // (catalog_*_test.cc, torch_extra_test.cc).
   const std::vector<absl::string_view> kinds = {
-      "constant",    "step",        "multi_step",      "exponential",
-      "linear",      "polynomial",  "cosine_annealing", "cosine_annealing_warm_restarts",
-      "cyclic",      "one_cycle",   "lambda",          "sequential",
+      "constant", "step",       "multi_step",       "exponential",
+      "linear",   "polynomial", "cosine_annealing", "cosine_annealing_warm_restarts",
+      "cyclic",   "one_cycle",  "lambda",           "sequential",
       "chained"};
   for (absl::string_view name : kinds) {
     for (int i = 0; i < 1000; ++i) {

@@ -217,9 +217,9 @@ TEST(PlateauTest, InsideSequentialItSeesReportsFromItsStart) {
 }
 
 TEST(PlateauTest, InsideOptaxJoinSchedulesItSeesReportsFromItsBoundary) {
-  const ScheduleSpec plateau = Spec("reduce_on_plateau", {{"metric", std::string("loss")},
-                                                          {"patience", int64_t{0}},
-                                                          {"factor", 0.5}});
+  const ScheduleSpec plateau =
+      Spec("reduce_on_plateau",
+           {{"metric", std::string("loss")}, {"patience", int64_t{0}}, {"factor", 0.5}});
   const JobSpec spec = PlateauJob(
       Spec("optax",
            {{"name", std::string("join_schedules")}, {"boundaries", std::vector<int64_t>{20}}},
@@ -235,9 +235,9 @@ TEST(PlateauTest, InsideOptaxJoinSchedulesItSeesReportsFromItsBoundary) {
 TEST(PlateauTest, ReductionsAfterThePlateauStoppedApplyingDoNotShow) {
   // Plateau (patience 0) for 25 steps, then constant: the reductions at 20 shows, the one at 30
   // (after the plateau ended) changes nothing.
-  const ScheduleSpec plateau = Spec("reduce_on_plateau", {{"metric", std::string("loss")},
-                                                          {"patience", int64_t{0}},
-                                                          {"factor", 0.5}});
+  const ScheduleSpec plateau =
+      Spec("reduce_on_plateau",
+           {{"metric", std::string("loss")}, {"patience", int64_t{0}}, {"factor", 0.5}});
   const JobSpec spec = PlateauJob(Spec("sequential", {{"milestones", std::vector<int64_t>{25}}},
                                        {plateau, Spec("constant", {{"factor", 1.0}})}),
                                   10);

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/kinds/closed_form_node.h"
 #include "core/node.h"
 #include "core/params.h"
 #include "core/schedule_spec.h"
@@ -33,27 +34,6 @@ struct NamedSchedule {
 absl::StatusOr<NodePtr> CompileNamedSchedule(const ScheduleSpec& spec,
                                              const CompileContext& context,
                                              std::span<const NamedSchedule> schedules);
-
-// A node whose value at each step is `formula(step)`: a closed form, so a step gives the same bits
-// alone or inside any span. `Formula` is a small immutable value type with
-// `double operator()(int64_t step) const`.
-template <typename Formula>
-class ClosedFormNode final : public Node {
- public:
-  explicit ClosedFormNode(Formula formula) : formula_(std::move(formula)) {}
-
-  void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = formula_(start + static_cast<int64_t>(i));
-  }
-
- private:
-  Formula formula_;
-};
-
-template <typename Formula>
-NodePtr MakeClosedFormNode(Formula formula) {
-  return std::make_unique<ClosedFormNode<Formula>>(std::move(formula));
-}
 
 }  // namespace hpsched::core::kinds
 

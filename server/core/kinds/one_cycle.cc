@@ -147,8 +147,7 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const CompileC
     start = end = momentum.cycle ? momentum.max : context.base;
     peak = momentum.cycle ? momentum.base : context.base;
   }
-  const double bound =
-      RoundBoundUp(std::max({std::fabs(start), std::fabs(peak), std::fabs(end)}));
+  const double bound = RoundBoundUp(std::max({std::fabs(start), std::fabs(peak), std::fabs(end)}));
   std::array<Phase, 3> phases{};
   int num_phases = 2;
   if (three_phase) {

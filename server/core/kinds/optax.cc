@@ -40,7 +40,6 @@ using optax::Constant;
 using optax::CosineDecay;
 using optax::ExponentialDecay;
 using optax::JoinNode;
-using optax::MakeNode;
 using optax::PiecewiseConstant;
 using optax::PiecewiseInterpolate;
 using optax::Polynomial;
@@ -91,8 +90,8 @@ absl::StatusOr<double> Fraction(const Params& p, absl::string_view name, double 
 // polynomial_schedule(init, end, power, steps, begin): constant init when steps <= 0, begin < 0
 // counts as 0.
 NodePtr PolynomialNode(double init, double end, double power, int64_t steps, int64_t begin) {
-  if (steps <= 0) return MakeNode(Constant{init});
-  return MakeNode(Polynomial{init, end, power, steps, std::max<int64_t>(begin, 0)});
+  if (steps <= 0) return MakeClosedFormNode(Constant{init});
+  return MakeClosedFormNode(Polynomial{init, end, power, steps, std::max<int64_t>(begin, 0)});
 }
 
 // The linear warmup of warmup_*: linear_schedule(init_value, peak_value, warmup_steps).
@@ -118,7 +117,7 @@ absl::StatusOr<NodePtr> ExponentialDecayNode(const Params& p, double init) {
   if (p.Has("end_value")) {
     ASSIGN_OR_RETURN(end, p.PerGroupDouble("end_value", std::nullopt));
   }
-  if (steps <= 0 || rate == 0) return MakeNode(Constant{init});
+  if (steps <= 0 || rate == 0) return MakeClosedFormNode(Constant{init});
   const ExponentialDecay formula{init, steps, rate, std::max<int64_t>(begin, 0), staircase, end};
   // The value is monotonic in the step, so it is finite everywhere when it is at the last step.
   const double last = formula(kStepLimit - 1);
@@ -127,14 +126,14 @@ absl::StatusOr<NodePtr> ExponentialDecayNode(const Params& p, double init) {
                    absl::StrCat("must keep the value finite up to step 2^53 - 1 (it reaches ", last,
                                 "; set end_value to cap it), got ", rate));
   }
-  return MakeNode(formula);
+  return MakeClosedFormNode(formula);
 }
 
 // Cosine decay from `peak`: decay_steps > 0 steps, with alpha and exponent.
 absl::StatusOr<NodePtr> CosineDecayNode(const Params& p, double init, int64_t decay_steps,
                                         double alpha) {
   ASSIGN_OR_RETURN(double exponent, NonNegative(p, "exponent", 1.0));
-  return MakeNode(CosineDecay{init, static_cast<double>(decay_steps), alpha, exponent});
+  return MakeClosedFormNode(CosineDecay{init, static_cast<double>(decay_steps), alpha, exponent});
 }
 
 // The values of a piecewise schedule: init, init * scales[0], init * scales[0] * scales[1], ...
@@ -193,7 +192,7 @@ NodePtr InterpolateNode(double init, const std::vector<std::pair<int64_t, double
                         std::vector<double> values, bool cosine) {
   std::vector<int64_t> bounds = {0};
   for (const auto& pair : sorted) bounds.push_back(pair.first);
-  return MakeNode(PiecewiseInterpolate{std::move(bounds), std::move(values), cosine});
+  return MakeClosedFormNode(PiecewiseInterpolate{std::move(bounds), std::move(values), cosine});
 }
 
 // *_onecycle: piecewise_interpolate_schedule from peak_value / div_factor over the dict `scales`
@@ -239,7 +238,7 @@ int64_t Truncated(double pct, int64_t steps) {
 absl::StatusOr<NodePtr> CompileConstantSchedule(const Params& p, const ScheduleSpec&,
                                                 const CompileContext& context) {
   ASSIGN_OR_RETURN(double value, p.PerGroupDouble("value", context.base));
-  return MakeNode(Constant{value});
+  return MakeClosedFormNode(Constant{value});
 }
 
 absl::StatusOr<NodePtr> CompilePolynomialLike(const Params& p, const CompileContext& context,
@@ -337,7 +336,7 @@ absl::StatusOr<NodePtr> CompilePiecewiseConstantSchedule(const Params& p, const 
   ASSIGN_OR_RETURN(std::vector<double> values, CumulativeValues(p, "scales", init, sorted));
   std::vector<int64_t> boundaries;
   for (const auto& pair : sorted) boundaries.push_back(pair.first);
-  return MakeNode(PiecewiseConstant{std::move(boundaries), std::move(values)});
+  return MakeClosedFormNode(PiecewiseConstant{std::move(boundaries), std::move(values)});
 }
 
 absl::StatusOr<NodePtr> CompilePiecewiseInterpolateSchedule(const Params& p, const ScheduleSpec&,

@@ -15,29 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include "core/kinds/closed_form_node.h"
 #include "core/node.h"
 
 namespace hpsched::core::kinds::optax {
 
-// A value per step computed by a pure function of the step: the shape of every optax schedule but
-// join_schedules.
-template <typename Formula>
-class FormulaNode final : public Node {
- public:
-  explicit FormulaNode(Formula formula) : formula_(std::move(formula)) {}
-
-  void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = formula_(start + static_cast<int64_t>(i));
-  }
-
- private:
-  Formula formula_;
-};
-
-template <typename Formula>
-NodePtr MakeNode(Formula formula) {
-  return std::make_unique<FormulaNode<Formula>>(std::move(formula));
-}
+// Every optax schedule but join_schedules is a closed form in the step (ClosedFormNode).
 
 // constant_schedule: `value` at every step.
 struct Constant {

@@ -1,0 +1,38 @@
+// A node whose value at each step is a pure function of the step, shared by the catalog kinds
+// (Hugging Face, Keras, optax).
+#ifndef HPSCHED_CORE_KINDS_CLOSED_FORM_NODE_H_
+#define HPSCHED_CORE_KINDS_CLOSED_FORM_NODE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <utility>
+
+#include "core/node.h"
+
+namespace hpsched::core::kinds {
+
+// A node whose value at each step is `formula(step)`: a closed form, so a step gives the same bits
+// alone or inside any span. `Formula` is a small immutable value type with
+// `double operator()(int64_t step) const`.
+template <typename Formula>
+class ClosedFormNode final : public Node {
+ public:
+  explicit ClosedFormNode(Formula formula) : formula_(std::move(formula)) {}
+
+  void Evaluate(int64_t start, std::span<double> out) const override {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = formula_(start + static_cast<int64_t>(i));
+  }
+
+ private:
+  Formula formula_;
+};
+
+template <typename Formula>
+NodePtr MakeClosedFormNode(Formula formula) {
+  return std::make_unique<ClosedFormNode<Formula>>(std::move(formula));
+}
+
+}  // namespace hpsched::core::kinds
+
+#endif  // HPSCHED_CORE_KINDS_CLOSED_FORM_NODE_H_
