@@ -48,10 +48,8 @@ PendingCalls::~PendingCalls() {
   worker_.join();
 }
 
-grpc::ServerUnaryReactor* PendingCalls::Park(grpc::CallbackServerContext* context,
-                                             std::set<std::string> job_ids, absl::Time deadline,
+grpc::ServerUnaryReactor* PendingCalls::Park(std::set<std::string> job_ids, absl::Time deadline,
                                              Attempt attempt) {
-  (void)context;
   absl::MutexLock lock(&mutex_);
   if (closed_) return new FinishedCall(absl::UnavailableError("the server is shutting down"));
   if (calls_.size() >= max_calls_) {

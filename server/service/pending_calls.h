@@ -36,8 +36,7 @@ class PendingCalls final : public jobs::JobObserver {
   // Parks a call that depends on `job_ids` until an Attempt succeeds or `deadline`. Returns the
   // reactor to return from the handler; RESOURCE_EXHAUSTED when max_calls are parked, UNAVAILABLE
   // after Close.
-  grpc::ServerUnaryReactor* Park(grpc::CallbackServerContext* context,
-                                 std::set<std::string> job_ids, absl::Time deadline,
+  grpc::ServerUnaryReactor* Park(std::set<std::string> job_ids, absl::Time deadline,
                                  Attempt attempt);
 
   void OnJobEvent(const jobs::JobEvent& event) override;

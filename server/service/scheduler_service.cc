@@ -104,9 +104,8 @@ void SetLr(v1::GetValuesResponse* response) {
 }
 
 constexpr absl::string_view kPageTokenPrefix = "after:";
-// How often GetValues plans again when it meets a job being replaced, and the marker status.
+// How often GetValues plans again when it meets a job being replaced.
 constexpr int kMaxClosedRetries = 20000;
-constexpr absl::string_view kJobClosing = "job closing";
 
 absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
   std::string decoded;
@@ -206,10 +205,10 @@ std::optional<absl::Status> SchedulerService::ComputeValues(
   // A mutation closes a job while it replaces it (see JobRegistry::MarkServed): plan again with
   // the new job. Mutations hold a job closed for one store write, so this is short.
   for (int attempt = 0; attempt < kMaxClosedRetries; ++attempt) {
-    std::optional<absl::Status> result = TryComputeValues(requests, batch, responses, at_deadline);
-    if (!result.has_value() || !absl::IsAborted(*result) || result->message() != kJobClosing) {
-      return result;
-    }
+    bool closing = false;
+    std::optional<absl::Status> result =
+        TryComputeValues(requests, batch, responses, at_deadline, &closing);
+    if (!closing) return result;
     absl::SleepFor(absl::Microseconds(100));
   }
   return absl::UnavailableError("the job is being changed; retry");
@@ -217,7 +216,7 @@ std::optional<absl::Status> SchedulerService::ComputeValues(
 
 std::optional<absl::Status> SchedulerService::TryComputeValues(
     std::span<const v1::GetValuesRequest* const> requests, bool batch,
-    std::span<v1::GetValuesResponse* const> responses, bool at_deadline) {
+    std::span<v1::GetValuesResponse* const> responses, bool at_deadline, bool* closing) {
   ValuesBatch values;
   for (size_t i = 0; i < requests.size(); ++i) {
     responses[i]->Clear();
@@ -236,7 +235,8 @@ std::optional<absl::Status> SchedulerService::TryComputeValues(
   for (size_t i = 0; i < requests.size(); ++i) {
     const int64_t count = requests[i]->count() == 0 ? 1 : requests[i]->count();
     if (!jobs::JobRegistry::MarkServed(*values.jobs[i], requests[i]->step() + count - 1)) {
-      return absl::AbortedError(kJobClosing);
+      *closing = true;
+      return std::nullopt;
     }
   }
   core::EvaluateBatch(values.queries);
@@ -262,7 +262,7 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(
     if (id.ok()) job_ids.insert(*id);
   }
   return pending_.Park(
-      context, std::move(job_ids), deadline,
+      std::move(job_ids), deadline,
       [this, requests = std::move(requests), batch, responses = std::move(responses)](
           bool at_deadline) { return ComputeValues(requests, batch, responses, at_deadline); });
 }

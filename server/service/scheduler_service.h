@@ -91,9 +91,11 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
                                         std::vector<const hpsched::v1::GetValuesRequest*> requests,
                                         bool batch,
                                         std::vector<hpsched::v1::GetValuesResponse*> responses);
+  // One try of ComputeValues; sets `closing` (and returns nothing) when a job it read is being
+  // replaced by a mutation.
   std::optional<absl::Status> TryComputeValues(
       std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
-      std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);
+      std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline, bool* closing);
   std::optional<absl::Status> ComputeValues(
       std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
       std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);
