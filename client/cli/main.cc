@@ -306,11 +306,15 @@ absl::Status Preview(hpsched::Client* client, bool local) {
 
 // Reads a job's values over `range` in chunks within the server's limits (at most
 // kMaxValuesPerQuery steps and kMaxValuesPerBatch values per response); calls `sink` per chunk.
+// Reads a job's values in chunks. `policy` says what to do with values that wait for metric
+// reports: `values` waits for them (the default policy), `plot` draws what is known now.
 absl::Status ReadValues(hpsched::Client* client, const std::string& job_id,
                         const std::vector<std::string>& hyperparameters, cli::StepRange range,
-                        const std::function<void(const v1::GetValuesResponse&)>& sink) {
+                        const std::function<void(const v1::GetValuesResponse&)>& sink,
+                        v1::PendingPolicy policy = v1::PENDING_POLICY_UNSPECIFIED) {
   v1::GetValuesRequest request;
   request.set_job(hpsched::ToJobName(job_id));
+  request.set_pending_policy(policy);
   for (const auto& name : hyperparameters) request.add_hyperparameters(name);
   // The first chunk is small enough for the largest job (64 hyperparameters x 1024 groups); the
   // next ones fit the number of series it returned.
@@ -577,13 +581,16 @@ absl::StatusOr<cli::PlotModel> JobPlot(hpsched::Client* client, const std::strin
   }
   // GetValues returns the series in the job's order of hyperparameters, then groups: the order of
   // the panels and their series. Unknown names are the server's INVALID_ARGUMENT.
-  auto status = ReadValues(client, job_id, names, range, [&](const v1::GetValuesResponse& r) {
-    for (int s = 0; s < r.series_size() && s < static_cast<int>(reducers.size()); ++s) {
-      for (int i = 0; i < r.series(s).values_size(); ++i) {
-        reducers[s].Add(static_cast<double>(r.start_step() + i), r.series(s).values(i));
-      }
-    }
-  });
+  auto status = ReadValues(
+      client, job_id, names, range,
+      [&](const v1::GetValuesResponse& r) {
+        for (int s = 0; s < r.series_size() && s < static_cast<int>(reducers.size()); ++s) {
+          for (int i = 0; i < r.series(s).values_size(); ++i) {
+            reducers[s].Add(static_cast<double>(r.start_step() + i), r.series(s).values(i));
+          }
+        }
+      },
+      v1::PENDING_POLICY_PROVISIONAL_NOW);  // A running plateau job: draw what is known now.
   if (!status.ok()) return status;
   size_t s = 0;
   for (auto& panel : model.panels) {
