@@ -30,6 +30,8 @@ struct SqliteOptions {
 
 // Thread-safe (one connection behind a mutex). Only one process may open a data directory: Open
 // takes an exclusive lock on <data_dir>/LOCK, held until the store is destroyed.
+// A row holds the store's own hpsched.store.StoredJob (store/job_state.proto), never an API message.
+// Rows written before schema 3 (a v1.Job) still load, and Put rewrites them in the new format.
 class SqliteJobStore final : public JobStore {
  public:
   // The newest schema this code writes; Open migrates older databases to it.
