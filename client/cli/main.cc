@@ -77,9 +77,9 @@
 #include "client/cli/svg_plot.h"
 #include "client/cli/terminal_plot.h"
 #include "client/client.h"
+#include "codec/proto_convert.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
-#include "service/proto_convert.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
@@ -257,7 +257,7 @@ absl::Status EvaluateSpec(hpsched::Client* client, bool local, const SpecArgs& a
   if (local) {
     if (auto s = hpsched::core::CheckBaseValues(args.bases, "--base"); !s.ok()) return s;
     auto compiled =
-        hpsched::core::CompileStandalone(hpsched::service::ScheduleFromProto(args.schedule),
+        hpsched::core::CompileStandalone(hpsched::codec::ScheduleFromProto(args.schedule),
                                          args.bases, "schedule", args.hyperparameter);
     if (!compiled.ok()) return compiled.status();
     nodes = *std::move(compiled);

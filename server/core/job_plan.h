@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/metrics.h"
+#include "core/metric_reports.h"
 #include "core/node.h"
 #include "core/schedule_spec.h"
 

@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/metrics.h"
+#include "core/metric_reports.h"
 #include "core/schedule_spec.h"
 
 namespace hpsched::core {

@@ -9,7 +9,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/metrics.h"
+#include "core/metric_reports.h"
 
 namespace hpsched::core {
 

@@ -18,6 +18,13 @@ class InstrumentedJobStore final : public store::JobStore {
   absl::Status Put(const store::JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<store::JobRecord>> LoadAll() override { return inner_->LoadAll(); }
+  absl::StatusOr<store::JobRecord> Get(absl::string_view job_id) override {
+    return inner_->Get(job_id);
+  }
+  absl::StatusOr<std::vector<store::JobRecord>> List(size_t page_size,
+                                                     absl::string_view after) override {
+    return inner_->List(page_size, after);
+  }
 
  private:
   std::unique_ptr<store::JobStore> inner_;

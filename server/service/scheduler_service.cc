@@ -11,10 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "codec/proto_convert.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "core/status_macros.h"
-#include "service/proto_convert.h"
 #include "service/status_convert.h"
 
 namespace hpsched::service {
@@ -24,8 +24,8 @@ namespace v1 = ::hpsched::v1;
 
 // The Job resource of a job: its record, and what its plan knows (plateau reductions).
 void ToProto(const jobs::Job& job, v1::Job* proto) {
-  JobToProto(job.record, proto);
-  PlanToProto(*job.plan, proto);
+  codec::JobToProto(job.record, proto);
+  codec::PlanToProto(*job.plan, proto);
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
@@ -47,7 +47,8 @@ struct ValuesBatch {
 absl::Status PlanGetValues(const jobs::JobRegistry& registry, const v1::GetValuesRequest& request,
                            absl::string_view prefix, v1::GetValuesResponse* response,
                            ValuesBatch* batch) {
-  ASSIGN_OR_RETURN(std::string job_id, JobIdFromName(request.job(), absl::StrCat(prefix, "job")));
+  ASSIGN_OR_RETURN(std::string job_id,
+                   codec::JobIdFromName(request.job(), absl::StrCat(prefix, "job")));
   const int64_t count = request.count() == 0 ? 1 : request.count();
   RETURN_IF_ERROR(core::CheckStepRange(request.step(), count, absl::StrCat(prefix, "step"),
                                        absl::StrCat(prefix, "count")));
@@ -62,7 +63,7 @@ absl::Status PlanGetValues(const jobs::JobRegistry& registry, const v1::GetValue
         absl::StrCat(prefix, "count: the response would hold more than ", core::kMaxValuesPerBatch,
                      " values (count x series); ask for fewer steps or hyperparameters"));
   }
-  response->set_job(JobName(job_id));
+  response->set_job(codec::JobName(job_id));
   response->set_version(job->record.version);
   response->set_start_step(request.step());
   const int64_t provisional_from = job->plan->ProvisionalFrom(selected);
@@ -139,8 +140,8 @@ grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContex
   if (absl::Status auth = Authorize(context, Role::kAdmin, "CreateJob"); !auth.ok())
     return Finish(context, auth);
   if (!request->has_job()) return Finish(context, absl::InvalidArgumentError("job: is required"));
-  auto job =
-      registry_->Create(request->job_id(), JobSpecFromProto(request->job()), request->request_id());
+  auto job = registry_->Create(request->job_id(), codec::JobSpecFromProto(request->job()),
+                               request->request_id());
   if (job.ok()) ToProto(**job, response);
   CountJobs();
   return Finish(context, job.status());
@@ -151,7 +152,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
                                                    v1::Job* response) {
   if (absl::Status auth = Authorize(context, Role::kReader, "GetJob"); !auth.ok())
     return Finish(context, auth);
-  auto id = JobIdFromName(request->name(), "name");
+  auto id = codec::JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
   auto job = registry_->Get(*id);
   if (job.ok()) ToProto(**job, response);
@@ -189,7 +190,7 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
                                                       v1::DeleteJobResponse* response) {
   if (absl::Status auth = Authorize(context, Role::kAdmin, "DeleteJob"); !auth.ok())
     return Finish(context, auth);
-  auto id = JobIdFromName(request->name(), "name");
+  auto id = codec::JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
   const absl::Status status = registry_->Delete(*id);
   CountJobs();
@@ -258,7 +259,7 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(
   deadline -= std::min(absl::Milliseconds(100), (deadline - now) / 10);
   std::set<std::string> job_ids;
   for (const v1::GetValuesRequest* request : requests) {
-    auto id = JobIdFromName(request->job(), "job");
+    auto id = codec::JobIdFromName(request->job(), "job");
     if (id.ok()) job_ids.insert(*id);
   }
   return pending_.Park(
@@ -299,7 +300,7 @@ grpc::ServerUnaryReactor* SchedulerService::UpdateJob(grpc::CallbackServerContex
                                                       v1::Job* response) {
   if (absl::Status auth = Authorize(context, Role::kAdmin, "UpdateJob"); !auth.ok())
     return Finish(context, auth);
-  auto id = JobIdFromName(request->name(), "name");
+  auto id = codec::JobIdFromName(request->name(), "name");
   if (!id.ok()) return Finish(context, id.status());
   std::vector<jobs::SegmentChange> changes;
   for (int i = 0; i < request->updates_size(); ++i) {
@@ -314,7 +315,7 @@ grpc::ServerUnaryReactor* SchedulerService::UpdateJob(grpc::CallbackServerContex
                         "updates[", i, "].segment: set exactly one of schedule, scale or pin")));
     }
     changes.push_back(
-        jobs::SegmentChange{update.hyperparameter(), SegmentFromProto(update.segment())});
+        jobs::SegmentChange{update.hyperparameter(), codec::SegmentFromProto(update.segment())});
   }
   auto job = registry_->Update(*id, std::move(changes), request->etag(), request->request_id(),
                                request->allow_rewrite());
@@ -327,14 +328,14 @@ grpc::ServerUnaryReactor* SchedulerService::ReportMetrics(grpc::CallbackServerCo
                                                           v1::ReportMetricsResponse* response) {
   if (absl::Status auth = Authorize(context, Role::kTrainer, "ReportMetrics"); !auth.ok())
     return Finish(context, auth);
-  auto id = JobIdFromName(request->job(), "job");
+  auto id = codec::JobIdFromName(request->job(), "job");
   if (!id.ok()) return Finish(context, id.status());
   const std::map<std::string, double> metrics(request->metrics().begin(), request->metrics().end());
   std::optional<int64_t> next_step;
   if (request->has_next_step()) next_step = request->next_step();
   auto result = registry_->ReportMetrics(*id, request->step(), metrics, next_step);
   if (result.ok()) {
-    response->set_job(JobName(*id));
+    response->set_job(codec::JobName(*id));
     response->set_duplicate(result->duplicate);
     response->mutable_reduction_steps()->Add(result->reduction_steps.begin(),
                                              result->reduction_steps.end());
@@ -346,7 +347,7 @@ grpc::ServerWriteReactor<v1::WatchJobResponse>* SchedulerService::WatchJob(
     grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
   if (absl::Status auth = Authorize(context, Role::kReader, "WatchJob"); !auth.ok())
     return WatchHub::Fail(ToGrpcStatus(auth));
-  auto id = JobIdFromName(request->job(), "job");
+  auto id = codec::JobIdFromName(request->job(), "job");
   if (!id.ok()) return WatchHub::Fail(ToGrpcStatus(id.status()));
   auto job = registry_->Get(*id);
   if (!job.ok()) return WatchHub::Fail(ToGrpcStatus(job.status()));
@@ -378,7 +379,7 @@ grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext*
   }
   if (!status.ok()) return Finish(context, status);
   auto nodes =
-      core::CompileStandalone(ScheduleFromProto(request->schedule()), bases, "schedule",
+      core::CompileStandalone(codec::ScheduleFromProto(request->schedule()), bases, "schedule",
                               request->hyperparameter().empty() ? "lr" : request->hyperparameter());
   if (!nodes.ok()) return Finish(context, nodes.status());
   std::vector<core::EvalQuery> queries;

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "service/proto_convert.h"
+#include "codec/proto_convert.h"
 
 namespace hpsched::service {
 namespace {
@@ -18,10 +18,10 @@ v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
   v1::WatchJobResponse event;
   event.set_type(type);
   if (job != nullptr) {
-    JobToProto(job->record, event.mutable_job());
-    PlanToProto(*job->plan, event.mutable_job());
+    codec::JobToProto(job->record, event.mutable_job());
+    codec::PlanToProto(*job->plan, event.mutable_job());
   } else {
-    event.mutable_job()->set_name(JobName(job_id));
+    event.mutable_job()->set_name(codec::JobName(job_id));
   }
   event.set_effective_step(effective_step);
   *event.mutable_event_time() =

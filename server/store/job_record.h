@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "core/metrics.h"
+#include "core/metric_reports.h"
 #include "core/schedule_spec.h"
 
 namespace hpsched::store {

@@ -25,6 +25,12 @@ class JobStore {
   virtual absl::Status Delete(absl::string_view job_id) = 0;
   // Every stored job, in order of job_id.
   virtual absl::StatusOr<std::vector<JobRecord>> LoadAll() = 0;
+  // One job. NotFound if there is none. The default reads LoadAll; stores override it.
+  virtual absl::StatusOr<JobRecord> Get(absl::string_view job_id);
+  // At most `page_size` jobs with job_id > `after` (every job for an empty `after`), in order of
+  // job_id: a page of a listing that goes on from the last job_id of the previous page.
+  // InvalidArgument when page_size is 0. The default reads LoadAll; stores override it.
+  virtual absl::StatusOr<std::vector<JobRecord>> List(size_t page_size, absl::string_view after);
 };
 
 }  // namespace hpsched::store

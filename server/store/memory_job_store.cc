@@ -26,4 +26,23 @@ absl::StatusOr<std::vector<JobRecord>> MemoryJobStore::LoadAll() {
   return records;
 }
 
+absl::StatusOr<JobRecord> MemoryJobStore::Get(absl::string_view job_id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = records_.find(job_id);
+  if (it == records_.end()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  return it->second;
+}
+
+absl::StatusOr<std::vector<JobRecord>> MemoryJobStore::List(size_t page_size,
+                                                            absl::string_view after) {
+  if (page_size == 0) return absl::InvalidArgumentError("page_size: must be > 0");
+  absl::MutexLock lock(&mutex_);
+  std::vector<JobRecord> page;
+  for (auto it = records_.upper_bound(after); it != records_.end() && page.size() < page_size;
+       ++it) {
+    page.push_back(it->second);
+  }
+  return page;
+}
+
 }  // namespace hpsched::store

@@ -16,6 +16,8 @@ class MemoryJobStore final : public JobStore {
   absl::Status Put(const JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobRecord>> LoadAll() override;
+  absl::StatusOr<JobRecord> Get(absl::string_view job_id) override;
+  absl::StatusOr<std::vector<JobRecord>> List(size_t page_size, absl::string_view after) override;
 
  private:
   absl::Mutex mutex_;

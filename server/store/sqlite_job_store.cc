@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
-#include "hpsched/v1/job.pb.h"
-#include "service/proto_convert.h"
 #include "store/job_state.pb.h"
+#include "store/legacy_row.h"
+#include "store/stored_job.h"
 
 namespace hpsched::store {
 namespace {
@@ -21,8 +21,9 @@ namespace {
 // Schema migrations: kMigrations[i] takes the database from user_version i to i + 1. Append, never
 // edit.
 //
-// A row holds a job as the serialized hpsched.v1.Job resource (spec, version, etag, times), whose
-// protobuf encoding is forward and backward compatible, plus what the resource does not carry.
+// Schema 3 on, a row's `job` holds the store's own hpsched.store.StoredJob (format 2). Rows written
+// before (format 1) hold the public hpsched.v1.Job resource in `job` and a hpsched.store.JobState
+// in `state`; they load through store/legacy_row.h and are rewritten as format 2 on their next Put.
 constexpr const char* kMigrations[] = {
     R"sql(
       CREATE TABLE jobs (
@@ -36,41 +37,70 @@ constexpr const char* kMigrations[] = {
     R"sql(
       ALTER TABLE jobs ADD COLUMN state BLOB NOT NULL DEFAULT x'';
     )sql",
+    // 3: the encoding of `job`: 1 the v1.Job resource (every row so far), 2
+    // hpsched.store.StoredJob.
+    R"sql(
+      ALTER TABLE jobs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+    )sql",
 };
+constexpr int64_t kLegacyFormat = 1;
+constexpr int64_t kStoredJobFormat = 2;
+// The columns every read selects, in the order DecodeRow reads them.
+constexpr const char* kSelect =
+    "SELECT job_id, version, job, create_request_id, state, format FROM jobs";
+
+absl::string_view Column(sqlite3_stmt* stmt, int i) {
+  const void* data = sqlite3_column_blob(stmt, i);
+  const int size = sqlite3_column_bytes(stmt, i);
+  return data == nullptr ? absl::string_view()
+                         : absl::string_view(static_cast<const char*>(data), size);
+}
+
+// The record of the current row of a kSelect statement. DataLoss naming the job when it does not
+// parse.
+absl::StatusOr<JobRecord> DecodeRow(sqlite3_stmt* stmt) {
+  const std::string job_id(Column(stmt, 0));
+  const int64_t version = sqlite3_column_int64(stmt, 1);
+  const absl::string_view job = Column(stmt, 2);
+  if (sqlite3_column_int64(stmt, 5) == kLegacyFormat) {
+    ASSIGN_OR_RETURN(JobRecord record, DecodeLegacyJob(job_id, version, job, Column(stmt, 3)));
+    JobState state;
+    const absl::string_view state_bytes = Column(stmt, 4);
+    if (!state.ParseFromArray(state_bytes.data(), static_cast<int>(state_bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("stored state of ", job_id, " does not parse"));
+    }
+    StateFromProto(state, &record);
+    return record;
+  }
+  StoredJob stored;
+  if (sqlite3_column_int64(stmt, 5) != kStoredJobFormat ||
+      !stored.ParseFromArray(job.data(), static_cast<int>(job.size())) ||
+      stored.job_id() != job_id || stored.version() != version) {
+    return absl::DataLossError(absl::StrCat("stored job ", job_id, " does not parse"));
+  }
+  return StoredJobToRecord(stored);
+}
+
+// Steps `stmt` (a kSelect) to the end and finalizes it.
+absl::StatusOr<std::vector<JobRecord>> ReadRows(sqlite3* db, sqlite3_stmt* stmt) {
+  std::vector<JobRecord> records;
+  absl::Status status;
+  int step;
+  while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    absl::StatusOr<JobRecord> record = DecodeRow(stmt);
+    if (!record.ok()) {
+      status = record.status();
+      break;
+    }
+    records.push_back(*std::move(record));
+  }
+  if (status.ok() && step != SQLITE_DONE)
+    status = absl::UnavailableError(absl::StrCat("sqlite: load: ", sqlite3_errmsg(db)));
+  sqlite3_finalize(stmt);
+  if (!status.ok()) return status;
+  return records;
+}
 static_assert(std::size(kMigrations) == SqliteJobStore::kSchemaVersion);
-
-JobState StateToProto(const JobRecord& record) {
-  JobState state;
-  for (const auto& [name, reports] : record.metric_reports) {
-    MetricHistory& history = (*state.mutable_metrics())[name];
-    for (const auto& [step, report] : reports) {
-      MetricPoint* point = history.add_points();
-      point->set_step(step);
-      point->set_value(report.value);
-      point->set_next_step(report.next_step);
-    }
-  }
-  for (const auto& [request_id, version] : record.update_requests) {
-    RememberedRequest* r = state.add_update_requests();
-    r->set_request_id(request_id);
-    r->set_version(version);
-  }
-  state.set_served_end(record.served_through + 1);
-  return state;
-}
-
-void StateFromProto(const JobState& state, JobRecord* record) {
-  for (const auto& [name, history] : state.metrics()) {
-    core::MetricReports& reports = record->metric_reports[name];
-    for (const MetricPoint& point : history.points()) {
-      reports[point.step()] = core::MetricReport{point.value(), point.next_step()};
-    }
-  }
-  for (const RememberedRequest& r : state.update_requests()) {
-    record->update_requests.emplace_back(r.request_id(), r.version());
-  }
-  record->served_through = state.served_end() - 1;
-}
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("sqlite: ", what, ": ", sqlite3_errmsg(db)));
@@ -152,9 +182,9 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
   RETURN_IF_ERROR(store->Migrate());
   if (sqlite3_prepare_v2(
           db,
-          "INSERT INTO jobs (job_id, version, job, create_request_id, state) "
-          "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job_id) DO UPDATE SET version = ?2, job = ?3, "
-          "create_request_id = ?4, state = ?5",
+          "INSERT INTO jobs (job_id, version, job, create_request_id, state, format) "
+          "VALUES (?1, ?2, ?3, ?4, x'', 2) ON CONFLICT (job_id) DO UPDATE SET version = ?2, "
+          "job = ?3, create_request_id = ?4, state = x'', format = 2",
           -1, &store->put_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE job_id = ?1", -1, &store->delete_, nullptr) !=
           SQLITE_OK) {
@@ -196,10 +226,7 @@ SqliteJobStore::~SqliteJobStore() {
 }
 
 absl::Status SqliteJobStore::Put(const JobRecord& record) {
-  hpsched::v1::Job job;
-  service::JobToProto(record, &job);
-  const std::string bytes = job.SerializeAsString();
-  const std::string state = StateToProto(record).SerializeAsString();
+  const std::string bytes = RecordToStoredJob(record).SerializeAsString();
   absl::MutexLock lock(&mutex_);
   sqlite3_reset(put_);
   sqlite3_bind_text(put_, 1, record.job_id.data(), static_cast<int>(record.job_id.size()),
@@ -208,7 +235,6 @@ absl::Status SqliteJobStore::Put(const JobRecord& record) {
   sqlite3_bind_blob(put_, 3, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
   sqlite3_bind_text(put_, 4, record.create_request_id.data(),
                     static_cast<int>(record.create_request_id.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_blob(put_, 5, state.data(), static_cast<int>(state.size()), SQLITE_TRANSIENT);
   // A single statement in autocommit mode: committed (and, with sync full, on disk) when it
   // returns.
   if (sqlite3_step(put_) != SQLITE_DONE)
@@ -230,47 +256,38 @@ absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
 absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(
-          db_, "SELECT job_id, version, job, create_request_id, state FROM jobs ORDER BY job_id",
-          -1, &stmt, nullptr) != SQLITE_OK) {
+  const std::string sql = absl::StrCat(kSelect, " ORDER BY job_id");
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteError(db_, "load");
   }
-  std::vector<JobRecord> records;
-  absl::Status status;
-  int step;
-  while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-    JobRecord record;
-    record.job_id.assign(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
-                         sqlite3_column_bytes(stmt, 0));
-    hpsched::v1::Job job;
-    if (!job.ParseFromArray(sqlite3_column_blob(stmt, 2), sqlite3_column_bytes(stmt, 2)) ||
-        job.name() != service::JobName(record.job_id) ||
-        job.version() != sqlite3_column_int64(stmt, 1)) {
-      status = absl::DataLossError(absl::StrCat("stored job ", record.job_id, " does not parse"));
-      break;
-    }
-    JobState state;
-    if (!state.ParseFromArray(sqlite3_column_blob(stmt, 4), sqlite3_column_bytes(stmt, 4))) {
-      status =
-          absl::DataLossError(absl::StrCat("stored state of ", record.job_id, " does not parse"));
-      break;
-    }
-    StateFromProto(state, &record);
-    record.spec = service::JobSpecFromProto(job, /*with_history=*/true);
-    record.version = job.version();
-    record.etag = job.etag();
-    record.create_time = absl::FromUnixSeconds(job.create_time().seconds()) +
-                         absl::Nanoseconds(job.create_time().nanos());
-    record.update_time = absl::FromUnixSeconds(job.update_time().seconds()) +
-                         absl::Nanoseconds(job.update_time().nanos());
-    record.create_request_id.assign(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)),
-                                    sqlite3_column_bytes(stmt, 3));
-    records.push_back(std::move(record));
+  return ReadRows(db_, stmt);
+}
+
+absl::StatusOr<JobRecord> SqliteJobStore::Get(absl::string_view job_id) {
+  absl::MutexLock lock(&mutex_);
+  sqlite3_stmt* stmt = nullptr;
+  const std::string sql = absl::StrCat(kSelect, " WHERE job_id = ?1");
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    return SqliteError(db_, "get");
   }
-  if (status.ok() && step != SQLITE_DONE) status = SqliteError(db_, "load");
-  sqlite3_finalize(stmt);
-  if (!status.ok()) return status;
-  return records;
+  sqlite3_bind_text(stmt, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
+  ASSIGN_OR_RETURN(std::vector<JobRecord> records, ReadRows(db_, stmt));
+  if (records.empty()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  return std::move(records.front());
+}
+
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::List(size_t page_size,
+                                                            absl::string_view after) {
+  if (page_size == 0) return absl::InvalidArgumentError("page_size: must be > 0");
+  absl::MutexLock lock(&mutex_);
+  sqlite3_stmt* stmt = nullptr;
+  const std::string sql = absl::StrCat(kSelect, " WHERE job_id > ?1 ORDER BY job_id LIMIT ?2");
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    return SqliteError(db_, "list");
+  }
+  sqlite3_bind_text(stmt, 1, after.data(), static_cast<int>(after.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(page_size));
+  return ReadRows(db_, stmt);
 }
 
 }  // namespace hpsched::store

@@ -30,10 +30,12 @@ struct SqliteOptions {
 
 // Thread-safe (one connection behind a mutex). Only one process may open a data directory: Open
 // takes an exclusive lock on <data_dir>/LOCK, held until the store is destroyed.
+// A row holds the store's own hpsched.store.StoredJob (store/job_state.proto), never an API message.
+// Rows written before schema 3 (a v1.Job) still load, and Put rewrites them in the new format.
 class SqliteJobStore final : public JobStore {
  public:
   // The newest schema this code writes; Open migrates older databases to it.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the store. Errors: FailedPrecondition when another process holds the directory
   // or the database has a newer schema than kSchemaVersion; Unavailable when the directory or
@@ -45,6 +47,9 @@ class SqliteJobStore final : public JobStore {
   absl::Status Delete(absl::string_view job_id) override;
   // Every job, in order of job_id. DataLoss naming the job when a stored row does not parse.
   absl::StatusOr<std::vector<JobRecord>> LoadAll() override;
+  // DataLoss naming the job when its row does not parse (Get, List).
+  absl::StatusOr<JobRecord> Get(absl::string_view job_id) override;
+  absl::StatusOr<std::vector<JobRecord>> List(size_t page_size, absl::string_view after) override;
 
   // Parses `text` ("full", "normal" or "off").
   static absl::StatusOr<SyncMode> ParseSyncMode(absl::string_view text);

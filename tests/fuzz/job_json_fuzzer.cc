@@ -5,13 +5,13 @@
 // hpsched.v1.Job.
 //
 // Checks:
-//   * the spec (service::JobSpecFromProto) either compiles (core::JobPlan::Compile) or is rejected
+//   * the spec (codec::JobSpecFromProto) either compiles (core::JobPlan::Compile) or is rejected
 //   with
 //     InvalidArgument naming a field under "job";
 //   * a compiled plan has one series per (hyperparameter, base value), in spec order, each with a
 //   node, and
 //     Select() of all names gives every series;
-//   * for a valid spec, the stored form round-trips: service::JobToProto(record) -> binary
+//   * for a valid spec, the stored form round-trips: codec::JobToProto(record) -> binary
 //   serialization -> parse ->
 //     JobSpecFromProto gives an equal JobSpec, and so does the JSON form (MessageToJsonString ->
 //     JsonStringToMessage), and the re-parsed spec compiles again;
@@ -24,12 +24,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "codec/proto_convert.h"
 #include "core/job_plan.h"
 #include "core/schedule_spec.h"
 #include "fuzz_common.h"
 #include "hpsched/v1/job.pb.h"
 #include "hpsched/v1/scheduler_service.pb.h"
-#include "service/proto_convert.h"
 #include "store/job_record.h"
 
 namespace hpsched::fuzz {
@@ -51,12 +51,12 @@ void CheckRoundTrip(const core::JobSpec& spec, const std::string& input) {
   record.update_time = record.create_time;
 
   hpsched::v1::Job stored;
-  service::JobToProto(record, &stored);
+  codec::JobToProto(record, &stored);
   std::string bytes;
   FUZZ_CHECK(stored.SerializeToString(&bytes), "Job does not serialize");
   hpsched::v1::Job parsed;
   FUZZ_CHECK(parsed.ParseFromString(bytes), "serialized Job does not parse");
-  const core::JobSpec from_binary = service::JobSpecFromProto(parsed);
+  const core::JobSpec from_binary = codec::JobSpecFromProto(parsed);
   if (!(from_binary == spec)) {
     Fail(absl::StrCat("binary round trip changed the spec\ninput: ", input,
                       "\nJobToProto: ", Json(stored), "\nre-parsed: ", Json(parsed)));
@@ -67,7 +67,7 @@ void CheckRoundTrip(const core::JobSpec& spec, const std::string& input) {
   const auto parse_status = google::protobuf::util::JsonStringToMessage(json, &from_json_proto);
   FUZZ_CHECK(parse_status.ok(), absl::StrCat("JSON of JobToProto does not parse: ",
                                              parse_status.ToString(), "\njson: ", json));
-  if (!(service::JobSpecFromProto(from_json_proto) == spec)) {
+  if (!(codec::JobSpecFromProto(from_json_proto) == spec)) {
     Fail(absl::StrCat("JSON round trip changed the spec\ninput: ", input, "\nJobToProto: ", json,
                       "\nre-parsed: ", Json(from_json_proto)));
   }
@@ -86,9 +86,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hpsched::v1::Job job;
   if (google::protobuf::util::JsonStringToMessage(input, &request).ok()) {
     job = request.job();
-    auto id = hpsched::service::JobIdFromName(request.job_id(), "job_id");
+    auto id = hpsched::codec::JobIdFromName(request.job_id(), "job_id");
     if (id.ok()) {
-      auto again = hpsched::service::JobIdFromName(hpsched::service::JobName(*id), "job_id");
+      auto again = hpsched::codec::JobIdFromName(hpsched::codec::JobName(*id), "job_id");
       FUZZ_CHECK(again.ok() && *again == *id, absl::StrCat("job id does not round-trip: ", *id));
     } else {
       FUZZ_CHECK(id.status().code() == absl::StatusCode::kInvalidArgument, id.status().ToString());
@@ -97,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (!google::protobuf::util::JsonStringToMessage(input, &job).ok()) {
     return -1;
   }
-  const hpsched::core::JobSpec spec = hpsched::service::JobSpecFromProto(job);
+  const hpsched::core::JobSpec spec = hpsched::codec::JobSpecFromProto(job);
   auto plan = hpsched::core::JobPlan::Compile(spec, "job");
   if (!plan.ok()) {
     FUZZ_CHECK(plan.status().code() == absl::StatusCode::kInvalidArgument,

@@ -3,7 +3,7 @@
 //
 // Input: a serialized hpsched.v1.Schedule, or its proto3 JSON when the first non-blank byte is '{'
 // (JSON that does not parse is then tried as binary). The schedule is converted
-// (service::ScheduleFromProto) and compiled (core::CompileStandalone) for 1 to 3 parameter groups
+// (codec::ScheduleFromProto) and compiled (core::CompileStandalone) for 1 to 3 parameter groups
 // whose base values are derived from a hash of the input and, as in Preview, pass
 // core::CheckBaseValues first.
 //
@@ -36,12 +36,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "codec/proto_convert.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "core/node.h"
 #include "fuzz_common.h"
 #include "hpsched/v1/schedule.pb.h"
-#include "service/proto_convert.h"
 
 namespace hpsched::fuzz {
 namespace {
@@ -241,7 +241,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     proto.Clear();
     if (!proto.ParseFromArray(data, static_cast<int>(size))) return -1;
   }
-  const hpsched::core::ScheduleSpec spec = hpsched::service::ScheduleFromProto(proto);
+  const hpsched::core::ScheduleSpec spec = hpsched::codec::ScheduleFromProto(proto);
   Derived d(Hash(data, size));
   const std::vector<double> bases = DeriveBases(d);
   // As Preview and the CLI do: base values are checked before the schedule.

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "codec/proto_convert.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "golden/golden_util.h"
-#include "service/proto_convert.h"
 
 namespace hpsched {
 namespace {
@@ -44,8 +44,8 @@ TEST_F(GoldenTest, CoreMatchesReferenceLibraries) {
   int points = 0;
   ForEachCase([&](const golden::GoldenCase& c) {
     const std::vector<double> bases(c.base_values().begin(), c.base_values().end());
-    auto nodes = core::CompileStandalone(service::ScheduleFromProto(c.schedule()), bases,
-                                         "schedule", testing::Hyperparameter(c));
+    auto nodes = core::CompileStandalone(codec::ScheduleFromProto(c.schedule()), bases, "schedule",
+                                         testing::Hyperparameter(c));
     ASSERT_TRUE(nodes.ok()) << nodes.status();
     for (const auto& point : c.points()) {
       ASSERT_EQ(point.values_size(), static_cast<int>(bases.size()));
@@ -64,8 +64,8 @@ TEST_F(GoldenTest, CoreMatchesReferenceLibraries) {
 TEST_F(GoldenTest, BatchedEqualsOneAtATimeBitForBit) {
   ForEachCase([&](const golden::GoldenCase& c) {
     const std::vector<double> bases(c.base_values().begin(), c.base_values().end());
-    auto nodes = core::CompileStandalone(service::ScheduleFromProto(c.schedule()), bases,
-                                         "schedule", testing::Hyperparameter(c));
+    auto nodes = core::CompileStandalone(codec::ScheduleFromProto(c.schedule()), bases, "schedule",
+                                         testing::Hyperparameter(c));
     ASSERT_TRUE(nodes.ok()) << nodes.status();
     // Spans that start before, on and after every sampled step, across milestones and restarts.
     for (const auto& point : c.points()) {

@@ -115,28 +115,150 @@ TEST_F(SqliteJobStoreTest, OneProcessPerDirectory) {
   EXPECT_TRUE(SqliteJobStore::Open({dir_.string(), SyncMode::kFull}).ok());
 }
 
-TEST_F(SqliteJobStoreTest, MigratesASchemaOneDatabase) {
+// tests/store/testdata/schema2_main.db: written by the main branch of 2026-12-01 (schema 2, rows
+// holding the v1.Job resource) through its hpsched CLI: three jobs, updates of every kind, metric
+// reports for a reduce_on_plateau job, a served mark, then a graceful stop.
+constexpr char kSchema2Fixture[] = HPSCHED_SOURCE_DIR "/tests/store/testdata/schema2_main.db";
+
+absl::Time At(int64_t unix_nanos) { return absl::FromUnixNanos(unix_nanos); }
+
+// What the fixture's jobs were created and updated with, field by field.
+std::vector<JobRecord> Schema2FixtureRecords() {
+  JobRecord announced;
+  announced.job_id = "announced";
+  announced.spec.hyperparameters = {
+      core::HyperparameterSpec{"lr",
+                               {0.5},
+                               core::ScheduleSpec{"transformers",
+                                                  {{"name", std::string("linear")},
+                                                   {"num_warmup_steps", int64_t{10}},
+                                                   {"num_training_steps", int64_t{100}}},
+                                                  {}}}};
+  announced.spec.metrics = {core::MetricSpec{"acc", 0, 7}};
+  announced.version = 1;
+  announced.etag = "1-bd575388aa95d06a";
+  announced.create_time = announced.update_time = At(1796167861489222862);
+  announced.create_request_id = "590f1b4a1713bd5b2cb52e603fddfb60";
+  announced.metric_reports["acc"] = {{7, core::MetricReport{0.25, 20}}};
+
+  JobRecord demo;
+  demo.job_id = "demo";
+  core::HyperparameterSpec lr{"lr", {0.1, 0.01}, {}};
+  lr.schedule.kind = "sequential";
+  lr.schedule.params["milestones"] = std::vector<int64_t>{5};
+  lr.schedule.children = {
+      core::ScheduleSpec{"linear", {{"start_factor", 0.1}, {"total_iters", int64_t{5}}}, {}},
+      core::ScheduleSpec{"exponential", {{"gamma", 0.9}}, {}}};
+  core::SegmentSpec anchored;
+  anchored.effective_step = 50;
+  anchored.schedule = core::ScheduleSpec{"cosine_annealing", {{"t_max", int64_t{20}}}, {}};
+  anchored.anchor = true;
+  anchored.version = 2;
+  anchored.create_time_nanos = 1796167861565676442;
+  core::SegmentSpec scaled;
+  scaled.effective_step = 80;
+  scaled.change = core::SegmentSpec::Change::kScale;
+  scaled.scale = 0.5;
+  scaled.version = 3;
+  scaled.create_time_nanos = 1796167861600637135;
+  core::SegmentSpec pinned;
+  pinned.effective_step = 90;
+  pinned.change = core::SegmentSpec::Change::kPin;
+  pinned.pin = {0.001, 0.002};
+  pinned.version = 4;
+  pinned.create_time_nanos = 1796167861682934539;
+  lr.segments = {anchored, scaled, pinned};
+  demo.spec.hyperparameters = {lr};
+  demo.version = 4;
+  demo.etag = "4-cbb888373e6ce503";
+  demo.create_time = At(1796167861353775240);
+  demo.update_time = At(1796167861682934539);
+  demo.create_request_id = "6a2d5d8c640fe3f5b16db07bbc99774e";
+  demo.update_requests = {{"a41dd0a2d4999b76665fc7eabde94798", 2},
+                          {"cfcbd246c594e28af38a6deeaba88c14", 3},
+                          {"521b0f009fa40eecb739dfa6e8d84030", 4}};
+
+  JobRecord live;
+  live.job_id = "live";
+  core::HyperparameterSpec plateau{
+      "lr",
+      {0.1},
+      core::ScheduleSpec{"reduce_on_plateau",
+                         {{"metric", std::string("val_loss")}, {"patience", int64_t{2}}},
+                         {}}};
+  core::SegmentSpec stepped;
+  stepped.effective_step = 1000;
+  stepped.schedule = core::ScheduleSpec{"step", {{"step_size", int64_t{10}}, {"gamma", 0.5}}, {}};
+  stepped.global_time = true;
+  stepped.version = 2;
+  stepped.create_time_nanos = 1796167861745179885;
+  plateau.segments = {stepped};
+  live.spec.hyperparameters = {
+      plateau, core::HyperparameterSpec{"momentum", {0.9}, core::ScheduleSpec{"constant", {}, {}}}};
+  live.spec.labels = {{"team", "vision"}};
+  live.spec.metrics = {core::MetricSpec{"val_loss", 100, -1}};
+  live.version = 2;
+  live.etag = "2-b979a9cef1e5bd58";
+  live.create_time = At(1796167861416028437);
+  live.update_time = At(1796167861745179885);
+  live.create_request_id = "ac9fbe2bcd4470ef1021fd558123c0fc";
+  live.metric_reports["val_loss"] = {{99, core::MetricReport{0.899, core::kNoNextReport}},
+                                     {199, core::MetricReport{0.8199, core::kNoNextReport}},
+                                     {299, core::MetricReport{0.8299, core::kNoNextReport}},
+                                     {399, core::MetricReport{0.8399, core::kNoNextReport}}};
+  live.update_requests = {{"ea7c395cbffd95382cd61befa23c4699", 2}};
+  live.served_through = 299;
+  return {announced, demo, live};
+}
+
+TEST_F(SqliteJobStoreTest, LoadsADatabaseWrittenByTheSchema2Release) {
+  std::filesystem::create_directories(dir_);
+  std::filesystem::copy_file(kSchema2Fixture, dir_ / "hpsched.db");
+  const std::vector<JobRecord> expected = Schema2FixtureRecords();
   {
     auto store = Open();
-    JobRecord old = Record("a", 1);
-    old.spec.hyperparameters[0].segments.clear();
-    old.spec.metrics.clear();
-    old.metric_reports.clear();
-    old.update_requests.clear();
-    old.served_through = -1;
-    ASSERT_TRUE(store->Put(old).ok());
+    auto records = store->LoadAll();
+    ASSERT_TRUE(records.ok()) << records.status();
+    ASSERT_EQ(records->size(), 3u);
+    for (size_t i = 0; i < expected.size(); ++i) {
+      const JobRecord& got = (*records)[i];
+      const JobRecord& want = expected[i];
+      EXPECT_EQ(got.job_id, want.job_id);
+      EXPECT_EQ(got.spec.hyperparameters, want.spec.hyperparameters) << want.job_id;
+      EXPECT_EQ(got.spec.labels, want.spec.labels) << want.job_id;
+      EXPECT_EQ(got.spec.metrics, want.spec.metrics) << want.job_id;
+      EXPECT_EQ(got.version, want.version) << want.job_id;
+      EXPECT_EQ(got.etag, want.etag) << want.job_id;
+      EXPECT_EQ(got.create_time, want.create_time) << want.job_id;
+      EXPECT_EQ(got.update_time, want.update_time) << want.job_id;
+      EXPECT_EQ(got.create_request_id, want.create_request_id) << want.job_id;
+      EXPECT_EQ(got.metric_reports, want.metric_reports) << want.job_id;
+      EXPECT_EQ(got.update_requests, want.update_requests) << want.job_id;
+      EXPECT_EQ(got.served_through, want.served_through) << want.job_id;
+      EXPECT_EQ(got, want);
+    }
+    // A migrated row is rewritten in the store's own format by its next Put.
+    ASSERT_TRUE(store->Put(expected[1]).ok());
   }
+  auto store = Open();
+  EXPECT_EQ(*store->LoadAll(), expected);
+}
+
+TEST_F(SqliteJobStoreTest, MigratesASchemaOneDatabase) {
+  std::filesystem::create_directories(dir_);
+  std::filesystem::copy_file(kSchema2Fixture, dir_ / "hpsched.db");
   // What schema 1 was: no state column.
   Sql("ALTER TABLE jobs DROP COLUMN state; PRAGMA user_version = 1;");
   auto store = Open();
   auto records = store->LoadAll();
   ASSERT_TRUE(records.ok()) << records.status();
-  ASSERT_EQ(records->size(), 1u);
-  EXPECT_EQ((*records)[0].served_through, -1);
-  EXPECT_TRUE((*records)[0].metric_reports.empty());
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_EQ((*records)[2].spec, Schema2FixtureRecords()[2].spec);
+  EXPECT_EQ((*records)[2].served_through, -1);
+  EXPECT_TRUE((*records)[2].metric_reports.empty());
   // And the migrated database takes the new state.
-  ASSERT_TRUE(store->Put(Record("a", 2)).ok());
-  EXPECT_EQ((*store->LoadAll())[0], Record("a", 2));
+  ASSERT_TRUE(store->Put(Record("live", 2)).ok());
+  EXPECT_EQ(*store->Get("live"), Record("live", 2));
 }
 
 TEST_F(SqliteJobStoreTest, SchemaIsVersioned) {

@@ -1,7 +1,7 @@
 // The one place where protobuf messages become domain types and back (Arrow Flight's
 // FromProto/ToProto).
-#ifndef HPSCHED_SERVICE_PROTO_CONVERT_H_
-#define HPSCHED_SERVICE_PROTO_CONVERT_H_
+#ifndef HPSCHED_CODEC_PROTO_CONVERT_H_
+#define HPSCHED_CODEC_PROTO_CONVERT_H_
 
 #include <string>
 
@@ -13,7 +13,7 @@
 #include "hpsched/v1/schedule.pb.h"
 #include "store/job_record.h"
 
-namespace hpsched::service {
+namespace hpsched::codec {
 
 // Converts a Schedule generically, by reflection: the set oneof field names the kind, every set
 // field of its message becomes a parameter under its proto name, and repeated Schedule fields
@@ -40,6 +40,6 @@ std::string JobName(absl::string_view job_id);
 // when it is empty or not a valid id.
 absl::StatusOr<std::string> JobIdFromName(absl::string_view name, absl::string_view field);
 
-}  // namespace hpsched::service
+}  // namespace hpsched::codec
 
-#endif  // HPSCHED_SERVICE_PROTO_CONVERT_H_
+#endif  // HPSCHED_CODEC_PROTO_CONVERT_H_

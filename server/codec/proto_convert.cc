@@ -1,4 +1,4 @@
-#include "service/proto_convert.h"
+#include "codec/proto_convert.h"
 
 #include <google/protobuf/util/time_util.h>
 
@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/job_id.h"
 
-namespace hpsched::service {
+namespace hpsched::codec {
 namespace {
 
 using google::protobuf::FieldDescriptor;
@@ -278,4 +278,4 @@ absl::StatusOr<std::string> JobIdFromName(absl::string_view name, absl::string_v
   return std::string(id);
 }
 
-}  // namespace hpsched::service
+}  // namespace hpsched::codec

@@ -1,4 +1,4 @@
-#include "core/metrics.h"
+#include "core/metric_reports.h"
 
 #include <set>
 

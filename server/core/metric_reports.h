@@ -1,7 +1,7 @@
 // Metrics that drive reduce_on_plateau schedules: what a job declares, what reporters sent, and the
 // final prefix of the reports that evaluation may use.
-#ifndef HPSCHED_CORE_METRICS_H_
-#define HPSCHED_CORE_METRICS_H_
+#ifndef HPSCHED_CORE_METRIC_REPORTS_H_
+#define HPSCHED_CORE_METRIC_REPORTS_H_
 
 #include <cstdint>
 #include <limits>
@@ -74,4 +74,4 @@ bool IsMetricName(absl::string_view name);
 
 }  // namespace hpsched::core
 
-#endif  // HPSCHED_CORE_METRICS_H_
+#endif  // HPSCHED_CORE_METRIC_REPORTS_H_

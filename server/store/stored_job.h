@@ -1,0 +1,22 @@
+// The store's row message (hpsched.store.StoredJob, store/job_state.proto) to and from the domain
+// record. No API messages: the rows do not change when the API does.
+#ifndef HPSCHED_STORE_STORED_JOB_H_
+#define HPSCHED_STORE_STORED_JOB_H_
+
+#include "store/job_record.h"
+#include "store/job_state.pb.h"
+
+namespace hpsched::store {
+
+// The whole record. StoredJobToRecord(RecordToStoredJob(r)) == r for every record.
+StoredJob RecordToStoredJob(const JobRecord& record);
+JobRecord StoredJobToRecord(const StoredJob& stored);
+
+// The live part alone (metric reports, UpdateJob request ids, the served mark).
+JobState StateToProto(const JobRecord& record);
+// Adds `state` to `record` (whose live part is empty).
+void StateFromProto(const JobState& state, JobRecord* record);
+
+}  // namespace hpsched::store
+
+#endif  // HPSCHED_STORE_STORED_JOB_H_
