@@ -29,13 +29,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_params.h"
+#include "core/kinds/library_table.h"
+#include "core/kinds/step_count.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
 namespace {
-
-constexpr absl::string_view kLibrary = "DeepSpeed";
 
 // The warmup fraction of WarmupLR, WarmupDecayLR and WarmupCosineLR at last_batch_iteration `it`
 // (it < warmup): DeepSpeed's _get_gamma / get_lr_ratio.
@@ -213,18 +212,8 @@ class RangeTestNode final : public Node {
   bool staircase_;
 };
 
-absl::StatusOr<NodePtr> CompileWarmup(const ScheduleSpec& spec, const Params& p,
-                                      const std::string& name) {
-  const bool decay = name == "WarmupDecayLR";
-  if (decay) {
-    RETURN_IF_ERROR(CheckOnlyParams(
-        spec, p, kLibrary, name,
-        {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type", "total_num_steps"}));
-  } else {
-    RETURN_IF_ERROR(
-        CheckOnlyParams(spec, p, kLibrary, name,
-                        {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type"}));
-  }
+// WarmupLR, and WarmupDecayLR when `decay` is set.
+absl::StatusOr<NodePtr> CompileWarmup(const Params& p, bool decay) {
   ASSIGN_OR_RETURN(double min_lr, p.PerGroupDouble("warmup_min_lr", 0.0));
   ASSIGN_OR_RETURN(double max_lr, p.PerGroupDouble("warmup_max_lr", p.context().base));
   ASSIGN_OR_RETURN(Warmup warmup, ReadWarmup(p));
@@ -235,11 +224,7 @@ absl::StatusOr<NodePtr> CompileWarmup(const ScheduleSpec& spec, const Params& p,
   return std::make_unique<WarmupLrNode>(warmup, min_lr, max_lr, decay, total);
 }
 
-absl::StatusOr<NodePtr> CompileWarmupCosine(const ScheduleSpec& spec, const Params& p,
-                                            const std::string& name) {
-  RETURN_IF_ERROR(CheckOnlyParams(
-      spec, p, kLibrary, name,
-      {"total_num_steps", "warmup_min_ratio", "warmup_num_steps", "cos_min_ratio", "warmup_type"}));
+absl::StatusOr<NodePtr> CompileWarmupCosine(const Params& p) {
   ASSIGN_OR_RETURN(int64_t total, StepCount(p, "total_num_steps", 0));
   ASSIGN_OR_RETURN(double warmup_min_ratio, p.Double("warmup_min_ratio", 0.0));
   ASSIGN_OR_RETURN(double cos_min_ratio, p.Double("cos_min_ratio", 0.0001));
@@ -255,14 +240,7 @@ absl::StatusOr<NodePtr> CompileWarmupCosine(const ScheduleSpec& spec, const Para
                                             cos_min_ratio);
 }
 
-absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const Params& p,
-                                        const std::string& name) {
-  RETURN_IF_ERROR(
-      CheckOnlyParams(spec, p, kLibrary, name,
-                      {"cycle_min_lr", "cycle_max_lr", "decay_lr_rate", "cycle_first_step_size",
-                       "cycle_second_step_size", "cycle_first_stair_count",
-                       "cycle_second_stair_count", "decay_step_size", "cycle_momentum",
-                       "cycle_min_mom", "cycle_max_mom", "decay_mom_rate", "hyperparameter"}));
+absl::StatusOr<NodePtr> CompileOneCycle(const Params& p) {
   ASSIGN_OR_RETURN(std::string hyperparameter, p.Enum("hyperparameter", "lr", {"lr", "momentum"}));
   OneCycleConfig c{};
   c.momentum = hyperparameter == "momentum";
@@ -308,11 +286,7 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const Params& 
   return node;
 }
 
-absl::StatusOr<NodePtr> CompileRangeTest(const ScheduleSpec& spec, const Params& p,
-                                         const std::string& name) {
-  RETURN_IF_ERROR(CheckOnlyParams(spec, p, kLibrary, name,
-                                  {"lr_range_test_min_lr", "lr_range_test_step_size",
-                                   "lr_range_test_step_rate", "lr_range_test_staircase"}));
+absl::StatusOr<NodePtr> CompileRangeTest(const Params& p) {
   ASSIGN_OR_RETURN(double min_lr, p.PerGroupDouble("lr_range_test_min_lr", p.context().base));
   ASSIGN_OR_RETURN(int64_t step_size, StepCount(p, "lr_range_test_step_size", 2000, 1));
   ASSIGN_OR_RETURN(double step_rate, p.Double("lr_range_test_step_rate", 1.0));
@@ -327,17 +301,29 @@ absl::StatusOr<NodePtr> CompileRangeTest(const ScheduleSpec& spec, const Params&
   return node;
 }
 
+constexpr LibrarySchedule kSchedules[] = {
+    {"WarmupLR", "warmup_min_lr warmup_max_lr warmup_num_steps warmup_type", false,
+     [](const Params& p) { return CompileWarmup(p, /*decay=*/false); }},
+    {"WarmupDecayLR", "warmup_min_lr warmup_max_lr warmup_num_steps warmup_type total_num_steps",
+     false, [](const Params& p) { return CompileWarmup(p, /*decay=*/true); }},
+    {"WarmupCosineLR",
+     "total_num_steps warmup_min_ratio warmup_num_steps cos_min_ratio warmup_type", false,
+     &CompileWarmupCosine},
+    {"OneCycle",
+     "cycle_min_lr cycle_max_lr decay_lr_rate cycle_first_step_size cycle_second_step_size "
+     "cycle_first_stair_count cycle_second_stair_count decay_step_size cycle_momentum "
+     "cycle_min_mom cycle_max_mom decay_mom_rate hyperparameter",
+     false, &CompileOneCycle},
+    {"LRRangeTest",
+     "lr_range_test_min_lr lr_range_test_step_size lr_range_test_step_rate "
+     "lr_range_test_staircase",
+     false, &CompileRangeTest},
+};
+
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileDeepSpeed(const ScheduleSpec& spec, const CompileContext& context) {
-  Params p(spec, context);
-  ASSIGN_OR_RETURN(
-      std::string name,
-      SchedulerName(p, {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest"}));
-  if (name == "WarmupLR" || name == "WarmupDecayLR") return CompileWarmup(spec, p, name);
-  if (name == "WarmupCosineLR") return CompileWarmupCosine(spec, p, name);
-  if (name == "OneCycle") return CompileOneCycle(spec, p, name);
-  return CompileRangeTest(spec, p, name);
+  return CompileLibrarySchedule(spec, context, Library{"deepspeed", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

@@ -19,7 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_schedules.h"
+#include "core/kinds/closed_form_node.h"
+#include "core/kinds/library_table.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -323,24 +324,24 @@ absl::StatusOr<NodePtr> CompileCosineDecayRestarts(const Params& p) {
   return MakeClosedFormNode(formula);
 }
 
-constexpr NamedSchedule kSchedules[] = {
-    {"ExponentialDecay", "initial_learning_rate decay_steps decay_rate staircase",
+constexpr LibrarySchedule kSchedules[] = {
+    {"ExponentialDecay", "initial_learning_rate decay_steps decay_rate staircase", false,
      &CompileExponentialDecay},
-    {"PiecewiseConstantDecay", "boundaries values", &CompilePiecewiseConstantDecay},
-    {"PolynomialDecay", "initial_learning_rate decay_steps end_learning_rate power cycle",
+    {"PiecewiseConstantDecay", "boundaries values", false, &CompilePiecewiseConstantDecay},
+    {"PolynomialDecay", "initial_learning_rate decay_steps end_learning_rate power cycle", false,
      &CompilePolynomialDecay},
-    {"InverseTimeDecay", "initial_learning_rate decay_steps decay_rate staircase",
+    {"InverseTimeDecay", "initial_learning_rate decay_steps decay_rate staircase", false,
      &CompileInverseTimeDecay},
-    {"CosineDecay", "initial_learning_rate decay_steps alpha warmup_target warmup_steps",
+    {"CosineDecay", "initial_learning_rate decay_steps alpha warmup_target warmup_steps", false,
      &CompileCosineDecay},
-    {"CosineDecayRestarts", "initial_learning_rate first_decay_steps t_mul m_mul alpha",
+    {"CosineDecayRestarts", "initial_learning_rate first_decay_steps t_mul m_mul alpha", false,
      &CompileCosineDecayRestarts},
 };
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileKeras(const ScheduleSpec& spec, const CompileContext& context) {
-  return CompileNamedSchedule(spec, context, kSchedules);
+  return CompileLibrarySchedule(spec, context, Library{"keras", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

@@ -34,13 +34,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_params.h"
+#include "core/kinds/library_table.h"
+#include "core/kinds/step_count.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
 namespace {
-
-constexpr absl::string_view kLibrary = "timm";
 
 enum class Curve { kCosine, kTanh, kPoly, kStep, kMultiStep };
 
@@ -238,32 +237,6 @@ class TimmNode final : public Node {
   Config c_;
 };
 
-absl::Status CheckNamedParams(const ScheduleSpec& spec, const Params& p, const std::string& name,
-                              Curve curve) {
-  std::vector<absl::string_view> allowed = {"warmup_t",      "warmup_lr_init", "warmup_prefix",
-                                            "noise_range_t", "noise_pct",      "noise_std",
-                                            "noise_seed"};
-  switch (curve) {
-    case Curve::kCosine:
-      allowed.insert(allowed.end(),
-                     {"t_initial", "lr_min", "cycle_mul", "cycle_decay", "cycle_limit", "k_decay"});
-      break;
-    case Curve::kTanh:
-      allowed.insert(allowed.end(), {"t_initial", "lb", "ub", "lr_min", "cycle_mul", "cycle_decay",
-                                     "cycle_limit"});
-      break;
-    case Curve::kPoly:
-      allowed.insert(allowed.end(), {"t_initial", "power", "lr_min", "cycle_mul", "cycle_decay",
-                                     "cycle_limit", "k_decay"});
-      break;
-    case Curve::kStep:
-    case Curve::kMultiStep:
-      allowed.insert(allowed.end(), {"decay_t", "decay_rate"});
-      break;
-  }
-  return CheckOnlyParams(spec, p, kLibrary, name, allowed);
-}
-
 absl::Status ReadCycles(const Params& p, Config& c) {
   ASSIGN_OR_RETURN(c.t_initial, StepCount(p, "t_initial", 1));
   ASSIGN_OR_RETURN(c.lr_min, p.PerGroupDouble("lr_min", 0.0));
@@ -365,20 +338,10 @@ absl::Status CheckPeak(const Params& p, const Config& c, const TimmNode& node) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileContext& context) {
-  Params p(spec, context);
-  ASSIGN_OR_RETURN(std::string name,
-                   SchedulerName(p, {"cosine", "tanh", "step", "multistep", "poly"}));
+absl::StatusOr<NodePtr> CompileCurve(const Params& p, Curve curve) {
   Config c{};
-  c.curve = name == "cosine" ? Curve::kCosine
-            : name == "tanh" ? Curve::kTanh
-            : name == "poly" ? Curve::kPoly
-            : name == "step" ? Curve::kStep
-                             : Curve::kMultiStep;
-  RETURN_IF_ERROR(CheckNamedParams(spec, p, name, c.curve));
-  c.base = context.base;
+  c.curve = curve;
+  c.base = p.context().base;
   c.cycle_mul = 1;
   const bool steps = c.curve == Curve::kStep || c.curve == Curve::kMultiStep;
   if (steps) {
@@ -403,6 +366,31 @@ absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileConte
     c.warmup_step = (target - c.warmup_lr_init) / static_cast<double>(c.warmup_t);
   }
   return std::make_unique<TimmNode>(std::move(c));
+}
+
+// Every scheduler takes the warmup and the noise.
+#define HPSCHED_TIMM_COMMON \
+  "warmup_t warmup_lr_init warmup_prefix noise_range_t noise_pct noise_std noise_seed "
+
+constexpr LibrarySchedule kSchedules[] = {
+    {"cosine", HPSCHED_TIMM_COMMON "t_initial lr_min cycle_mul cycle_decay cycle_limit k_decay",
+     false, [](const Params& p) { return CompileCurve(p, Curve::kCosine); }},
+    {"tanh", HPSCHED_TIMM_COMMON "t_initial lb ub lr_min cycle_mul cycle_decay cycle_limit", false,
+     [](const Params& p) { return CompileCurve(p, Curve::kTanh); }},
+    {"step", HPSCHED_TIMM_COMMON "decay_t decay_rate", false,
+     [](const Params& p) { return CompileCurve(p, Curve::kStep); }},
+    {"multistep", HPSCHED_TIMM_COMMON "decay_t decay_rate", false,
+     [](const Params& p) { return CompileCurve(p, Curve::kMultiStep); }},
+    {"poly", HPSCHED_TIMM_COMMON "t_initial power lr_min cycle_mul cycle_decay cycle_limit k_decay",
+     false, [](const Params& p) { return CompileCurve(p, Curve::kPoly); }},
+};
+
+#undef HPSCHED_TIMM_COMMON
+
+}  // namespace
+
+absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileContext& context) {
+  return CompileLibrarySchedule(spec, context, Library{"timm", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

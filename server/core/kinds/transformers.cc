@@ -19,7 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_schedules.h"
+#include "core/kinds/closed_form_node.h"
+#include "core/kinds/library_table.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -382,31 +383,31 @@ absl::StatusOr<NodePtr> CompileWarmupStableDecay(const Params& p) {
                                                       decay_type, min_lr_ratio, num_cycles});
 }
 
-constexpr NamedSchedule kSchedules[] = {
-    {"linear", "num_warmup_steps num_training_steps", &CompileLinear},
-    {"cosine", "num_warmup_steps num_training_steps num_cycles", &CompileCosine},
-    {"cosine_with_restarts", "num_warmup_steps num_training_steps num_cycles",
+constexpr LibrarySchedule kSchedules[] = {
+    {"linear", "num_warmup_steps num_training_steps", false, &CompileLinear},
+    {"cosine", "num_warmup_steps num_training_steps num_cycles", false, &CompileCosine},
+    {"cosine_with_restarts", "num_warmup_steps num_training_steps num_cycles", false,
      &CompileCosineWithRestarts},
-    {"polynomial", "num_warmup_steps num_training_steps lr_end power", &CompilePolynomial},
-    {"constant", "", &CompileConstant},
-    {"constant_with_warmup", "num_warmup_steps", &CompileConstantWithWarmup},
-    {"inverse_sqrt", "num_warmup_steps timescale", &CompileInverseSqrt},
+    {"polynomial", "num_warmup_steps num_training_steps lr_end power", false, &CompilePolynomial},
+    {"constant", "", false, &CompileConstant},
+    {"constant_with_warmup", "num_warmup_steps", false, &CompileConstantWithWarmup},
+    {"inverse_sqrt", "num_warmup_steps timescale", false, &CompileInverseSqrt},
     {"cosine_with_min_lr", "num_warmup_steps num_training_steps num_cycles min_lr min_lr_rate",
-     &CompileCosineWithMinLr},
+     false, &CompileCosineWithMinLr},
     {"cosine_warmup_with_min_lr",
-     "num_warmup_steps num_training_steps num_cycles min_lr min_lr_rate warmup_lr_rate",
+     "num_warmup_steps num_training_steps num_cycles min_lr min_lr_rate warmup_lr_rate", false,
      &CompileCosineWarmupWithMinLr},
     {"warmup_stable_decay",
      "num_warmup_steps num_decay_steps num_training_steps num_stable_steps warmup_type decay_type "
      "min_lr_ratio num_cycles",
-     &CompileWarmupStableDecay},
+     false, &CompileWarmupStableDecay},
 };
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileTransformers(const ScheduleSpec& spec,
                                             const CompileContext& context) {
-  return CompileNamedSchedule(spec, context, kSchedules);
+  return CompileLibrarySchedule(spec, context, Library{"transformers", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds
