@@ -573,6 +573,8 @@ TEST(CatalogFinitenessTest, EveryValidSpecIsFiniteOverTheStepRange) {
           ASSERT_TRUE(std::isfinite(out[k]))
               << Describe(spec) << " bases " << bases[0] << ", " << bases[1] << " step "
               << start + static_cast<int64_t>(k) << " = " << out[k];
+          ASSERT_LE(std::fabs(out[k]), node->max_abs())
+              << Describe(spec) << " step " << start + static_cast<int64_t>(k);
         }
       }
     }

@@ -473,6 +473,7 @@ TEST(OptaxPropertyTest, EveryValidSpecIsFiniteEverywhere) {
         for (int64_t t = std::max<int64_t>(0, s - 1); t <= std::min(kLast, s + 1); ++t) {
           const double value = ValueAt(*node, t);
           ASSERT_TRUE(std::isfinite(value)) << "step " << t << " value " << value;
+          ASSERT_LE(std::fabs(value), node->max_abs()) << "step " << t;
         }
       }
       // A span across the sampled steps gives the values of one-at-a-time evaluation.

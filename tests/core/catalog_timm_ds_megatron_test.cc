@@ -536,6 +536,9 @@ TEST(CatalogPropertyTest, EverySpecThatCompilesIsFiniteOnTheWholeStepRange) {
         ASSERT_TRUE(std::isfinite(value))
             << "step " << step << " group " << g << " kind " << library.kind << " name "
             << std::get<std::string>(spec.params["name"]);
+        ASSERT_LE(std::fabs(value), (*nodes)[g]->max_abs())
+            << "step " << step << " group " << g << " kind " << library.kind << " name "
+            << std::get<std::string>(spec.params["name"]);
       }
     }
   }

@@ -60,8 +60,14 @@ absl::StatusOr<Warmup> ReadWarmup(const Params& p) {
 // WarmupLR, and WarmupDecayLR when `decay` is set.
 class WarmupLrNode final : public Node {
  public:
+  // gamma is in [0, 1]: the value lies between min_lr and max_lr.
   WarmupLrNode(Warmup warmup, double min_lr, double max_lr, bool decay, int64_t total)
-      : warmup_(warmup), min_lr_(min_lr), delta_(max_lr - min_lr), decay_(decay), total_(total) {}
+      : Node(RoundBoundUp(std::max(std::fabs(min_lr), std::fabs(max_lr)))),
+        warmup_(warmup),
+        min_lr_(min_lr),
+        delta_(max_lr - min_lr),
+        decay_(decay),
+        total_(total) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
@@ -89,7 +95,9 @@ class WarmupCosineNode final : public Node {
  public:
   WarmupCosineNode(Warmup warmup, double base, int64_t total, double warmup_min_ratio,
                    double cos_min_ratio)
-      : warmup_(warmup),
+      // Both ratios are in [0, 1] (warmup_min_ratio and cos_min_ratio are).
+      : Node(RoundBoundUp(std::fabs(base))),
+        warmup_(warmup),
         base_(base),
         total_(total),
         warmup_min_ratio_(warmup_min_ratio),
@@ -140,7 +148,7 @@ struct OneCycleConfig {
 
 class OneCycleNode final : public Node {
  public:
-  explicit OneCycleNode(const OneCycleConfig& c) : c_(c) {}
+  OneCycleNode(const OneCycleConfig& c, double bound) : Node(bound), c_(c) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -192,8 +200,12 @@ class OneCycleNode final : public Node {
 
 class RangeTestNode final : public Node {
  public:
-  RangeTestNode(double min_lr, double step_size, double step_rate, bool staircase)
-      : min_lr_(min_lr), step_size_(step_size), step_rate_(step_rate), staircase_(staircase) {}
+  RangeTestNode(double min_lr, double step_size, double step_rate, bool staircase, double bound)
+      : Node(bound),
+        min_lr_(min_lr),
+        step_size_(step_size),
+        step_rate_(step_rate),
+        staircase_(staircase) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -276,14 +288,19 @@ absl::StatusOr<NodePtr> CompileOneCycle(const Params& p) {
     c.high = max_lr;
     c.decay_rate = decay_lr_rate;
   }
-  auto node = std::make_unique<OneCycleNode>(c);
   // The momentum grows linearly after the cycle: it must stay finite up to the last step.
-  if (!std::isfinite(node->ValueAt(kStepLimit - 1))) {
+  const double last = OneCycleNode(c, 0).ValueAt(kStepLimit - 1);
+  if (!std::isfinite(last)) {
     return p.Error(
         "decay_mom_rate",
         absl::StrCat("makes the momentum overflow before step 2^53, got ", decay_mom_rate));
   }
-  return node;
+  // The scale factor is in [0, 1], so the cycle lies between low and high; after it the lr
+  // decays from low and the momentum grows from high, monotonically, to its last value. Without
+  // cycle_momentum the momentum is the base value.
+  const double bound = std::max(
+      {std::fabs(c.low), std::fabs(c.high), std::fabs(last), c.momentum ? std::fabs(c.base) : 0.0});
+  return std::make_unique<OneCycleNode>(c, RoundBoundUp(bound));
 }
 
 absl::StatusOr<NodePtr> CompileRangeTest(const Params& p) {
@@ -291,14 +308,17 @@ absl::StatusOr<NodePtr> CompileRangeTest(const Params& p) {
   ASSIGN_OR_RETURN(int64_t step_size, StepCount(p, "lr_range_test_step_size", 2000, 1));
   ASSIGN_OR_RETURN(double step_rate, p.Double("lr_range_test_step_rate", 1.0));
   ASSIGN_OR_RETURN(bool staircase, p.Bool("lr_range_test_staircase", false));
-  auto node =
-      std::make_unique<RangeTestNode>(min_lr, static_cast<double>(step_size), step_rate, staircase);
-  // The value is linear in the step: finite at both ends means finite everywhere.
-  if (!std::isfinite(node->ValueAt(kStepLimit - 1))) {
+  const RangeTestNode probe(min_lr, static_cast<double>(step_size), step_rate, staircase, 0);
+  // The value is linear in the step: finite at both ends means finite everywhere, and bounded by
+  // its value at one of them.
+  const double last = probe.ValueAt(kStepLimit - 1);
+  if (!std::isfinite(last)) {
     return p.Error("lr_range_test_step_rate",
                    absl::StrCat("makes the value overflow before step 2^53, got ", step_rate));
   }
-  return node;
+  const double bound = RoundBoundUp(std::max(std::fabs(probe.ValueAt(0)), std::fabs(last)));
+  return std::make_unique<RangeTestNode>(min_lr, static_cast<double>(step_size), step_rate,
+                                         staircase, bound);
 }
 
 constexpr LibrarySchedule kSchedules[] = {

@@ -55,7 +55,12 @@ struct LrConfig {
 
 class MegatronLrNode final : public Node {
  public:
-  explicit MegatronLrNode(const LrConfig& c) : c_(c) {}
+  // Every phase lies between two of init_lr, max_lr and min_lr (each coefficient is in [0, 1], and
+  // inverse-square-root's ratio is <= 1 past the warmup).
+  explicit MegatronLrNode(const LrConfig& c)
+      : Node(RoundBoundUp(
+            std::max({std::fabs(c.init_lr), std::fabs(c.max_lr), std::fabs(c.min_lr)}))),
+        c_(c) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -119,7 +124,13 @@ class MegatronLrNode final : public Node {
 class MegatronWdNode final : public Node {
  public:
   MegatronWdNode(WdStyle style, double start_wd, double end_wd, int64_t incr_steps, double mult)
-      : style_(style), start_wd_(start_wd), end_wd_(end_wd), incr_steps_(incr_steps), mult_(mult) {}
+      // The coefficient is in [0, 1]: the weight decay lies between start_wd and end_wd.
+      : Node(RoundBoundUp(std::max(std::fabs(start_wd), std::fabs(end_wd)) * std::fabs(mult))),
+        style_(style),
+        start_wd_(start_wd),
+        end_wd_(end_wd),
+        incr_steps_(incr_steps),
+        mult_(mult) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {

@@ -30,6 +30,7 @@
 #include "core/kind_registry.h"
 #include "core/kinds/library_table.h"
 #include "core/kinds/optax_nodes.h"
+#include "core/kinds/piecewise_node.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -38,7 +39,6 @@ namespace {
 using optax::Constant;
 using optax::CosineDecay;
 using optax::ExponentialDecay;
-using optax::JoinNode;
 using optax::PiecewiseConstant;
 using optax::PiecewiseInterpolate;
 using optax::Polynomial;
@@ -75,11 +75,19 @@ absl::StatusOr<double> Fraction(const Params& p, absl::string_view name, double 
   return value;
 }
 
+double MaxAbs(const std::vector<double>& values) {
+  double bound = 0;
+  for (double v : values) bound = std::max(bound, std::fabs(v));
+  return bound;
+}
+
 // polynomial_schedule(init, end, power, steps, begin): constant init when steps <= 0, begin < 0
 // counts as 0.
 NodePtr PolynomialNode(double init, double end, double power, int64_t steps, int64_t begin) {
-  if (steps <= 0) return MakeClosedFormNode(Constant{init});
-  return MakeClosedFormNode(Polynomial{init, end, power, steps, std::max<int64_t>(begin, 0)});
+  if (steps <= 0) return MakeClosedFormNode(Constant{init}, std::fabs(init));
+  // (1 - c / steps)^power is in [0, 1]: the value lies between end and init.
+  return MakeClosedFormNode(Polynomial{init, end, power, steps, std::max<int64_t>(begin, 0)},
+                            std::max(std::fabs(init), std::fabs(end)));
 }
 
 // The linear warmup of warmup_*: linear_schedule(init_value, peak_value, warmup_steps).
@@ -91,7 +99,7 @@ NodePtr Joined(NodePtr first, NodePtr second, int64_t boundary) {
   std::vector<NodePtr> children;
   children.push_back(std::move(first));
   children.push_back(std::move(second));
-  return std::make_unique<JoinNode>(std::move(children), std::vector<int64_t>{boundary});
+  return std::make_unique<PiecewiseNode>(std::move(children), std::vector<int64_t>{boundary});
 }
 
 // exponential_decay from `init` with the exponential parameters of `p`.
@@ -105,7 +113,7 @@ absl::StatusOr<NodePtr> ExponentialDecayNode(const Params& p, double init) {
   if (p.Has("end_value")) {
     ASSIGN_OR_RETURN(end, p.PerGroupDouble("end_value", std::nullopt));
   }
-  if (steps <= 0 || rate == 0) return MakeClosedFormNode(Constant{init});
+  if (steps <= 0 || rate == 0) return MakeClosedFormNode(Constant{init}, std::fabs(init));
   const ExponentialDecay formula{init, steps, rate, std::max<int64_t>(begin, 0), staircase, end};
   // The value is monotonic in the step, so it is finite everywhere when it is at the last step.
   const double last = formula(kStepLimit - 1);
@@ -114,14 +122,19 @@ absl::StatusOr<NodePtr> ExponentialDecayNode(const Params& p, double init) {
                    absl::StrCat("must keep the value finite up to step 2^53 - 1 (it reaches ", last,
                                 "; set end_value to cap it), got ", rate));
   }
-  return MakeClosedFormNode(formula);
+  // init * rate^p is monotonic in the step, from init to its value at the last step; the clip
+  // moves a value towards end_value, or to it.
+  return MakeClosedFormNode(
+      formula, std::max({std::fabs(init), std::fabs(end.value_or(0.0)), std::fabs(last)}));
 }
 
 // Cosine decay from `peak`: decay_steps > 0 steps, with alpha and exponent.
 absl::StatusOr<NodePtr> CosineDecayNode(const Params& p, double init, int64_t decay_steps,
                                         double alpha) {
   ASSIGN_OR_RETURN(double exponent, NonNegative(p, "exponent", 1.0));
-  return MakeClosedFormNode(CosineDecay{init, static_cast<double>(decay_steps), alpha, exponent});
+  // The cosine factor is in [0, 1], and so is its power.
+  return MakeClosedFormNode(CosineDecay{init, static_cast<double>(decay_steps), alpha, exponent},
+                            std::fabs(init) * (std::fabs(1 - alpha) + std::fabs(alpha)));
 }
 
 // The values of a piecewise schedule: init, init * scales[0], init * scales[0] * scales[1], ...
@@ -180,7 +193,10 @@ NodePtr InterpolateNode(double init, const std::vector<std::pair<int64_t, double
                         std::vector<double> values, bool cosine) {
   std::vector<int64_t> bounds = {0};
   for (const auto& pair : sorted) bounds.push_back(pair.first);
-  return MakeClosedFormNode(PiecewiseInterpolate{std::move(bounds), std::move(values), cosine});
+  // Each value interpolates between two of `values`.
+  const double bound = MaxAbs(values);
+  return MakeClosedFormNode(PiecewiseInterpolate{std::move(bounds), std::move(values), cosine},
+                            bound);
 }
 
 // *_onecycle: piecewise_interpolate_schedule from peak_value / div_factor over the dict `scales`
@@ -226,7 +242,7 @@ int64_t Truncated(double pct, int64_t steps) {
 absl::StatusOr<NodePtr> CompileConstantSchedule(const Params& p) {
   const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(double value, p.PerGroupDouble("value", context.base));
-  return MakeClosedFormNode(Constant{value});
+  return MakeClosedFormNode(Constant{value}, std::fabs(value));
 }
 
 absl::StatusOr<NodePtr> CompilePolynomialLike(const Params& p, const CompileContext& context,
@@ -324,7 +340,8 @@ absl::StatusOr<NodePtr> CompilePiecewiseConstantSchedule(const Params& p) {
   ASSIGN_OR_RETURN(std::vector<double> values, CumulativeValues(p, "scales", init, sorted));
   std::vector<int64_t> boundaries;
   for (const auto& pair : sorted) boundaries.push_back(pair.first);
-  return MakeClosedFormNode(PiecewiseConstant{std::move(boundaries), std::move(values)});
+  const double bound = MaxAbs(values);
+  return MakeClosedFormNode(PiecewiseConstant{std::move(boundaries), std::move(values)}, bound);
 }
 
 absl::StatusOr<NodePtr> CompilePiecewiseInterpolateSchedule(const Params& p) {
@@ -379,7 +396,7 @@ absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p) {
           name, absl::StrCat("must be in [", min, ", 2^53] (non-decreasing), got ", boundaries[i]));
     }
   }
-  return std::make_unique<JoinNode>(std::move(children), std::move(boundaries));
+  return std::make_unique<PiecewiseNode>(std::move(children), std::move(boundaries));
 }
 
 absl::StatusOr<NodePtr> CompileSgdrSchedule(const Params& p) {
@@ -405,7 +422,7 @@ absl::StatusOr<NodePtr> CompileSgdrSchedule(const Params& p) {
     step += std::get<int64_t>(spec.children[i].params.at("decay_steps"));
     boundaries.push_back(step);
   }
-  return std::make_unique<JoinNode>(std::move(children), std::move(boundaries));
+  return std::make_unique<PiecewiseNode>(std::move(children), std::move(boundaries));
 }
 
 constexpr LibrarySchedule kSchedules[] = {

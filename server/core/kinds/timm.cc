@@ -149,7 +149,7 @@ double PyFloorDiv(double a, double b) {
 
 class TimmNode final : public Node {
  public:
-  explicit TimmNode(Config c) : c_(std::move(c)) {}
+  TimmNode(Config c, double bound) : Node(bound), c_(std::move(c)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -312,21 +312,22 @@ absl::Status ReadNoise(const Params& p, Noise& noise) {
   return absl::OkStatus();
 }
 
-// The largest |peak| the schedule reaches within the step range must stay far from overflow, so
-// that lr_max - lr_min and the noise stay finite.
-absl::Status CheckPeak(const Params& p, const Config& c, const TimmNode& node) {
+// The largest |peak| the schedule reaches within the step range (|b| * decay_rate^count, or
+// |b| * cycle_decay^i up to the last cycle); it must stay far from overflow, so that
+// lr_max - lr_min and the noise stay finite.
+absl::StatusOr<double> Peak(const Params& p, const Config& c, const TimmNode& node) {
   constexpr double kMaxPeak = 1e300;
   const double last = static_cast<double>(kStepLimit - 1);
   double peak = 0;
   absl::string_view field;
   if (c.curve == Curve::kStep || c.curve == Curve::kMultiStep) {
-    if (c.decay_rate <= 1) return absl::OkStatus();
+    if (c.decay_rate <= 1) return std::fabs(c.base);
     const double decays = c.curve == Curve::kStep ? PyFloorDiv(last, c.decay_t[0])
                                                   : static_cast<double>(c.decay_t.size());
     peak = std::fabs(c.base) * std::pow(c.decay_rate, decays);
     field = "decay_rate";
   } else {
-    if (c.cycle_decay <= 1 || c.cycle_limit == 0) return absl::OkStatus();
+    if (c.cycle_decay <= 1 || c.cycle_limit == 0) return std::fabs(c.base);
     const double last_cycle =
         std::min(node.CycleIndex(kStepLimit - 1), static_cast<double>(c.cycle_limit - 1));
     peak = std::fabs(c.base) * std::pow(c.cycle_decay, last_cycle);
@@ -335,7 +336,7 @@ absl::Status CheckPeak(const Params& p, const Config& c, const TimmNode& node) {
   if (!(peak <= kMaxPeak)) {
     return p.Error(field, "makes the value overflow before step 2^53 (|b| * rate^count > 1e300)");
   }
-  return absl::OkStatus();
+  return std::max(peak, std::fabs(c.base));
 }
 
 absl::StatusOr<NodePtr> CompileCurve(const Params& p, Curve curve) {
@@ -357,15 +358,20 @@ absl::StatusOr<NodePtr> CompileCurve(const Params& p, Curve curve) {
   }
   RETURN_IF_ERROR(ReadNoise(p, c.noise));
 
-  TimmNode probe(c);
-  RETURN_IF_ERROR(CheckPeak(p, c, probe));
+  TimmNode probe(c, /*bound=*/0);
+  ASSIGN_OR_RETURN(double peak, Peak(p, c, probe));
+  // Every curve lies between lr_min and lr_max <= peak (its coefficient is in [0, 1]); the warmup
+  // between warmup_lr_init and its target; the noise multiplies by 1 + n, |n| < noise_pct.
+  double bound = std::max({peak, std::fabs(c.lr_min), std::fabs(c.warmup_lr_init)});
   if (c.warmup_t > 0) {
     // tanh without warmup_prefix warms up to its own value at warmup_t, the others to b.
     const double target =
         c.curve == Curve::kTanh && !c.warmup_prefix ? probe.CurveAt(c.warmup_t) : c.base;
     c.warmup_step = (target - c.warmup_lr_init) / static_cast<double>(c.warmup_t);
+    bound = std::max(bound, std::fabs(target));
   }
-  return std::make_unique<TimmNode>(std::move(c));
+  if (c.noise.enabled) bound *= 1 + c.noise.pct;
+  return std::make_unique<TimmNode>(std::move(c), RoundBoundUp(bound));
 }
 
 // Every scheduler takes the warmup and the noise.
