@@ -87,6 +87,22 @@ TEST(CatalogValidationTest, NameIsRequiredAndSpelledAsTheLibrary) {
 
 TEST(CatalogValidationTest, AnArgumentTheNamedSchedulerDoesNotTakeIsAnError) {
   ExpectInvalid(
+      Spec("timm", {{"name", std::string("cosine")}, {"t_initial", int64_t{10}}, {"power", 2.0}}),
+      "schedule.timm.power: is not a parameter of timm \"cosine\" (it takes warmup_t, "
+      "warmup_lr_init, warmup_prefix, noise_range_t, noise_pct, noise_std, noise_seed, t_initial, "
+      "lr_min, cycle_mul, cycle_decay, cycle_limit, k_decay)");
+  ExpectInvalid(Spec("deepspeed", {{"name", std::string("WarmupCosineLR")},
+                                   {"total_num_steps", int64_t{100}},
+                                   {"warmup_max_lr", D({0.1})}}),
+                "schedule.deepspeed.warmup_max_lr: is not a parameter of deepspeed "
+                "\"WarmupCosineLR\" (it takes total_num_steps, warmup_min_ratio, "
+                "warmup_num_steps, cos_min_ratio, warmup_type)");
+  ExpectInvalid(Spec("megatron", {{"name", std::string("linear")},
+                                  {"lr_decay_steps", int64_t{10}},
+                                  {"start_wd", D({0.1})}}),
+                "schedule.megatron.start_wd: is not a parameter of megatron \"linear\" (it takes "
+                "max_lr, min_lr, init_lr, lr_warmup_steps, lr_decay_steps)");
+  ExpectInvalid(
       Spec("timm",
            {{"name", std::string("step")}, {"decay_t", D({10})}, {"t_initial", int64_t{10}}}),
       "schedule.timm.t_initial: is not a parameter of timm \"step\" (it takes warmup_t, "
