@@ -21,10 +21,18 @@ struct Piece {
   SharedNode node;
 };
 
+double MaxBound(const std::vector<Piece>& pieces) {
+  double bound = 0;
+  for (const Piece& piece : pieces) bound = std::max(bound, piece.node->max_abs());
+  return bound;
+}
+
 // Pieces in order of start, the first at 0; piece i holds until piece i + 1 starts.
 class PiecewiseNode final : public Node {
  public:
-  explicit PiecewiseNode(std::vector<Piece> pieces) : pieces_(std::move(pieces)) {}
+  // Each value is one piece's value.
+  explicit PiecewiseNode(std::vector<Piece> pieces)
+      : Node(MaxBound(pieces)), pieces_(std::move(pieces)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const int64_t end = start + static_cast<int64_t>(out.size());
@@ -48,7 +56,10 @@ class PiecewiseNode final : public Node {
 // The values of `inner` times `factor`.
 class ScaleNode final : public Node {
  public:
-  ScaleNode(SharedNode inner, double factor) : inner_(std::move(inner)), factor_(factor) {}
+  ScaleNode(SharedNode inner, double factor)
+      : Node(RoundBoundUp(inner->max_abs() * std::fabs(factor))),
+        inner_(std::move(inner)),
+        factor_(factor) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     inner_->Evaluate(start, out);
@@ -62,7 +73,7 @@ class ScaleNode final : public Node {
 
 class ConstantValueNode final : public Node {
  public:
-  explicit ConstantValueNode(double value) : value_(value) {}
+  explicit ConstantValueNode(double value) : Node(std::fabs(value)), value_(value) {}
   void Evaluate(int64_t, std::span<double> out) const override {
     std::fill(out.begin(), out.end(), value_);
   }

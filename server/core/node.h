@@ -26,17 +26,17 @@ class Node {
   virtual void Evaluate(int64_t start, std::span<double> out) const = 0;
 
   // A bound proven when the node was compiled: |value| <= max_abs() at every step in
-  // [0, kStepLimit). +inf when the kind states none; composites that multiply their children's
-  // values (chained) reject such children, as they cannot prove the product finite. Kinds pass it
-  // to the constructor, Node(bound), usually RoundBoundUp(a bound of their formula's exact value).
+  // [0, kStepLimit). Every kind states one: it passes it to the constructor, Node(bound), usually
+  // RoundBoundUp(a bound of its formula's exact value, derived from the validated parameters).
+  // It may be +inf only where a finite bound would overflow; composites that multiply their
+  // children's values (chained) reject such children, as they cannot prove the product finite.
   double max_abs() const { return max_abs_; }
 
  protected:
-  Node() = default;
   explicit Node(double max_abs) : max_abs_(max_abs) {}
 
  private:
-  double max_abs_ = std::numeric_limits<double>::infinity();
+  double max_abs_;
 };
 
 // `bound` plus a relative 1e-9 and an absolute 2^-1022 (the smallest normal double): far more than

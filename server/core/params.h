@@ -91,6 +91,8 @@ class Params {
   const std::string& KindPath() const { return kind_path_; }
 
   const CompileContext& context() const { return context_; }
+  // The schedule whose parameters these are.
+  const ScheduleSpec& spec() const { return spec_; }
 
  private:
   const ParamValue* Find(absl::string_view name) const;

@@ -14,11 +14,11 @@ namespace hpsched::core::kinds {
 
 // A node whose value at each step is `formula(step)`: a closed form, so a step gives the same bits
 // alone or inside any span. `Formula` is a small immutable value type with
-// `double operator()(int64_t step) const`.
+// `double operator()(int64_t step) const`. `bound` is the node's max_abs().
 template <typename Formula>
 class ClosedFormNode final : public Node {
  public:
-  explicit ClosedFormNode(Formula formula) : formula_(std::move(formula)) {}
+  ClosedFormNode(Formula formula, double bound) : Node(bound), formula_(std::move(formula)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = formula_(start + static_cast<int64_t>(i));
@@ -28,9 +28,11 @@ class ClosedFormNode final : public Node {
   Formula formula_;
 };
 
+// `value_bound` bounds |formula's exact value| at every step in [0, kStepLimit), as derived from
+// the formula and its validated parameters; the node states RoundBoundUp(value_bound).
 template <typename Formula>
-NodePtr MakeClosedFormNode(Formula formula) {
-  return std::make_unique<ClosedFormNode<Formula>>(std::move(formula));
+NodePtr MakeClosedFormNode(Formula formula, double value_bound) {
+  return std::make_unique<ClosedFormNode<Formula>>(std::move(formula), RoundBoundUp(value_bound));
 }
 
 }  // namespace hpsched::core::kinds

@@ -29,13 +29,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_params.h"
+#include "core/kinds/library_table.h"
+#include "core/kinds/step_count.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
 namespace {
-
-constexpr absl::string_view kLibrary = "DeepSpeed";
 
 // The warmup fraction of WarmupLR, WarmupDecayLR and WarmupCosineLR at last_batch_iteration `it`
 // (it < warmup): DeepSpeed's _get_gamma / get_lr_ratio.
@@ -61,8 +60,14 @@ absl::StatusOr<Warmup> ReadWarmup(const Params& p) {
 // WarmupLR, and WarmupDecayLR when `decay` is set.
 class WarmupLrNode final : public Node {
  public:
+  // gamma is in [0, 1]: the value lies between min_lr and max_lr.
   WarmupLrNode(Warmup warmup, double min_lr, double max_lr, bool decay, int64_t total)
-      : warmup_(warmup), min_lr_(min_lr), delta_(max_lr - min_lr), decay_(decay), total_(total) {}
+      : Node(RoundBoundUp(std::max(std::fabs(min_lr), std::fabs(max_lr)))),
+        warmup_(warmup),
+        min_lr_(min_lr),
+        delta_(max_lr - min_lr),
+        decay_(decay),
+        total_(total) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
@@ -90,7 +95,9 @@ class WarmupCosineNode final : public Node {
  public:
   WarmupCosineNode(Warmup warmup, double base, int64_t total, double warmup_min_ratio,
                    double cos_min_ratio)
-      : warmup_(warmup),
+      // Both ratios are in [0, 1] (warmup_min_ratio and cos_min_ratio are).
+      : Node(RoundBoundUp(std::fabs(base))),
+        warmup_(warmup),
         base_(base),
         total_(total),
         warmup_min_ratio_(warmup_min_ratio),
@@ -141,7 +148,7 @@ struct OneCycleConfig {
 
 class OneCycleNode final : public Node {
  public:
-  explicit OneCycleNode(const OneCycleConfig& c) : c_(c) {}
+  OneCycleNode(const OneCycleConfig& c, double bound) : Node(bound), c_(c) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -193,8 +200,12 @@ class OneCycleNode final : public Node {
 
 class RangeTestNode final : public Node {
  public:
-  RangeTestNode(double min_lr, double step_size, double step_rate, bool staircase)
-      : min_lr_(min_lr), step_size_(step_size), step_rate_(step_rate), staircase_(staircase) {}
+  RangeTestNode(double min_lr, double step_size, double step_rate, bool staircase, double bound)
+      : Node(bound),
+        min_lr_(min_lr),
+        step_size_(step_size),
+        step_rate_(step_rate),
+        staircase_(staircase) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -213,18 +224,8 @@ class RangeTestNode final : public Node {
   bool staircase_;
 };
 
-absl::StatusOr<NodePtr> CompileWarmup(const ScheduleSpec& spec, const Params& p,
-                                      const std::string& name) {
-  const bool decay = name == "WarmupDecayLR";
-  if (decay) {
-    RETURN_IF_ERROR(CheckOnlyParams(
-        spec, p, kLibrary, name,
-        {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type", "total_num_steps"}));
-  } else {
-    RETURN_IF_ERROR(
-        CheckOnlyParams(spec, p, kLibrary, name,
-                        {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type"}));
-  }
+// WarmupLR, and WarmupDecayLR when `decay` is set.
+absl::StatusOr<NodePtr> CompileWarmup(const Params& p, bool decay) {
   ASSIGN_OR_RETURN(double min_lr, p.PerGroupDouble("warmup_min_lr", 0.0));
   ASSIGN_OR_RETURN(double max_lr, p.PerGroupDouble("warmup_max_lr", p.context().base));
   ASSIGN_OR_RETURN(Warmup warmup, ReadWarmup(p));
@@ -235,11 +236,7 @@ absl::StatusOr<NodePtr> CompileWarmup(const ScheduleSpec& spec, const Params& p,
   return std::make_unique<WarmupLrNode>(warmup, min_lr, max_lr, decay, total);
 }
 
-absl::StatusOr<NodePtr> CompileWarmupCosine(const ScheduleSpec& spec, const Params& p,
-                                            const std::string& name) {
-  RETURN_IF_ERROR(CheckOnlyParams(
-      spec, p, kLibrary, name,
-      {"total_num_steps", "warmup_min_ratio", "warmup_num_steps", "cos_min_ratio", "warmup_type"}));
+absl::StatusOr<NodePtr> CompileWarmupCosine(const Params& p) {
   ASSIGN_OR_RETURN(int64_t total, StepCount(p, "total_num_steps", 0));
   ASSIGN_OR_RETURN(double warmup_min_ratio, p.Double("warmup_min_ratio", 0.0));
   ASSIGN_OR_RETURN(double cos_min_ratio, p.Double("cos_min_ratio", 0.0001));
@@ -255,14 +252,7 @@ absl::StatusOr<NodePtr> CompileWarmupCosine(const ScheduleSpec& spec, const Para
                                             cos_min_ratio);
 }
 
-absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const Params& p,
-                                        const std::string& name) {
-  RETURN_IF_ERROR(
-      CheckOnlyParams(spec, p, kLibrary, name,
-                      {"cycle_min_lr", "cycle_max_lr", "decay_lr_rate", "cycle_first_step_size",
-                       "cycle_second_step_size", "cycle_first_stair_count",
-                       "cycle_second_stair_count", "decay_step_size", "cycle_momentum",
-                       "cycle_min_mom", "cycle_max_mom", "decay_mom_rate", "hyperparameter"}));
+absl::StatusOr<NodePtr> CompileOneCycle(const Params& p) {
   ASSIGN_OR_RETURN(std::string hyperparameter, p.Enum("hyperparameter", "lr", {"lr", "momentum"}));
   OneCycleConfig c{};
   c.momentum = hyperparameter == "momentum";
@@ -298,46 +288,62 @@ absl::StatusOr<NodePtr> CompileOneCycle(const ScheduleSpec& spec, const Params& 
     c.high = max_lr;
     c.decay_rate = decay_lr_rate;
   }
-  auto node = std::make_unique<OneCycleNode>(c);
   // The momentum grows linearly after the cycle: it must stay finite up to the last step.
-  if (!std::isfinite(node->ValueAt(kStepLimit - 1))) {
+  const double last = OneCycleNode(c, 0).ValueAt(kStepLimit - 1);
+  if (!std::isfinite(last)) {
     return p.Error(
         "decay_mom_rate",
         absl::StrCat("makes the momentum overflow before step 2^53, got ", decay_mom_rate));
   }
-  return node;
+  // The scale factor is in [0, 1], so the cycle lies between low and high; after it the lr
+  // decays from low and the momentum grows from high, monotonically, to its last value. Without
+  // cycle_momentum the momentum is the base value.
+  const double bound = std::max(
+      {std::fabs(c.low), std::fabs(c.high), std::fabs(last), c.momentum ? std::fabs(c.base) : 0.0});
+  return std::make_unique<OneCycleNode>(c, RoundBoundUp(bound));
 }
 
-absl::StatusOr<NodePtr> CompileRangeTest(const ScheduleSpec& spec, const Params& p,
-                                         const std::string& name) {
-  RETURN_IF_ERROR(CheckOnlyParams(spec, p, kLibrary, name,
-                                  {"lr_range_test_min_lr", "lr_range_test_step_size",
-                                   "lr_range_test_step_rate", "lr_range_test_staircase"}));
+absl::StatusOr<NodePtr> CompileRangeTest(const Params& p) {
   ASSIGN_OR_RETURN(double min_lr, p.PerGroupDouble("lr_range_test_min_lr", p.context().base));
   ASSIGN_OR_RETURN(int64_t step_size, StepCount(p, "lr_range_test_step_size", 2000, 1));
   ASSIGN_OR_RETURN(double step_rate, p.Double("lr_range_test_step_rate", 1.0));
   ASSIGN_OR_RETURN(bool staircase, p.Bool("lr_range_test_staircase", false));
-  auto node =
-      std::make_unique<RangeTestNode>(min_lr, static_cast<double>(step_size), step_rate, staircase);
-  // The value is linear in the step: finite at both ends means finite everywhere.
-  if (!std::isfinite(node->ValueAt(kStepLimit - 1))) {
+  const RangeTestNode probe(min_lr, static_cast<double>(step_size), step_rate, staircase, 0);
+  // The value is linear in the step: finite at both ends means finite everywhere, and bounded by
+  // its value at one of them.
+  const double last = probe.ValueAt(kStepLimit - 1);
+  if (!std::isfinite(last)) {
     return p.Error("lr_range_test_step_rate",
                    absl::StrCat("makes the value overflow before step 2^53, got ", step_rate));
   }
-  return node;
+  const double bound = RoundBoundUp(std::max(std::fabs(probe.ValueAt(0)), std::fabs(last)));
+  return std::make_unique<RangeTestNode>(min_lr, static_cast<double>(step_size), step_rate,
+                                         staircase, bound);
 }
+
+constexpr LibrarySchedule kSchedules[] = {
+    {"WarmupLR", "warmup_min_lr warmup_max_lr warmup_num_steps warmup_type", false,
+     [](const Params& p) { return CompileWarmup(p, /*decay=*/false); }},
+    {"WarmupDecayLR", "warmup_min_lr warmup_max_lr warmup_num_steps warmup_type total_num_steps",
+     false, [](const Params& p) { return CompileWarmup(p, /*decay=*/true); }},
+    {"WarmupCosineLR",
+     "total_num_steps warmup_min_ratio warmup_num_steps cos_min_ratio warmup_type", false,
+     &CompileWarmupCosine},
+    {"OneCycle",
+     "cycle_min_lr cycle_max_lr decay_lr_rate cycle_first_step_size cycle_second_step_size "
+     "cycle_first_stair_count cycle_second_stair_count decay_step_size cycle_momentum "
+     "cycle_min_mom cycle_max_mom decay_mom_rate hyperparameter",
+     false, &CompileOneCycle},
+    {"LRRangeTest",
+     "lr_range_test_min_lr lr_range_test_step_size lr_range_test_step_rate "
+     "lr_range_test_staircase",
+     false, &CompileRangeTest},
+};
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileDeepSpeed(const ScheduleSpec& spec, const CompileContext& context) {
-  Params p(spec, context);
-  ASSIGN_OR_RETURN(
-      std::string name,
-      SchedulerName(p, {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest"}));
-  if (name == "WarmupLR" || name == "WarmupDecayLR") return CompileWarmup(spec, p, name);
-  if (name == "WarmupCosineLR") return CompileWarmupCosine(spec, p, name);
-  if (name == "OneCycle") return CompileOneCycle(spec, p, name);
-  return CompileRangeTest(spec, p, name);
+  return CompileLibrarySchedule(spec, context, Library{"deepspeed", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

@@ -19,7 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_schedules.h"
+#include "core/kinds/closed_form_node.h"
+#include "core/kinds/library_table.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -46,13 +47,20 @@ struct ExponentialDecay {
   }
 };
 
+double MaxAbs(const std::vector<double>& values) {
+  double bound = 0;
+  for (double v : values) bound = std::max(bound, std::fabs(v));
+  return bound;
+}
+
 // PiecewiseConstantDecay.__call__: a sum of indicator * value over the segments
 // (step <= b[0]), (b[i-1] < step <= b[i]), (step > b[-1]); with strictly increasing boundaries
 // exactly one indicator is 1, so the value is that segment's.
 class PiecewiseConstantNode final : public Node {
  public:
+  // Each value is one of `values`.
   PiecewiseConstantNode(std::vector<int64_t> boundaries, std::vector<double> values)
-      : boundaries_(std::move(boundaries)), values_(std::move(values)) {}
+      : Node(MaxAbs(values)), boundaries_(std::move(boundaries)), values_(std::move(values)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     // The segment of `start`: the number of boundaries < start.
@@ -218,7 +226,10 @@ absl::StatusOr<NodePtr> CompileExponentialDecay(const Params& p) {
         absl::StrCat("grows the value past the largest double before step 2^53 - 1 (", decay_rate,
                      " ^ (step / ", decay_steps, ") with initial value ", initial, ")"));
   }
-  return MakeClosedFormNode(formula);
+  // rate^p with p >= 0 growing with the step: at most 1 for a rate <= 1, largest at the last step
+  // otherwise.
+  return MakeClosedFormNode(formula,
+                            std::max(std::fabs(initial), std::fabs(formula(kStepLimit - 1))));
 }
 
 absl::StatusOr<NodePtr> CompilePiecewiseConstantDecay(const Params& p) {
@@ -258,7 +269,9 @@ absl::StatusOr<NodePtr> CompilePolynomialDecay(const Params& p) {
   ASSIGN_OR_RETURN(bool cycle, p.Bool("cycle", false));
   // (1 - p) ^ power with p = 1 at the end of each decay: a negative power divides by zero.
   if (power < 0) return p.Error("power", absl::StrCat("must be >= 0, got ", power));
-  return MakeClosedFormNode(PolynomialDecay{initial, decay_steps, end, power, cycle});
+  // max(0, 1 - p)^power is in [0, 1]: the value lies between end and initial.
+  return MakeClosedFormNode(PolynomialDecay{initial, decay_steps, end, power, cycle},
+                            std::max(std::fabs(initial), std::fabs(end)));
 }
 
 absl::StatusOr<NodePtr> CompileInverseTimeDecay(const Params& p) {
@@ -267,7 +280,8 @@ absl::StatusOr<NodePtr> CompileInverseTimeDecay(const Params& p) {
   // 1 + decay_rate * p >= 1 keeps the division finite.
   ASSIGN_OR_RETURN(double decay_rate, DecayRate(p));
   ASSIGN_OR_RETURN(bool staircase, p.Bool("staircase", false));
-  return MakeClosedFormNode(InverseTimeDecay{initial, decay_steps, decay_rate, staircase});
+  return MakeClosedFormNode(InverseTimeDecay{initial, decay_steps, decay_rate, staircase},
+                            std::fabs(initial));
 }
 
 absl::StatusOr<NodePtr> CompileCosineDecay(const Params& p) {
@@ -287,7 +301,11 @@ absl::StatusOr<NodePtr> CompileCosineDecay(const Params& p) {
                    "has no effect without warmup_target (Keras ignores it): set warmup_target, "
                    "the value the warmup rises to");
   }
-  return MakeClosedFormNode(CosineDecay{initial, decay_steps, alpha, warmup_target, warmup_steps});
+  // The warmup lies between initial and warmup_target; the decay is decay_from * ((1 - alpha) * c +
+  // alpha) with c in [0, 1].
+  const double from = std::max(std::fabs(initial), std::fabs(warmup_target.value_or(0.0)));
+  return MakeClosedFormNode(CosineDecay{initial, decay_steps, alpha, warmup_target, warmup_steps},
+                            from * (std::fabs(1 - alpha) + std::fabs(alpha)));
 }
 
 absl::StatusOr<NodePtr> CompileCosineDecayRestarts(const Params& p) {
@@ -320,27 +338,27 @@ absl::StatusOr<NodePtr> CompileCosineDecayRestarts(const Params& p) {
                                          "2^53 - 1 (",
                                          m_mul, " ^ ", last.index, ")"));
   }
-  return MakeClosedFormNode(formula);
+  return MakeClosedFormNode(formula, bound);
 }
 
-constexpr NamedSchedule kSchedules[] = {
-    {"ExponentialDecay", "initial_learning_rate decay_steps decay_rate staircase",
+constexpr LibrarySchedule kSchedules[] = {
+    {"ExponentialDecay", "initial_learning_rate decay_steps decay_rate staircase", false,
      &CompileExponentialDecay},
-    {"PiecewiseConstantDecay", "boundaries values", &CompilePiecewiseConstantDecay},
-    {"PolynomialDecay", "initial_learning_rate decay_steps end_learning_rate power cycle",
+    {"PiecewiseConstantDecay", "boundaries values", false, &CompilePiecewiseConstantDecay},
+    {"PolynomialDecay", "initial_learning_rate decay_steps end_learning_rate power cycle", false,
      &CompilePolynomialDecay},
-    {"InverseTimeDecay", "initial_learning_rate decay_steps decay_rate staircase",
+    {"InverseTimeDecay", "initial_learning_rate decay_steps decay_rate staircase", false,
      &CompileInverseTimeDecay},
-    {"CosineDecay", "initial_learning_rate decay_steps alpha warmup_target warmup_steps",
+    {"CosineDecay", "initial_learning_rate decay_steps alpha warmup_target warmup_steps", false,
      &CompileCosineDecay},
-    {"CosineDecayRestarts", "initial_learning_rate first_decay_steps t_mul m_mul alpha",
+    {"CosineDecayRestarts", "initial_learning_rate first_decay_steps t_mul m_mul alpha", false,
      &CompileCosineDecayRestarts},
 };
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileKeras(const ScheduleSpec& spec, const CompileContext& context) {
-  return CompileNamedSchedule(spec, context, kSchedules);
+  return CompileLibrarySchedule(spec, context, Library{"keras", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

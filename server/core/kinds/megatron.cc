@@ -25,7 +25,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_params.h"
+#include "core/kinds/library_table.h"
+#include "core/kinds/step_count.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -54,7 +55,12 @@ struct LrConfig {
 
 class MegatronLrNode final : public Node {
  public:
-  explicit MegatronLrNode(const LrConfig& c) : c_(c) {}
+  // Every phase lies between two of init_lr, max_lr and min_lr (each coefficient is in [0, 1], and
+  // inverse-square-root's ratio is <= 1 past the warmup).
+  explicit MegatronLrNode(const LrConfig& c)
+      : Node(RoundBoundUp(
+            std::max({std::fabs(c.init_lr), std::fabs(c.max_lr), std::fabs(c.min_lr)}))),
+        c_(c) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -118,7 +124,13 @@ class MegatronLrNode final : public Node {
 class MegatronWdNode final : public Node {
  public:
   MegatronWdNode(WdStyle style, double start_wd, double end_wd, int64_t incr_steps, double mult)
-      : style_(style), start_wd_(start_wd), end_wd_(end_wd), incr_steps_(incr_steps), mult_(mult) {}
+      // The coefficient is in [0, 1]: the weight decay lies between start_wd and end_wd.
+      : Node(RoundBoundUp(std::max(std::fabs(start_wd), std::fabs(end_wd)) * std::fabs(mult))),
+        style_(style),
+        start_wd_(start_wd),
+        end_wd_(end_wd),
+        incr_steps_(incr_steps),
+        mult_(mult) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) {
@@ -142,10 +154,7 @@ class MegatronWdNode final : public Node {
   double mult_;
 };
 
-absl::StatusOr<NodePtr> CompileWeightDecay(const ScheduleSpec& spec, const Params& p) {
-  RETURN_IF_ERROR(
-      CheckOnlyParams(spec, p, "Megatron-LM", "weight_decay",
-                      {"start_wd", "end_wd", "wd_incr_steps", "wd_incr_style", "wd_mult"}));
+absl::StatusOr<NodePtr> CompileWeightDecay(const Params& p) {
   const double base = p.context().base;
   ASSIGN_OR_RETURN(double start_wd, p.PerGroupDouble("start_wd", base));
   ASSIGN_OR_RETURN(double end_wd, p.PerGroupDouble("end_wd", base));
@@ -177,30 +186,11 @@ absl::StatusOr<NodePtr> CompileWeightDecay(const ScheduleSpec& spec, const Param
   return std::make_unique<MegatronWdNode>(style, start_wd, end_wd, incr_steps, wd_mult);
 }
 
-}  // namespace
-
-absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileContext& context) {
-  Params p(spec, context);
-  ASSIGN_OR_RETURN(std::string name, SchedulerName(p, {"linear", "cosine", "inverse-square-root",
-                                                       "WSD", "constant", "weight_decay"}));
-  if (name == "weight_decay") return CompileWeightDecay(spec, p);
-
+// A learning rate of --lr-decay-style `style`.
+absl::StatusOr<NodePtr> CompileLr(const Params& p, Style style) {
   LrConfig c{};
-  c.style = name == "linear"                ? Style::kLinear
-            : name == "cosine"              ? Style::kCosine
-            : name == "inverse-square-root" ? Style::kInverseSqrt
-            : name == "WSD"                 ? Style::kWsd
-                                            : Style::kConstant;
-  if (c.style == Style::kWsd) {
-    RETURN_IF_ERROR(CheckOnlyParams(spec, p, "Megatron-LM", name,
-                                    {"max_lr", "min_lr", "init_lr", "lr_warmup_steps",
-                                     "lr_decay_steps", "wsd_decay_steps", "lr_wsd_decay_style"}));
-  } else {
-    RETURN_IF_ERROR(
-        CheckOnlyParams(spec, p, "Megatron-LM", name,
-                        {"max_lr", "min_lr", "init_lr", "lr_warmup_steps", "lr_decay_steps"}));
-  }
-  ASSIGN_OR_RETURN(c.max_lr, p.PerGroupDouble("max_lr", context.base));
+  c.style = style;
+  ASSIGN_OR_RETURN(c.max_lr, p.PerGroupDouble("max_lr", p.context().base));
   ASSIGN_OR_RETURN(c.min_lr, p.PerGroupDouble("min_lr", 0.0));
   ASSIGN_OR_RETURN(c.init_lr, p.PerGroupDouble("init_lr", 0.0));
   // Megatron's constructor asserts these three.
@@ -234,6 +224,31 @@ absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileC
                                             : WsdStyle::kMinusSqrt;
   }
   return std::make_unique<MegatronLrNode>(c);
+}
+
+#define HPSCHED_MEGATRON_LR "max_lr min_lr init_lr lr_warmup_steps lr_decay_steps"
+
+constexpr LibrarySchedule kSchedules[] = {
+    {"linear", HPSCHED_MEGATRON_LR, false,
+     [](const Params& p) { return CompileLr(p, Style::kLinear); }},
+    {"cosine", HPSCHED_MEGATRON_LR, false,
+     [](const Params& p) { return CompileLr(p, Style::kCosine); }},
+    {"inverse-square-root", HPSCHED_MEGATRON_LR, false,
+     [](const Params& p) { return CompileLr(p, Style::kInverseSqrt); }},
+    {"WSD", HPSCHED_MEGATRON_LR " wsd_decay_steps lr_wsd_decay_style", false,
+     [](const Params& p) { return CompileLr(p, Style::kWsd); }},
+    {"constant", HPSCHED_MEGATRON_LR, false,
+     [](const Params& p) { return CompileLr(p, Style::kConstant); }},
+    {"weight_decay", "start_wd end_wd wd_incr_steps wd_incr_style wd_mult", false,
+     &CompileWeightDecay},
+};
+
+#undef HPSCHED_MEGATRON_LR
+
+}  // namespace
+
+absl::StatusOr<NodePtr> CompileMegatron(const ScheduleSpec& spec, const CompileContext& context) {
+  return CompileLibrarySchedule(spec, context, Library{"megatron", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

@@ -58,7 +58,9 @@ class ConstantFactors final : public FactorSequence {
 
 class MultiplicativeNode final : public Node {
  public:
-  explicit MultiplicativeNode(RunningProduct product) : product_(std::move(product)) {}
+  // The product's largest |value|, which RunningProduct::Build found within +-kMaxMagnitude.
+  explicit MultiplicativeNode(RunningProduct product)
+      : Node(product.max_abs()), product_(std::move(product)) {}
   void Evaluate(int64_t start, std::span<double> out) const override {
     product_.Evaluate(start, out);
   }

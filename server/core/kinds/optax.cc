@@ -26,11 +26,11 @@
 #include <variant>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "core/kind_registry.h"
+#include "core/kinds/library_table.h"
 #include "core/kinds/optax_nodes.h"
+#include "core/kinds/piecewise_node.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -39,21 +39,9 @@ namespace {
 using optax::Constant;
 using optax::CosineDecay;
 using optax::ExponentialDecay;
-using optax::JoinNode;
 using optax::PiecewiseConstant;
 using optax::PiecewiseInterpolate;
 using optax::Polynomial;
-
-using Compiler = absl::StatusOr<NodePtr> (*)(const Params&, const ScheduleSpec&,
-                                             const CompileContext&);
-
-// One optax function: its name, the parameters it takes (the OptaxSchedule fields; "schedules"
-// for the children) and its compiler.
-struct Function {
-  absl::string_view name;
-  std::vector<absl::string_view> params;
-  Compiler compile;
-};
 
 constexpr absl::string_view kWarmupCosine = "warmup_cosine_decay_schedule";
 
@@ -87,11 +75,19 @@ absl::StatusOr<double> Fraction(const Params& p, absl::string_view name, double 
   return value;
 }
 
+double MaxAbs(const std::vector<double>& values) {
+  double bound = 0;
+  for (double v : values) bound = std::max(bound, std::fabs(v));
+  return bound;
+}
+
 // polynomial_schedule(init, end, power, steps, begin): constant init when steps <= 0, begin < 0
 // counts as 0.
 NodePtr PolynomialNode(double init, double end, double power, int64_t steps, int64_t begin) {
-  if (steps <= 0) return MakeClosedFormNode(Constant{init});
-  return MakeClosedFormNode(Polynomial{init, end, power, steps, std::max<int64_t>(begin, 0)});
+  if (steps <= 0) return MakeClosedFormNode(Constant{init}, std::fabs(init));
+  // (1 - c / steps)^power is in [0, 1]: the value lies between end and init.
+  return MakeClosedFormNode(Polynomial{init, end, power, steps, std::max<int64_t>(begin, 0)},
+                            std::max(std::fabs(init), std::fabs(end)));
 }
 
 // The linear warmup of warmup_*: linear_schedule(init_value, peak_value, warmup_steps).
@@ -103,7 +99,7 @@ NodePtr Joined(NodePtr first, NodePtr second, int64_t boundary) {
   std::vector<NodePtr> children;
   children.push_back(std::move(first));
   children.push_back(std::move(second));
-  return std::make_unique<JoinNode>(std::move(children), std::vector<int64_t>{boundary});
+  return std::make_unique<PiecewiseNode>(std::move(children), std::vector<int64_t>{boundary});
 }
 
 // exponential_decay from `init` with the exponential parameters of `p`.
@@ -117,7 +113,7 @@ absl::StatusOr<NodePtr> ExponentialDecayNode(const Params& p, double init) {
   if (p.Has("end_value")) {
     ASSIGN_OR_RETURN(end, p.PerGroupDouble("end_value", std::nullopt));
   }
-  if (steps <= 0 || rate == 0) return MakeClosedFormNode(Constant{init});
+  if (steps <= 0 || rate == 0) return MakeClosedFormNode(Constant{init}, std::fabs(init));
   const ExponentialDecay formula{init, steps, rate, std::max<int64_t>(begin, 0), staircase, end};
   // The value is monotonic in the step, so it is finite everywhere when it is at the last step.
   const double last = formula(kStepLimit - 1);
@@ -126,14 +122,19 @@ absl::StatusOr<NodePtr> ExponentialDecayNode(const Params& p, double init) {
                    absl::StrCat("must keep the value finite up to step 2^53 - 1 (it reaches ", last,
                                 "; set end_value to cap it), got ", rate));
   }
-  return MakeClosedFormNode(formula);
+  // init * rate^p is monotonic in the step, from init to its value at the last step; the clip
+  // moves a value towards end_value, or to it.
+  return MakeClosedFormNode(
+      formula, std::max({std::fabs(init), std::fabs(end.value_or(0.0)), std::fabs(last)}));
 }
 
 // Cosine decay from `peak`: decay_steps > 0 steps, with alpha and exponent.
 absl::StatusOr<NodePtr> CosineDecayNode(const Params& p, double init, int64_t decay_steps,
                                         double alpha) {
   ASSIGN_OR_RETURN(double exponent, NonNegative(p, "exponent", 1.0));
-  return MakeClosedFormNode(CosineDecay{init, static_cast<double>(decay_steps), alpha, exponent});
+  // The cosine factor is in [0, 1], and so is its power.
+  return MakeClosedFormNode(CosineDecay{init, static_cast<double>(decay_steps), alpha, exponent},
+                            std::fabs(init) * (std::fabs(1 - alpha) + std::fabs(alpha)));
 }
 
 // The values of a piecewise schedule: init, init * scales[0], init * scales[0] * scales[1], ...
@@ -192,7 +193,10 @@ NodePtr InterpolateNode(double init, const std::vector<std::pair<int64_t, double
                         std::vector<double> values, bool cosine) {
   std::vector<int64_t> bounds = {0};
   for (const auto& pair : sorted) bounds.push_back(pair.first);
-  return MakeClosedFormNode(PiecewiseInterpolate{std::move(bounds), std::move(values), cosine});
+  // Each value interpolates between two of `values`.
+  const double bound = MaxAbs(values);
+  return MakeClosedFormNode(PiecewiseInterpolate{std::move(bounds), std::move(values), cosine},
+                            bound);
 }
 
 // *_onecycle: piecewise_interpolate_schedule from peak_value / div_factor over the dict `scales`
@@ -235,10 +239,10 @@ int64_t Truncated(double pct, int64_t steps) {
 
 // ---- The functions ----
 
-absl::StatusOr<NodePtr> CompileConstantSchedule(const Params& p, const ScheduleSpec&,
-                                                const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileConstantSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(double value, p.PerGroupDouble("value", context.base));
-  return MakeClosedFormNode(Constant{value});
+  return MakeClosedFormNode(Constant{value}, std::fabs(value));
 }
 
 absl::StatusOr<NodePtr> CompilePolynomialLike(const Params& p, const CompileContext& context,
@@ -258,24 +262,24 @@ absl::StatusOr<NodePtr> CompilePolynomialLike(const Params& p, const CompileCont
   return PolynomialNode(init, end, power, steps, begin);
 }
 
-absl::StatusOr<NodePtr> CompilePolynomialSchedule(const Params& p, const ScheduleSpec&,
-                                                  const CompileContext& context) {
+absl::StatusOr<NodePtr> CompilePolynomialSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   return CompilePolynomialLike(p, context, std::nullopt);
 }
 
-absl::StatusOr<NodePtr> CompileLinearSchedule(const Params& p, const ScheduleSpec&,
-                                              const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileLinearSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   return CompilePolynomialLike(p, context, 1.0);
 }
 
-absl::StatusOr<NodePtr> CompileExponentialDecay(const Params& p, const ScheduleSpec&,
-                                                const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileExponentialDecay(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(double init, p.PerGroupDouble("init_value", context.base));
   return ExponentialDecayNode(p, init);
 }
 
-absl::StatusOr<NodePtr> CompileCosineDecaySchedule(const Params& p, const ScheduleSpec&,
-                                                   const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileCosineDecaySchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(double init, p.PerGroupDouble("init_value", context.base));
   ASSIGN_OR_RETURN(int64_t decay_steps, Steps(p, "decay_steps", 1));
   ASSIGN_OR_RETURN(double alpha, p.Double("alpha", 0.0));
@@ -296,14 +300,14 @@ absl::StatusOr<WarmupArgs> ReadWarmup(const Params& p, const CompileContext& con
   return a;
 }
 
-absl::StatusOr<NodePtr> CompileWarmupConstantSchedule(const Params& p, const ScheduleSpec&,
-                                                      const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileWarmupConstantSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(WarmupArgs w, ReadWarmup(p, context));
   return WarmupNode(w.init, w.peak, w.warmup_steps);
 }
 
-absl::StatusOr<NodePtr> CompileWarmupCosineDecaySchedule(const Params& p, const ScheduleSpec&,
-                                                         const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileWarmupCosineDecaySchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(WarmupArgs w, ReadWarmup(p, context));
   ASSIGN_OR_RETURN(int64_t decay_steps, Steps(p, "decay_steps", 1));
   if (decay_steps <= w.warmup_steps) {
@@ -322,25 +326,26 @@ absl::StatusOr<NodePtr> CompileWarmupCosineDecaySchedule(const Params& p, const 
   return Joined(WarmupNode(w.init, w.peak, w.warmup_steps), std::move(cosine), w.warmup_steps);
 }
 
-absl::StatusOr<NodePtr> CompileWarmupExponentialDecaySchedule(const Params& p, const ScheduleSpec&,
-                                                              const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileWarmupExponentialDecaySchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(WarmupArgs w, ReadWarmup(p, context));
   ASSIGN_OR_RETURN(NodePtr decay, ExponentialDecayNode(p, w.peak));
   return Joined(WarmupNode(w.init, w.peak, w.warmup_steps), std::move(decay), w.warmup_steps);
 }
 
-absl::StatusOr<NodePtr> CompilePiecewiseConstantSchedule(const Params& p, const ScheduleSpec&,
-                                                         const CompileContext& context) {
+absl::StatusOr<NodePtr> CompilePiecewiseConstantSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(double init, p.PerGroupDouble("init_value", context.base));
   ASSIGN_OR_RETURN(auto sorted, BoundariesAndScales(p));
   ASSIGN_OR_RETURN(std::vector<double> values, CumulativeValues(p, "scales", init, sorted));
   std::vector<int64_t> boundaries;
   for (const auto& pair : sorted) boundaries.push_back(pair.first);
-  return MakeClosedFormNode(PiecewiseConstant{std::move(boundaries), std::move(values)});
+  const double bound = MaxAbs(values);
+  return MakeClosedFormNode(PiecewiseConstant{std::move(boundaries), std::move(values)}, bound);
 }
 
-absl::StatusOr<NodePtr> CompilePiecewiseInterpolateSchedule(const Params& p, const ScheduleSpec&,
-                                                            const CompileContext& context) {
+absl::StatusOr<NodePtr> CompilePiecewiseInterpolateSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   if (!p.Has("interpolate_type")) return p.Error("interpolate_type", "is required");
   ASSIGN_OR_RETURN(std::string type, p.Enum("interpolate_type", "", {"linear", "cosine"}));
   ASSIGN_OR_RETURN(double init, p.PerGroupDouble("init_value", context.base));
@@ -349,8 +354,8 @@ absl::StatusOr<NodePtr> CompilePiecewiseInterpolateSchedule(const Params& p, con
   return InterpolateNode(init, sorted, std::move(values), type == "cosine");
 }
 
-absl::StatusOr<NodePtr> CompileLinearOnecycleSchedule(const Params& p, const ScheduleSpec&,
-                                                      const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileLinearOnecycleSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(OneCycleArgs a, ReadOneCycle(p, context));
   ASSIGN_OR_RETURN(double pct_final, Fraction(p, "pct_final", 0.85));
   std::map<int64_t, double> scales;
@@ -360,8 +365,8 @@ absl::StatusOr<NodePtr> CompileLinearOnecycleSchedule(const Params& p, const Sch
   return OneCycleNode(p, a.peak / a.div_factor, scales, /*cosine=*/false);
 }
 
-absl::StatusOr<NodePtr> CompileCosineOnecycleSchedule(const Params& p, const ScheduleSpec&,
-                                                      const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileCosineOnecycleSchedule(const Params& p) {
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(OneCycleArgs a, ReadOneCycle(p, context));
   std::map<int64_t, double> scales;
   scales[Truncated(a.pct_start, a.steps)] = a.div_factor;
@@ -369,8 +374,9 @@ absl::StatusOr<NodePtr> CompileCosineOnecycleSchedule(const Params& p, const Sch
   return OneCycleNode(p, a.peak / a.div_factor, scales, /*cosine=*/true);
 }
 
-absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p, const ScheduleSpec& spec,
-                                             const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p) {
+  const ScheduleSpec& spec = p.spec();
+  const CompileContext& context = p.context();
   ASSIGN_OR_RETURN(std::vector<int64_t> boundaries, p.Ints("boundaries"));
   // Child i runs on local time from boundaries[i - 1] (a reduce_on_plateau child sees the reports
   // from there on).
@@ -390,11 +396,12 @@ absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p, const ScheduleSpec
           name, absl::StrCat("must be in [", min, ", 2^53] (non-decreasing), got ", boundaries[i]));
     }
   }
-  return std::make_unique<JoinNode>(std::move(children), std::move(boundaries));
+  return std::make_unique<PiecewiseNode>(std::move(children), std::move(boundaries));
 }
 
-absl::StatusOr<NodePtr> CompileSgdrSchedule(const Params& p, const ScheduleSpec& spec,
-                                            const CompileContext& context) {
+absl::StatusOr<NodePtr> CompileSgdrSchedule(const Params& p) {
+  const ScheduleSpec& spec = p.spec();
+  const CompileContext& context = p.context();
   // Each cycle is optax's warmup_cosine_decay_schedule(**kwargs): check that before compiling.
   for (size_t i = 0; i < spec.children.size(); ++i) {
     const ScheduleSpec& cycle = spec.children[i];
@@ -415,106 +422,46 @@ absl::StatusOr<NodePtr> CompileSgdrSchedule(const Params& p, const ScheduleSpec&
     step += std::get<int64_t>(spec.children[i].params.at("decay_steps"));
     boundaries.push_back(step);
   }
-  return std::make_unique<JoinNode>(std::move(children), std::move(boundaries));
+  return std::make_unique<PiecewiseNode>(std::move(children), std::move(boundaries));
 }
 
-const std::vector<Function>& Functions() {
-  static const auto* functions = new std::vector<Function>{
-      {"constant_schedule", {"value"}, &CompileConstantSchedule},
-      {"linear_schedule",
-       {"init_value", "end_value", "transition_steps", "transition_begin"},
-       &CompileLinearSchedule},
-      {"polynomial_schedule",
-       {"init_value", "end_value", "power", "transition_steps", "transition_begin"},
-       &CompilePolynomialSchedule},
-      {"exponential_decay",
-       {"init_value", "transition_steps", "decay_rate", "transition_begin", "staircase",
-        "end_value"},
-       &CompileExponentialDecay},
-      {"cosine_decay_schedule",
-       {"init_value", "decay_steps", "alpha", "exponent"},
-       &CompileCosineDecaySchedule},
-      {"warmup_constant_schedule",
-       {"init_value", "peak_value", "warmup_steps"},
-       &CompileWarmupConstantSchedule},
-      {kWarmupCosine,
-       {"init_value", "peak_value", "warmup_steps", "decay_steps", "end_value", "exponent"},
-       &CompileWarmupCosineDecaySchedule},
-      {"warmup_exponential_decay_schedule",
-       {"init_value", "peak_value", "warmup_steps", "transition_steps", "decay_rate",
-        "transition_begin", "staircase", "end_value"},
-       &CompileWarmupExponentialDecaySchedule},
-      {"piecewise_constant_schedule",
-       {"init_value", "boundaries", "scales"},
-       &CompilePiecewiseConstantSchedule},
-      {"piecewise_interpolate_schedule",
-       {"interpolate_type", "init_value", "boundaries", "scales"},
-       &CompilePiecewiseInterpolateSchedule},
-      {"join_schedules", {"schedules", "boundaries"}, &CompileJoinSchedules},
-      {"sgdr_schedule", {"schedules"}, &CompileSgdrSchedule},
-      {"cosine_onecycle_schedule",
-       {"transition_steps", "peak_value", "pct_start", "div_factor", "final_div_factor"},
-       &CompileCosineOnecycleSchedule},
-      {"linear_onecycle_schedule",
-       {"transition_steps", "peak_value", "pct_start", "pct_final", "div_factor",
-        "final_div_factor"},
-       &CompileLinearOnecycleSchedule},
-  };
-  return *functions;
-}
-
-const Function* FindFunction(absl::string_view name) {
-  for (const Function& f : Functions()) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-// The error for an unknown name, with the optax spelling when the name is a near miss
-// ("cosine_decay", "optax.cosine_decay_schedule", "exponential_decay_schedule").
-absl::Status UnknownName(const Params& p, absl::string_view name) {
-  std::string bare(name);
-  for (absl::string_view prefix : {"optax.schedules.", "optax."}) {
-    if (absl::StartsWith(bare, prefix)) {
-      bare = bare.substr(prefix.size());
-      break;
-    }
-  }
-  std::vector<std::string> candidates = {bare, absl::StrCat(bare, "_schedule"),
-                                         absl::StrCat(bare, "_schedules"), absl::StrCat(bare, "s")};
-  if (absl::EndsWith(bare, "_schedule")) {
-    candidates.push_back(bare.substr(0, bare.size() - std::string("_schedule").size()));
-  }
-  for (const std::string& candidate : candidates) {
-    if (FindFunction(candidate) != nullptr) {
-      return p.Error("name", absl::StrCat("unknown optax schedule \"", name,
-                                          "\"; the optax function is \"", candidate, "\""));
-    }
-  }
-  std::vector<absl::string_view> names;
-  for (const Function& f : Functions()) names.push_back(f.name);
-  return p.Error("name", absl::StrCat("must be one of \"", absl::StrJoin(names, "\", \""),
-                                      "\", got \"", name, "\""));
-}
+constexpr LibrarySchedule kSchedules[] = {
+    {"constant_schedule", "value", false, &CompileConstantSchedule},
+    {"linear_schedule", "init_value end_value transition_steps transition_begin", false,
+     &CompileLinearSchedule},
+    {"polynomial_schedule", "init_value end_value power transition_steps transition_begin", false,
+     &CompilePolynomialSchedule},
+    {"exponential_decay",
+     "init_value transition_steps decay_rate transition_begin staircase end_value", false,
+     &CompileExponentialDecay},
+    {"cosine_decay_schedule", "init_value decay_steps alpha exponent", false,
+     &CompileCosineDecaySchedule},
+    {"warmup_constant_schedule", "init_value peak_value warmup_steps", false,
+     &CompileWarmupConstantSchedule},
+    {kWarmupCosine, "init_value peak_value warmup_steps decay_steps end_value exponent", false,
+     &CompileWarmupCosineDecaySchedule},
+    {"warmup_exponential_decay_schedule",
+     "init_value peak_value warmup_steps transition_steps decay_rate transition_begin staircase "
+     "end_value",
+     false, &CompileWarmupExponentialDecaySchedule},
+    {"piecewise_constant_schedule", "init_value boundaries scales", false,
+     &CompilePiecewiseConstantSchedule},
+    {"piecewise_interpolate_schedule", "interpolate_type init_value boundaries scales", false,
+     &CompilePiecewiseInterpolateSchedule},
+    {"join_schedules", "boundaries", true, &CompileJoinSchedules},
+    {"sgdr_schedule", "", true, &CompileSgdrSchedule},
+    {"cosine_onecycle_schedule",
+     "transition_steps peak_value pct_start div_factor final_div_factor", false,
+     &CompileCosineOnecycleSchedule},
+    {"linear_onecycle_schedule",
+     "transition_steps peak_value pct_start pct_final div_factor final_div_factor", false,
+     &CompileLinearOnecycleSchedule},
+};
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileOptax(const ScheduleSpec& spec, const CompileContext& context) {
-  Params p(spec, context);
-  ASSIGN_OR_RETURN(std::string name, p.String("name"));
-  const Function* function = FindFunction(name);
-  if (function == nullptr) return UnknownName(p, name);
-  const auto takes = [&](absl::string_view param) {
-    return std::find(function->params.begin(), function->params.end(), param) !=
-           function->params.end();
-  };
-  const std::string not_taken = absl::StrCat("is not a parameter of optax.", name, " (it takes ",
-                                             absl::StrJoin(function->params, ", "), ")");
-  for (const auto& [param, value] : spec.params) {
-    if (param != "name" && !takes(param)) return p.Error(param, not_taken);
-  }
-  if (!spec.children.empty() && !takes("schedules")) return p.Error("schedules", not_taken);
-  return function->compile(p, spec, context);
+  return CompileLibrarySchedule(spec, context, Library{"optax", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

@@ -20,7 +20,8 @@
 
 namespace hpsched::core::kinds::optax {
 
-// Every optax schedule but join_schedules is a closed form in the step (ClosedFormNode).
+// Every optax schedule but join_schedules (PiecewiseNode, core/kinds/piecewise_node.h) is a closed
+// form in the step (ClosedFormNode).
 
 // constant_schedule: `value` at every step.
 struct Constant {
@@ -114,36 +115,6 @@ struct PiecewiseInterpolate {
     if (cosine) return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
     return (end - start) * pct + start;
   }
-};
-
-// join_schedules (_join.py): out = where(t < boundary, out, schedule(t - boundary)) over the
-// boundaries in order. For non-decreasing boundaries >= 0 that is children[k] on local time t -
-// boundaries[k - 1], with k = the number of boundaries <= t (a boundary belongs to the schedule it
-// starts; of equal boundaries the last wins).
-class JoinNode final : public Node {
- public:
-  JoinNode(std::vector<NodePtr> children, std::vector<int64_t> boundaries)
-      : children_(std::move(children)), boundaries_(std::move(boundaries)) {}
-
-  void Evaluate(int64_t start, std::span<double> out) const override {
-    const int64_t end = start + static_cast<int64_t>(out.size());
-    size_t child =
-        std::upper_bound(boundaries_.begin(), boundaries_.end(), start) - boundaries_.begin();
-    for (int64_t t = start; t < end; ++child) {
-      const int64_t local_origin = child == 0 ? 0 : boundaries_[child - 1];
-      const int64_t segment_end =
-          child < boundaries_.size() ? std::min(end, boundaries_[child]) : end;
-      if (segment_end <= t) continue;  // A child whose boundary equals the next one never runs.
-      children_[child]->Evaluate(
-          t - local_origin,
-          out.subspan(static_cast<size_t>(t - start), static_cast<size_t>(segment_end - t)));
-      t = segment_end;
-    }
-  }
-
- private:
-  std::vector<NodePtr> children_;
-  std::vector<int64_t> boundaries_;
 };
 
 }  // namespace hpsched::core::kinds::optax

@@ -50,6 +50,7 @@ absl::StatusOr<RunningProduct> RunningProduct::Build(double base,
   product.factors_ = std::move(factors);
   product.horizon_ = options.horizon;
   product.checkpoints_.push_back(base);
+  product.max_abs_ = std::fabs(base);
   double value = base;
   double before = base;  // value(t - 2), once t >= 2.
   std::array<double, kChunk> f;
@@ -67,6 +68,7 @@ absl::StatusOr<RunningProduct> RunningProduct::Build(double base,
         return absl::InvalidArgumentError(
             absl::StrCat("the value leaves +-1e150 at step ", t, " (got ", Shortest(next), ")"));
       }
+      product.max_abs_ = std::max(product.max_abs_, std::fabs(next));
       if (options.constant_factor && t >= 2 && SameBits(next, before)) {
         // value(t) == value(t - 2), and value(t + 1) = value(t) * c = value(t - 1): from t - 2 on
         // the values alternate between value(t - 2) and value(t - 1) (equal when the product is

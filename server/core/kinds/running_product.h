@@ -76,6 +76,9 @@ class RunningProduct {
   int64_t settled_step() const { return horizon_; }
   // Steps between two checkpoints.
   int64_t interval() const { return interval_; }
+  // The largest |value| at any step: every value is one that Build computed (Evaluate repeats the
+  // same multiplications), so this is exact.
+  double max_abs() const { return max_abs_; }
 
  private:
   RunningProduct() = default;
@@ -88,6 +91,7 @@ class RunningProduct {
       checkpoints_;  // checkpoints_[i] = value(i * interval_), i * interval_ <= horizon_.
   // value(horizon_ + 2k) and value(horizon_ + 2k + 1), for k >= 0.
   std::array<double, 2> settled_ = {0, 0};
+  double max_abs_ = 0;
 };
 
 }  // namespace hpsched::core::kinds

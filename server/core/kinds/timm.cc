@@ -34,13 +34,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_params.h"
+#include "core/kinds/library_table.h"
+#include "core/kinds/step_count.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
 namespace {
-
-constexpr absl::string_view kLibrary = "timm";
 
 enum class Curve { kCosine, kTanh, kPoly, kStep, kMultiStep };
 
@@ -150,7 +149,7 @@ double PyFloorDiv(double a, double b) {
 
 class TimmNode final : public Node {
  public:
-  explicit TimmNode(Config c) : c_(std::move(c)) {}
+  TimmNode(Config c, double bound) : Node(bound), c_(std::move(c)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
@@ -238,32 +237,6 @@ class TimmNode final : public Node {
   Config c_;
 };
 
-absl::Status CheckNamedParams(const ScheduleSpec& spec, const Params& p, const std::string& name,
-                              Curve curve) {
-  std::vector<absl::string_view> allowed = {"warmup_t",      "warmup_lr_init", "warmup_prefix",
-                                            "noise_range_t", "noise_pct",      "noise_std",
-                                            "noise_seed"};
-  switch (curve) {
-    case Curve::kCosine:
-      allowed.insert(allowed.end(),
-                     {"t_initial", "lr_min", "cycle_mul", "cycle_decay", "cycle_limit", "k_decay"});
-      break;
-    case Curve::kTanh:
-      allowed.insert(allowed.end(), {"t_initial", "lb", "ub", "lr_min", "cycle_mul", "cycle_decay",
-                                     "cycle_limit"});
-      break;
-    case Curve::kPoly:
-      allowed.insert(allowed.end(), {"t_initial", "power", "lr_min", "cycle_mul", "cycle_decay",
-                                     "cycle_limit", "k_decay"});
-      break;
-    case Curve::kStep:
-    case Curve::kMultiStep:
-      allowed.insert(allowed.end(), {"decay_t", "decay_rate"});
-      break;
-  }
-  return CheckOnlyParams(spec, p, kLibrary, name, allowed);
-}
-
 absl::Status ReadCycles(const Params& p, Config& c) {
   ASSIGN_OR_RETURN(c.t_initial, StepCount(p, "t_initial", 1));
   ASSIGN_OR_RETURN(c.lr_min, p.PerGroupDouble("lr_min", 0.0));
@@ -339,21 +312,22 @@ absl::Status ReadNoise(const Params& p, Noise& noise) {
   return absl::OkStatus();
 }
 
-// The largest |peak| the schedule reaches within the step range must stay far from overflow, so
-// that lr_max - lr_min and the noise stay finite.
-absl::Status CheckPeak(const Params& p, const Config& c, const TimmNode& node) {
+// The largest |peak| the schedule reaches within the step range (|b| * decay_rate^count, or
+// |b| * cycle_decay^i up to the last cycle); it must stay far from overflow, so that
+// lr_max - lr_min and the noise stay finite.
+absl::StatusOr<double> Peak(const Params& p, const Config& c, const TimmNode& node) {
   constexpr double kMaxPeak = 1e300;
   const double last = static_cast<double>(kStepLimit - 1);
   double peak = 0;
   absl::string_view field;
   if (c.curve == Curve::kStep || c.curve == Curve::kMultiStep) {
-    if (c.decay_rate <= 1) return absl::OkStatus();
+    if (c.decay_rate <= 1) return std::fabs(c.base);
     const double decays = c.curve == Curve::kStep ? PyFloorDiv(last, c.decay_t[0])
                                                   : static_cast<double>(c.decay_t.size());
     peak = std::fabs(c.base) * std::pow(c.decay_rate, decays);
     field = "decay_rate";
   } else {
-    if (c.cycle_decay <= 1 || c.cycle_limit == 0) return absl::OkStatus();
+    if (c.cycle_decay <= 1 || c.cycle_limit == 0) return std::fabs(c.base);
     const double last_cycle =
         std::min(node.CycleIndex(kStepLimit - 1), static_cast<double>(c.cycle_limit - 1));
     peak = std::fabs(c.base) * std::pow(c.cycle_decay, last_cycle);
@@ -362,23 +336,13 @@ absl::Status CheckPeak(const Params& p, const Config& c, const TimmNode& node) {
   if (!(peak <= kMaxPeak)) {
     return p.Error(field, "makes the value overflow before step 2^53 (|b| * rate^count > 1e300)");
   }
-  return absl::OkStatus();
+  return std::max(peak, std::fabs(c.base));
 }
 
-}  // namespace
-
-absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileContext& context) {
-  Params p(spec, context);
-  ASSIGN_OR_RETURN(std::string name,
-                   SchedulerName(p, {"cosine", "tanh", "step", "multistep", "poly"}));
+absl::StatusOr<NodePtr> CompileCurve(const Params& p, Curve curve) {
   Config c{};
-  c.curve = name == "cosine" ? Curve::kCosine
-            : name == "tanh" ? Curve::kTanh
-            : name == "poly" ? Curve::kPoly
-            : name == "step" ? Curve::kStep
-                             : Curve::kMultiStep;
-  RETURN_IF_ERROR(CheckNamedParams(spec, p, name, c.curve));
-  c.base = context.base;
+  c.curve = curve;
+  c.base = p.context().base;
   c.cycle_mul = 1;
   const bool steps = c.curve == Curve::kStep || c.curve == Curve::kMultiStep;
   if (steps) {
@@ -394,15 +358,45 @@ absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileConte
   }
   RETURN_IF_ERROR(ReadNoise(p, c.noise));
 
-  TimmNode probe(c);
-  RETURN_IF_ERROR(CheckPeak(p, c, probe));
+  TimmNode probe(c, /*bound=*/0);
+  ASSIGN_OR_RETURN(double peak, Peak(p, c, probe));
+  // Every curve lies between lr_min and lr_max <= peak (its coefficient is in [0, 1]); the warmup
+  // between warmup_lr_init and its target; the noise multiplies by 1 + n, |n| < noise_pct.
+  double bound = std::max({peak, std::fabs(c.lr_min), std::fabs(c.warmup_lr_init)});
   if (c.warmup_t > 0) {
     // tanh without warmup_prefix warms up to its own value at warmup_t, the others to b.
     const double target =
         c.curve == Curve::kTanh && !c.warmup_prefix ? probe.CurveAt(c.warmup_t) : c.base;
     c.warmup_step = (target - c.warmup_lr_init) / static_cast<double>(c.warmup_t);
+    bound = std::max(bound, std::fabs(target));
   }
-  return std::make_unique<TimmNode>(std::move(c));
+  if (c.noise.enabled) bound *= 1 + c.noise.pct;
+  return std::make_unique<TimmNode>(std::move(c), RoundBoundUp(bound));
+}
+
+// Every scheduler takes the warmup and the noise.
+#define HPSCHED_TIMM_COMMON \
+  "warmup_t warmup_lr_init warmup_prefix noise_range_t noise_pct noise_std noise_seed "
+
+constexpr LibrarySchedule kSchedules[] = {
+    {"cosine", HPSCHED_TIMM_COMMON "t_initial lr_min cycle_mul cycle_decay cycle_limit k_decay",
+     false, [](const Params& p) { return CompileCurve(p, Curve::kCosine); }},
+    {"tanh", HPSCHED_TIMM_COMMON "t_initial lb ub lr_min cycle_mul cycle_decay cycle_limit", false,
+     [](const Params& p) { return CompileCurve(p, Curve::kTanh); }},
+    {"step", HPSCHED_TIMM_COMMON "decay_t decay_rate", false,
+     [](const Params& p) { return CompileCurve(p, Curve::kStep); }},
+    {"multistep", HPSCHED_TIMM_COMMON "decay_t decay_rate", false,
+     [](const Params& p) { return CompileCurve(p, Curve::kMultiStep); }},
+    {"poly", HPSCHED_TIMM_COMMON "t_initial power lr_min cycle_mul cycle_decay cycle_limit k_decay",
+     false, [](const Params& p) { return CompileCurve(p, Curve::kPoly); }},
+};
+
+#undef HPSCHED_TIMM_COMMON
+
+}  // namespace
+
+absl::StatusOr<NodePtr> CompileTimm(const ScheduleSpec& spec, const CompileContext& context) {
+  return CompileLibrarySchedule(spec, context, Library{"timm", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds

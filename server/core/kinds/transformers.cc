@@ -19,7 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
-#include "core/kinds/named_schedules.h"
+#include "core/kinds/closed_form_node.h"
+#include "core/kinds/library_table.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
@@ -38,12 +39,17 @@ double Progress(int64_t step, int64_t warmup, int64_t training) {
          static_cast<double>(std::max<int64_t>(1, training - warmup));
 }
 
-// LambdaLR: value(N) = b * lr_lambda(N).
+// LambdaLR: value(N) = b * lr_lambda(N), where |lr_lambda| <= `lambda_bound` at every step (each
+// compiler below says why).
 template <typename Lambda>
-NodePtr LambdaLr(double base, Lambda lr_lambda) {
+NodePtr LambdaLr(double base, Lambda lr_lambda, double lambda_bound) {
   return MakeClosedFormNode(
-      [base, lr_lambda](int64_t step) -> double { return base * lr_lambda(step); });
+      [base, lr_lambda](int64_t step) -> double { return base * lr_lambda(step); },
+      std::fabs(base) * lambda_bound);
 }
+
+// The bound of a factor that lies between `rate` and 1 (or is clamped at 0 below): max(1, |rate|).
+double BetweenRateAndOne(double rate) { return std::max(1.0, std::fabs(rate)); }
 
 // The lambdas that start with the linear warmup: Warmup(N, W) for N < W, then `after(N)`.
 template <typename After>
@@ -273,31 +279,34 @@ absl::StatusOr<Shape> ReadShape(const Params& p, absl::string_view name,
 // --- The schedules, by HF's SchedulerType names --------------------------------------------------
 
 absl::StatusOr<NodePtr> CompileConstant(const Params& p) {
-  return LambdaLr(p.context().base, One{});
+  return LambdaLr(p.context().base, One{}, 1.0);
 }
 
 absl::StatusOr<NodePtr> CompileConstantWithWarmup(const Params& p) {
   ASSIGN_OR_RETURN(int64_t warmup, Steps(p, "num_warmup_steps"));
-  return LambdaLr(p.context().base, WithWarmup(warmup, One{}));
+  // The warmup N / max(1, W) for N < W is in [0, 1).
+  return LambdaLr(p.context().base, WithWarmup(warmup, One{}), 1.0);
 }
 
 absl::StatusOr<NodePtr> CompileLinear(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
-  return LambdaLr(p.context().base, WithWarmup(wt.warmup, Linear{wt.warmup, wt.training}));
+  // (T - N) / max(1, T - W) <= 1 for N >= W, clamped at 0.
+  return LambdaLr(p.context().base, WithWarmup(wt.warmup, Linear{wt.warmup, wt.training}), 1.0);
 }
 
 absl::StatusOr<NodePtr> CompileCosine(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 0.5));
   return LambdaLr(p.context().base,
-                  WithWarmup(wt.warmup, Cosine{wt.warmup, wt.training, num_cycles, 0.0}));
+                  WithWarmup(wt.warmup, Cosine{wt.warmup, wt.training, num_cycles, 0.0}), 1.0);
 }
 
 absl::StatusOr<NodePtr> CompileCosineWithRestarts(const Params& p) {
   ASSIGN_OR_RETURN(WarmupAndTraining wt, ReadWarmupAndTraining(p));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 1.0));
   return LambdaLr(p.context().base,
-                  WithWarmup(wt.warmup, CosineWithRestarts{wt.warmup, wt.training, num_cycles}));
+                  WithWarmup(wt.warmup, CosineWithRestarts{wt.warmup, wt.training, num_cycles}),
+                  1.0);
 }
 
 absl::StatusOr<NodePtr> CompilePolynomial(const Params& p) {
@@ -317,11 +326,13 @@ absl::StatusOr<NodePtr> CompilePolynomial(const Params& p) {
                                "otherwise), got lr_end ",
                                lr_end, " and base value ", base, " for group ", p.context().group));
   }
-  // |decay| <= max(|b|, |lr_end|): the values stay finite when lr_end / b does.
-  RETURN_IF_ERROR(RatioToBase(p, "lr_end", lr_end).status());
+  // For W <= N <= T, (1 - (N - W) / (T - W))^power is in [0, 1], so decay lies between lr_end and
+  // b; past T the factor is lr_end / b.
+  ASSIGN_OR_RETURN(double ratio, RatioToBase(p, "lr_end", lr_end));
   if (power < 0) return p.Error("power", absl::StrCat("must be >= 0, got ", power));
   return LambdaLr(base,
-                  WithWarmup(wt.warmup, Polynomial{wt.warmup, wt.training, lr_end, power, base}));
+                  WithWarmup(wt.warmup, Polynomial{wt.warmup, wt.training, lr_end, power, base}),
+                  BetweenRateAndOne(ratio));
 }
 
 absl::StatusOr<NodePtr> CompileInverseSqrt(const Params& p) {
@@ -330,7 +341,8 @@ absl::StatusOr<NodePtr> CompileInverseSqrt(const Params& p) {
   if (timescale <= 0 || timescale > kStepLimit) {
     return p.Error("timescale", absl::StrCat("must be > 0 and <= 2^53, got ", timescale));
   }
-  return LambdaLr(p.context().base, WithWarmup(warmup, InverseSqrt{warmup, timescale}));
+  // For N >= W, (N + timescale - W) / timescale >= 1: the factor is <= 1.
+  return LambdaLr(p.context().base, WithWarmup(warmup, InverseSqrt{warmup, timescale}), 1.0);
 }
 
 absl::StatusOr<NodePtr> CompileCosineWithMinLr(const Params& p) {
@@ -338,7 +350,8 @@ absl::StatusOr<NodePtr> CompileCosineWithMinLr(const Params& p) {
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 0.5));
   ASSIGN_OR_RETURN(double min_lr_rate, MinLrRate(p));
   return LambdaLr(p.context().base,
-                  WithWarmup(wt.warmup, Cosine{wt.warmup, wt.training, num_cycles, min_lr_rate}));
+                  WithWarmup(wt.warmup, Cosine{wt.warmup, wt.training, num_cycles, min_lr_rate}),
+                  BetweenRateAndOne(min_lr_rate));
 }
 
 absl::StatusOr<NodePtr> CompileCosineWarmupWithMinLr(const Params& p) {
@@ -349,9 +362,11 @@ absl::StatusOr<NodePtr> CompileCosineWarmupWithMinLr(const Params& p) {
   if (p.Has("warmup_lr_rate")) {
     ASSIGN_OR_RETURN(warmup_lr_rate, p.Double("warmup_lr_rate"));
   }
-  return LambdaLr(p.context().base, CosineWarmupWithMinLr{static_cast<double>(wt.warmup),
-                                                          static_cast<double>(wt.training),
-                                                          num_cycles, min_lr_rate, warmup_lr_rate});
+  return LambdaLr(
+      p.context().base,
+      CosineWarmupWithMinLr{static_cast<double>(wt.warmup), static_cast<double>(wt.training),
+                            num_cycles, min_lr_rate, warmup_lr_rate},
+      std::max(BetweenRateAndOne(min_lr_rate), BetweenRateAndOne(warmup_lr_rate.value_or(0.0))));
 }
 
 absl::StatusOr<NodePtr> CompileWarmupStableDecay(const Params& p) {
@@ -378,35 +393,37 @@ absl::StatusOr<NodePtr> CompileWarmupStableDecay(const Params& p) {
   ASSIGN_OR_RETURN(Shape decay_type, ReadShape(p, "decay_type", "cosine"));
   ASSIGN_OR_RETURN(double min_lr_ratio, p.Double("min_lr_ratio", 0.0));
   ASSIGN_OR_RETURN(double num_cycles, NumCycles(p, 0.5));
-  return LambdaLr(p.context().base, WarmupStableDecay{warmup, stable, decay, warmup_type,
-                                                      decay_type, min_lr_ratio, num_cycles});
+  return LambdaLr(
+      p.context().base,
+      WarmupStableDecay{warmup, stable, decay, warmup_type, decay_type, min_lr_ratio, num_cycles},
+      BetweenRateAndOne(min_lr_ratio));
 }
 
-constexpr NamedSchedule kSchedules[] = {
-    {"linear", "num_warmup_steps num_training_steps", &CompileLinear},
-    {"cosine", "num_warmup_steps num_training_steps num_cycles", &CompileCosine},
-    {"cosine_with_restarts", "num_warmup_steps num_training_steps num_cycles",
+constexpr LibrarySchedule kSchedules[] = {
+    {"linear", "num_warmup_steps num_training_steps", false, &CompileLinear},
+    {"cosine", "num_warmup_steps num_training_steps num_cycles", false, &CompileCosine},
+    {"cosine_with_restarts", "num_warmup_steps num_training_steps num_cycles", false,
      &CompileCosineWithRestarts},
-    {"polynomial", "num_warmup_steps num_training_steps lr_end power", &CompilePolynomial},
-    {"constant", "", &CompileConstant},
-    {"constant_with_warmup", "num_warmup_steps", &CompileConstantWithWarmup},
-    {"inverse_sqrt", "num_warmup_steps timescale", &CompileInverseSqrt},
+    {"polynomial", "num_warmup_steps num_training_steps lr_end power", false, &CompilePolynomial},
+    {"constant", "", false, &CompileConstant},
+    {"constant_with_warmup", "num_warmup_steps", false, &CompileConstantWithWarmup},
+    {"inverse_sqrt", "num_warmup_steps timescale", false, &CompileInverseSqrt},
     {"cosine_with_min_lr", "num_warmup_steps num_training_steps num_cycles min_lr min_lr_rate",
-     &CompileCosineWithMinLr},
+     false, &CompileCosineWithMinLr},
     {"cosine_warmup_with_min_lr",
-     "num_warmup_steps num_training_steps num_cycles min_lr min_lr_rate warmup_lr_rate",
+     "num_warmup_steps num_training_steps num_cycles min_lr min_lr_rate warmup_lr_rate", false,
      &CompileCosineWarmupWithMinLr},
     {"warmup_stable_decay",
      "num_warmup_steps num_decay_steps num_training_steps num_stable_steps warmup_type decay_type "
      "min_lr_ratio num_cycles",
-     &CompileWarmupStableDecay},
+     false, &CompileWarmupStableDecay},
 };
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileTransformers(const ScheduleSpec& spec,
                                             const CompileContext& context) {
-  return CompileNamedSchedule(spec, context, kSchedules);
+  return CompileLibrarySchedule(spec, context, Library{"transformers", kSchedules});
 }
 
 }  // namespace hpsched::core::kinds
