@@ -12,7 +12,7 @@
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "golden/golden_util.h"
-#include "service/proto_convert.h"
+#include "codec/proto_convert.h"
 
 namespace hpsched::core {
 namespace {
@@ -56,7 +56,7 @@ TEST(CatalogChainedTest, MatchesTheReferenceLibrariesForEveryLibrary) {
   std::set<std::string> libraries;
   for (const golden::GoldenCase& c : file.cases()) {
     SCOPED_TRACE(c.name() + ": " + c.reference());
-    const ScheduleSpec spec = service::ScheduleFromProto(c.schedule());
+    const ScheduleSpec spec = codec::ScheduleFromProto(c.schedule());
     ASSERT_EQ(spec.kind, "chained");
     ASSERT_EQ(spec.children.size(), 2u);
     libraries.insert(spec.children[0].kind);
