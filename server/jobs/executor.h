@@ -2,6 +2,7 @@
 #ifndef HPSCHED_JOBS_EXECUTOR_H_
 #define HPSCHED_JOBS_EXECUTOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -27,6 +28,30 @@ class Executor {
   virtual void Schedule(Task task) = 0;
   // Runs `task` once the executor's clock reads `when` or later (at once if it already does).
   virtual void At(absl::Time when, Task task) = 0;
+};
+
+// A task that many triggers run once: Trigger schedules it on the executor unless a run is already
+// scheduled and not yet started. A run sees everything its triggers' callers did before them; a
+// trigger during a run schedules another run. For observers that queue events under a lock and
+// handle them later. Thread-safe; the same lifetime rule as the executor's tasks.
+class CoalescedTask {
+ public:
+  // `executor` must outlive this object.
+  CoalescedTask(Executor* executor, std::function<void()> task)
+      : executor_(executor), task_(std::move(task)) {}
+
+  void Trigger() {
+    if (scheduled_.exchange(true)) return;
+    executor_->Schedule([this] {
+      scheduled_.store(false);
+      task_();
+    });
+  }
+
+ private:
+  Executor* const executor_;
+  const std::function<void()> task_;
+  std::atomic<bool> scheduled_{false};
 };
 
 // Production: one thread that runs tasks in order of due time (ties in order of scheduling),

@@ -47,7 +47,10 @@ class FinishedCall final : public grpc::ServerUnaryReactor {
 }  // namespace
 
 PendingCalls::PendingCalls(size_t max_calls, const jobs::Clock* clock, jobs::Executor* executor)
-    : max_calls_(max_calls), clock_(clock), executor_(executor) {}
+    : max_calls_(max_calls),
+      clock_(clock),
+      executor_(executor),
+      retry_(executor, [this] { RetryChanged(); }) {}
 
 PendingCalls::~PendingCalls() { Close(); }
 
@@ -82,14 +85,11 @@ void PendingCalls::OnJobEvent(const jobs::JobEvent& event) {
   absl::MutexLock lock(&mutex_);
   if (calls_.empty()) return;
   changed_.insert(event.job_id);
-  if (retry_scheduled_) return;
-  retry_scheduled_ = true;
-  executor_->Schedule([this] { RetryChanged(); });
+  retry_.Trigger();
 }
 
 void PendingCalls::RetryChanged() {
   absl::MutexLock lock(&mutex_);
-  retry_scheduled_ = false;
   const std::set<std::string> changed = std::move(changed_);
   changed_.clear();
   const absl::Time now = clock_->Now();

@@ -72,9 +72,10 @@ class PendingCalls final : public jobs::JobObserver {
   uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 0;
   // Calls waiting for reports (those max_calls_ bounds).
   size_t waiting_for_reports_ ABSL_GUARDED_BY(mutex_) = 0;
-  // Jobs that changed since the last retry, and whether a retry is scheduled.
+  // Jobs that changed since the last retry.
   std::set<std::string> changed_ ABSL_GUARDED_BY(mutex_);
-  bool retry_scheduled_ ABSL_GUARDED_BY(mutex_) = false;
+  // Runs RetryChanged once for any number of changes.
+  jobs::CoalescedTask retry_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

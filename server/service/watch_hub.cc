@@ -158,14 +158,11 @@ void WatchHub::OnJobEvent(const jobs::JobEvent& event) {
   absl::MutexLock lock(&mutex_);
   if (closed_ || !watches_.contains(event.job_id)) return;
   queue_.push_back(Queued{event, clock_->Now(), next_sequence_++});
-  if (delivery_scheduled_) return;
-  delivery_scheduled_ = true;
-  executor_->Schedule([this] { Deliver(); });
+  delivery_.Trigger();
 }
 
 void WatchHub::Deliver() {
   absl::MutexLock lock(&mutex_);
-  delivery_scheduled_ = false;
   while (!queue_.empty()) {
     const Queued queued = std::move(queue_.front());
     queue_.pop_front();

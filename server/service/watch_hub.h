@@ -29,7 +29,7 @@ class WatchHub final : public jobs::JobObserver {
   // `clock` (event times) and `executor` must outlive the hub; the executor must drop or have run
   // its tasks before the hub is destroyed.
   WatchHub(size_t max_watches, const jobs::Clock* clock, jobs::Executor* executor)
-      : max_watches_(max_watches), clock_(clock), executor_(executor) {}
+      : max_watches_(max_watches), clock_(clock), delivery_(executor, [this] { Deliver(); }) {}
   ~WatchHub() override;
 
   // Starts a stream for `job` that first sends its snapshot. RESOURCE_EXHAUSTED when
@@ -62,7 +62,6 @@ class WatchHub final : public jobs::JobObserver {
 
   const size_t max_watches_;
   const jobs::Clock* const clock_;
-  jobs::Executor* const executor_;
   mutable absl::Mutex mutex_;
   std::multimap<std::string, Watch*> watches_ ABSL_GUARDED_BY(mutex_);
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
@@ -70,7 +69,8 @@ class WatchHub final : public jobs::JobObserver {
   // existed when the registry made it), as when changes were sent under the registry's lock.
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
-  bool delivery_scheduled_ ABSL_GUARDED_BY(mutex_) = false;
+  // Runs Deliver once for any number of queued changes.
+  jobs::CoalescedTask delivery_;
 };
 
 }  // namespace hpsched::service
