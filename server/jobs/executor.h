@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "jobs/clock.h"
@@ -17,17 +19,40 @@
 namespace hpsched::jobs {
 
 // Runs tasks later, off the caller's stack: observers that are called under a lock hand their
-// work here. Implementations are thread-safe; a task may schedule more tasks. Tasks still queued
-// when the executor is destroyed are dropped without running, so whatever a task points at must
-// outlive the executor or tolerate that.
+// work here. Implementations are thread-safe; a task may schedule or cancel tasks. Tasks still
+// queued when the executor is destroyed are dropped without running, so whatever a task points at
+// must outlive the executor or tolerate that.
 class Executor {
  public:
   using Task = std::function<void()>;
+  // Names a scheduled task, for Cancel.
+  using TaskId = uint64_t;
   virtual ~Executor() = default;
-  // Runs `task` as soon as possible, never inside this call.
-  virtual void Schedule(Task task) = 0;
-  // Runs `task` once the executor's clock reads `when` or later (at once if it already does).
-  virtual void At(absl::Time when, Task task) = 0;
+  // Runs `task` once the executor's clock reads `when` or later: as soon as possible when it
+  // already does, but never inside this call.
+  virtual TaskId At(absl::Time when, Task task) = 0;
+  // Drops the task if it has not started; a no-op for a task that ran, runs or was cancelled.
+  virtual void Cancel(TaskId id) = 0;
+  // At(InfinitePast(), task).
+  TaskId Schedule(Task task) { return At(absl::InfinitePast(), std::move(task)); }
+};
+
+// The queue of both executors below: tasks in order of due time, then of scheduling. Not
+// thread-safe (its owner's mutex guards it).
+class TaskQueue {
+ public:
+  Executor::TaskId Add(absl::Time when, Executor::Task task);
+  void Cancel(Executor::TaskId id);
+  // Removes and returns the first task due at `now`; nullopt when none is.
+  std::optional<Executor::Task> PopDue(absl::Time now);
+  // When the first task is due; InfiniteFuture when there is none.
+  absl::Time next_due() const;
+  size_t size() const { return tasks_.size(); }
+
+ private:
+  std::map<std::pair<absl::Time, Executor::TaskId>, Executor::Task> tasks_;
+  absl::flat_hash_map<Executor::TaskId, absl::Time> due_;
+  Executor::TaskId next_id_ = 1;
 };
 
 // A task that many triggers run once: Trigger schedules it on the executor unless a run is already
@@ -54,8 +79,8 @@ class CoalescedTask {
   std::atomic<bool> scheduled_{false};
 };
 
-// Production: one thread that runs tasks in order of due time (ties in order of scheduling),
-// against `clock` (the system clock in a server).
+// Production: one thread that runs tasks in order of due time, against `clock` (the system clock
+// in a server).
 class ThreadExecutor final : public Executor {
  public:
   // `clock` must outlive the executor.
@@ -63,17 +88,15 @@ class ThreadExecutor final : public Executor {
   // Drops the tasks not yet due and joins the thread (a running task finishes first).
   ~ThreadExecutor() override;
 
-  void Schedule(Task task) override;
-  void At(absl::Time when, Task task) override;
+  TaskId At(absl::Time when, Task task) override;
+  void Cancel(TaskId id) override;
 
  private:
   void Run();
 
   const Clock* const clock_;
   absl::Mutex mutex_;
-  // Keyed by (due time, sequence number).
-  std::multimap<std::pair<absl::Time, uint64_t>, Task> tasks_ ABSL_GUARDED_BY(mutex_);
-  uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
+  TaskQueue tasks_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   absl::CondVar wake_;
   std::thread thread_;
@@ -87,8 +110,8 @@ class ManualExecutor final : public Executor {
   // `clock` must outlive the executor.
   explicit ManualExecutor(FakeClock* clock) : clock_(clock) {}
 
-  void Schedule(Task task) override;
-  void At(absl::Time when, Task task) override;
+  TaskId At(absl::Time when, Task task) override;
+  void Cancel(TaskId id) override;
 
   // Runs due tasks until none is left; returns how many ran.
   int RunDue();
@@ -102,8 +125,7 @@ class ManualExecutor final : public Executor {
  private:
   FakeClock* const clock_;
   mutable absl::Mutex mutex_;
-  std::multimap<std::pair<absl::Time, uint64_t>, Task> tasks_ ABSL_GUARDED_BY(mutex_);
-  uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
+  TaskQueue tasks_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace hpsched::jobs

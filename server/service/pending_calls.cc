@@ -21,6 +21,8 @@ class PendingCalls::Call final : public grpc::ServerUnaryReactor {
   const std::set<std::string>& job_ids() const { return job_ids_; }
   absl::Time deadline() const { return deadline_; }
   Reason reason() const { return reason_; }
+  // The executor's task that answers the call at its deadline.
+  std::optional<jobs::Executor::TaskId> timer;
   std::optional<absl::Status> Try(bool at_deadline) { return attempt_(at_deadline); }
 
   void OnCancel() override { owner_->Cancel(id_); }
@@ -69,16 +71,22 @@ grpc::ServerUnaryReactor* PendingCalls::Park(std::set<std::string> job_ids, absl
   if (reason == Reason::kReports) ++waiting_for_reports_;
   // A change may have landed between the handler's first try and now.
   TryLocked(id, call, false);
-  if (calls_.contains(id)) executor_->At(deadline, [this, id] { AtDeadline(id); });
+  if (calls_.contains(id)) call->timer = executor_->At(deadline, [this, id] { AtDeadline(id); });
   return call;
 }
 
 void PendingCalls::TryLocked(uint64_t id, Call* call, bool at_deadline) {
   std::optional<absl::Status> status = call->Try(at_deadline);
   if (!status.has_value()) return;
+  Forget(id, call);
+  call->Finish(ToGrpcStatus(*status));
+}
+
+void PendingCalls::Forget(uint64_t id, Call* call) {
   calls_.erase(id);
   if (call->reason() == Reason::kReports) --waiting_for_reports_;
-  call->Finish(ToGrpcStatus(*status));
+  // Answered before its deadline: its timer need not stay queued until then.
+  if (call->timer.has_value()) executor_->Cancel(*call->timer);
 }
 
 void PendingCalls::OnJobEvent(const jobs::JobEvent& event) {
@@ -113,8 +121,7 @@ void PendingCalls::Cancel(uint64_t id) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   Call* call = it->second;
-  calls_.erase(it);
-  if (call->reason() == Reason::kReports) --waiting_for_reports_;
+  Forget(id, call);
   call->Finish(grpc::Status::CANCELLED);
 }
 

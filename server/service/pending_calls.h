@@ -63,6 +63,8 @@ class PendingCalls final : public jobs::JobObserver {
   void Cancel(uint64_t id);
   // Tries `call`; finishes and forgets it when done.
   void TryLocked(uint64_t id, Call* call, bool at_deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Drops a finished call: its entry, its count, its deadline timer.
+  void Forget(uint64_t id, Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const size_t max_calls_;
   const jobs::Clock* const clock_;

@@ -200,6 +200,18 @@ TEST(ManualExecutorTest, RunsDueTasksInOrderWhenTheClockAdvances) {
   EXPECT_THAT(ran, ::testing::ElementsAre(1, 3, 2));
 }
 
+TEST(ManualExecutorTest, CancelledTasksNeverRun) {
+  FakeClock clock(absl::FromUnixSeconds(100));
+  ManualExecutor executor(&clock);
+  bool ran = false;
+  const Executor::TaskId id = executor.At(absl::FromUnixSeconds(101), [&] { ran = true; });
+  executor.Cancel(id);
+  executor.Cancel(id);  // Twice: a no-op.
+  EXPECT_EQ(executor.queued(), 0u);
+  EXPECT_EQ(executor.Advance(absl::Seconds(5)), 0);
+  EXPECT_FALSE(ran);
+}
+
 TEST(ThreadExecutorTest, RunsScheduledTasks) {
   SystemClock clock;
   absl::Notification done;

@@ -433,6 +433,7 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
   EXPECT_EQ(answer->lr(), 0.5);
   EXPECT_FALSE(answer->has_provisional_from());
   EXPECT_EQ(service_.waiting_count(), 0u);
+  EXPECT_EQ(executor_.queued(), 0u);  // Its deadline timer went with it.
 }
 
 // A GetValues that waits, answered at its deadline: the call parks, then the fake clock passes the
