@@ -126,6 +126,8 @@ class ManualExecutor final : public Executor {
   FakeClock* const clock_;
   mutable absl::Mutex mutex_;
   TaskQueue tasks_ ABSL_GUARDED_BY(mutex_);
+  // Signalled when a task is queued (AwaitQueued).
+  absl::CondVar queued_changed_;
 };
 
 }  // namespace hpsched::jobs
