@@ -91,8 +91,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!options.auth_token_file.empty()) {
     ASSIGN_OR_RETURN(server->auth_, service::Authenticator::FromFile(options.auth_token_file));
   }
-  server->service_ = std::make_unique<service::SchedulerService>(
-      server->registry_.get(), server->metrics_.get(), server->auth_.get(), options.limits);
+  server->executor_ = std::make_unique<jobs::ThreadExecutor>(&server->clock_);
+  service::ServiceOptions service_options;
+  service_options.limits = options.limits;
+  service_options.clock = &server->clock_;
+  service_options.executor = server->executor_.get();
+  service_options.metrics = server->metrics_.get();
+  if (server->auth_ != nullptr) service_options.verdicts = &server->verdicts_;
+  server->service_ =
+      std::make_unique<service::SchedulerService>(server->registry_.get(), service_options);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   if (options.metrics_port != 0) {
     const std::string metrics_address =
@@ -133,6 +140,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(server->metrics_->InterceptorFactory());
+  if (server->auth_ != nullptr) {
+    interceptors.push_back(
+        service::AuthInterceptorFactory(server->auth_.get(), &server->verdicts_));
+  }
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "jobs/clock.h"
+#include "jobs/executor.h"
 #include "jobs/job_registry.h"
 #include "service/scheduler_service.h"
 #include "store/job_store.h"
@@ -88,9 +89,14 @@ class Server {
   std::shared_ptr<prometheus::Collectable> sampled_gauges_;
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<service::Authenticator> auth_;
+  // The authorization interceptor's verdicts, read by the service.
+  service::CallVerdicts verdicts_;
   jobs::SystemClock clock_;
   std::unique_ptr<jobs::JobRegistry> registry_;
   std::unique_ptr<service::SchedulerService> service_;
+  // The service's retries, deadlines and watch deliveries. Declared after service_ so that it is
+  // destroyed (its thread joined, its queued tasks dropped) before the service its tasks point at.
+  std::unique_ptr<jobs::ThreadExecutor> executor_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
 };

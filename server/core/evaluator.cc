@@ -22,8 +22,15 @@ absl::Status CheckStepRange(int64_t start, int64_t count, absl::string_view star
   return absl::OkStatus();
 }
 
-void EvaluateBatch(std::span<const EvalQuery> queries) {
+void ScalarEvaluator::Evaluate(std::span<const EvalQuery> queries) const {
   for (const EvalQuery& query : queries) query.node->Evaluate(query.start, query.out);
 }
+
+const Evaluator& DefaultEvaluator() {
+  static const ScalarEvaluator* const evaluator = new ScalarEvaluator();
+  return *evaluator;
+}
+
+void EvaluateBatch(std::span<const EvalQuery> queries) { DefaultEvaluator().Evaluate(queries); }
 
 }  // namespace hpsched::core

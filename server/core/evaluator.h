@@ -1,8 +1,9 @@
-// The batched evaluation core: every value any RPC returns is computed here.
+// The batched evaluation core: every value any RPC returns is computed here, through one seam.
 #ifndef HPSCHED_CORE_EVALUATOR_H_
 #define HPSCHED_CORE_EVALUATOR_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "absl/status/status.h"
@@ -27,8 +28,38 @@ struct EvalQuery {
 absl::Status CheckStepRange(int64_t start, int64_t count, absl::string_view start_field,
                             absl::string_view count_field);
 
-// Evaluates every query. A pure function of the queries: no locks, no allocation. Every query must
-// have passed CheckStepRange.
+// Knobs of an evaluator. The scalar evaluator has none yet; a vectorized one reads its own here
+// (lane width, threads) so callers configure every implementation the same way.
+struct EvaluatorOptions {};
+
+// Evaluates batches of queries: the seam between the read path and the math.
+//
+// Contract, for every implementation:
+// - Evaluate writes exactly query.out for every query, the same values, bit for bit, as
+//   query.node->Evaluate(query.start, query.out) (golden_core_test checks batched == one at a
+//   time); the order in which queries run is the implementation's.
+// - Queries have passed CheckStepRange and their spans do not overlap; the batch holds at most
+//   kMaxValuesPerBatch values. Evaluate validates nothing and cannot fail.
+// - The nodes and spans are the caller's and outlive the call; Evaluate keeps no reference to them.
+// - Implementations are immutable after construction and safe to call from many threads at once;
+//   Evaluate takes no lock shared with other calls and allocates nothing per value.
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual void Evaluate(std::span<const EvalQuery> queries) const = 0;
+};
+
+// One query after another, each through its node's own span loop: the reference implementation.
+class ScalarEvaluator final : public Evaluator {
+ public:
+  explicit ScalarEvaluator(const EvaluatorOptions& /*options*/ = {}) {}
+  void Evaluate(std::span<const EvalQuery> queries) const override;
+};
+
+// The process-wide scalar evaluator, for callers given no other. Never null; never destroyed.
+const Evaluator& DefaultEvaluator();
+
+// DefaultEvaluator().Evaluate(queries): for callers that need no seam (tests, tools).
 void EvaluateBatch(std::span<const EvalQuery> queries);
 
 }  // namespace hpsched::core

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iterator>
 
 #include "absl/hash/hash.h"
@@ -200,17 +201,24 @@ absl::Status JobRegistry::PersistServedMarks() {
 
 namespace {
 
-// Closes a job for a mutation; reopens it unless the mutation committed (replaced the job).
+// Closes a job for a mutation; reopens it unless the mutation committed (replaced the job), and
+// then calls `reopened` (which tells observers), so readers waiting on the job retry.
 class Closing {
  public:
-  explicit Closing(const Job& job) : job_(job) { job_.closing.store(true); }
+  Closing(const Job& job, std::function<void()> reopened)
+      : job_(job), reopened_(std::move(reopened)) {
+    job_.closing.store(true);
+  }
   ~Closing() {
-    if (!committed_) job_.closing.store(false);
+    if (committed_) return;
+    job_.closing.store(false);
+    reopened_();
   }
   void Committed() { committed_ = true; }
 
  private:
   const Job& job_;
+  std::function<void()> reopened_;
   bool committed_ = false;
 };
 
@@ -243,7 +251,9 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
   }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
-  Closing closing(*current);
+  Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
+    Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
+  });
   const store::JobRecord& old = current->record;
   if (!request_id.empty()) {
     for (const auto& [seen, version] : old.update_requests) {
@@ -344,7 +354,9 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
-  Closing closing(*current);
+  Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
+    Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
+  });
   store::JobRecord record = current->record;
   bool changed = false;
   for (const auto& [name, value] : metrics) {

@@ -39,17 +39,22 @@ struct Job {
 
 // A change the registry made, told to observers in the order the changes were made.
 struct JobEvent {
-  enum class Type { kUpdated, kMetricsReported, kPlateauReduced, kDeleted };
+  // kUnchanged: a mutation that had closed the job for replacing (see MarkServed) ended without
+  // changing it (it failed, or was a retry or a duplicate report); readers that met the job
+  // closing read it again.
+  enum class Type { kUpdated, kMetricsReported, kPlateauReduced, kDeleted, kUnchanged };
   Type type;
   std::string job_id;
-  // The job after the change; null after a delete.
+  // The job after the change (the same job for kUnchanged); null after a delete.
   std::shared_ptr<const Job> job;
   // The first step whose values changed (updates, plateau reductions).
   int64_t effective_step = 0;
 };
 
-// Receives every change. Called with the registry's write lock held: must be quick and must not
-// call the registry's mutations.
+// Receives every change. Called with the registry's write lock held: must only note the event
+// (queue it, hand work to an executor) and must not call the registry's mutations. Every mutation
+// that closes a job (see MarkServed) ends with one event on that job, so a reader that met the job
+// closing can wait for the job's next event instead of polling.
 class JobObserver {
  public:
   virtual ~JobObserver() = default;

@@ -186,6 +186,7 @@ void PrometheusMetrics::OnJobEvent(const jobs::JobEvent& event) {
       metric_reports_.Increment();
       break;
     case jobs::JobEvent::Type::kDeleted:
+    case jobs::JobEvent::Type::kUnchanged:
       break;
   }
 }

@@ -1,21 +1,31 @@
-// Bearer-token authentication with roles. A token file lists one "<role> <token>" per line (blank
-// lines and lines starting with # are ignored); roles are reader < trainer < admin, each allowed
-// what the ones below it are:
-//   reader:  GetJob, ListJobs, GetValues, BatchGetValues, Preview (and, when they exist, WatchJob)
-//   trainer: reader, plus ReportMetrics (when it exists)
-//   admin:   everything, including CreateJob and DeleteJob
+// Bearer-token authentication with roles, checked by a server interceptor. A token file lists one
+// "<role> <token>" per line (blank lines and lines starting with # are ignored); roles are
+// reader < trainer < admin, each allowed what the ones below it are (the table is RequiredRole):
+//   reader:  GetJob, ListJobs, GetValues, BatchGetValues, Preview, WatchJob
+//   trainer: reader, plus ReportMetrics
+//   admin:   everything, including CreateJob, UpdateJob and DeleteJob
 // Health and reflection are not SchedulerService methods and stay open for probes and tooling.
+//
+// gRPC's C++ server interceptors cannot end a call themselves (they have no Hijack), so the
+// interceptor decides and records its verdict per call (CallVerdicts); SchedulerService's handler
+// prologue answers a denied call with the verdict before doing anything, and the interceptor makes
+// sure the status sent is the verdict.
 #ifndef HPSCHED_SERVICE_AUTH_H_
 #define HPSCHED_SERVICE_AUTH_H_
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace hpsched::service {
 
@@ -38,9 +48,6 @@ class Authenticator {
   // every configured token.
   absl::Status Check(absl::string_view authorization, Role required,
                      absl::string_view method) const;
-  // The same for a call: reads its "authorization" metadata.
-  absl::Status Check(const grpc::CallbackServerContext& context, Role required,
-                     absl::string_view method) const;
 
  private:
   struct Entry {
@@ -49,6 +56,35 @@ class Authenticator {
   };
   std::vector<Entry> entries_;
 };
+
+// The role a method needs, by gRPC's full method name ("/hpsched.v1.SchedulerService/GetJob");
+// nullopt for methods of other services (open). A SchedulerService method missing from the table
+// needs admin.
+std::optional<Role> RequiredRole(absl::string_view full_method);
+
+// The authorization interceptor's verdict on each call in flight. Thread-safe.
+class CallVerdicts {
+ public:
+  // The verdict on the call of `context`: OK, or the Unauthenticated / PermissionDenied status to
+  // answer. PermissionDenied for a call the interceptor has not seen (it sees every call before
+  // its handler runs, so only a miswired server gets this).
+  absl::Status Of(const grpc::ServerContextBase& context) const;
+
+  void Set(const grpc::ServerContextBase* context, absl::Status verdict);
+  void Erase(const grpc::ServerContextBase* context);
+
+ private:
+  mutable absl::Mutex mutex_;
+  absl::flat_hash_map<const grpc::ServerContextBase*, absl::Status> verdicts_
+      ABSL_GUARDED_BY(mutex_);
+};
+
+// For grpc::ServerBuilder::experimental().SetInterceptorCreators(): checks every SchedulerService
+// call's "authorization" metadata against `auth` and RequiredRole, records the verdict in
+// `verdicts` for the call's lifetime, and sends a denied call's verdict as its status. `auth` and
+// `verdicts` must outlive the server.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> AuthInterceptorFactory(
+    const Authenticator* auth, CallVerdicts* verdicts);
 
 }  // namespace hpsched::service
 

@@ -1,10 +1,21 @@
-// hpsched.v1.SchedulerService over gRPC's callback API. Handlers are thin: validate and convert the
-// request, call the job registry and the evaluation core, convert the result and the status once.
+// hpsched.v1.SchedulerService over gRPC's callback API. Handlers are thin: convert the request,
+// call the job registry or the read path (jobs/read_path.h), park the call or finish it, converting
+// the status once. Authorization is the server's interceptor (service/auth.h); the service only
+// asks it for each call's verdict.
 #ifndef HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
 #define HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
 
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/evaluator.h"
 #include "hpsched/v1/scheduler_service.grpc.pb.h"
+#include "jobs/clock.h"
+#include "jobs/executor.h"
 #include "jobs/job_registry.h"
+#include "jobs/read_path.h"
 #include "service/auth.h"
 #include "service/pending_calls.h"
 #include "service/service_metrics.h"
@@ -24,20 +35,30 @@ struct ServiceLimits {
   size_t max_waiting_calls = 10'000;
 };
 
+// What the service is given. Every pointer must outlive the service.
+struct ServiceOptions {
+  ServiceLimits limits;
+  // Time of deadlines and event stamps. Null: the system clock.
+  const jobs::Clock* clock = nullptr;
+  // Runs retries of parked calls, their deadlines, and watch deliveries. Null: the service starts
+  // a jobs::ThreadExecutor of its own. The executor must drop or have run its tasks before the
+  // service is destroyed.
+  jobs::Executor* executor = nullptr;
+  // Null records nothing.
+  ServiceMetrics* metrics = nullptr;
+  // Evaluates every value served. Null: core::DefaultEvaluator().
+  const core::Evaluator* evaluator = nullptr;
+  // The verdicts of the server's authorization interceptor (see AuthInterceptorFactory). Null:
+  // authentication off, every call allowed.
+  const CallVerdicts* verdicts = nullptr;
+};
+
 class SchedulerService final : public hpsched::v1::SchedulerService::CallbackService {
  public:
-  // `registry`, `metrics` and `auth` must outlive the service. A null `metrics` records nothing; a
-  // null `auth` lets every call through (authentication off).
-  explicit SchedulerService(jobs::JobRegistry* registry, ServiceMetrics* metrics = nullptr,
-                            const Authenticator* auth = nullptr, const ServiceLimits& limits = {})
-      : registry_(registry),
-        metrics_(metrics),
-        auth_(auth),
-        watches_(limits.max_watches),
-        pending_(limits.max_waiting_calls) {
-    registry_->AddObserver(&watches_);
-    registry_->AddObserver(&pending_);
-  }
+  SchedulerService(jobs::JobRegistry* registry, const ServiceOptions& options);
+  explicit SchedulerService(jobs::JobRegistry* registry)
+      : SchedulerService(registry, ServiceOptions()) {}
+  ~SchedulerService() override;
 
   // Graceful shutdown: ends every watch stream (OK) and answers every waiting call as at its
   // deadline; new watches and waits are refused.
@@ -77,32 +98,45 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
       grpc::CallbackServerContext* context, const hpsched::v1::WatchJobRequest* request) override;
 
  private:
+  // A GetValues or BatchGetValues call: its requests as the read path takes them, and the
+  // responses their values go to. Lives until the call finishes (it may be parked).
+  struct ValuesCall {
+    std::vector<jobs::ReadRequest> requests;
+    jobs::FieldNames names = jobs::FieldNames::kSingle;
+    std::vector<hpsched::v1::GetValuesResponse*> responses;
+  };
+
+  // The authorization interceptor's verdict on the call: OK when authentication is off.
+  absl::Status Allowed(const grpc::CallbackServerContext& context) const;
+  // The prologue and epilogue of every unary handler: the call's authorization verdict, then
+  // `body` (which fills the response and returns the call's status), then Finish.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, Body body);
+  // The same for handlers of one job: `name` (field `field`) is parsed into a job id first.
+  template <typename Body>
+  grpc::ServerUnaryReactor* ForJob(grpc::CallbackServerContext* context, const std::string& name,
+                                   absl::string_view field, Body body);
+
   // Reports a finished mutation's effect on the job count.
   void CountJobs();
   // Reports values returned.
   void CountValues(int64_t values);
 
-  // OK when authentication is off or the call's token has at least `role`.
-  absl::Status Authorize(const grpc::CallbackServerContext* context, Role role,
-                         absl::string_view method) const;
-
-  // GetValues and BatchGetValues: compute, or park the call until its values are final.
+  // GetValues and BatchGetValues: plan, then evaluate or park the call until it can be answered.
   grpc::ServerUnaryReactor* ServeValues(grpc::CallbackServerContext* context,
-                                        std::vector<const hpsched::v1::GetValuesRequest*> requests,
-                                        bool batch,
-                                        std::vector<hpsched::v1::GetValuesResponse*> responses);
-  // One try of ComputeValues; sets `closing` (and returns nothing) when a job it read is being
-  // replaced by a mutation.
-  std::optional<absl::Status> TryComputeValues(
-      std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
-      std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline, bool* closing);
-  std::optional<absl::Status> ComputeValues(
-      std::span<const hpsched::v1::GetValuesRequest* const> requests, bool batch,
-      std::span<hpsched::v1::GetValuesResponse* const> responses, bool at_deadline);
+                                        std::shared_ptr<ValuesCall> call);
+  // One try: the call's final status, or nullopt (and why) to wait for a change of its jobs.
+  std::optional<absl::Status> TryValues(const ValuesCall& call, bool at_deadline,
+                                        PendingCalls::Reason* reason);
 
   jobs::JobRegistry* const registry_;
-  ServiceMetrics* const metrics_;
-  const Authenticator* const auth_;
+  const ServiceOptions options_;
+  jobs::SystemClock system_clock_;
+  // Set when no executor was given.
+  std::unique_ptr<jobs::ThreadExecutor> own_executor_;
+  const jobs::Clock* const clock_;
+  jobs::Executor* const executor_;
+  const jobs::ReadPath read_path_;
   WatchHub watches_;
   PendingCalls pending_;
 };

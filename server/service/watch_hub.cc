@@ -5,7 +5,6 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "codec/proto_convert.h"
 
 namespace hpsched::service {
@@ -14,7 +13,7 @@ namespace {
 namespace v1 = ::hpsched::v1;
 
 v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
-                               const jobs::Job* job, int64_t effective_step) {
+                               const jobs::Job* job, int64_t effective_step, absl::Time time) {
   v1::WatchJobResponse event;
   event.set_type(type);
   if (job != nullptr) {
@@ -25,7 +24,7 @@ v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
   }
   event.set_effective_step(effective_step);
   *event.mutable_event_time() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
   return event;
 }
 
@@ -35,9 +34,11 @@ v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
 // overflow) finishes the stream once it is written.
 class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
  public:
-  Watch(WatchHub* hub, std::string job_id) : hub_(hub), job_id_(std::move(job_id)) {}
+  Watch(WatchHub* hub, std::string job_id, uint64_t sequence)
+      : hub_(hub), job_id_(std::move(job_id)), sequence_(sequence) {}
 
   const std::string& job_id() const { return job_id_; }
+  uint64_t sequence() const { return sequence_; }
 
   // Queues `event`; with `finish`, the stream ends with `status` after it (or at once without an
   // event).
@@ -107,6 +108,7 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
 
   WatchHub* const hub_;
   const std::string job_id_;
+  const uint64_t sequence_;
   absl::Mutex mutex_;
   std::deque<v1::WatchJobResponse> queue_ ABSL_GUARDED_BY(mutex_);
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
@@ -144,40 +146,62 @@ grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchHub::Start(
                                           " watch streams; retry later")));
   }
   // Registered and given its snapshot under the hub's lock: no change can fall between the two.
-  auto* watch = new Watch(this, job->record.job_id);
+  auto* watch = new Watch(this, job->record.job_id, next_sequence_++);
   watches_.emplace(job->record.job_id, watch);
-  watch->Push(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, job->record.job_id, job.get(), 0), false);
+  watch->Push(
+      MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, job->record.job_id, job.get(), 0, clock_->Now()),
+      false);
   return watch;
 }
 
 void WatchHub::OnJobEvent(const jobs::JobEvent& event) {
-  v1::JobEventType type;
-  switch (event.type) {
-    case jobs::JobEvent::Type::kUpdated:
-      type = v1::JOB_EVENT_TYPE_UPDATED;
-      break;
-    case jobs::JobEvent::Type::kPlateauReduced:
-      type = v1::JOB_EVENT_TYPE_PLATEAU_REDUCED;
-      break;
-    case jobs::JobEvent::Type::kDeleted:
-      type = v1::JOB_EVENT_TYPE_DELETED;
-      break;
-    default:
-      return;  // Reports that change no value are not events for watchers.
-  }
   absl::MutexLock lock(&mutex_);
-  auto [begin, end] = watches_.equal_range(event.job_id);
-  if (begin == end) return;
-  const v1::WatchJobResponse message =
-      MakeEvent(type, event.job_id, event.job.get(), event.effective_step);
-  const bool last = event.type == jobs::JobEvent::Type::kDeleted;
-  for (auto it = begin; it != end; ++it) it->second->Push(message, last);
-  if (last) watches_.erase(begin, end);
+  if (closed_ || !watches_.contains(event.job_id)) return;
+  queue_.push_back(Queued{event, clock_->Now(), next_sequence_++});
+  delivery_.Trigger();
+}
+
+void WatchHub::Deliver() {
+  absl::MutexLock lock(&mutex_);
+  while (!queue_.empty()) {
+    const Queued queued = std::move(queue_.front());
+    queue_.pop_front();
+    const jobs::JobEvent& event = queued.event;
+    v1::JobEventType type;
+    switch (event.type) {
+      case jobs::JobEvent::Type::kUpdated:
+        type = v1::JOB_EVENT_TYPE_UPDATED;
+        break;
+      case jobs::JobEvent::Type::kPlateauReduced:
+        type = v1::JOB_EVENT_TYPE_PLATEAU_REDUCED;
+        break;
+      case jobs::JobEvent::Type::kDeleted:
+        type = v1::JOB_EVENT_TYPE_DELETED;
+        break;
+      default:
+        continue;  // Changes of no value (reports that reduce nothing) are not events for watchers.
+    }
+    const bool last = event.type == jobs::JobEvent::Type::kDeleted;
+    auto [begin, end] = watches_.equal_range(event.job_id);
+    std::optional<v1::WatchJobResponse> message;
+    for (auto it = begin; it != end;) {
+      if (it->second->sequence() > queued.sequence) {
+        ++it;
+        continue;
+      }
+      if (!message.has_value()) {
+        message = MakeEvent(type, event.job_id, event.job.get(), event.effective_step, queued.time);
+      }
+      it->second->Push(*message, last);
+      it = last ? watches_.erase(it) : std::next(it);
+    }
+  }
 }
 
 void WatchHub::Close() {
   absl::MutexLock lock(&mutex_);
   closed_ = true;
+  queue_.clear();
   for (auto& [job_id, watch] : watches_) watch->Push(std::nullopt, true);
   watches_.clear();
 }

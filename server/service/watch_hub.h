@@ -1,9 +1,13 @@
 // WatchJob streams: each watch gets the job on subscribe, then every change the registry reports.
+// The registry tells changes under its write lock; the hub only queues them there and builds and
+// sends the messages on the injected executor, in the order of the changes.
 #ifndef HPSCHED_SERVICE_WATCH_HUB_H_
 #define HPSCHED_SERVICE_WATCH_HUB_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +15,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "hpsched/v1/scheduler_service.pb.h"
+#include "jobs/clock.h"
+#include "jobs/executor.h"
 #include "jobs/job_registry.h"
 
 namespace hpsched::service {
@@ -20,7 +26,10 @@ inline constexpr size_t kMaxQueuedEvents = 1024;
 
 class WatchHub final : public jobs::JobObserver {
  public:
-  explicit WatchHub(size_t max_watches) : max_watches_(max_watches) {}
+  // `clock` (event times) and `executor` must outlive the hub; the executor must drop or have run
+  // its tasks before the hub is destroyed.
+  WatchHub(size_t max_watches, const jobs::Clock* clock, jobs::Executor* executor)
+      : max_watches_(max_watches), clock_(clock), delivery_(executor, [this] { Deliver(); }) {}
   ~WatchHub() override;
 
   // Starts a stream for `job` that first sends its snapshot. RESOURCE_EXHAUSTED when
@@ -30,6 +39,8 @@ class WatchHub final : public jobs::JobObserver {
   // A stream that only finishes with `status`.
   static grpc::ServerWriteReactor<hpsched::v1::WatchJobResponse>* Fail(const grpc::Status& status);
 
+  // Queues the change and schedules its delivery; builds no message (called under the registry's
+  // lock).
   void OnJobEvent(const jobs::JobEvent& event) override;
 
   // Ends every stream with OK and refuses new ones (graceful shutdown).
@@ -39,12 +50,27 @@ class WatchHub final : public jobs::JobObserver {
 
  private:
   class Watch;
+  // A change as the registry told it, numbered in order.
+  struct Queued {
+    jobs::JobEvent event;
+    absl::Time time;
+    uint64_t sequence;
+  };
   void Remove(Watch* watch);
+  // Sends the queued changes, oldest first, to the watches registered before each.
+  void Deliver();
 
   const size_t max_watches_;
+  const jobs::Clock* const clock_;
   mutable absl::Mutex mutex_;
   std::multimap<std::string, Watch*> watches_ ABSL_GUARDED_BY(mutex_);
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  // Numbers watches and changes alike: a change goes to the watches numbered below it (those that
+  // existed when the registry made it), as when changes were sent under the registry's lock.
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
+  // Runs Deliver once for any number of queued changes.
+  jobs::CoalescedTask delivery_;
 };
 
 }  // namespace hpsched::service

@@ -117,8 +117,16 @@ TEST_F(JobRegistryTest, ListPagesInIdOrderAndReloads) {
 
 class Recorder final : public JobObserver {
  public:
-  void OnJobEvent(const JobEvent& event) override { events.push_back(event); }
+  void OnJobEvent(const JobEvent& event) override {
+    if (event.type == JobEvent::Type::kUnchanged) {
+      ++unchanged;
+    } else {
+      events.push_back(event);
+    }
+  }
   std::vector<JobEvent> events;
+  // Mutations that closed the job and ended without changing it.
+  int unchanged = 0;
 };
 
 core::SegmentSpec Scale(int64_t at, double factor) {
@@ -171,6 +179,9 @@ TEST_F(JobRegistryTest, UpdateBumpsVersionChecksEtagAndAppliesARequestOnce) {
   ASSERT_EQ(recorder.events.size(), 1u);
   EXPECT_EQ(recorder.events[0].type, JobEvent::Type::kUpdated);
   EXPECT_EQ(recorder.events[0].effective_step, 100);
+  // The retry and the stale etag each closed the job and reopened it unchanged: readers that met
+  // it closing are told.
+  EXPECT_EQ(recorder.unchanged, 2);
   // The state survives a reload: a retry is still recognized.
   JobRegistry reloaded(&store_, &clock_);
   ASSERT_TRUE(reloaded.Load().ok());
@@ -237,6 +248,7 @@ TEST_F(JobRegistryTest, ReportMetricsIsIdempotentAndReducesOnPlateau) {
   EXPECT_EQ(recorder.events[0].type, JobEvent::Type::kMetricsReported);
   EXPECT_EQ(recorder.events[1].type, JobEvent::Type::kPlateauReduced);
   EXPECT_EQ(recorder.events[1].effective_step, 20);
+  EXPECT_EQ(recorder.unchanged, 2);  // The duplicate and the conflicting report.
   // Reports survive a reload, with the plateau state they imply.
   JobRegistry reloaded(&store_, &clock_);
   ASSERT_TRUE(reloaded.Load().ok());

@@ -1,5 +1,7 @@
 // SchedulerService over an in-process channel, through the C++ client library: every RPC, its error
-// codes, the golden values from PyTorch, and that no bad request hurts the server.
+// codes, the golden values from PyTorch, and that no bad request hurts the server. Time is a fake
+// clock and the service's work (retries, deadlines, watch deliveries) runs only when a test runs
+// the manual executor: no test sleeps to wait for time.
 #include "service/scheduler_service.h"
 
 #include <gmock/gmock.h>
@@ -14,6 +16,7 @@
 #include "client/client.h"
 #include "client/prefetching_reader.h"
 #include "golden/golden_util.h"
+#include "jobs/executor.h"
 #include "store/memory_job_store.h"
 
 namespace hpsched {
@@ -49,10 +52,18 @@ class SchedulerServiceTest : public ::testing::Test {
   }
   void TearDown() override { server_->Shutdown(); }
 
+  service::ServiceOptions Options() {
+    service::ServiceOptions options;
+    options.clock = &clock_;
+    options.executor = &executor_;
+    return options;
+  }
+
   store::MemoryJobStore store_;
-  jobs::SystemClock clock_;
+  jobs::FakeClock clock_{absl::Now()};
+  jobs::ManualExecutor executor_{&clock_};
   jobs::JobRegistry registry_{&store_, &clock_};
-  service::SchedulerService service_{&registry_};
+  service::SchedulerService service_{&registry_, Options()};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Client> client_;
 };
@@ -386,6 +397,17 @@ v1::ReportMetricsRequest Report(int64_t step, double loss) {
   return request;
 }
 
+// Waits, without sleeping, until `done()` holds: for what another thread does (the client's watch
+// thread), never for time.
+template <typename Done>
+bool Eventually(Done done) {
+  for (int i = 0; i < 100'000'000; ++i) {
+    if (done()) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
 v1::GetValuesRequest ValuesAt(const std::string& job, int64_t step, int64_t count = 1,
                               v1::PendingPolicy policy = v1::PENDING_POLICY_UNSPECIFIED) {
   v1::GetValuesRequest request;
@@ -402,36 +424,79 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
   // Step 25 needs the report at 19 (reports before 25).
   absl::StatusOr<v1::GetValuesResponse> answer;
   std::thread reader([&] { answer = client_->GetValues(ValuesAt("p", 25)); });
-  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i)
-    absl::SleepFor(absl::Milliseconds(10));
+  executor_.AwaitQueued(1);  // The parked call's deadline.
   EXPECT_EQ(service_.waiting_count(), 1u);
   ASSERT_TRUE(client_->ReportMetrics(Report(19, 2.0)).ok());  // Worse: halve from step 20.
+  EXPECT_EQ(executor_.RunDue(), 1);                           // The retry, not the deadline.
   reader.join();
   ASSERT_TRUE(answer.ok()) << answer.status();
   EXPECT_EQ(answer->lr(), 0.5);
   EXPECT_FALSE(answer->has_provisional_from());
   EXPECT_EQ(service_.waiting_count(), 0u);
+  EXPECT_EQ(executor_.queued(), 0u);  // Its deadline timer went with it.
+}
+
+// A GetValues that waits, answered at its deadline: the call parks, then the fake clock passes the
+// deadline.
+absl::StatusOr<v1::GetValuesResponse> AtDeadline(Client* client, jobs::ManualExecutor* executor,
+                                                 const v1::GetValuesRequest& request) {
+  absl::StatusOr<v1::GetValuesResponse> answer;
+  std::thread reader([&] { answer = client->GetValues(request); });
+  executor->AwaitQueued(1);
+  executor->Advance(absl::Hours(1));
+  reader.join();
+  return answer;
+}
+
+// A read that meets a job a mutation is replacing does not spin on the callback thread: it parks
+// on the job and plans again at the job's next event.
+TEST_F(SchedulerServiceTest, AReadThatMeetsAJobBeingReplacedWaitsForItsNextEvent) {
+  ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
+  std::shared_ptr<const jobs::Job> job = *registry_.Get("demo");
+  job->closing.store(true);  // As a mutation does while it replaces the job.
+  absl::StatusOr<v1::GetValuesResponse> answer;
+  std::thread reader([&] {
+    answer = client_->GetValues(ValuesAt("demo", 0, 3, v1::PENDING_POLICY_PROVISIONAL_NOW));
+  });
+  executor_.AwaitQueued(1);  // Parked: its deadline is queued.
+  EXPECT_EQ(service_.waiting_count(), 1u);
+  job->closing.store(false);
+  // A mutation that closes the job and ends without replacing it (a stale etag) tells the job's
+  // event; the parked read plans again.
+  v1::UpdateJobRequest update;
+  update.set_name("demo");
+  update.set_etag("stale");
+  auto* change = update.add_updates();
+  change->set_hyperparameter("lr");
+  change->mutable_segment()->set_effective_step(10);
+  change->mutable_segment()->set_scale(0.5);
+  EXPECT_EQ(client_->UpdateJob(update).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(executor_.RunDue(), 1);
+  reader.join();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_THAT(answer->series(0).values(), ::testing::ElementsAre(0.1, 0.1, 0.1));
+  EXPECT_EQ(service_.waiting_count(), 0u);
 }
 
 TEST_F(SchedulerServiceTest, PendingPolicies) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
-  ClientOptions options = client_->options();
-  options.timeout = absl::Milliseconds(500);
-  Client impatient(server_->InProcessChannel(grpc::ChannelArguments()), options);
   // Steps 0..9 are final (no report before them is expected); 10 on wait for the report at 9.
-  auto final_values = impatient.GetValues(ValuesAt("p", 0, 10));
+  auto final_values = client_->GetValues(ValuesAt("p", 0, 10));
   ASSERT_TRUE(final_values.ok());
   EXPECT_FALSE(final_values->has_provisional_from());
-  auto waited = impatient.GetValues(ValuesAt("p", 5, 10));
+  auto waited = AtDeadline(client_.get(), &executor_, ValuesAt("p", 5, 10));
   EXPECT_EQ(waited.status().code(), absl::StatusCode::kDeadlineExceeded);
-  auto provisional =
-      impatient.GetValues(ValuesAt("p", 5, 10, v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL));
+  EXPECT_EQ(waited.status().message(),
+            "step: the values from step 10 on wait for metric reports that have not arrived (set "
+            "pending_policy to accept provisional values)");
+  auto provisional = AtDeadline(client_.get(), &executor_,
+                                ValuesAt("p", 5, 10, v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL));
   ASSERT_TRUE(provisional.ok()) << provisional.status();
   EXPECT_EQ(provisional->provisional_from(), 10);
-  const absl::Time start = absl::Now();
-  auto now = impatient.GetValues(ValuesAt("p", 5, 10, v1::PENDING_POLICY_PROVISIONAL_NOW));
+  // Answered at once: nothing parked, nothing queued.
+  auto now = client_->GetValues(ValuesAt("p", 5, 10, v1::PENDING_POLICY_PROVISIONAL_NOW));
   ASSERT_TRUE(now.ok());
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(400));  // Did not wait for the deadline.
+  EXPECT_EQ(executor_.queued(), 0u);
   EXPECT_EQ(now->provisional_from(), 10);
   EXPECT_EQ(now->series(0).values(9), 1.0);
 }
@@ -451,6 +516,7 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
   change->mutable_segment()->set_effective_step(1000);
   change->mutable_segment()->set_scale(0.5);
   ASSERT_TRUE(client_->UpdateJob(update).ok());
+  EXPECT_EQ(executor_.RunDue(), 1);  // The registry only queued the change; this sends it.
   auto updated = stream->Next();
   ASSERT_TRUE(updated.ok());
   EXPECT_EQ(updated->type(), v1::JOB_EVENT_TYPE_UPDATED);
@@ -459,6 +525,7 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
 
   ASSERT_TRUE(client_->ReportMetrics(Report(9, 1.0)).ok());   // Best so far: no event.
   ASSERT_TRUE(client_->ReportMetrics(Report(19, 2.0)).ok());  // Worse: a reduction from 20.
+  executor_.RunDue();
   auto reduced = stream->Next();
   ASSERT_TRUE(reduced.ok());
   EXPECT_EQ(reduced->type(), v1::JOB_EVENT_TYPE_PLATEAU_REDUCED);
@@ -468,6 +535,7 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
   EXPECT_EQ(client_->GetJob("p")->hyperparameters(0).plateau_reductions(0), 20);
 
   ASSERT_TRUE(client_->DeleteJob("p").ok());
+  executor_.RunDue();
   auto deleted = stream->Next();
   ASSERT_TRUE(deleted.ok());
   EXPECT_EQ(deleted->type(), v1::JOB_EVENT_TYPE_DELETED);
@@ -483,8 +551,7 @@ TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
   std::thread reader([&] {
     answer = client_->GetValues(ValuesAt("p", 50, 1, v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL));
   });
-  for (int i = 0; i < 500 && service_.waiting_count() == 0; ++i)
-    absl::SleepFor(absl::Milliseconds(10));
+  executor_.AwaitQueued(1);  // The parked call's deadline.
   service_.Shutdown();
   reader.join();
   ASSERT_TRUE(answer.ok()) << answer.status();
@@ -504,13 +571,10 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderDropsValuesAChangeMadeStale) {
   change->mutable_segment()->set_effective_step(50);
   change->mutable_segment()->mutable_pin()->add_values(0.02);
   ASSERT_TRUE(client_->UpdateJob(update).ok());
-  // The watch delivers the change asynchronously; within a bounded time the reader sees it.
-  double value = 0;
-  for (int i = 0; i < 500 && value != 0.02; ++i) {
-    value = *reader.Value(60);
-    if (value != 0.02) absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_EQ(value, 0.02);
+  executor_.RunDue();
+  // The reader's watch thread gets the change (or, had its stream not started, a snapshot with it)
+  // on its own time.
+  EXPECT_TRUE(Eventually([&] { return *reader.Value(60) == 0.02; }));
   EXPECT_EQ(*reader.Value(49), 0.1);
   EXPECT_EQ(reader.invalidations(), 1);
 }
@@ -519,12 +583,19 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
   // A reporter that follows the trainer: the loss of epoch e is reported once the trainer has read
   // the last step of epoch e; it gets worse every other epoch.
-  std::atomic<int64_t> trainer_step{-1};
+  absl::Mutex mutex;
+  int64_t trainer_step ABSL_GUARDED_BY(mutex) = -1;
+  absl::CondVar stepped;
   std::thread reporter([&] {
     for (int64_t e = 0; e < 6; ++e) {
       const int64_t step = 10 * e + 9;
-      while (trainer_step.load() < step) absl::SleepFor(absl::Milliseconds(1));
+      {
+        // A CondVar rather than Await(Condition): ThreadSanitizer sees its hand-off.
+        absl::MutexLock lock(&mutex);
+        while (trainer_step < step) stepped.Wait(&mutex);
+      }
       ASSERT_TRUE(client_->ReportMetrics(Report(step, e % 2 == 0 ? 1.0 / (e + 1) : 5.0)).ok());
+      executor_.RunDue();  // Answers the read waiting for this report; sends the watch its events.
     }
   });
   PrefetchingReader reader(client_.get(), "p", PrefetchOptions{.window = 25});
@@ -533,7 +604,9 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
     auto value = reader.Value(step);
     ASSERT_TRUE(value.ok()) << value.status();
     seen.push_back(*value);
+    absl::MutexLock lock(&mutex);
     trainer_step = step;
+    stepped.Signal();
   }
   reporter.join();
   auto final_values = client_->GetValues(ValuesAt("p", 0, 60));

@@ -1,0 +1,151 @@
+#include "jobs/read_path.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/job_plan.h"
+#include "core/status_macros.h"
+
+namespace hpsched::jobs {
+
+absl::Status CheckValueCap(int64_t total_values, absl::string_view count_field) {
+  if (total_values <= core::kMaxValuesPerBatch) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(count_field, ": the response would hold more than ", core::kMaxValuesPerBatch,
+                   " values (count x series); ask for fewer steps or hyperparameters"));
+}
+
+namespace {
+
+// Whether a read's provisional values mean waiting, given its policy and whether the deadline has
+// come.
+bool MustWait(const ReadRequest& request, const PlannedRead& read, bool at_deadline) {
+  if (!read.provisional_from.has_value()) return false;
+  switch (request.pending_policy) {
+    case PendingPolicy::kProvisionalNow:
+      return false;
+    case PendingPolicy::kWaitThenProvisional:
+      return !at_deadline;
+    case PendingPolicy::kWait:
+      return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<PlannedRead> ReadPath::PlanOne(const ReadRequest& request, absl::string_view prefix,
+                                              int64_t* total_values) const {
+  if (!request.job_id.ok()) return request.job_id.status();
+  PlannedRead read;
+  read.start = request.start;
+  read.count = EffectiveCount(request.count);
+  RETURN_IF_ERROR(core::CheckStepRange(read.start, read.count, absl::StrCat(prefix, "step"),
+                                       absl::StrCat(prefix, "count")));
+  ASSIGN_OR_RETURN(read.job, registry_->Get(*request.job_id));
+  ASSIGN_OR_RETURN(read.series, read.job->plan->Select(request.hyperparameters,
+                                                       absl::StrCat(prefix, "hyperparameters")));
+  *total_values += read.count * static_cast<int64_t>(read.series.size());
+  RETURN_IF_ERROR(CheckValueCap(*total_values, absl::StrCat(prefix, "count")));
+  const int64_t provisional_from = read.job->plan->ProvisionalFrom(read.series);
+  if (provisional_from < read.start + read.count) {
+    read.provisional_from = std::max(provisional_from, read.start);
+  }
+  return read;
+}
+
+absl::StatusOr<ReadPlan> ReadPath::Plan(std::span<const ReadRequest> requests, FieldNames names,
+                                        bool at_deadline) const {
+  ReadPlan plan;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const std::string prefix =
+        names == FieldNames::kBatch ? absl::StrCat("requests[", i, "].") : "";
+    ASSIGN_OR_RETURN(PlannedRead read, PlanOne(requests[i], prefix, &plan.total_values));
+    if (MustWait(requests[i], read, at_deadline)) {
+      if (!at_deadline) {
+        plan.state = ReadPlan::State::kWait;
+        return plan;
+      }
+      return absl::DeadlineExceededError(absl::StrCat(
+          prefix, "step: the values from step ", *read.provisional_from,
+          " on wait for metric reports that have not arrived (set pending_policy to accept "
+          "provisional values)"));
+    }
+    plan.reads.push_back(std::move(read));
+  }
+  // Mark before evaluating: a job a mutation is replacing must not be served from.
+  for (const PlannedRead& read : plan.reads) {
+    if (!JobRegistry::MarkServed(*read.job, read.start + read.count - 1)) {
+      plan.state = ReadPlan::State::kReplaced;
+      return plan;
+    }
+  }
+  return plan;
+}
+
+void ReadPath::Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs) const {
+  std::vector<core::EvalQuery> queries;
+  queries.reserve(outs.size());
+  size_t next = 0;
+  for (const PlannedRead& read : plan.reads) {
+    for (size_t index : read.series) {
+      queries.push_back(
+          core::EvalQuery{read.job->plan->series()[index].node.get(), read.start, outs[next++]});
+    }
+  }
+  evaluator_->Evaluate(queries);
+}
+
+absl::Status CheckPreview(std::span<const double> base_values, int64_t start, int64_t count,
+                          const PreviewFields& fields) {
+  const std::vector<double> one = {1.0};
+  const std::span<const double> bases =
+      base_values.empty() ? std::span<const double>(one) : base_values;
+  RETURN_IF_ERROR(core::CheckBaseValues(bases, fields.base_values));
+  const int64_t n = EffectiveCount(count);
+  RETURN_IF_ERROR(core::CheckStepRange(start, n, fields.start, fields.count));
+  return CheckValueCap(static_cast<int64_t>(bases.size()) * n, fields.count);
+}
+
+absl::StatusOr<CompiledPreview> CompiledPreview::Compile(const core::ScheduleSpec& schedule,
+                                                         std::vector<double> base_values,
+                                                         absl::string_view hyperparameter,
+                                                         const PreviewFields& fields) {
+  if (base_values.empty()) base_values.push_back(1.0);
+  RETURN_IF_ERROR(core::CheckBaseValues(base_values, fields.base_values));
+  CompiledPreview preview;
+  ASSIGN_OR_RETURN(preview.nodes_,
+                   core::CompileStandalone(schedule, base_values, fields.schedule,
+                                           hyperparameter.empty() ? "lr" : hyperparameter));
+  return preview;
+}
+
+absl::Status CompiledPreview::Evaluate(int64_t start, int64_t count,
+                                       const core::Evaluator& evaluator,
+                                       const std::function<std::span<double>(size_t, int64_t)>& out,
+                                       const PreviewFields& fields) const {
+  const int64_t n = EffectiveCount(count);
+  RETURN_IF_ERROR(core::CheckStepRange(start, n, fields.start, fields.count));
+  RETURN_IF_ERROR(CheckValueCap(static_cast<int64_t>(nodes_.size()) * n, fields.count));
+  std::vector<core::EvalQuery> queries;
+  queries.reserve(nodes_.size());
+  for (size_t g = 0; g < nodes_.size(); ++g) {
+    queries.push_back(core::EvalQuery{nodes_[g].get(), start, out(g, n)});
+  }
+  evaluator.Evaluate(queries);
+  return absl::OkStatus();
+}
+
+absl::Status PreviewValues(const core::ScheduleSpec& schedule, std::vector<double> base_values,
+                           absl::string_view hyperparameter, int64_t start, int64_t count,
+                           const core::Evaluator& evaluator,
+                           const std::function<std::span<double>(size_t, int64_t)>& out,
+                           const PreviewFields& fields) {
+  RETURN_IF_ERROR(CheckPreview(base_values, start, count, fields));
+  ASSIGN_OR_RETURN(
+      CompiledPreview preview,
+      CompiledPreview::Compile(schedule, std::move(base_values), hyperparameter, fields));
+  return preview.Evaluate(start, count, evaluator, out, fields);
+}
+
+}  // namespace hpsched::jobs

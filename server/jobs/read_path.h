@@ -1,0 +1,162 @@
+// The read path: how a request for values becomes values, as domain types (no protos, no gRPC).
+// GetValues, BatchGetValues and Preview (server and `hpsched preview --local`) all go through it:
+//
+//   ReadPath::Plan      pins each request's job, selects its series, finds where its values turn
+//                       provisional, applies the pending policy, and marks the steps served;
+//   the caller          sizes its output buffers from the plan (the service: the response's
+//                       repeated doubles) and hands over one span per planned series;
+//   ReadPath::Evaluate  evaluates every series of the batch into those spans in one call of the
+//                       injected core::Evaluator.
+//
+// A request that meets a job being replaced (JobRegistry::MarkServed) plans as kReplaced: the
+// caller waits for that job's next registry event and plans again; nothing here sleeps or blocks.
+#ifndef HPSCHED_JOBS_READ_PATH_H_
+#define HPSCHED_JOBS_READ_PATH_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/evaluator.h"
+#include "core/schedule_spec.h"
+#include "jobs/job_registry.h"
+
+namespace hpsched::jobs {
+
+// What a read does when some of its values are provisional (they depend on metric reports that
+// have not arrived).
+enum class PendingPolicy {
+  kWait,                 // Wait for the reports; at the deadline, fail with DEADLINE_EXCEEDED.
+  kWaitThenProvisional,  // Wait; at the deadline, answer with the provisional values.
+  kProvisionalNow,       // Answer at once.
+};
+
+// The count a request means: 0 (unset) means 1.
+inline int64_t EffectiveCount(int64_t count) { return count == 0 ? 1 : count; }
+
+// InvalidArgument "<count_field>: the response would hold more than 400000 values (count x series);
+// ..." when `total_values` exceeds core::kMaxValuesPerBatch: the one check of the batch cap.
+absl::Status CheckValueCap(int64_t total_values, absl::string_view count_field);
+
+// One read of consecutive steps of some of a job's hyperparameters.
+struct ReadRequest {
+  // The job's id; or the error of converting the request's job name, reported when planning
+  // reaches this request (so a batch reports the first error in request order, as it always has).
+  absl::StatusOr<std::string> job_id;
+  int64_t start = 0;
+  // 0 means 1 (EffectiveCount).
+  int64_t count = 0;
+  // Empty: every hyperparameter of the job.
+  std::vector<std::string> hyperparameters;
+  PendingPolicy pending_policy = PendingPolicy::kWait;
+};
+
+// One request, planned against the job it pinned.
+struct PlannedRead {
+  // Keeps the plan the series evaluate alive until the read is done.
+  std::shared_ptr<const Job> job;
+  // Indices into job->plan->series(), in the job's order.
+  std::vector<size_t> series;
+  int64_t start = 0;
+  int64_t count = 0;
+  // The first provisional step within [start, start + count), when there is one.
+  std::optional<int64_t> provisional_from;
+};
+
+struct ReadPlan {
+  enum class State {
+    kReady,     // Marked served: size the outputs and Evaluate.
+    kWait,      // A request's values are provisional and its policy waits: retry on a change.
+    kReplaced,  // A job is being replaced by a mutation: retry on that job's next event.
+  };
+  State state = State::kReady;
+  std::vector<PlannedRead> reads;
+  int64_t total_values = 0;
+};
+
+// Whether a batch names its requests' fields "requests[i]." (BatchGetValues) or not (GetValues).
+enum class FieldNames { kSingle, kBatch };
+
+// Thread-safe; holds no state of its own.
+class ReadPath {
+ public:
+  // `registry` and `evaluator` must outlive the read path.
+  ReadPath(const JobRegistry* registry, const core::Evaluator* evaluator)
+      : registry_(registry), evaluator_(evaluator) {}
+
+  // Plans `requests`, all or nothing, in order. Errors are the first failing request's: the job
+  // name's, InvalidArgument for the step range, NotFound for the job, InvalidArgument for an
+  // unknown hyperparameter or the batch cap, and, `at_deadline`, DeadlineExceeded for a request
+  // that waits. Without `at_deadline`, a request that waits makes the plan kWait.
+  absl::StatusOr<ReadPlan> Plan(std::span<const ReadRequest> requests, FieldNames names,
+                                bool at_deadline) const;
+
+  // Evaluates a kReady plan into `outs`: one span per planned series, read by read, each of its
+  // read's count. Cannot fail.
+  void Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs) const;
+
+  const core::Evaluator& evaluator() const { return *evaluator_; }
+
+ private:
+  absl::StatusOr<PlannedRead> PlanOne(const ReadRequest& request, absl::string_view prefix,
+                                      int64_t* total_values) const;
+
+  const JobRegistry* const registry_;
+  const core::Evaluator* const evaluator_;
+};
+
+// --- Preview: a schedule that is not part of a job -------------------------------------------
+
+// Where preview errors point: the request's field names (the CLI passes its flags).
+struct PreviewFields {
+  std::string schedule = "schedule";
+  std::string base_values = "base_values";
+  std::string start = "start_step";
+  std::string count = "count";
+};
+
+// A schedule compiled once for previews of any step range: one node per base value.
+class CompiledPreview {
+ public:
+  // Checks `base_values` (empty means {1.0}) and compiles `schedule` for the hyperparameter named
+  // `hyperparameter` (empty means "lr"). InvalidArgument naming fields of `fields`.
+  static absl::StatusOr<CompiledPreview> Compile(const core::ScheduleSpec& schedule,
+                                                 std::vector<double> base_values,
+                                                 absl::string_view hyperparameter,
+                                                 const PreviewFields& fields = {});
+
+  size_t groups() const { return nodes_.size(); }
+
+  // Checks [start, start + EffectiveCount(count)) and the batch cap (count x groups), then
+  // evaluates with `evaluator`: `out(group, count)` returns the span group `group` is written to.
+  absl::Status Evaluate(int64_t start, int64_t count, const core::Evaluator& evaluator,
+                        const std::function<std::span<double>(size_t, int64_t)>& out,
+                        const PreviewFields& fields = {}) const;
+
+ private:
+  std::vector<core::NodePtr> nodes_;
+};
+
+// The checks of a preview that come before compiling, in the order the service has always made
+// them: base values, step range, cap. Compile + Evaluate make them too; Preview calls this first
+// so a bad range is reported before a bad schedule.
+absl::Status CheckPreview(std::span<const double> base_values, int64_t start, int64_t count,
+                          const PreviewFields& fields = {});
+
+// Preview in one call: CheckPreview, Compile, Evaluate. `hpsched preview --local` and the
+// Preview RPC both end here.
+absl::Status PreviewValues(const core::ScheduleSpec& schedule, std::vector<double> base_values,
+                           absl::string_view hyperparameter, int64_t start, int64_t count,
+                           const core::Evaluator& evaluator,
+                           const std::function<std::span<double>(size_t, int64_t)>& out,
+                           const PreviewFields& fields = {});
+
+}  // namespace hpsched::jobs
+
+#endif  // HPSCHED_JOBS_READ_PATH_H_
