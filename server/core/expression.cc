@@ -1,17 +1,13 @@
 #include "core/expression.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <numbers>
-#include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -19,590 +15,41 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "core/expression_bytecode.h"
+#include "core/expression_interval.h"
+#include "core/expression_lexer.h"
+#include "core/expression_vm.h"
 
 namespace hpsched::core {
 namespace {
 
+using expression_internal::Abstract;
+using expression_internal::Column;
+using expression_internal::Finite;
+using expression_internal::FoldBinary;
+using expression_internal::FoldUnary;
+using expression_internal::Hull;
 using expression_internal::Instruction;
+using expression_internal::Intersect;
+using expression_internal::IsComparison;
+using expression_internal::IsIdentChar;
+using expression_internal::IsIdentStart;
 using expression_internal::kVariableSource;
+using expression_internal::Lexer;
+using expression_internal::MayBeZero;
+using expression_internal::Mirror;
 using expression_internal::Mode;
+using expression_internal::Negate;
 using expression_internal::Op;
+using expression_internal::Quote;
+using expression_internal::RangeBinary;
+using expression_internal::RangeUnary;
+using expression_internal::Refine;
 using expression_internal::Result;
-
-constexpr size_t kLanes = Expression::kLanes;
-
-// ---------------------------------------------------------------------------
-// Scalar semantics. These exact functions are used both by the evaluator's
-// lane loops and by compile-time folding of constant sub-expressions, so a
-// folded value is bit-for-bit what evaluation would have produced.
-// ---------------------------------------------------------------------------
-
-inline double Truth(bool v) { return v ? 1.0 : 0.0; }
-
-inline double NegF(double a) { return -a; }
-inline double NotF(double a) { return Truth(a == 0.0); }
-inline double AbsF(double a) { return std::fabs(a); }
-inline double FloorF(double a) { return std::floor(a); }
-inline double CeilF(double a) { return std::ceil(a); }
-inline double ExpF(double a) { return std::exp(a); }
-inline double LogF(double a) { return std::log(a); }
-inline double SqrtF(double a) { return std::sqrt(a); }
-inline double SinF(double a) { return std::sin(a); }
-inline double CosF(double a) { return std::cos(a); }
-
-inline double AddF(double a, double b) { return a + b; }
-inline double SubF(double a, double b) { return a - b; }
-inline double MulF(double a, double b) { return a * b; }
-inline double DivF(double a, double b) { return a / b; }
-inline double PowF(double a, double b) { return std::pow(a, b); }
-inline double LtF(double a, double b) { return Truth(a < b); }
-inline double LeF(double a, double b) { return Truth(a <= b); }
-inline double GtF(double a, double b) { return Truth(a > b); }
-inline double GeF(double a, double b) { return Truth(a >= b); }
-inline double EqF(double a, double b) { return Truth(a == b); }
-inline double NeF(double a, double b) { return Truth(a != b); }
-// Non-short-circuit on purpose (no side effects exist); `&`/`|` on bools keep
-// the lane loops branch-free.
-inline double AndF(double a, double b) { return Truth((a != 0.0) & (b != 0.0)); }
-inline double OrF(double a, double b) { return Truth((a != 0.0) | (b != 0.0)); }
-// Python's min()/max() keep the first of equal candidates and only replace the
-// running value when the new one is strictly smaller (larger).
-inline double MinF(double a, double b) { return b < a ? b : a; }
-inline double MaxF(double a, double b) { return b > a ? b : a; }
-inline double SelectF(double c, double a, double b) { return c != 0.0 ? a : b; }
-
-double FoldUnary(Op op, double a) {
-  switch (op) {
-    case Op::kNeg:
-      return NegF(a);
-    case Op::kNot:
-      return NotF(a);
-    case Op::kAbs:
-      return AbsF(a);
-    case Op::kFloor:
-      return FloorF(a);
-    case Op::kCeil:
-      return CeilF(a);
-    case Op::kExp:
-      return ExpF(a);
-    case Op::kLog:
-      return LogF(a);
-    case Op::kSqrt:
-      return SqrtF(a);
-    case Op::kSin:
-      return SinF(a);
-    case Op::kCos:
-      return CosF(a);
-    default:
-      return a;  // Unreachable: only unary ops are folded here.
-  }
-}
-
-double FoldBinary(Op op, double a, double b) {
-  switch (op) {
-    case Op::kAdd:
-      return AddF(a, b);
-    case Op::kSub:
-      return SubF(a, b);
-    case Op::kMul:
-      return MulF(a, b);
-    case Op::kDiv:
-      return DivF(a, b);
-    case Op::kPow:
-      return PowF(a, b);
-    case Op::kLt:
-      return LtF(a, b);
-    case Op::kLe:
-      return LeF(a, b);
-    case Op::kGt:
-      return GtF(a, b);
-    case Op::kGe:
-      return GeF(a, b);
-    case Op::kEq:
-      return EqF(a, b);
-    case Op::kNe:
-      return NeF(a, b);
-    case Op::kAnd:
-      return AndF(a, b);
-    case Op::kOr:
-      return OrF(a, b);
-    case Op::kMin:
-      return MinF(a, b);
-    case Op::kMax:
-      return MaxF(a, b);
-    default:
-      return a;  // Unreachable: only binary ops are folded here.
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Range analysis (Expression::Range). Interval arithmetic over the exact
-// double operations the evaluator performs. For + - * / and sqrt, which are
-// correctly rounded, rounding is monotone, so the rounded images of an
-// interval's corners bound the rounded images of its inside: the corners'
-// values (computed with the same operations) are exact bounds. exp, log and pow
-// are only faithful (glibc: < 1 ulp), so their bounds are widened by 2 ulps.
-// Every interval handled here is finite: an operation whose result may not be
-// is reported instead.
-// ---------------------------------------------------------------------------
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-Interval Hull(Interval a, Interval b) {
-  if (a.empty()) return b;
-  if (b.empty()) return a;
-  return {std::min(a.lo, b.lo), std::max(a.hi, b.hi)};
-}
-
-Interval Intersect(Interval a, Interval b) { return {std::max(a.lo, b.lo), std::min(a.hi, b.hi)}; }
-
-Interval Widen(Interval a, int ulps) {
-  for (int i = 0; i < ulps; ++i) {
-    a.lo = std::nextafter(a.lo, -kInf);
-    a.hi = std::nextafter(a.hi, kInf);
-  }
-  return a;
-}
-
-// Clamps a widened interval to <= v (when `below`) or >= v (when `above`): a faithful result
-// (error < 1 ulp) never crosses a double that bounds the exact result, so widening must not either
-// (it would make 0.95 ** step reach above 1).
-Interval NotAcross(Interval a, double v, bool below, bool above) {
-  if (below) a.hi = std::min(a.hi, v);
-  if (above) a.lo = std::max(a.lo, v);
-  return a;
-}
-
-bool Finite(Interval a) { return std::isfinite(a.lo) && std::isfinite(a.hi); }
-
-// The smallest interval holding the four values.
-Interval Corners(double a, double b, double c, double d) {
-  return {std::min({a, b, c, d}), std::max({a, b, c, d})};
-}
-
-bool MayBeZero(Interval a) { return a.contains(0.0); }
-bool SurelyZero(Interval a) { return a.lo == 0.0 && a.hi == 0.0; }
-
-// The value of a predicate when it is decided over the whole operand ranges, else [0, 1].
-Interval Decided(bool surely_true, bool surely_false) {
-  if (surely_true) return Interval::Point(1.0);
-  if (surely_false) return Interval::Point(0.0);
-  return {0.0, 1.0};
-}
-
-// Either the interval of an operation's results or why it may not be finite.
-struct Abstract {
-  Interval range;
-  std::string error;  // Empty when range is valid.
-};
-
-Abstract Overflow(std::string what) { return {{}, absl::StrCat("may overflow: ", what)}; }
-
-Abstract RangeUnary(Op op, Interval a) {
-  switch (op) {
-    case Op::kNeg:
-      return {{-a.hi, -a.lo}, ""};
-    case Op::kNot:
-      return {Decided(SurelyZero(a), !MayBeZero(a)), ""};
-    case Op::kAbs:
-      if (a.lo >= 0) return {a, ""};
-      if (a.hi <= 0) return {{-a.hi, -a.lo}, ""};
-      return {{0.0, std::max(-a.lo, a.hi)}, ""};
-    case Op::kFloor:
-      return {{std::floor(a.lo), std::floor(a.hi)}, ""};
-    case Op::kCeil:
-      return {{std::ceil(a.lo), std::ceil(a.hi)}, ""};
-    case Op::kExp: {
-      Interval r = NotAcross(Widen({std::exp(a.lo), std::exp(a.hi)}, 2), 1.0, a.hi <= 0, a.lo >= 0);
-      r.lo = std::max(r.lo, 0.0);
-      if (!Finite(r)) {
-        return Overflow(absl::StrCat("the argument's range ", a.ToString(), " goes above 709.78"));
-      }
-      return {r, ""};
-    }
-    case Op::kLog:
-      if (!(a.lo > 0)) {
-        return {{},
-                absl::StrCat("may take the log of a value <= 0: the argument's range ",
-                             a.ToString(), " is not > 0")};
-      }
-      return {NotAcross(Widen({std::log(a.lo), std::log(a.hi)}, 2), 0.0, a.hi <= 1, a.lo >= 1), ""};
-    case Op::kSqrt:
-      if (!(a.lo >= 0)) {
-        return {{},
-                absl::StrCat("may take the square root of a negative value: the argument's range ",
-                             a.ToString(), " has negative values")};
-      }
-      return {{std::sqrt(a.lo), std::sqrt(a.hi)}, ""};
-    case Op::kSin:
-    case Op::kCos:
-      return {{-1.0, 1.0}, ""};
-    default:
-      return {{}, "unsupported operation"};  // Unreachable.
-  }
-}
-
-Abstract RangePow(Interval a, Interval b) {
-  const auto describe = [&] {
-    return absl::StrCat("the base's range ", a.ToString(), ", the exponent's range ", b.ToString());
-  };
-  Interval r;
-  if (a.lo < 0) {
-    // A negative base gives NaN for a non-integer exponent: only a constant integer exponent is
-    // safe. x^n is then monotone on each side of 0.
-    if (!(b.lo == b.hi && std::floor(b.lo) == b.lo)) {
-      return {{},
-              absl::StrCat("may be NaN: the base's range ", a.ToString(),
-                           " has negative values and the exponent (range ", b.ToString(),
-                           ") is not a constant integer (clamp the base, e.g. max(0, ...) ** y)")};
-    }
-    const double n = b.lo;
-    if (n < 0 && MayBeZero(a)) {
-      return {{},
-              absl::StrCat("may divide by zero: the base's range ", a.ToString(),
-                           " contains 0 and the exponent ", n, " is negative")};
-    }
-    const double x = std::pow(a.lo, n);
-    const double y = std::pow(a.hi, n);
-    r = {std::min(x, y), std::max(x, y)};
-    // An even power of an interval around 0 reaches its minimum, 0, inside.
-    if (MayBeZero(a) && std::fmod(n, 2.0) == 0) r.lo = 0.0;
-  } else if (a.lo == 0) {  // 0 or -0 may be the base.
-    if (b.lo < 0) {
-      return {{}, absl::StrCat("may divide by zero (0 to a negative power): ", describe())};
-    }
-    // 0 <= x^y <= max(1, a.hi^b.hi) for x in [0, a.hi], y >= 0.
-    r = {0.0, a.hi >= 1 ? std::pow(a.hi, b.hi) : 1.0};
-  } else {
-    // x > 0: x^y = exp(y * log(x)), and y * log(x) is extreme at the corners.
-    r = Corners(std::pow(a.lo, b.lo), std::pow(a.lo, b.hi), std::pow(a.hi, b.lo),
-                std::pow(a.hi, b.hi));
-    // x^y is <= 1 or >= 1 when x and y are on one side of 1 and 0.
-    r = Widen(r, 2);
-    const bool x_le_1 = a.hi <= 1, x_ge_1 = a.lo >= 1, y_ge_0 = b.lo >= 0, y_le_0 = b.hi <= 0;
-    r = NotAcross(r, 1.0, (x_le_1 && y_ge_0) || (x_ge_1 && y_le_0),
-                  (x_ge_1 && y_ge_0) || (x_le_1 && y_le_0));
-  }
-  if (a.lo <= 0) r = Widen(r, 2);
-  if (a.lo >= 0) r.lo = std::max(r.lo, 0.0);
-  if (!Finite(r)) return Overflow(describe());
-  return {r, ""};
-}
-
-Abstract RangeBinary(Op op, Interval a, Interval b) {
-  const auto overflow = [&](Interval r) -> Abstract {
-    if (Finite(r)) return {r, ""};
-    return Overflow(absl::StrCat("the operands' ranges are ", a.ToString(), " and ", b.ToString()));
-  };
-  switch (op) {
-    case Op::kAdd:
-      return overflow({a.lo + b.lo, a.hi + b.hi});
-    case Op::kSub:
-      return overflow({a.lo - b.hi, a.hi - b.lo});
-    case Op::kMul:
-      return overflow(Corners(a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi));
-    case Op::kDiv:
-      if (MayBeZero(b)) {
-        return {
-            {},
-            absl::StrCat("may divide by zero: the divisor's range ", b.ToString(), " contains 0")};
-      }
-      return overflow(Corners(a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi));
-    case Op::kPow:
-      return RangePow(a, b);
-    case Op::kLt:
-      return {Decided(a.hi < b.lo, a.lo >= b.hi), ""};
-    case Op::kLe:
-      return {Decided(a.hi <= b.lo, a.lo > b.hi), ""};
-    case Op::kGt:
-      return {Decided(a.lo > b.hi, a.hi <= b.lo), ""};
-    case Op::kGe:
-      return {Decided(a.lo >= b.hi, a.hi < b.lo), ""};
-    case Op::kEq:
-    case Op::kNe: {
-      const bool same = a.lo == a.hi && b.lo == b.hi && a.lo == b.lo;
-      const bool disjoint = a.hi < b.lo || b.hi < a.lo;
-      return {op == Op::kEq ? Decided(same, disjoint) : Decided(disjoint, same), ""};
-    }
-    case Op::kAnd:
-      return {Decided(!MayBeZero(a) && !MayBeZero(b), SurelyZero(a) || SurelyZero(b)), ""};
-    case Op::kOr:
-      return {Decided(!MayBeZero(a) || !MayBeZero(b), SurelyZero(a) && SurelyZero(b)), ""};
-    case Op::kMin:
-      return {{std::min(a.lo, b.lo), std::min(a.hi, b.hi)}, ""};
-    case Op::kMax:
-      return {{std::max(a.lo, b.lo), std::max(a.hi, b.hi)}, ""};
-    default:
-      return {{}, "unsupported operation"};  // Unreachable.
-  }
-}
-
-// The part of `d` where `x op c` holds (a superset of it: bounds are rounded outwards).
-Interval Refine(const Domain& d, Op op, double c) {
-  Interval r = d.range;
-  const auto at_most = [&](double hi) { r.hi = std::min(r.hi, hi); };
-  const auto at_least = [&](double lo) { r.lo = std::max(r.lo, lo); };
-  switch (op) {
-    case Op::kLt:
-      at_most(d.integers ? std::ceil(c) - 1 : std::nextafter(c, -kInf));
-      break;
-    case Op::kLe:
-      at_most(d.integers ? std::floor(c) : c);
-      break;
-    case Op::kGt:
-      at_least(d.integers ? std::floor(c) + 1 : std::nextafter(c, kInf));
-      break;
-    case Op::kGe:
-      at_least(d.integers ? std::ceil(c) : c);
-      break;
-    case Op::kEq:
-      if (d.integers && std::floor(c) != c) return Interval::Empty();
-      at_most(c);
-      at_least(c);
-      break;
-    case Op::kNe:
-      // Only an excluded end point narrows an interval.
-      if (r.lo == c) at_least(d.integers ? c + 1 : std::nextafter(c, kInf));
-      if (r.hi == c) at_most(d.integers ? c - 1 : std::nextafter(c, -kInf));
-      break;
-    default:
-      break;
-  }
-  return r;
-}
-
-// The comparison that holds when `op` does not (the variable is finite: no NaN).
-Op Negate(Op op) {
-  switch (op) {
-    case Op::kLt:
-      return Op::kGe;
-    case Op::kLe:
-      return Op::kGt;
-    case Op::kGt:
-      return Op::kLe;
-    case Op::kGe:
-      return Op::kLt;
-    case Op::kEq:
-      return Op::kNe;
-    default:
-      return Op::kEq;
-  }
-}
-
-// `c op x` == `x Mirror(op) c`.
-Op Mirror(Op op) {
-  switch (op) {
-    case Op::kLt:
-      return Op::kGt;
-    case Op::kLe:
-      return Op::kGe;
-    case Op::kGt:
-      return Op::kLt;
-    case Op::kGe:
-      return Op::kLe;
-    default:
-      return op;
-  }
-}
-
-bool IsComparison(Op op) {
-  return op == Op::kLt || op == Op::kLe || op == Op::kGt || op == Op::kGe || op == Op::kEq ||
-         op == Op::kNe;
-}
-
-// ---------------------------------------------------------------------------
-// Evaluator. Each instruction is applied across a whole chunk of lanes, so the
-// dispatch cost is amortized and the simple loops vectorize. `Count` is either
-// std::integral_constant<size_t, kLanes> (full chunks: constant trip count) or
-// size_t (the tail, and scalar evaluation); both run the same per-lane code.
-// ---------------------------------------------------------------------------
-
-template <double (*F)(double), typename Count>
-inline void UnaryLoop(double* __restrict d, const double* __restrict a, Count n) {
-  for (size_t i = 0; i < n; ++i) d[i] = F(a[i]);
-}
-
-template <double (*F)(double, double), typename Count>
-inline void BinaryLoop(Mode mode, double k, double* __restrict d, const double* __restrict a,
-                       const double* __restrict b, Count n) {
-  switch (mode) {
-    case Mode::kSlotSlot:
-      for (size_t i = 0; i < n; ++i) d[i] = F(a[i], b[i]);
-      break;
-    case Mode::kSlotConstant:
-      for (size_t i = 0; i < n; ++i) d[i] = F(a[i], k);
-      break;
-    case Mode::kConstantSlot:
-      for (size_t i = 0; i < n; ++i) d[i] = F(k, b[i]);
-      break;
-  }
-}
-
-template <typename Count>
-inline void SelectLoop(double* __restrict d, const double* __restrict c, const double* __restrict a,
-                       const double* __restrict b, Count n) {
-  for (size_t i = 0; i < n; ++i) d[i] = SelectF(c[i], a[i], b[i]);
-}
-
-template <size_t kRows, size_t kWidth, typename Count>
-void RunChunk(std::span<const Instruction> code, double (&s)[kRows][kWidth], const double* xc,
-              Count n) {
-  const auto src = [&](uint8_t r) -> const double* { return r == kVariableSource ? xc : s[r]; };
-  for (const Instruction& in : code) {
-    double* d = s[in.dst];
-    switch (in.op) {
-      case Op::kFill:
-        for (size_t i = 0; i < n; ++i) d[i] = in.k;
-        break;
-      case Op::kNeg:
-        UnaryLoop<NegF>(d, src(in.a), n);
-        break;
-      case Op::kNot:
-        UnaryLoop<NotF>(d, src(in.a), n);
-        break;
-      case Op::kAbs:
-        UnaryLoop<AbsF>(d, src(in.a), n);
-        break;
-      case Op::kFloor:
-        UnaryLoop<FloorF>(d, src(in.a), n);
-        break;
-      case Op::kCeil:
-        UnaryLoop<CeilF>(d, src(in.a), n);
-        break;
-      case Op::kExp:
-        UnaryLoop<ExpF>(d, src(in.a), n);
-        break;
-      case Op::kLog:
-        UnaryLoop<LogF>(d, src(in.a), n);
-        break;
-      case Op::kSqrt:
-        UnaryLoop<SqrtF>(d, src(in.a), n);
-        break;
-      case Op::kSin:
-        UnaryLoop<SinF>(d, src(in.a), n);
-        break;
-      case Op::kCos:
-        UnaryLoop<CosF>(d, src(in.a), n);
-        break;
-      case Op::kAdd:
-        BinaryLoop<AddF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kSub:
-        BinaryLoop<SubF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kMul:
-        BinaryLoop<MulF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kDiv:
-        BinaryLoop<DivF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kPow:
-        BinaryLoop<PowF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kLt:
-        BinaryLoop<LtF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kLe:
-        BinaryLoop<LeF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kGt:
-        BinaryLoop<GtF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kGe:
-        BinaryLoop<GeF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kEq:
-        BinaryLoop<EqF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kNe:
-        BinaryLoop<NeF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kAnd:
-        BinaryLoop<AndF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kOr:
-        BinaryLoop<OrF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kMin:
-        BinaryLoop<MinF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kMax:
-        BinaryLoop<MaxF>(in.mode, in.k, d, src(in.a), src(in.b), n);
-        break;
-      case Op::kSelect:
-        SelectLoop(d, src(in.a), src(in.b), src(in.c), n);
-        break;
-    }
-  }
-}
-
-template <size_t kRows, size_t kWidth, typename Count>
-inline void WriteResult(const Result& result, const double (&s)[kRows][kWidth], const double* xc,
-                        double* out, Count n) {
-  switch (result.kind) {
-    case Result::Kind::kConstant:
-      for (size_t i = 0; i < n; ++i) out[i] = result.constant;
-      break;
-    case Result::Kind::kVariable:
-      // `out` may alias `xc` exactly (in-place evaluation); element-wise copy
-      // is fine then.
-      for (size_t i = 0; i < n; ++i) out[i] = xc[i];
-      break;
-    case Result::Kind::kSlot: {
-      // The sign and payload of a NaN produced by arithmetic depend on operand
-      // order, which the compiler may choose differently for vectorized and
-      // scalar loops. They can never influence a non-NaN result, so returning
-      // one canonical NaN makes span and scalar evaluation agree bit for bit.
-      constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-      const double* v = s[result.slot];
-      for (size_t i = 0; i < n; ++i) out[i] = v[i] == v[i] ? v[i] : kNaN;
-      break;
-    }
-  }
-}
-
-template <size_t kRows>
-void Run(std::span<const Instruction> code, const Result& result, const double* x, double* out,
-         size_t n) {
-  // Uninitialized on purpose: every slot lane is written before it is read.
-  alignas(64) double s[kRows][kLanes];
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    constexpr std::integral_constant<size_t, kLanes> full{};
-    RunChunk(code, s, x + i, full);
-    WriteResult(result, s, x + i, out + i, full);
-  }
-  if (i < n) {
-    RunChunk(code, s, x + i, n - i);
-    WriteResult(result, s, x + i, out + i, n - i);
-  }
-}
-
-// Scalar evaluation: the same per-lane code with a single lane (a trip count
-// of exactly one, so the loops collapse to straight-line code) and a stack
-// of one double per slot.
-double RunOne(std::span<const Instruction> code, const Result& result, double x) {
-  double s[Expression::kMaxStack][1];
-  constexpr std::integral_constant<size_t, 1> one{};
-  RunChunk(code, s, &x, one);
-  double out = 0.0;
-  WriteResult(result, s, &x, &out, one);
-  return out;
-}
-
-void RunAny(std::span<const Instruction> code, const Result& result, int slots, const double* x,
-            double* out, size_t n) {
-  // Use the smallest stack that fits, to keep the frame small for the common
-  // simple expressions (64 slots x 64 lanes x 8 bytes = 32 KiB at most).
-  if (slots <= 4) {
-    Run<4>(code, result, x, out, n);
-  } else if (slots <= 16) {
-    Run<16>(code, result, x, out, n);
-  } else {
-    Run<Expression::kMaxStack>(code, result, x, out, n);
-  }
-}
+using expression_internal::SurelyZero;
+using expression_internal::Sv;
+using expression_internal::Tok;
+using expression_internal::Token;
 
 // ---------------------------------------------------------------------------
 // Compiler: lexer + recursive-descent parser that emits register-style
@@ -612,38 +59,6 @@ void RunAny(std::span<const Instruction> code, const Result& result, int slots, 
 // before its operands' slots are released, so an instruction never writes a
 // slot it reads.
 // ---------------------------------------------------------------------------
-
-enum class Tok : uint8_t {
-  kEnd,
-  kNumber,
-  kIdent,
-  kPlus,
-  kMinus,
-  kStar,
-  kSlash,
-  kPow,
-  kLt,
-  kLe,
-  kGt,
-  kGe,
-  kEq,
-  kNe,
-  kAndAnd,
-  kOrOr,
-  kBang,
-  kQuestion,
-  kColon,
-  kLParen,
-  kRParen,
-  kComma,
-};
-
-struct Token {
-  Tok kind = Tok::kEnd;
-  size_t pos = 0;
-  size_t len = 0;
-  double number = 0.0;
-};
 
 struct Value {
   enum class Kind : uint8_t { kConstant, kVariable, kSlot };
@@ -694,33 +109,13 @@ const Function* FindFunction(std::string_view name) {
 
 bool IsConstantName(std::string_view name) { return name == "pi" || name == "e"; }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool IsIdentChar(char c) { return IsIdentStart(c) || IsDigit(c); }
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-// absl may be built with its own string_view type (e.g. Debian's package);
-// convert explicitly so the code builds either way.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Quotes a (pure ASCII, lexer-produced) lexeme for an error message,
-// shortening very long ones.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxShown = 40;
-  if (s.size() > kMaxShown) return absl::StrCat("'", Sv(s.substr(0, kMaxShown)), "...'");
-  return absl::StrCat("'", Sv(s), "'");
-}
-
-std::string Column(size_t pos) { return absl::StrCat("column ", pos + 1); }
-
 class Compiler {
  public:
-  Compiler(std::string_view text, std::string_view variable) : text_(text), variable_(variable) {}
+  Compiler(std::string_view text, std::string_view variable)
+      : text_(text), variable_(variable), lexer_(text) {}
   // A compiler that also runs the range analysis over `domain` (Expression::Range).
   Compiler(std::string_view text, std::string_view variable, const Domain& domain)
-      : text_(text), variable_(variable), analyzing_(true), domain_(domain) {}
+      : text_(text), variable_(variable), lexer_(text), analyzing_(true), domain_(domain) {}
 
   absl::Status Compile() {
     if (!Advance()) return status_;
@@ -876,156 +271,10 @@ class Compiler {
 
   // ----- lexer ------------------------------------------------------------
 
-  // Reads the next token into tok_. Returns false (status_ set) on a lexical
-  // error.
+  // Reads the next token into tok_. Returns false (status_ set) on a lexical error.
   bool Advance() {
-    const size_t n = text_.size();
-    size_t p = pos_;
-    while (p < n && IsSpace(text_[p])) ++p;
-    tok_ = Token{Tok::kEnd, p, 0, 0.0};
-    if (p >= n) {
-      pos_ = p;
-      return true;
-    }
-    const char c = text_[p];
-    const char next = p + 1 < n ? text_[p + 1] : '\0';
-    auto punct = [&](Tok kind, size_t len) {
-      tok_.kind = kind;
-      tok_.len = len;
-      pos_ = p + len;
-      return true;
-    };
-    if (IsDigit(c) || (c == '.' && IsDigit(next))) return LexNumber(p);
-    if (IsIdentStart(c)) {
-      size_t q = p + 1;
-      while (q < n && IsIdentChar(text_[q])) ++q;
-      return punct(Tok::kIdent, q - p);
-    }
-    switch (c) {
-      case '+':
-        return punct(Tok::kPlus, 1);
-      case '-':
-        return punct(Tok::kMinus, 1);
-      case '*':
-        return next == '*' ? punct(Tok::kPow, 2) : punct(Tok::kStar, 1);
-      case '^':
-        return punct(Tok::kPow, 1);
-      case '/':
-        return punct(Tok::kSlash, 1);
-      case '<':
-        return next == '=' ? punct(Tok::kLe, 2) : punct(Tok::kLt, 1);
-      case '>':
-        return next == '=' ? punct(Tok::kGe, 2) : punct(Tok::kGt, 1);
-      case '!':
-        return next == '=' ? punct(Tok::kNe, 2) : punct(Tok::kBang, 1);
-      case '=':
-        if (next == '=') return punct(Tok::kEq, 2);
-        return Fail(
-            absl::StrCat("unexpected character '=' at ", Column(p), " (did you mean '=='?)"));
-      case '&':
-        if (next == '&') return punct(Tok::kAndAnd, 2);
-        return Fail(
-            absl::StrCat("unexpected character '&' at ", Column(p), " (did you mean '&&'?)"));
-      case '|':
-        if (next == '|') return punct(Tok::kOrOr, 2);
-        return Fail(
-            absl::StrCat("unexpected character '|' at ", Column(p), " (did you mean '||'?)"));
-      case '?':
-        return punct(Tok::kQuestion, 1);
-      case ':':
-        return punct(Tok::kColon, 1);
-      case '(':
-        return punct(Tok::kLParen, 1);
-      case ')':
-        return punct(Tok::kRParen, 1);
-      case ',':
-        return punct(Tok::kComma, 1);
-      default:
-        break;
-    }
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte > 0x20 && byte < 0x7F) {
-      return Fail(
-          absl::StrCat("unexpected character '", absl::string_view(&c, 1), "' at ", Column(p)));
-    }
-    return Fail(absl::StrFormat("unexpected byte 0x%02X at %s (only printable ASCII is allowed)",
-                                byte, Column(p)));
-  }
-
-  // Lexes a number literal starting at p: digits [. digits] [(e|E) [+-]
-  // digits], with at least one mantissa digit. Rejects literals that run into
-  // letters, digits, '_' or '.', and literals that are not finite doubles.
-  bool LexNumber(size_t p) {
-    const size_t n = text_.size();
-    const size_t start = p;
-    bool malformed = false;
-    while (p < n && IsDigit(text_[p])) ++p;
-    const size_t int_end = p;
-    size_t frac_begin = p, frac_end = p;
-    if (p < n && text_[p] == '.') {
-      ++p;
-      frac_begin = p;
-      while (p < n && IsDigit(text_[p])) ++p;
-      frac_end = p;
-    }
-    const size_t mantissa_end = p;
-    if (p < n && (text_[p] == 'e' || text_[p] == 'E')) {
-      size_t q = p + 1;
-      if (q < n && (text_[q] == '+' || text_[q] == '-')) ++q;
-      if (q < n && IsDigit(text_[q])) {
-        p = q;
-        while (p < n && IsDigit(text_[p])) ++p;
-      } else {
-        malformed = true;
-        p = p + 1;
-      }
-    }
-    if (p < n && (IsIdentChar(text_[p]) || text_[p] == '.')) malformed = true;
-    if (malformed) {
-      while (p < n && (IsIdentChar(text_[p]) || text_[p] == '.')) ++p;
-      return Fail(absl::StrCat("malformed number ", Quote(text_.substr(start, p - start)), " at ",
-                               Column(start)));
-    }
-    const std::string_view lexeme = text_.substr(start, p - start);
-    double value = 0.0;
-    const auto [ptr, ec] = std::from_chars(lexeme.data(), lexeme.data() + lexeme.size(), value);
-    if (ec == std::errc::result_out_of_range) {
-      // Either overflow (an error) or underflow to zero (Python also gives
-      // 0.0). Decide by the decimal order of magnitude of the literal.
-      long long order = 0;
-      bool found = false;
-      for (size_t i = start; i < int_end && !found; ++i) {
-        if (text_[i] != '0') {
-          order = static_cast<long long>(int_end - i);
-          found = true;
-        }
-      }
-      for (size_t i = frac_begin; i < frac_end && !found; ++i) {
-        if (text_[i] != '0') {
-          order = -static_cast<long long>(i - frac_begin);
-          found = true;
-        }
-      }
-      long long exponent = 0;
-      if (mantissa_end < p) {
-        size_t q = mantissa_end + 1;
-        bool negative = false;
-        if (text_[q] == '+' || text_[q] == '-') negative = text_[q++] == '-';
-        for (; q < p; ++q) {
-          exponent = std::min<long long>(exponent * 10 + (text_[q] - '0'), 1000000000LL);
-        }
-        if (negative) exponent = -exponent;
-      }
-      if (found && order + exponent > 0) {
-        return Fail(absl::StrCat("number ", Quote(lexeme), " at ", Column(start),
-                                 " is out of range (not a finite double)"));
-      }
-      value = 0.0;
-    } else if (ec != std::errc() || ptr != lexeme.data() + lexeme.size() || !std::isfinite(value)) {
-      return Fail(absl::StrCat("malformed number ", Quote(lexeme), " at ", Column(start)));
-    }
-    tok_ = Token{Tok::kNumber, start, p - start, value};
-    pos_ = p;
+    std::string error;
+    if (!lexer_.Next(&tok_, &error)) return Fail(std::move(error));
     return true;
   }
 
@@ -1366,9 +615,7 @@ class Compiler {
     const std::string_view name = text_.substr(name_tok.pos, name_tok.len);
     // Peek at the next character rather than lexing the next token, so that
     // errors about this name are reported before errors that follow it.
-    size_t next = pos_;
-    while (next < text_.size() && IsSpace(text_[next])) ++next;
-    const bool call = next < text_.size() && text_[next] == '(';
+    const bool call = lexer_.NextCharIs('(');
     const Function* fn = FindFunction(name);
     if (call) {
       if (!Advance()) return false;  // Now at the '('.
@@ -1458,7 +705,7 @@ class Compiler {
 
   std::string_view text_;
   std::string_view variable_;
-  size_t pos_ = 0;
+  Lexer lexer_;
   Token tok_;
   int depth_ = 0;
   absl::Status status_;
@@ -1508,17 +755,6 @@ absl::StatusOr<Expression> Expression::Compile(std::string_view text, std::strin
   return e;
 }
 
-Interval Interval::Empty() { return {kInf, -kInf}; }
-
-double Interval::max_abs() const { return empty() ? 0.0 : std::max(std::fabs(lo), std::fabs(hi)); }
-
-std::string Interval::ToString() const {
-  if (empty()) return "[]";
-  return absl::StrFormat("[%.6g, %.6g]", lo, hi);
-}
-
-Domain StepDomain() { return {{0.0, static_cast<double>((int64_t{1} << 53) - 1)}, true}; }
-
 absl::StatusOr<Interval> Expression::Range(const Domain& domain) const {
   if (domain.range.empty()) return Interval::Empty();
   if (!Finite(domain.range)) {
@@ -1533,9 +769,11 @@ absl::StatusOr<Interval> Expression::Range(const Domain& domain) const {
 void Expression::Evaluate(std::span<const double> x, std::span<double> out) const {
   const size_t n = std::min(x.size(), out.size());
   if (n == 0) return;
-  RunAny(code_, result_, slots_, x.data(), out.data(), n);
+  expression_internal::RunAny(code_, result_, slots_, x.data(), out.data(), n);
 }
 
-double Expression::Evaluate(double x) const { return RunOne(code_, result_, x); }
+double Expression::Evaluate(double x) const {
+  return expression_internal::RunOne(code_, result_, x);
+}
 
 }  // namespace hpsched::core
