@@ -73,6 +73,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,10 @@
 #include "core/expression_interval.h"
 
 namespace hpsched::core {
+
+namespace expression_internal {
+class Ast;
+}  // namespace expression_internal
 
 class Expression {
  public:
@@ -149,8 +154,8 @@ class Expression {
   // The analysis uses interval arithmetic with rounding taken into account (+ - * / sqrt are
   // correctly rounded, hence monotone; exp, log and pow results are widened by 2 ulps), so it is
   // sound, but conservative: `1/(step - 0.5)` is rejected though no integer step makes it divide
-  // by zero. The returned interval is empty only for an empty domain. Cost: one parse of the
-  // text (microseconds); call it once, at compile time.
+  // by zero. The returned interval is empty only for an empty domain. Cost: one walk of the
+  // syntax tree kept by Compile (microseconds); call it once, at compile time.
   //
   // For example, over StepDomain(): `0.95 ** step` -> [0, 1]; `1/(step+1)` -> [~1.1e-16, 1];
   // `min(1, (step+1)/1000)`; `step < 100 ? step/100 : 0.5 * (1 + cos(pi * (step-100)/900))` are
@@ -192,6 +197,8 @@ class Expression {
   std::vector<expression_internal::Instruction> code_;
   expression_internal::Result result_;
   int slots_ = 0;
+  // The syntax tree, for Range(); shared by copies (it is immutable).
+  std::shared_ptr<const expression_internal::Ast> ast_;
 };
 
 }  // namespace hpsched::core
