@@ -1,8 +1,6 @@
 #include "core/expression.h"
 
-#include <algorithm>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,7 +13,6 @@
 #include "core/expression_codegen.h"
 #include "core/expression_lexer.h"
 #include "core/expression_range.h"
-#include "core/expression_vm.h"
 
 namespace hpsched::core {
 namespace {
@@ -73,16 +70,6 @@ absl::StatusOr<Interval> Expression::Range(const Domain& domain) const {
         absl::StrCat("the variable's range ", domain.range.ToString(), " is not finite"));
   }
   return expression_internal::AnalyzeRange(*ast_, text_, domain);
-}
-
-void Expression::Evaluate(std::span<const double> x, std::span<double> out) const {
-  const size_t n = std::min(x.size(), out.size());
-  if (n == 0) return;
-  expression_internal::RunAny(code_, result_, slots_, x.data(), out.data(), n);
-}
-
-double Expression::Evaluate(double x) const {
-  return expression_internal::RunOne(code_, result_, x);
 }
 
 }  // namespace hpsched::core

@@ -67,6 +67,12 @@
 //
 // Thread-safety: a compiled Expression is immutable; Evaluate() may be called
 // concurrently from any number of threads.
+//
+// Implementation, one job per file (namespace expression_internal): expression_lexer (text ->
+// tokens), expression_ast + expression_parser (tokens -> syntax tree), expression_codegen (tree ->
+// bytecode, constants folded), expression_vm (runs the bytecode), expression_interval (interval
+// arithmetic, with Interval and Domain), expression_range (Range(): a walk over the tree);
+// expression_bytecode holds the instruction set and the scalar semantics they all share.
 
 #ifndef HPSCHED_CORE_EXPRESSION_H_
 #define HPSCHED_CORE_EXPRESSION_H_

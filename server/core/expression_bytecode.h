@@ -1,9 +1,10 @@
 // The bytecode of a compiled Expression and the scalar semantics of each of its operations.
 //
 // The scalar functions are the single definition of what an operation computes: the VM's lane
-// loops (expression_vm.cc) and the compiler's constant folding (expression.cc) both
-// call them, so a folded value is bit for bit what evaluation would have produced. Implementation
-// detail of Expression (namespace expression_internal); not for use outside server/core/.
+// loops (expression_vm.cc) and the constant folding of the code generator (expression_codegen.cc)
+// and of the range analysis (expression_range.cc) all call them, so a folded value is bit for bit
+// what evaluation would have produced. Implementation detail of Expression (namespace
+// expression_internal); not for use outside server/core/.
 
 #ifndef HPSCHED_CORE_EXPRESSION_BYTECODE_H_
 #define HPSCHED_CORE_EXPRESSION_BYTECODE_H_

@@ -4,7 +4,9 @@
 // Each conditional's arms are walked over the part of the domain where they are selected, known
 // exactly when the condition compares the variable with a constant (or combines such comparisons
 // with &&, || and !); sub-expressions made of constants are folded as the code generator folds
-// them, so `step < 2 * 50` splits the domain at 100. Implementation detail of Expression.
+// them, so `step < 2 * 50` splits the domain at 100. The walk recurses along the tree, whose depth
+// is bounded by the text length (kMaxLength: at most ~512 frames, for `1+1+...+1`). Implementation
+// detail of Expression.
 
 #ifndef HPSCHED_CORE_EXPRESSION_RANGE_H_
 #define HPSCHED_CORE_EXPRESSION_RANGE_H_

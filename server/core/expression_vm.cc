@@ -1,5 +1,6 @@
 #include "core/expression_vm.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -200,4 +201,20 @@ void RunAny(std::span<const Instruction> code, const Result& result, int slots, 
     Run<Expression::kMaxStack>(code, result, x, out, n);
   }
 }
+
 }  // namespace hpsched::core::expression_internal
+
+namespace hpsched::core {
+
+// Defined here, beside the VM, so that the calls into it can be inlined.
+void Expression::Evaluate(std::span<const double> x, std::span<double> out) const {
+  const size_t n = std::min(x.size(), out.size());
+  if (n == 0) return;
+  expression_internal::RunAny(code_, result_, slots_, x.data(), out.data(), n);
+}
+
+double Expression::Evaluate(double x) const {
+  return expression_internal::RunOne(code_, result_, x);
+}
+
+}  // namespace hpsched::core
