@@ -67,115 +67,33 @@
 //
 // Thread-safety: a compiled Expression is immutable; Evaluate() may be called
 // concurrently from any number of threads.
+//
+// Implementation, one job per file (namespace expression_internal): expression_lexer (text ->
+// tokens), expression_ast + expression_parser (tokens -> syntax tree), expression_codegen (tree ->
+// bytecode, constants folded), expression_vm (runs the bytecode), expression_interval (interval
+// arithmetic, with Interval and Domain), expression_range (Range(): a walk over the tree);
+// expression_bytecode holds the instruction set and the scalar semantics they all share.
 
 #ifndef HPSCHED_CORE_EXPRESSION_H_
 #define HPSCHED_CORE_EXPRESSION_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/expression_bytecode.h"
+#include "core/expression_interval.h"
 
 namespace hpsched::core {
 
 namespace expression_internal {
-
-// Bytecode operations. Implementation detail of Expression.
-enum class Op : uint8_t {
-  kFill,  // dst = k
-  // Unary: dst = f(a).
-  kNeg,
-  kNot,
-  kAbs,
-  kFloor,
-  kCeil,
-  kExp,
-  kLog,
-  kSqrt,
-  kSin,
-  kCos,
-  // Binary: dst = f(a, b), with either operand possibly the immediate k.
-  kAdd,
-  kSub,
-  kMul,
-  kDiv,
-  kPow,
-  kLt,
-  kLe,
-  kGt,
-  kGe,
-  kEq,
-  kNe,
-  kAnd,
-  kOr,
-  kMin,
-  kMax,
-  // dst = a != 0 ? b : c.
-  kSelect,
-};
-
-// Where the operands of a binary instruction come from.
-enum class Mode : uint8_t {
-  kSlotSlot,      // f(a, b)
-  kSlotConstant,  // f(a, k)
-  kConstantSlot,  // f(k, b)
-};
-
-// Source index that denotes the input variable instead of a stack slot.
-inline constexpr uint8_t kVariableSource = 0xFF;
-
-// One instruction of the compiled program. Sources are stack slots
-// (< Expression::kMaxStack) or kVariableSource; dst is always a slot that is
-// distinct from every source of the same instruction.
-struct Instruction {
-  Op op = Op::kFill;
-  Mode mode = Mode::kSlotSlot;
-  uint8_t dst = 0;
-  uint8_t a = kVariableSource;
-  uint8_t b = kVariableSource;
-  uint8_t c = kVariableSource;
-  double k = 0.0;
-};
-
-// Where the final value lives after the program has run.
-struct Result {
-  enum class Kind : uint8_t { kConstant, kVariable, kSlot };
-  Kind kind = Kind::kConstant;
-  uint8_t slot = 0;
-  double constant = 0.0;
-};
-
+class Ast;
 }  // namespace expression_internal
-
-// A closed interval [lo, hi] of doubles; empty when !(lo <= hi).
-struct Interval {
-  double lo = 0.0;
-  double hi = 0.0;
-
-  static Interval Empty();
-  static Interval Point(double v) { return {v, v}; }
-  bool empty() const { return !(lo <= hi); }
-  bool contains(double v) const { return lo <= v && v <= hi; }
-  // max(|lo|, |hi|); 0 when empty.
-  double max_abs() const;
-  // "[lo, hi]" with 6 significant digits, or "[]".
-  std::string ToString() const;
-  bool operator==(const Interval&) const = default;
-};
-
-// The values the variable of an expression takes: every double in `range`, or, when `integers`,
-// every integer in it.
-struct Domain {
-  Interval range;
-  bool integers = false;
-};
-
-// The steps of a schedule: the integers in [0, 2^53 - 1].
-Domain StepDomain();
 
 class Expression {
  public:
@@ -242,8 +160,8 @@ class Expression {
   // The analysis uses interval arithmetic with rounding taken into account (+ - * / sqrt are
   // correctly rounded, hence monotone; exp, log and pow results are widened by 2 ulps), so it is
   // sound, but conservative: `1/(step - 0.5)` is rejected though no integer step makes it divide
-  // by zero. The returned interval is empty only for an empty domain. Cost: one parse of the
-  // text (microseconds); call it once, at compile time.
+  // by zero. The returned interval is empty only for an empty domain. Cost: one walk of the
+  // syntax tree kept by Compile (microseconds); call it once, at compile time.
   //
   // For example, over StepDomain(): `0.95 ** step` -> [0, 1]; `1/(step+1)` -> [~1.1e-16, 1];
   // `min(1, (step+1)/1000)`; `step < 100 ? step/100 : 0.5 * (1 + cos(pi * (step-100)/900))` are
@@ -285,6 +203,8 @@ class Expression {
   std::vector<expression_internal::Instruction> code_;
   expression_internal::Result result_;
   int slots_ = 0;
+  // The syntax tree, for Range(); shared by copies (it is immutable).
+  std::shared_ptr<const expression_internal::Ast> ast_;
 };
 
 }  // namespace hpsched::core

@@ -15,6 +15,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/expression_ast.h"
+#include "core/expression_interval.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -1121,6 +1123,96 @@ TEST(ExpressionRangeTest, RandomExpressionsStayInTheirRange) {
     if (HasFatalFailure()) return;
   }
   EXPECT_GT(accepted, 3000);
+}
+
+// ----- the pieces: syntax tree and interval operations -------------------------
+
+std::string Tree(std::string_view text) {
+  absl::StatusOr<expression_internal::Ast> ast = expression_internal::Parse(text, "step", nullptr);
+  if (!ast.ok()) return std::string(ast.status().message());
+  return ast->ToString();
+}
+
+TEST(ExpressionAstTest, ShapeFollowsPrecedenceAndAssociativity) {
+  EXPECT_EQ(Tree("step"), "x");
+  EXPECT_EQ(Tree("1 + 2 * step"), "(+ 1 (* 2 x))");
+  EXPECT_EQ(Tree("step - 1 - 2"), "(- (- x 1) 2)");
+  EXPECT_EQ(Tree("2 ** 3 ** step"), "(** 2 (** 3 x))");
+  EXPECT_EQ(Tree("-2 ^ -step"), "(neg (** 2 (neg x)))");
+  EXPECT_EQ(Tree("!step || step < 1 && step >= 2"), "(|| (! x) (&& (< x 1) (>= x 2)))");
+  EXPECT_EQ(Tree("step ? 1 : step ? 2 : 3"), "(? x 1 (? x 2 3))");
+}
+
+TEST(ExpressionAstTest, ParenthesesAndUnaryPlusLeaveNoNode) {
+  EXPECT_EQ(Tree("((+step))"), "x");
+  EXPECT_EQ(Tree("+(1)"), "1");
+}
+
+TEST(ExpressionAstTest, CallsBecomeOperations) {
+  EXPECT_EQ(Tree("min(step, 1, 2)"), "(min (min x 1) 2)");
+  EXPECT_EQ(Tree("max(1, step)"), "(max 1 x)");
+  EXPECT_EQ(Tree("pow(step, 2)"), "(** x 2)");
+  EXPECT_EQ(Tree("sqrt(abs(step))"), "(sqrt (abs x))");
+  EXPECT_EQ(Tree("pi"), "3.1415926535897931");
+  EXPECT_EQ(Tree("e"), "2.7182818284590451");
+}
+
+TEST(ExpressionAstTest, ParseErrorsAreTheCompilersErrors) {
+  EXPECT_EQ(Tree("1 +"), "unexpected end of expression at column 4");
+  EXPECT_EQ(Tree(""), "empty expression");
+  EXPECT_EQ(Tree("pow(1)"), "'pow' needs exactly 2 arguments at column 1, got 1");
+}
+
+TEST(ExpressionAstTest, OperationsKeepTheirTokenForErrors) {
+  absl::StatusOr<expression_internal::Ast> ast =
+      expression_internal::Parse("1 + sqrt(step)", "step", nullptr);
+  ASSERT_TRUE(ast.ok());
+  const expression_internal::Node& plus = ast->node(ast->root());
+  EXPECT_EQ(plus.pos, 2u);
+  EXPECT_EQ(plus.len, 1u);
+  const expression_internal::Node& sqrt = ast->node(plus.b);
+  EXPECT_EQ(sqrt.pos, 4u);
+  EXPECT_EQ(sqrt.len, 4u);
+}
+
+TEST(ExpressionIntervalTest, CorrectlyRoundedOpsUseTheCorners) {
+  using expression_internal::Op;
+  using expression_internal::RangeBinary;
+  EXPECT_EQ(RangeBinary(Op::kSub, {0, 1}, {2, 3}).range, (Interval{-3, -1}));
+  EXPECT_EQ(RangeBinary(Op::kMul, {-2, 1}, {-3, 4}).range, (Interval{-8, 6}));
+  EXPECT_EQ(RangeBinary(Op::kDiv, {1, 2}, {4, 8}).range, (Interval{0.125, 0.5}));
+  EXPECT_EQ(RangeBinary(Op::kMin, {0, 5}, {1, 2}).range, (Interval{0, 2}));
+  EXPECT_EQ(RangeBinary(Op::kLt, {0, 1}, {2, 3}).range, Interval::Point(1.0));
+  EXPECT_EQ(RangeBinary(Op::kLt, {0, 2}, {2, 3}).range, (Interval{0, 1}));
+}
+
+TEST(ExpressionIntervalTest, UnsafeOpsExplainWhy) {
+  using expression_internal::Op;
+  EXPECT_EQ(expression_internal::RangeBinary(Op::kDiv, {1, 2}, {0, 1}).error,
+            "may divide by zero: the divisor's range [0, 1] contains 0");
+  EXPECT_EQ(expression_internal::RangeUnary(Op::kLog, {0, 10}).error,
+            "may take the log of a value <= 0: the argument's range [0, 10] is not > 0");
+  EXPECT_EQ(expression_internal::RangeUnary(Op::kExp, {0, 1000}).error,
+            "may overflow: the argument's range [0, 1000] goes above 709.78");
+}
+
+TEST(ExpressionIntervalTest, FaithfulOpsAreWidenedButNotAcrossOne) {
+  using expression_internal::Op;
+  const Interval r = expression_internal::RangeBinary(Op::kPow, {0.95, 0.95}, {0, 100}).range;
+  EXPECT_EQ(r.hi, 1.0);
+  EXPECT_LT(r.lo, std::pow(0.95, 100));
+  EXPECT_GT(r.lo, 0.0);
+}
+
+TEST(ExpressionIntervalTest, RefineSplitsADomainAtAConstant) {
+  using expression_internal::Op;
+  using expression_internal::Refine;
+  const Domain steps{{0, 1000}, true};
+  EXPECT_EQ(Refine(steps, Op::kLt, 100), (Interval{0, 99}));
+  EXPECT_EQ(Refine(steps, Op::kGe, 99.5), (Interval{100, 1000}));
+  EXPECT_TRUE(Refine(steps, Op::kEq, 0.5).empty());
+  EXPECT_EQ(Refine(steps, Op::kNe, 0), (Interval{1, 1000}));
+  EXPECT_EQ(Refine({{0, 1}, false}, Op::kLt, 1).hi, std::nextafter(1.0, 0.0));
 }
 
 }  // namespace
