@@ -8,13 +8,6 @@
 
 namespace hpsched::jobs {
 
-absl::Status CheckValueCap(int64_t total_values, absl::string_view count_field) {
-  if (total_values <= core::kMaxValuesPerBatch) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(count_field, ": the response would hold more than ", core::kMaxValuesPerBatch,
-                   " values (count x series); ask for fewer steps or hyperparameters"));
-}
-
 namespace {
 
 // Whether a read's provisional values mean waiting, given its policy and whether the deadline has
@@ -39,14 +32,14 @@ absl::StatusOr<PlannedRead> ReadPath::PlanOne(const ReadRequest& request, absl::
   if (!request.job_id.ok()) return request.job_id.status();
   PlannedRead read;
   read.start = request.start;
-  read.count = EffectiveCount(request.count);
+  read.count = core::EffectiveCount(request.count);
   RETURN_IF_ERROR(core::CheckStepRange(read.start, read.count, absl::StrCat(prefix, "step"),
                                        absl::StrCat(prefix, "count")));
   ASSIGN_OR_RETURN(read.job, registry_->Get(*request.job_id));
   ASSIGN_OR_RETURN(read.series, read.job->plan->Select(request.hyperparameters,
                                                        absl::StrCat(prefix, "hyperparameters")));
   *total_values += read.count * static_cast<int64_t>(read.series.size());
-  RETURN_IF_ERROR(CheckValueCap(*total_values, absl::StrCat(prefix, "count")));
+  RETURN_IF_ERROR(core::CheckValueCap(*total_values, absl::StrCat(prefix, "count")));
   const int64_t provisional_from = read.job->plan->ProvisionalFrom(read.series);
   if (provisional_from < read.start + read.count) {
     read.provisional_from = std::max(provisional_from, read.start);
@@ -94,58 +87,6 @@ void ReadPath::Evaluate(const ReadPlan& plan, std::span<const std::span<double>>
     }
   }
   evaluator_->Evaluate(queries);
-}
-
-absl::Status CheckPreview(std::span<const double> base_values, int64_t start, int64_t count,
-                          const PreviewFields& fields) {
-  const std::vector<double> one = {1.0};
-  const std::span<const double> bases =
-      base_values.empty() ? std::span<const double>(one) : base_values;
-  RETURN_IF_ERROR(core::CheckBaseValues(bases, fields.base_values));
-  const int64_t n = EffectiveCount(count);
-  RETURN_IF_ERROR(core::CheckStepRange(start, n, fields.start, fields.count));
-  return CheckValueCap(static_cast<int64_t>(bases.size()) * n, fields.count);
-}
-
-absl::StatusOr<CompiledPreview> CompiledPreview::Compile(const core::ScheduleSpec& schedule,
-                                                         std::vector<double> base_values,
-                                                         absl::string_view hyperparameter,
-                                                         const PreviewFields& fields) {
-  if (base_values.empty()) base_values.push_back(1.0);
-  RETURN_IF_ERROR(core::CheckBaseValues(base_values, fields.base_values));
-  CompiledPreview preview;
-  ASSIGN_OR_RETURN(preview.nodes_,
-                   core::CompileStandalone(schedule, base_values, fields.schedule,
-                                           hyperparameter.empty() ? "lr" : hyperparameter));
-  return preview;
-}
-
-absl::Status CompiledPreview::Evaluate(int64_t start, int64_t count,
-                                       const core::Evaluator& evaluator,
-                                       const std::function<std::span<double>(size_t, int64_t)>& out,
-                                       const PreviewFields& fields) const {
-  const int64_t n = EffectiveCount(count);
-  RETURN_IF_ERROR(core::CheckStepRange(start, n, fields.start, fields.count));
-  RETURN_IF_ERROR(CheckValueCap(static_cast<int64_t>(nodes_.size()) * n, fields.count));
-  std::vector<core::EvalQuery> queries;
-  queries.reserve(nodes_.size());
-  for (size_t g = 0; g < nodes_.size(); ++g) {
-    queries.push_back(core::EvalQuery{nodes_[g].get(), start, out(g, n)});
-  }
-  evaluator.Evaluate(queries);
-  return absl::OkStatus();
-}
-
-absl::Status PreviewValues(const core::ScheduleSpec& schedule, std::vector<double> base_values,
-                           absl::string_view hyperparameter, int64_t start, int64_t count,
-                           const core::Evaluator& evaluator,
-                           const std::function<std::span<double>(size_t, int64_t)>& out,
-                           const PreviewFields& fields) {
-  RETURN_IF_ERROR(CheckPreview(base_values, start, count, fields));
-  ASSIGN_OR_RETURN(
-      CompiledPreview preview,
-      CompiledPreview::Compile(schedule, std::move(base_values), hyperparameter, fields));
-  return preview.Evaluate(start, count, evaluator, out, fields);
 }
 
 }  // namespace hpsched::jobs

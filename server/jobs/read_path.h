@@ -1,5 +1,6 @@
 // The read path: how a request for values becomes values, as domain types (no protos, no gRPC).
-// GetValues, BatchGetValues and Preview (server and `hpsched preview --local`) all go through it:
+// GetValues and BatchGetValues go through it (Preview and `hpsched preview --local`, which read no
+// job, through core/preview.h, which shares its count rule and cap):
 //
 //   ReadPath::Plan      pins each request's job, selects its series, finds where its values turn
 //                       provisional, applies the pending policy, and marks the steps served;
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/evaluator.h"
+#include "core/preview.h"
 #include "core/schedule_spec.h"
 #include "jobs/job_registry.h"
 
@@ -36,13 +38,6 @@ enum class PendingPolicy {
   kWaitThenProvisional,  // Wait; at the deadline, answer with the provisional values.
   kProvisionalNow,       // Answer at once.
 };
-
-// The count a request means: 0 (unset) means 1.
-inline int64_t EffectiveCount(int64_t count) { return count == 0 ? 1 : count; }
-
-// InvalidArgument "<count_field>: the response would hold more than 400000 values (count x series);
-// ..." when `total_values` exceeds core::kMaxValuesPerBatch: the one check of the batch cap.
-absl::Status CheckValueCap(int64_t total_values, absl::string_view count_field);
 
 // One read of consecutive steps of some of a job's hyperparameters.
 struct ReadRequest {
@@ -110,52 +105,6 @@ class ReadPath {
   const JobRegistry* const registry_;
   const core::Evaluator* const evaluator_;
 };
-
-// --- Preview: a schedule that is not part of a job -------------------------------------------
-
-// Where preview errors point: the request's field names (the CLI passes its flags).
-struct PreviewFields {
-  std::string schedule = "schedule";
-  std::string base_values = "base_values";
-  std::string start = "start_step";
-  std::string count = "count";
-};
-
-// A schedule compiled once for previews of any step range: one node per base value.
-class CompiledPreview {
- public:
-  // Checks `base_values` (empty means {1.0}) and compiles `schedule` for the hyperparameter named
-  // `hyperparameter` (empty means "lr"). InvalidArgument naming fields of `fields`.
-  static absl::StatusOr<CompiledPreview> Compile(const core::ScheduleSpec& schedule,
-                                                 std::vector<double> base_values,
-                                                 absl::string_view hyperparameter,
-                                                 const PreviewFields& fields = {});
-
-  size_t groups() const { return nodes_.size(); }
-
-  // Checks [start, start + EffectiveCount(count)) and the batch cap (count x groups), then
-  // evaluates with `evaluator`: `out(group, count)` returns the span group `group` is written to.
-  absl::Status Evaluate(int64_t start, int64_t count, const core::Evaluator& evaluator,
-                        const std::function<std::span<double>(size_t, int64_t)>& out,
-                        const PreviewFields& fields = {}) const;
-
- private:
-  std::vector<core::NodePtr> nodes_;
-};
-
-// The checks of a preview that come before compiling, in the order the service has always made
-// them: base values, step range, cap. Compile + Evaluate make them too; Preview calls this first
-// so a bad range is reported before a bad schedule.
-absl::Status CheckPreview(std::span<const double> base_values, int64_t start, int64_t count,
-                          const PreviewFields& fields = {});
-
-// Preview in one call: CheckPreview, Compile, Evaluate. `hpsched preview --local` and the
-// Preview RPC both end here.
-absl::Status PreviewValues(const core::ScheduleSpec& schedule, std::vector<double> base_values,
-                           absl::string_view hyperparameter, int64_t start, int64_t count,
-                           const core::Evaluator& evaluator,
-                           const std::function<std::span<double>(size_t, int64_t)>& out,
-                           const PreviewFields& fields = {});
 
 }  // namespace hpsched::jobs
 

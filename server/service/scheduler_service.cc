@@ -353,7 +353,7 @@ grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext*
   return Unary(context, [&]() -> absl::Status {
     if (!request->has_schedule()) return absl::InvalidArgumentError("schedule: is required");
     int64_t values = 0;
-    RETURN_IF_ERROR(jobs::PreviewValues(
+    RETURN_IF_ERROR(core::PreviewValues(
         codec::ScheduleFromProto(request->schedule()),
         std::vector<double>(request->base_values().begin(), request->base_values().end()),
         request->hyperparameter(), request->start_step(), request->count(), read_path_.evaluator(),

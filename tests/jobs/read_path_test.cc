@@ -15,6 +15,13 @@
 namespace hpsched::jobs {
 namespace {
 
+// The preview half of reads lives in the core (core/preview.h), beside the rules every read shares.
+using core::CheckValueCap;
+using core::CompiledPreview;
+using core::EffectiveCount;
+using core::PreviewFields;
+using core::PreviewValues;
+
 core::JobSpec TwoHyperparameters() {
   core::JobSpec spec;
   spec.hyperparameters.push_back(
