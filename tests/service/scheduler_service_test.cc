@@ -42,10 +42,10 @@ class SchedulerServiceTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
-    ClientOptions options;
+    client::ClientOptions options;
     options.timeout = absl::Seconds(30);
-    client_ =
-        std::make_unique<Client>(server_->InProcessChannel(grpc::ChannelArguments()), options);
+    client_ = std::make_unique<client::Client>(
+        server_->InProcessChannel(grpc::ChannelArguments()), options);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -54,7 +54,7 @@ class SchedulerServiceTest : public ::testing::Test {
   jobs::JobRegistry registry_{&store_, &clock_};
   service::SchedulerService service_{&registry_};
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<client::Client> client_;
 };
 
 TEST_F(SchedulerServiceTest, CreateGetListDelete) {
@@ -304,7 +304,7 @@ TEST_F(SchedulerServiceTest, GoldenValuesThroughTheService) {
 TEST_F(SchedulerServiceTest, PrefetchingReaderMakesOneCallPerWindow) {
   ASSERT_TRUE(
       client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})")).ok());
-  PrefetchingReader reader(client_.get(), "demo", 16);
+  client::PrefetchingReader reader(client_.get(), "demo", 16);
   for (int step = 0; step < 64; ++step) {
     auto lr = reader.Value(step);
     ASSERT_TRUE(lr.ok()) << lr.status();
@@ -312,7 +312,7 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderMakesOneCallPerWindow) {
   }
   EXPECT_EQ(reader.rpc_count(), 4);
   EXPECT_EQ(reader.Value(3, "momentum").status().code(), absl::StatusCode::kNotFound);
-  PrefetchingReader missing(client_.get(), "nope", 16);
+  client::PrefetchingReader missing(client_.get(), "nope", 16);
   EXPECT_EQ(missing.Value(0).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -415,9 +415,9 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
 
 TEST_F(SchedulerServiceTest, PendingPolicies) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
-  ClientOptions options = client_->options();
+  client::ClientOptions options = client_->options();
   options.timeout = absl::Milliseconds(500);
-  Client impatient(server_->InProcessChannel(grpc::ChannelArguments()), options);
+  client::Client impatient(server_->InProcessChannel(grpc::ChannelArguments()), options);
   // Steps 0..9 are final (no report before them is expected); 10 on wait for the report at 9.
   auto final_values = impatient.GetValues(ValuesAt("p", 0, 10));
   ASSERT_TRUE(final_values.ok());
@@ -494,7 +494,7 @@ TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
 
 TEST_F(SchedulerServiceTest, PrefetchingReaderDropsValuesAChangeMadeStale) {
   ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
-  PrefetchingReader reader(client_.get(), "demo", PrefetchOptions{.window = 100});
+  client::PrefetchingReader reader(client_.get(), "demo", client::PrefetchOptions{.window = 100});
   ASSERT_EQ(*reader.Value(0), 0.1);  // Prefetches 0..99 (served: an update below 100 is refused).
   v1::UpdateJobRequest update;
   update.set_name("demo");
@@ -527,7 +527,7 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
       ASSERT_TRUE(client_->ReportMetrics(Report(step, e % 2 == 0 ? 1.0 / (e + 1) : 5.0)).ok());
     }
   });
-  PrefetchingReader reader(client_.get(), "p", PrefetchOptions{.window = 25});
+  client::PrefetchingReader reader(client_.get(), "p", client::PrefetchOptions{.window = 25});
   std::vector<double> seen;
   for (int64_t step = 0; step < 60; ++step) {
     auto value = reader.Value(step);
