@@ -438,7 +438,8 @@ TEST_F(SchedulerServiceTest, PendingPolicies) {
 
 TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
-  std::unique_ptr<WatchStream> stream = client_->WatchJob("p", absl::Now() + absl::Seconds(30));
+  std::unique_ptr<client::WatchStream> stream =
+      client_->WatchJob("p", absl::Now() + absl::Seconds(30));
   auto snapshot = stream->Next();
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   EXPECT_EQ(snapshot->type(), v1::JOB_EVENT_TYPE_SNAPSHOT);
@@ -477,7 +478,7 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
 
 TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
-  std::unique_ptr<WatchStream> stream = client_->WatchJob("p");
+  std::unique_ptr<client::WatchStream> stream = client_->WatchJob("p");
   ASSERT_TRUE(stream->Next().ok());
   absl::StatusOr<v1::GetValuesResponse> answer;
   std::thread reader([&] {
