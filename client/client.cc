@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace hpsched {
+namespace hpsched::client {
 namespace {
 
 absl::Status FromGrpc(const grpc::Status& status) {
@@ -166,4 +166,4 @@ absl::StatusOr<v1::WatchJobResponse> WatchStream::Next() {
 
 void WatchStream::Cancel() { context_.TryCancel(); }
 
-}  // namespace hpsched
+}  // namespace hpsched::client

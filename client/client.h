@@ -1,5 +1,5 @@
-// hpsched::Client: typed calls to hpsched.v1.SchedulerService, each with a deadline, retried with
-// exponential backoff while the server is UNAVAILABLE.
+// hpsched::client::Client: typed calls to hpsched.v1.SchedulerService, each with a deadline,
+// retried with exponential backoff while the server is UNAVAILABLE.
 #ifndef HPSCHED_CLIENT_CLIENT_H_
 #define HPSCHED_CLIENT_CLIENT_H_
 
@@ -16,7 +16,7 @@
 #include "absl/time/time.h"
 #include "hpsched/v1/scheduler_service.grpc.pb.h"
 
-namespace hpsched {
+namespace hpsched::client {
 
 struct ClientOptions {
   // gRPC target, e.g. "localhost:50051".
@@ -101,6 +101,6 @@ class WatchStream {
 // "jobs/{job_id}" for a bare id; a name is returned as it is.
 std::string ToJobName(absl::string_view job_id);
 
-}  // namespace hpsched
+}  // namespace hpsched::client
 
 #endif  // HPSCHED_CLIENT_CLIENT_H_

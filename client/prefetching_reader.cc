@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace hpsched {
+namespace hpsched::client {
 namespace {
 
 constexpr int64_t kNoChange = std::numeric_limits<int64_t>::max();
@@ -139,4 +139,4 @@ absl::StatusOr<double> PrefetchingReader::Value(int64_t step, absl::string_view 
                                           "\" with parameter group ", group));
 }
 
-}  // namespace hpsched
+}  // namespace hpsched::client

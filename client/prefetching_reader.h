@@ -14,7 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
 
-namespace hpsched {
+namespace hpsched::client {
 
 struct PrefetchOptions {
   // Steps fetched per GetValues (>= 1).
@@ -73,6 +73,6 @@ class PrefetchingReader {
   std::thread watcher_;
 };
 
-}  // namespace hpsched
+}  // namespace hpsched::client
 
 #endif  // HPSCHED_CLIENT_PREFETCHING_READER_H_

@@ -74,7 +74,7 @@ class PollingJobWatcher : public JobWatcher {
 class StreamingJobWatcher : public JobWatcher {
  public:
   // Opens the stream for `deadline`.
-  using OpenFn = std::function<std::unique_ptr<WatchStream>(absl::Time deadline)>;
+  using OpenFn = std::function<std::unique_ptr<client::WatchStream>(absl::Time deadline)>;
 
   explicit StreamingJobWatcher(OpenFn open) : open_(std::move(open)) {}
 
@@ -82,7 +82,7 @@ class StreamingJobWatcher : public JobWatcher {
 
  private:
   OpenFn open_;
-  std::unique_ptr<WatchStream> stream_;
+  std::unique_ptr<client::WatchStream> stream_;
   bool deleted_ = false;
 };
 

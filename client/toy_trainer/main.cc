@@ -41,9 +41,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("toy-trainer [--target HOST:PORT] [--schedule JSON | --job JOB_ID]");
   absl::ParseCommandLine(argc, argv);
 
-  hpsched::ClientOptions options;
+  hpsched::client::ClientOptions options;
   options.target = absl::GetFlag(FLAGS_target);
-  hpsched::Client client(options);
+  hpsched::client::Client client(options);
 
   std::string job_id = absl::GetFlag(FLAGS_job);
   if (job_id.empty()) {
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(created->version()));
   }
 
-  hpsched::PrefetchingReader reader(&client, job_id, absl::GetFlag(FLAGS_window));
+  hpsched::client::PrefetchingReader reader(&client, job_id, absl::GetFlag(FLAGS_window));
   const auto data = hpsched::toy::MakeData(64, /*seed=*/42);
   hpsched::toy::Linear model = hpsched::toy::Linear::Init(/*seed=*/7);
   hpsched::toy::Adam adam;

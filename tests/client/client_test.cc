@@ -10,7 +10,7 @@
 #include <mutex>
 #include <set>
 
-namespace hpsched {
+namespace hpsched::client {
 namespace {
 
 class FlakyService final : public v1::SchedulerService::CallbackService {
@@ -136,4 +136,4 @@ TEST(ClientDeadlineTest, NoServerGivesUnavailableWithinTheDeadline) {
 }
 
 }  // namespace
-}  // namespace hpsched
+}  // namespace hpsched::client

@@ -45,10 +45,10 @@ class SchedulerServiceTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
-    ClientOptions options;
+    client::ClientOptions options;
     options.timeout = absl::Seconds(30);
-    client_ =
-        std::make_unique<Client>(server_->InProcessChannel(grpc::ChannelArguments()), options);
+    client_ = std::make_unique<client::Client>(
+        server_->InProcessChannel(grpc::ChannelArguments()), options);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -65,7 +65,7 @@ class SchedulerServiceTest : public ::testing::Test {
   jobs::JobRegistry registry_{&store_, &clock_};
   service::SchedulerService service_{&registry_, Options()};
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<client::Client> client_;
 };
 
 TEST_F(SchedulerServiceTest, CreateGetListDelete) {
@@ -315,7 +315,7 @@ TEST_F(SchedulerServiceTest, GoldenValuesThroughTheService) {
 TEST_F(SchedulerServiceTest, PrefetchingReaderMakesOneCallPerWindow) {
   ASSERT_TRUE(
       client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})")).ok());
-  PrefetchingReader reader(client_.get(), "demo", 16);
+  client::PrefetchingReader reader(client_.get(), "demo", 16);
   for (int step = 0; step < 64; ++step) {
     auto lr = reader.Value(step);
     ASSERT_TRUE(lr.ok()) << lr.status();
@@ -323,7 +323,7 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderMakesOneCallPerWindow) {
   }
   EXPECT_EQ(reader.rpc_count(), 4);
   EXPECT_EQ(reader.Value(3, "momentum").status().code(), absl::StatusCode::kNotFound);
-  PrefetchingReader missing(client_.get(), "nope", 16);
+  client::PrefetchingReader missing(client_.get(), "nope", 16);
   EXPECT_EQ(missing.Value(0).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -438,7 +438,7 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
 
 // A GetValues that waits, answered at its deadline: the call parks, then the fake clock passes the
 // deadline.
-absl::StatusOr<v1::GetValuesResponse> AtDeadline(Client* client, jobs::ManualExecutor* executor,
+absl::StatusOr<v1::GetValuesResponse> AtDeadline(client::Client* client, jobs::ManualExecutor* executor,
                                                  const v1::GetValuesRequest& request) {
   absl::StatusOr<v1::GetValuesResponse> answer;
   std::thread reader([&] { answer = client->GetValues(request); });
@@ -503,7 +503,8 @@ TEST_F(SchedulerServiceTest, PendingPolicies) {
 
 TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
-  std::unique_ptr<WatchStream> stream = client_->WatchJob("p", absl::Now() + absl::Seconds(30));
+  std::unique_ptr<client::WatchStream> stream =
+      client_->WatchJob("p", absl::Now() + absl::Seconds(30));
   auto snapshot = stream->Next();
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   EXPECT_EQ(snapshot->type(), v1::JOB_EVENT_TYPE_SNAPSHOT);
@@ -545,7 +546,7 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
 
 TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
   ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
-  std::unique_ptr<WatchStream> stream = client_->WatchJob("p");
+  std::unique_ptr<client::WatchStream> stream = client_->WatchJob("p");
   ASSERT_TRUE(stream->Next().ok());
   absl::StatusOr<v1::GetValuesResponse> answer;
   std::thread reader([&] {
@@ -561,7 +562,7 @@ TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
 
 TEST_F(SchedulerServiceTest, PrefetchingReaderDropsValuesAChangeMadeStale) {
   ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
-  PrefetchingReader reader(client_.get(), "demo", PrefetchOptions{.window = 100});
+  client::PrefetchingReader reader(client_.get(), "demo", client::PrefetchOptions{.window = 100});
   ASSERT_EQ(*reader.Value(0), 0.1);  // Prefetches 0..99 (served: an update below 100 is refused).
   v1::UpdateJobRequest update;
   update.set_name("demo");
@@ -598,7 +599,7 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
       executor_.RunDue();  // Answers the read waiting for this report; sends the watch its events.
     }
   });
-  PrefetchingReader reader(client_.get(), "p", PrefetchOptions{.window = 25});
+  client::PrefetchingReader reader(client_.get(), "p", client::PrefetchOptions{.window = 25});
   std::vector<double> seen;
   for (int64_t step = 0; step < 60; ++step) {
     auto value = reader.Value(step);

@@ -1,0 +1,30 @@
+// values and preview: one row per step, the step then one value per series.
+#include "client/cli/commands.h"
+#include "client/cli/json_io.h"
+#include "client/cli/series_io.h"
+
+namespace hpsched::cli {
+
+absl::Status Values(client::Client* client, const std::string& job_id, const ValuesOptions& options,
+                    const Output& output) {
+  auto range = ParseStepRange("--steps", options.steps);
+  if (!range.ok()) return range.status();
+  const std::string name = options.hyperparameter.empty() ? "lr" : options.hyperparameter;
+  std::vector<std::string> filter;
+  if (name != "all") filter.push_back(name);
+  return ReadValues(client, job_id, filter, *range,
+                    [&output](const v1::GetValuesResponse& response) {
+                      PrintRows(output, response.start_step(), response.series());
+                    });
+}
+
+absl::Status Preview(client::Client* client, const SpecOptions& options, const Output& output) {
+  auto args = ParseSpecArgs(options);
+  if (!args.ok()) return args.status();
+  return EvaluateSpec(client, options.local, *args,
+                      [&output](int64_t start, const v1::PreviewResponse& response) {
+                        PrintRows(output, start, response.series());
+                      });
+}
+
+}  // namespace hpsched::cli
