@@ -37,18 +37,18 @@ ThreadExecutor::~ThreadExecutor() {
   {
     absl::MutexLock lock(&mutex_);
     stopping_ = true;
-    wake_.Signal();
+    queued_.Signal();
   }
   thread_.join();
 }
 
-Executor::TaskId ThreadExecutor::At(absl::Time when, Task task) {
+Executor::TaskId QueuedExecutor::At(absl::Time when, Task task) {
   absl::MutexLock lock(&mutex_);
-  wake_.Signal();
+  queued_.SignalAll();
   return tasks_.Add(when, std::move(task));
 }
 
-void ThreadExecutor::Cancel(TaskId id) {
+void QueuedExecutor::Cancel(TaskId id) {
   absl::MutexLock lock(&mutex_);
   tasks_.Cancel(id);
 }
@@ -61,24 +61,13 @@ void ThreadExecutor::Run() {
       // A CondVar rather than Await(Condition): the condition is then only read by this thread,
       // holding the mutex (ThreadSanitizer cannot see the hand-off of a Condition evaluated by the
       // unlocking thread inside an uninstrumented Abseil).
-      wake_.WaitWithDeadline(&mutex_, tasks_.next_due());
+      queued_.WaitWithDeadline(&mutex_, tasks_.next_due());
       continue;
     }
     mutex_.Unlock();
     (*task)();
     mutex_.Lock();
   }
-}
-
-Executor::TaskId ManualExecutor::At(absl::Time when, Task task) {
-  absl::MutexLock lock(&mutex_);
-  queued_changed_.SignalAll();
-  return tasks_.Add(when, std::move(task));
-}
-
-void ManualExecutor::Cancel(TaskId id) {
-  absl::MutexLock lock(&mutex_);
-  tasks_.Cancel(id);
 }
 
 int ManualExecutor::RunDue() {
@@ -103,7 +92,7 @@ int ManualExecutor::Advance(absl::Duration d) {
 void ManualExecutor::AwaitQueued(size_t n) {
   absl::MutexLock lock(&mutex_);
   // A CondVar rather than Await(Condition), as in ThreadExecutor::Run (ThreadSanitizer).
-  while (tasks_.size() < n) queued_changed_.Wait(&mutex_);
+  while (tasks_.size() < n) queued_.Wait(&mutex_);
 }
 
 size_t ManualExecutor::queued() const {

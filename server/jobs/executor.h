@@ -79,39 +79,43 @@ class CoalescedTask {
   std::atomic<bool> scheduled_{false};
 };
 
+// The two executors below: a TaskQueue under a mutex, and a CondVar signalled whenever a task is
+// queued (ThreadExecutor's thread waits on it for work, ManualExecutor::AwaitQueued for a count).
+class QueuedExecutor : public Executor {
+ public:
+  TaskId At(absl::Time when, Task task) override;
+  void Cancel(TaskId id) override;
+
+ protected:
+  mutable absl::Mutex mutex_;
+  TaskQueue tasks_ ABSL_GUARDED_BY(mutex_);
+  absl::CondVar queued_;
+};
+
 // Production: one thread that runs tasks in order of due time, against `clock` (the system clock
 // in a server).
-class ThreadExecutor final : public Executor {
+class ThreadExecutor final : public QueuedExecutor {
  public:
   // `clock` must outlive the executor.
   explicit ThreadExecutor(const Clock* clock);
   // Drops the tasks not yet due and joins the thread (a running task finishes first).
   ~ThreadExecutor() override;
 
-  TaskId At(absl::Time when, Task task) override;
-  void Cancel(TaskId id) override;
-
  private:
   void Run();
 
   const Clock* const clock_;
-  absl::Mutex mutex_;
-  TaskQueue tasks_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  absl::CondVar wake_;
   std::thread thread_;
 };
 
 // Tests: nothing runs until the test says so. RunDue runs, on the test's thread, every task due at
 // the fake clock's time, including those the tasks schedule; Advance moves the clock and runs what
 // came due. Thread-safe.
-class ManualExecutor final : public Executor {
+class ManualExecutor final : public QueuedExecutor {
  public:
   // `clock` must outlive the executor.
   explicit ManualExecutor(FakeClock* clock) : clock_(clock) {}
-
-  TaskId At(absl::Time when, Task task) override;
-  void Cancel(TaskId id) override;
 
   // Runs due tasks until none is left; returns how many ran.
   int RunDue();
@@ -124,10 +128,6 @@ class ManualExecutor final : public Executor {
 
  private:
   FakeClock* const clock_;
-  mutable absl::Mutex mutex_;
-  TaskQueue tasks_ ABSL_GUARDED_BY(mutex_);
-  // Signalled when a task is queued (AwaitQueued).
-  absl::CondVar queued_changed_;
 };
 
 }  // namespace hpsched::jobs

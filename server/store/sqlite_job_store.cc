@@ -106,6 +106,17 @@ absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("sqlite: ", what, ": ", sqlite3_errmsg(db)));
 }
 
+// Prepares kSelect followed by `rest` (a WHERE / ORDER BY clause); `what` names the call in errors.
+absl::StatusOr<sqlite3_stmt*> PrepareSelect(sqlite3* db, absl::string_view rest,
+                                            absl::string_view what) {
+  sqlite3_stmt* stmt = nullptr;
+  const std::string sql = absl::StrCat(kSelect, rest);
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    return SqliteError(db, what);
+  }
+  return stmt;
+}
+
 absl::Status Exec(sqlite3* db, const char* sql) {
   char* error = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -255,21 +266,13 @@ absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
 
 absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
-  sqlite3_stmt* stmt = nullptr;
-  const std::string sql = absl::StrCat(kSelect, " ORDER BY job_id");
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    return SqliteError(db_, "load");
-  }
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " ORDER BY job_id", "load"));
   return ReadRows(db_, stmt);
 }
 
 absl::StatusOr<JobRecord> SqliteJobStore::Get(absl::string_view job_id) {
   absl::MutexLock lock(&mutex_);
-  sqlite3_stmt* stmt = nullptr;
-  const std::string sql = absl::StrCat(kSelect, " WHERE job_id = ?1");
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    return SqliteError(db_, "get");
-  }
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " WHERE job_id = ?1", "get"));
   sqlite3_bind_text(stmt, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
   ASSIGN_OR_RETURN(std::vector<JobRecord> records, ReadRows(db_, stmt));
   if (records.empty()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
@@ -280,11 +283,8 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::List(size_t page_size,
                                                             absl::string_view after) {
   if (page_size == 0) return absl::InvalidArgumentError("page_size: must be > 0");
   absl::MutexLock lock(&mutex_);
-  sqlite3_stmt* stmt = nullptr;
-  const std::string sql = absl::StrCat(kSelect, " WHERE job_id > ?1 ORDER BY job_id LIMIT ?2");
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    return SqliteError(db_, "list");
-  }
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                   PrepareSelect(db_, " WHERE job_id > ?1 ORDER BY job_id LIMIT ?2", "list"));
   sqlite3_bind_text(stmt, 1, after.data(), static_cast<int>(after.size()), SQLITE_TRANSIENT);
   sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(page_size));
   return ReadRows(db_, stmt);

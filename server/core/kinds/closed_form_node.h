@@ -1,5 +1,5 @@
 // A node whose value at each step is a pure function of the step, shared by the catalog kinds
-// (Hugging Face, Keras, optax).
+// (Hugging Face, Keras, optax, DeepSpeed, Megatron).
 #ifndef HPSCHED_CORE_KINDS_CLOSED_FORM_NODE_H_
 #define HPSCHED_CORE_KINDS_CLOSED_FORM_NODE_H_
 

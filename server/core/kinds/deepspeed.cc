@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/closed_form_node.h"
 #include "core/kinds/library_table.h"
 #include "core/kinds/step_count.h"
 #include "core/status_macros.h"
@@ -91,43 +92,27 @@ class WarmupLrNode final : public Node {
   int64_t total_;
 };
 
-class WarmupCosineNode final : public Node {
- public:
-  WarmupCosineNode(Warmup warmup, double base, int64_t total, double warmup_min_ratio,
-                   double cos_min_ratio)
-      // Both ratios are in [0, 1] (warmup_min_ratio and cos_min_ratio are).
-      : Node(RoundBoundUp(std::fabs(base))),
-        warmup_(warmup),
-        base_(base),
-        total_(total),
-        warmup_min_ratio_(warmup_min_ratio),
-        cos_min_ratio_(cos_min_ratio) {}
+// DeepSpeed WarmupCosineLR: the value at scheduler step n is base * ratio(n - 1) (0 at n = 0).
+struct WarmupCosine {
+  Warmup warmup;
+  double base;
+  int64_t total;
+  double warmup_min_ratio;
+  double cos_min_ratio;
 
-  void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) {
-      const int64_t n = start + static_cast<int64_t>(i);
-      out[i] = n == 0 ? 0.0 : base_ * Ratio(n - 1);
-    }
-  }
+  double operator()(int64_t n) const { return n == 0 ? 0.0 : base * Ratio(n - 1); }
 
- private:
   double Ratio(int64_t it) const {
-    if (it < warmup_.steps) {
-      return warmup_min_ratio_ + warmup_.Gamma(it) * (1. - warmup_min_ratio_);
+    if (it < warmup.steps) {
+      return warmup_min_ratio + warmup.Gamma(it) * (1. - warmup_min_ratio);
     }
-    const int64_t real_last_step = it - warmup_.steps + 1;
-    const int64_t real_total_steps = std::max<int64_t>(1, total_ - warmup_.steps);
+    const int64_t real_last_step = it - warmup.steps + 1;
+    const int64_t real_total_steps = std::max<int64_t>(1, total - warmup.steps);
     const double progress =
         std::min(1.0, static_cast<double>(real_last_step) / static_cast<double>(real_total_steps));
     const double ratio = (1 + std::cos(std::numbers::pi * progress)) / 2;
-    return std::max(0.0, cos_min_ratio_ + (1. - cos_min_ratio_) * ratio);
+    return std::max(0.0, cos_min_ratio + (1. - cos_min_ratio) * ratio);
   }
-
-  Warmup warmup_;
-  double base_;
-  int64_t total_;
-  double warmup_min_ratio_;
-  double cos_min_ratio_;
 };
 
 struct OneCycleConfig {
@@ -248,8 +233,10 @@ absl::StatusOr<NodePtr> CompileWarmupCosine(const Params& p) {
     return p.Error("cos_min_ratio", absl::StrCat("must be between 0 and 1, got ", cos_min_ratio));
   }
   ASSIGN_OR_RETURN(Warmup warmup, ReadWarmup(p));
-  return std::make_unique<WarmupCosineNode>(warmup, p.context().base, total, warmup_min_ratio,
-                                            cos_min_ratio);
+  // Both ratios are in [0, 1] (warmup_min_ratio and cos_min_ratio are): |value| <= |base|.
+  return MakeClosedFormNode(
+      WarmupCosine{warmup, p.context().base, total, warmup_min_ratio, cos_min_ratio},
+      std::fabs(p.context().base));
 }
 
 absl::StatusOr<NodePtr> CompileOneCycle(const Params& p) {

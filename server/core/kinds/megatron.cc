@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/kinds/closed_form_node.h"
 #include "core/kinds/library_table.h"
 #include "core/kinds/step_count.h"
 #include "core/status_macros.h"
@@ -121,37 +122,23 @@ class MegatronLrNode final : public Node {
   LrConfig c_;
 };
 
-class MegatronWdNode final : public Node {
- public:
-  MegatronWdNode(WdStyle style, double start_wd, double end_wd, int64_t incr_steps, double mult)
-      // The coefficient is in [0, 1]: the weight decay lies between start_wd and end_wd.
-      : Node(RoundBoundUp(std::max(std::fabs(start_wd), std::fabs(end_wd)) * std::fabs(mult))),
-        style_(style),
-        start_wd_(start_wd),
-        end_wd_(end_wd),
-        incr_steps_(incr_steps),
-        mult_(mult) {}
+// Megatron's weight decay increment (OptimizerParamScheduler.get_wd) times the group's wd_mult.
+struct MegatronWd {
+  WdStyle style;
+  double start_wd;
+  double end_wd;
+  int64_t incr_steps;
+  double mult;
 
-  void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) {
-      out[i] = WeightDecay(start + static_cast<int64_t>(i)) * mult_;
-    }
-  }
+  double operator()(int64_t n) const { return WeightDecay(n) * mult; }
 
- private:
   double WeightDecay(int64_t n) const {
-    if (n > incr_steps_ || style_ == WdStyle::kConstant) return end_wd_;
-    const double ratio = static_cast<double>(n) / static_cast<double>(incr_steps_);
+    if (n > incr_steps || style == WdStyle::kConstant) return end_wd;
+    const double ratio = static_cast<double>(n) / static_cast<double>(incr_steps);
     const double coeff =
-        style_ == WdStyle::kLinear ? ratio : 0.5 * (std::cos(std::numbers::pi * (1 - ratio)) + 1.0);
-    return start_wd_ + coeff * (end_wd_ - start_wd_);
+        style == WdStyle::kLinear ? ratio : 0.5 * (std::cos(std::numbers::pi * (1 - ratio)) + 1.0);
+    return start_wd + coeff * (end_wd - start_wd);
   }
-
-  WdStyle style_;
-  double start_wd_;
-  double end_wd_;
-  int64_t incr_steps_;
-  double mult_;
 };
 
 absl::StatusOr<NodePtr> CompileWeightDecay(const Params& p) {
@@ -183,7 +170,9 @@ absl::StatusOr<NodePtr> CompileWeightDecay(const Params& p) {
     // Megatron divides by wd_incr_steps at step 0.
     ASSIGN_OR_RETURN(incr_steps, StepCount(p, "wd_incr_steps", 1));
   }
-  return std::make_unique<MegatronWdNode>(style, start_wd, end_wd, incr_steps, wd_mult);
+  // The coefficient is in [0, 1]: the weight decay lies between start_wd and end_wd.
+  return MakeClosedFormNode(MegatronWd{style, start_wd, end_wd, incr_steps, wd_mult},
+                            std::max(std::fabs(start_wd), std::fabs(end_wd)) * std::fabs(wd_mult));
 }
 
 // A learning rate of --lr-decay-style `style`.

@@ -375,19 +375,8 @@ absl::StatusOr<NodePtr> CompileCosineOnecycleSchedule(const Params& p) {
 }
 
 absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p) {
-  const ScheduleSpec& spec = p.spec();
-  const CompileContext& context = p.context();
-  ASSIGN_OR_RETURN(std::vector<int64_t> boundaries, p.Ints("boundaries"));
-  // Child i runs on local time from boundaries[i - 1] (a reduce_on_plateau child sees the reports
-  // from there on).
-  std::vector<int64_t> starts = {0};
-  starts.insert(starts.end(), boundaries.begin(), boundaries.end());
-  ASSIGN_OR_RETURN(std::vector<NodePtr> children,
-                   CompileChildren(spec, context, context.base, starts));
-  if (boundaries.size() + 1 != children.size()) {
-    return p.Error("boundaries", absl::StrCat("must have one fewer value than schedules (",
-                                              children.size() - 1, "), got ", boundaries.size()));
-  }
+  ASSIGN_OR_RETURN(Pieces pieces, CompilePieces(p, "boundaries"));
+  const std::vector<int64_t>& boundaries = pieces.boundaries;
   for (size_t i = 0; i < boundaries.size(); ++i) {
     const std::string name = absl::StrCat("boundaries[", i, "]");
     const int64_t min = i == 0 ? 0 : boundaries[i - 1];
@@ -396,7 +385,7 @@ absl::StatusOr<NodePtr> CompileJoinSchedules(const Params& p) {
           name, absl::StrCat("must be in [", min, ", 2^53] (non-decreasing), got ", boundaries[i]));
     }
   }
-  return std::make_unique<PiecewiseNode>(std::move(children), std::move(boundaries));
+  return std::make_unique<PiecewiseNode>(std::move(pieces.children), std::move(pieces.boundaries));
 }
 
 absl::StatusOr<NodePtr> CompileSgdrSchedule(const Params& p) {

@@ -9,7 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/node.h"
+#include "core/params.h"
 
 namespace hpsched::core::kinds {
 
@@ -51,6 +54,16 @@ class PiecewiseNode final : public Node {
   std::vector<NodePtr> children_;
   std::vector<int64_t> boundaries_;
 };
+
+// The pieces of a piecewise kind (sequential's milestones, optax join_schedules' boundaries): reads
+// the int list `field` and compiles the children, child i on local time from field[i - 1] (a
+// reduce_on_plateau child sees the reports from there on). InvalidArgument on `field` unless there
+// is one value fewer than children; the order each kind requires of the values it checks itself.
+struct Pieces {
+  std::vector<int64_t> boundaries;
+  std::vector<NodePtr> children;
+};
+absl::StatusOr<Pieces> CompilePieces(const Params& p, absl::string_view field);
 
 }  // namespace hpsched::core::kinds
 

@@ -12,16 +12,8 @@ namespace hpsched::core::kinds {
 
 absl::StatusOr<NodePtr> CompileSequential(const ScheduleSpec& spec, const CompileContext& context) {
   Params p(spec, context);
-  ASSIGN_OR_RETURN(std::vector<int64_t> milestones, p.Ints("milestones"));
-  // Child i starts at milestones[i - 1] (reduce_on_plateau children see reports from there on).
-  std::vector<int64_t> starts = {0};
-  starts.insert(starts.end(), milestones.begin(), milestones.end());
-  ASSIGN_OR_RETURN(std::vector<NodePtr> children,
-                   CompileChildren(spec, context, context.base, starts));
-  if (milestones.size() + 1 != children.size()) {
-    return p.Error("milestones", absl::StrCat("must have one fewer value than schedules (",
-                                              children.size() - 1, "), got ", milestones.size()));
-  }
+  ASSIGN_OR_RETURN(Pieces pieces, CompilePieces(p, "milestones"));
+  const std::vector<int64_t>& milestones = pieces.boundaries;
   for (size_t i = 0; i < milestones.size(); ++i) {
     const std::string name = absl::StrCat("milestones[", i, "]");
     if (i == 0 && milestones[i] <= 0) {
@@ -32,7 +24,22 @@ absl::StatusOr<NodePtr> CompileSequential(const ScheduleSpec& spec, const Compil
           name, absl::StrCat("must be greater than ", milestones[i - 1], ", got ", milestones[i]));
     }
   }
-  return std::make_unique<PiecewiseNode>(std::move(children), std::move(milestones));
+  return std::make_unique<PiecewiseNode>(std::move(pieces.children), std::move(pieces.boundaries));
+}
+
+absl::StatusOr<Pieces> CompilePieces(const Params& p, absl::string_view field) {
+  Pieces pieces;
+  ASSIGN_OR_RETURN(pieces.boundaries, p.Ints(field));
+  std::vector<int64_t> starts = {0};
+  starts.insert(starts.end(), pieces.boundaries.begin(), pieces.boundaries.end());
+  ASSIGN_OR_RETURN(pieces.children,
+                   CompileChildren(p.spec(), p.context(), p.context().base, starts));
+  if (pieces.boundaries.size() + 1 != pieces.children.size()) {
+    return p.Error(field,
+                   absl::StrCat("must have one fewer value than schedules (",
+                                pieces.children.size() - 1, "), got ", pieces.boundaries.size()));
+  }
+  return pieces;
 }
 
 }  // namespace hpsched::core::kinds
