@@ -206,7 +206,7 @@ core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto, bool with_history)
   return spec;
 }
 
-void JobToProto(const store::JobRecord& record, hpsched::v1::Job* proto) {
+void JobToProto(const core::JobRecord& record, hpsched::v1::Job* proto) {
   proto->Clear();
   proto->set_name(JobName(record.job_id));
   for (const core::HyperparameterSpec& h : record.spec.hyperparameters) {

@@ -8,10 +8,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/job_plan.h"
+#include "core/job_record.h"
 #include "core/schedule_spec.h"
 #include "hpsched/v1/job.pb.h"
 #include "hpsched/v1/schedule.pb.h"
-#include "store/job_record.h"
 
 namespace hpsched::codec {
 
@@ -29,7 +29,7 @@ core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto, bool with_history 
 // One segment of an UpdateJob; output-only fields are ignored.
 core::SegmentSpec SegmentFromProto(const hpsched::v1::Segment& proto);
 // The full Job resource of a record.
-void JobToProto(const store::JobRecord& record, hpsched::v1::Job* proto);
+void JobToProto(const core::JobRecord& record, hpsched::v1::Job* proto);
 // Adds what the job's compiled plan knows to the resource JobToProto made of its record: each
 // hyperparameter's plateau reductions.
 void PlanToProto(const core::JobPlan& plan, hpsched::v1::Job* proto);

@@ -19,14 +19,14 @@
 namespace hpsched::jobs {
 namespace {
 
-std::string MakeEtag(const store::JobRecord& record) {
+std::string MakeEtag(const core::JobRecord& record) {
   const size_t hash =
       absl::HashOf(record.job_id, record.version, absl::ToUnixNanos(record.create_time));
   return absl::StrFormat("%d-%016x", record.version, hash);
 }
 
 // The tracks of the job's declared metrics, from its reports.
-core::MetricLog MetricLogOf(const store::JobRecord& record) {
+core::MetricLog MetricLogOf(const core::JobRecord& record) {
   core::MetricLog log;
   for (const core::MetricSpec& metric : record.spec.metrics) {
     auto reports = record.metric_reports.find(metric.name);
@@ -36,7 +36,7 @@ core::MetricLog MetricLogOf(const store::JobRecord& record) {
   return log;
 }
 
-absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(const store::JobRecord& record,
+absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(const core::JobRecord& record,
                                                                    absl::string_view path) {
   const core::MetricLog log = MetricLogOf(record);
   return core::JobPlan::Compile(record.spec, path, &log);
@@ -75,9 +75,9 @@ void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> 
 }
 
 absl::Status JobRegistry::Load() {
-  ASSIGN_OR_RETURN(std::vector<store::JobRecord> records, store_->LoadAll());
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, store_->LoadAll());
   std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs;
-  for (store::JobRecord& record : records) {
+  for (core::JobRecord& record : records) {
     auto plan = CompileRecord(record, "job");
     if (!plan.ok()) {
       return absl::InternalError(absl::StrCat("stored job ", record.job_id,
@@ -110,7 +110,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
 
   absl::MutexLock write_lock(&write_mutex_);
   if (auto existing_job = Get(job_id); existing_job.ok()) {
-    const store::JobRecord& existing = (*existing_job)->record;
+    const core::JobRecord& existing = (*existing_job)->record;
     const bool same_request = !request_id.empty() && existing.create_request_id == request_id;
     if (same_request || existing.spec == spec) return *existing_job;
     return absl::AlreadyExistsError(absl::StrCat("job_id: a different job named jobs/", job_id,
@@ -121,7 +121,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
     return absl::ResourceExhaustedError(absl::StrCat("the server holds its maximum of ", max_jobs_,
                                                      " jobs; delete some or raise --max_jobs"));
   }
-  store::JobRecord record;
+  core::JobRecord record;
   record.job_id = std::string(job_id);
   record.spec = std::move(spec);
   record.version = 1;
@@ -191,7 +191,7 @@ absl::Status JobRegistry::PersistServedMarks() {
     }
   }
   for (const auto& job : jobs) {
-    store::JobRecord record = job->record;
+    core::JobRecord record = job->record;
     record.served_through = job->served_through.load();
     RETURN_IF_ERROR(store_->Put(record));
   }
@@ -225,7 +225,7 @@ class Closing {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Commit(
-    store::JobRecord record, std::shared_ptr<const core::JobPlan> plan, const Job& current) {
+    core::JobRecord record, std::shared_ptr<const core::JobPlan> plan, const Job& current) {
   // `current` is closed: readers that mark it from now on retry with the new job.
   record.served_through = std::max(record.served_through, current.served_through.load());
   RETURN_IF_ERROR(store_->Put(record));
@@ -254,7 +254,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
   Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
     Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
   });
-  const store::JobRecord& old = current->record;
+  const core::JobRecord& old = current->record;
   if (!request_id.empty()) {
     for (const auto& [seen, version] : old.update_requests) {
       if (seen == request_id) return current;  // A retry: applied already.
@@ -265,7 +265,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
                                            "\", version ", old.version,
                                            "); read it again and retry"));
   }
-  store::JobRecord record = old;
+  core::JobRecord record = old;
   record.version = old.version + 1;
   record.update_time = clock_->Now();
   const int64_t now_nanos = absl::ToUnixNanos(record.update_time);
@@ -317,7 +317,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
   record.etag = MakeEtag(record);
   if (!request_id.empty()) {
     record.update_requests.emplace_back(std::string(request_id), record.version);
-    if (record.update_requests.size() > store::kMaxRememberedRequests) {
+    if (record.update_requests.size() > core::kMaxRememberedRequests) {
       record.update_requests.erase(record.update_requests.begin());
     }
   }
@@ -357,7 +357,7 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
     Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
   });
-  store::JobRecord record = current->record;
+  core::JobRecord record = current->record;
   bool changed = false;
   for (const auto& [name, value] : metrics) {
     const std::string field =

@@ -25,10 +25,10 @@ inline constexpr size_t kMaxUpdatesPerRequest = 64;
 
 // A job as the registry holds it: immutable, shared with in-flight reads, replaced whole on change.
 struct Job {
-  Job(store::JobRecord r, std::shared_ptr<const core::JobPlan> p, int64_t served = -1)
+  Job(core::JobRecord r, std::shared_ptr<const core::JobPlan> p, int64_t served = -1)
       : record(std::move(r)), plan(std::move(p)), served_through(served) {}
 
-  store::JobRecord record;
+  core::JobRecord record;
   std::shared_ptr<const core::JobPlan> plan;
   // The highest step GetValues has served (-1 for none): the one mutable part, carried over to the
   // job that replaces this one, and written to the store with the next mutation.
@@ -146,7 +146,7 @@ class JobRegistry {
   void Notify(const JobEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
   // Writes `record` with the served mark of `current`, which the caller has closed, and publishes
   // it. Compiles nothing: the caller has.
-  absl::StatusOr<std::shared_ptr<const Job>> Commit(store::JobRecord record,
+  absl::StatusOr<std::shared_ptr<const Job>> Commit(core::JobRecord record,
                                                     std::shared_ptr<const core::JobPlan> plan,
                                                     const Job& current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);

@@ -16,7 +16,7 @@ absl::Status Timed(PrometheusMetrics* metrics, Write write) {
 
 }  // namespace
 
-absl::Status InstrumentedJobStore::Put(const store::JobRecord& record) {
+absl::Status InstrumentedJobStore::Put(const core::JobRecord& record) {
   return Timed(metrics_, [&] { return inner_->Put(record); });
 }
 

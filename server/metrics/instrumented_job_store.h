@@ -15,14 +15,14 @@ class InstrumentedJobStore final : public store::JobStore {
   InstrumentedJobStore(std::unique_ptr<store::JobStore> inner, PrometheusMetrics* metrics)
       : inner_(std::move(inner)), metrics_(metrics) {}
 
-  absl::Status Put(const store::JobRecord& record) override;
+  absl::Status Put(const core::JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
-  absl::StatusOr<std::vector<store::JobRecord>> LoadAll() override { return inner_->LoadAll(); }
-  absl::StatusOr<store::JobRecord> Get(absl::string_view job_id) override {
+  absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override { return inner_->LoadAll(); }
+  absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override {
     return inner_->Get(job_id);
   }
-  absl::StatusOr<std::vector<store::JobRecord>> List(size_t page_size,
-                                                     absl::string_view after) override {
+  absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,
+                                                    absl::string_view after) override {
     return inner_->List(page_size, after);
   }
 

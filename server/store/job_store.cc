@@ -8,21 +8,22 @@
 
 namespace hpsched::store {
 
-absl::StatusOr<JobRecord> JobStore::Get(absl::string_view job_id) {
-  ASSIGN_OR_RETURN(std::vector<JobRecord> records, LoadAll());
-  for (JobRecord& record : records) {
+absl::StatusOr<core::JobRecord> JobStore::Get(absl::string_view job_id) {
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, LoadAll());
+  for (core::JobRecord& record : records) {
     if (record.job_id == job_id) return std::move(record);
   }
   return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::List(size_t page_size, absl::string_view after) {
+absl::StatusOr<std::vector<core::JobRecord>> JobStore::List(size_t page_size,
+                                                            absl::string_view after) {
   if (page_size == 0) return absl::InvalidArgumentError("page_size: must be > 0");
-  ASSIGN_OR_RETURN(std::vector<JobRecord> records, LoadAll());
-  auto first =
-      std::upper_bound(records.begin(), records.end(), after,
-                       [](absl::string_view id, const JobRecord& r) { return id < r.job_id; });
-  std::vector<JobRecord> page;
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, LoadAll());
+  auto first = std::upper_bound(
+      records.begin(), records.end(), after,
+      [](absl::string_view id, const core::JobRecord& r) { return id < r.job_id; });
+  std::vector<core::JobRecord> page;
   for (auto it = first; it != records.end() && page.size() < page_size; ++it) {
     page.push_back(std::move(*it));
   }

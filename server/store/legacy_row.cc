@@ -6,15 +6,15 @@
 
 namespace hpsched::store {
 
-absl::StatusOr<JobRecord> DecodeLegacyJob(absl::string_view job_id, int64_t version,
-                                          absl::string_view job_bytes,
-                                          absl::string_view create_request_id) {
+absl::StatusOr<core::JobRecord> DecodeLegacyJob(absl::string_view job_id, int64_t version,
+                                                absl::string_view job_bytes,
+                                                absl::string_view create_request_id) {
   hpsched::v1::Job job;
   if (!job.ParseFromArray(job_bytes.data(), static_cast<int>(job_bytes.size())) ||
       job.name() != codec::JobName(job_id) || job.version() != version) {
     return absl::DataLossError(absl::StrCat("stored job ", job_id, " does not parse"));
   }
-  JobRecord record;
+  core::JobRecord record;
   record.job_id = std::string(job_id);
   record.spec = codec::JobSpecFromProto(job, /*with_history=*/true);
   record.version = job.version();

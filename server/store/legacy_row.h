@@ -9,15 +9,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "store/job_record.h"
+#include "core/job_record.h"
 
 namespace hpsched::store {
 
 // The record of a schema-2 row, without its live state (the `state` column, which the caller adds).
 // DataLoss naming the job when `job_bytes` does not parse as a v1.Job of `job_id` at `version`.
-absl::StatusOr<JobRecord> DecodeLegacyJob(absl::string_view job_id, int64_t version,
-                                          absl::string_view job_bytes,
-                                          absl::string_view create_request_id);
+absl::StatusOr<core::JobRecord> DecodeLegacyJob(absl::string_view job_id, int64_t version,
+                                                absl::string_view job_bytes,
+                                                absl::string_view create_request_id);
 
 }  // namespace hpsched::store
 

@@ -13,15 +13,16 @@ namespace hpsched::store {
 
 class MemoryJobStore final : public JobStore {
  public:
-  absl::Status Put(const JobRecord& record) override;
+  absl::Status Put(const core::JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
-  absl::StatusOr<std::vector<JobRecord>> LoadAll() override;
-  absl::StatusOr<JobRecord> Get(absl::string_view job_id) override;
-  absl::StatusOr<std::vector<JobRecord>> List(size_t page_size, absl::string_view after) override;
+  absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override;
+  absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override;
+  absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,
+                                                    absl::string_view after) override;
 
  private:
   absl::Mutex mutex_;
-  std::map<std::string, JobRecord, std::less<>> records_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, core::JobRecord, std::less<>> records_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace hpsched::store

@@ -58,12 +58,13 @@ absl::string_view Column(sqlite3_stmt* stmt, int i) {
 
 // The record of the current row of a kSelect statement. DataLoss naming the job when it does not
 // parse.
-absl::StatusOr<JobRecord> DecodeRow(sqlite3_stmt* stmt) {
+absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
   const std::string job_id(Column(stmt, 0));
   const int64_t version = sqlite3_column_int64(stmt, 1);
   const absl::string_view job = Column(stmt, 2);
   if (sqlite3_column_int64(stmt, 5) == kLegacyFormat) {
-    ASSIGN_OR_RETURN(JobRecord record, DecodeLegacyJob(job_id, version, job, Column(stmt, 3)));
+    ASSIGN_OR_RETURN(core::JobRecord record,
+                     DecodeLegacyJob(job_id, version, job, Column(stmt, 3)));
     JobState state;
     const absl::string_view state_bytes = Column(stmt, 4);
     if (!state.ParseFromArray(state_bytes.data(), static_cast<int>(state_bytes.size()))) {
@@ -82,12 +83,12 @@ absl::StatusOr<JobRecord> DecodeRow(sqlite3_stmt* stmt) {
 }
 
 // Steps `stmt` (a kSelect) to the end and finalizes it.
-absl::StatusOr<std::vector<JobRecord>> ReadRows(sqlite3* db, sqlite3_stmt* stmt) {
-  std::vector<JobRecord> records;
+absl::StatusOr<std::vector<core::JobRecord>> ReadRows(sqlite3* db, sqlite3_stmt* stmt) {
+  std::vector<core::JobRecord> records;
   absl::Status status;
   int step;
   while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-    absl::StatusOr<JobRecord> record = DecodeRow(stmt);
+    absl::StatusOr<core::JobRecord> record = DecodeRow(stmt);
     if (!record.ok()) {
       status = record.status();
       break;
@@ -236,7 +237,7 @@ SqliteJobStore::~SqliteJobStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
 }
 
-absl::Status SqliteJobStore::Put(const JobRecord& record) {
+absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
   const std::string bytes = RecordToStoredJob(record).SerializeAsString();
   absl::MutexLock lock(&mutex_);
   sqlite3_reset(put_);
@@ -264,23 +265,23 @@ absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::LoadAll() {
+absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " ORDER BY job_id", "load"));
   return ReadRows(db_, stmt);
 }
 
-absl::StatusOr<JobRecord> SqliteJobStore::Get(absl::string_view job_id) {
+absl::StatusOr<core::JobRecord> SqliteJobStore::Get(absl::string_view job_id) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " WHERE job_id = ?1", "get"));
   sqlite3_bind_text(stmt, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
-  ASSIGN_OR_RETURN(std::vector<JobRecord> records, ReadRows(db_, stmt));
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, ReadRows(db_, stmt));
   if (records.empty()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
   return std::move(records.front());
 }
 
-absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::List(size_t page_size,
-                                                            absl::string_view after) {
+absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::List(size_t page_size,
+                                                                  absl::string_view after) {
   if (page_size == 0) return absl::InvalidArgumentError("page_size: must be > 0");
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt,

@@ -30,8 +30,9 @@ struct SqliteOptions {
 
 // Thread-safe (one connection behind a mutex). Only one process may open a data directory: Open
 // takes an exclusive lock on <data_dir>/LOCK, held until the store is destroyed.
-// A row holds the store's own hpsched.store.StoredJob (store/job_state.proto), never an API message.
-// Rows written before schema 3 (a v1.Job) still load, and Put rewrites them in the new format.
+// A row holds the store's own hpsched.store.StoredJob (store/job_state.proto), never an API
+// message. Rows written before schema 3 (a v1.Job) still load, and Put rewrites them in the new
+// format.
 class SqliteJobStore final : public JobStore {
  public:
   // The newest schema this code writes; Open migrates older databases to it.
@@ -43,13 +44,14 @@ class SqliteJobStore final : public JobStore {
   static absl::StatusOr<std::unique_ptr<SqliteJobStore>> Open(const SqliteOptions& options);
   ~SqliteJobStore() override;
 
-  absl::Status Put(const JobRecord& record) override;
+  absl::Status Put(const core::JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
   // Every job, in order of job_id. DataLoss naming the job when a stored row does not parse.
-  absl::StatusOr<std::vector<JobRecord>> LoadAll() override;
+  absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override;
   // DataLoss naming the job when its row does not parse (Get, List).
-  absl::StatusOr<JobRecord> Get(absl::string_view job_id) override;
-  absl::StatusOr<std::vector<JobRecord>> List(size_t page_size, absl::string_view after) override;
+  absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override;
+  absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,
+                                                    absl::string_view after) override;
 
   // Parses `text` ("full", "normal" or "off").
   static absl::StatusOr<SyncMode> ParseSyncMode(absl::string_view text);

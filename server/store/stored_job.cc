@@ -96,7 +96,7 @@ core::SegmentSpec SegmentFromProto(const StoredSegment& stored) {
 
 }  // namespace
 
-StoredJob RecordToStoredJob(const JobRecord& record) {
+StoredJob RecordToStoredJob(const core::JobRecord& record) {
   StoredJob stored;
   stored.set_job_id(record.job_id);
   for (const core::HyperparameterSpec& h : record.spec.hyperparameters) {
@@ -122,8 +122,8 @@ StoredJob RecordToStoredJob(const JobRecord& record) {
   return stored;
 }
 
-JobRecord StoredJobToRecord(const StoredJob& stored) {
-  JobRecord record;
+core::JobRecord StoredJobToRecord(const StoredJob& stored) {
+  core::JobRecord record;
   record.job_id = stored.job_id();
   for (const StoredHyperparameter& hp : stored.hyperparameters()) {
     core::HyperparameterSpec h;
@@ -147,7 +147,7 @@ JobRecord StoredJobToRecord(const StoredJob& stored) {
   return record;
 }
 
-JobState StateToProto(const JobRecord& record) {
+JobState StateToProto(const core::JobRecord& record) {
   JobState state;
   for (const auto& [name, reports] : record.metric_reports) {
     MetricHistory& history = (*state.mutable_metrics())[name];
@@ -167,7 +167,7 @@ JobState StateToProto(const JobRecord& record) {
   return state;
 }
 
-void StateFromProto(const JobState& state, JobRecord* record) {
+void StateFromProto(const JobState& state, core::JobRecord* record) {
   for (const auto& [name, history] : state.metrics()) {
     core::MetricReports& reports = record->metric_reports[name];
     for (const MetricPoint& point : history.points()) {

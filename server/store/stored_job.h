@@ -3,19 +3,19 @@
 #ifndef HPSCHED_STORE_STORED_JOB_H_
 #define HPSCHED_STORE_STORED_JOB_H_
 
-#include "store/job_record.h"
+#include "core/job_record.h"
 #include "store/job_state.pb.h"
 
 namespace hpsched::store {
 
 // The whole record. StoredJobToRecord(RecordToStoredJob(r)) == r for every record.
-StoredJob RecordToStoredJob(const JobRecord& record);
-JobRecord StoredJobToRecord(const StoredJob& stored);
+StoredJob RecordToStoredJob(const core::JobRecord& record);
+core::JobRecord StoredJobToRecord(const StoredJob& stored);
 
 // The live part alone (metric reports, UpdateJob request ids, the served mark).
-JobState StateToProto(const JobRecord& record);
+JobState StateToProto(const core::JobRecord& record);
 // Adds `state` to `record` (whose live part is empty).
-void StateFromProto(const JobState& state, JobRecord* record);
+void StateFromProto(const JobState& state, core::JobRecord* record);
 
 }  // namespace hpsched::store
 

@@ -26,11 +26,11 @@
 #include "absl/time/time.h"
 #include "codec/proto_convert.h"
 #include "core/job_plan.h"
+#include "core/job_record.h"
 #include "core/schedule_spec.h"
 #include "fuzz_common.h"
 #include "hpsched/v1/job.pb.h"
 #include "hpsched/v1/scheduler_service.pb.h"
-#include "store/job_record.h"
 
 namespace hpsched::fuzz {
 namespace {
@@ -42,7 +42,7 @@ std::string Json(const google::protobuf::Message& message) {
 }
 
 void CheckRoundTrip(const core::JobSpec& spec, const std::string& input) {
-  store::JobRecord record;
+  core::JobRecord record;
   record.job_id = "fuzz";
   record.spec = spec;
   record.version = 1;

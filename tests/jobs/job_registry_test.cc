@@ -23,7 +23,7 @@ core::JobSpec StepSpec(int64_t step_size) {
 // anything.
 class FlakyStore final : public store::JobStore {
  public:
-  absl::Status Put(const store::JobRecord& record) override {
+  absl::Status Put(const core::JobRecord& record) override {
     if (fail) return absl::UnavailableError("disk on fire");
     return inner.Put(record);
   }
@@ -31,7 +31,7 @@ class FlakyStore final : public store::JobStore {
     if (fail) return absl::UnavailableError("disk on fire");
     return inner.Delete(id);
   }
-  absl::StatusOr<std::vector<store::JobRecord>> LoadAll() override { return inner.LoadAll(); }
+  absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override { return inner.LoadAll(); }
   bool fail = false;
   store::MemoryJobStore inner;
 };

@@ -59,8 +59,8 @@ class SqliteStoreFactory {
 };
 
 // A job with every kind of schedule parameter; `version` shows in etag and update_time.
-JobRecord ContractRecord(const std::string& id, int64_t version) {
-  JobRecord r;
+core::JobRecord ContractRecord(const std::string& id, int64_t version) {
+  core::JobRecord r;
   r.job_id = id;
   core::HyperparameterSpec lr{"lr", {0.1, 0.01}, {}};
   lr.schedule.kind = "sequential";
@@ -88,7 +88,7 @@ class JobStoreContractTest : public ::testing::Test {
   void TearDown() override { factory_.Clean(); }
   void Reopen() { store_ = factory_.Reopen(); }
 
-  static JobRecord Record(const std::string& id, int64_t version) {
+  static core::JobRecord Record(const std::string& id, int64_t version) {
     return ContractRecord(id, version);
   }
 
@@ -119,7 +119,7 @@ TYPED_TEST(JobStoreContractTest, LoadAllAndListGoInJobIdOrder) {
   auto all = store.LoadAll();
   ASSERT_TRUE(all.ok()) << all.status();
   std::vector<std::string> ids;
-  for (const JobRecord& r : *all) ids.push_back(r.job_id);
+  for (const core::JobRecord& r : *all) ids.push_back(r.job_id);
   EXPECT_EQ(ids, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
 
   std::vector<std::string> paged;
@@ -129,7 +129,7 @@ TYPED_TEST(JobStoreContractTest, LoadAllAndListGoInJobIdOrder) {
     ASSERT_TRUE(page.ok()) << page.status();
     if (page->empty()) break;
     EXPECT_LE(page->size(), 2u);
-    for (const JobRecord& r : *page) {
+    for (const core::JobRecord& r : *page) {
       EXPECT_EQ(r, this->Record(r.job_id, 1));
       paged.push_back(r.job_id);
     }
@@ -141,7 +141,7 @@ TYPED_TEST(JobStoreContractTest, LoadAllAndListGoInJobIdOrder) {
 }
 
 TYPED_TEST(JobStoreContractTest, LiveStateRoundTrips) {
-  JobRecord r = this->Record("live", 4);
+  core::JobRecord r = this->Record("live", 4);
   core::SegmentSpec anchored;
   anchored.effective_step = 100;
   anchored.schedule = core::ScheduleSpec{"cosine_annealing", {{"t_max", int64_t{50}}}, {}};
@@ -169,7 +169,7 @@ TYPED_TEST(JobStoreContractTest, LiveStateRoundTrips) {
   EXPECT_EQ(*this->store_->Get("live"), r);
   this->Reopen();
   EXPECT_EQ(*this->store_->Get("live"), r);
-  EXPECT_EQ(*this->store_->LoadAll(), std::vector<JobRecord>{r});
+  EXPECT_EQ(*this->store_->LoadAll(), std::vector<core::JobRecord>{r});
 }
 
 TYPED_TEST(JobStoreContractTest, ConcurrentWritersLoseNothing) {
@@ -194,7 +194,7 @@ TYPED_TEST(JobStoreContractTest, ConcurrentWritersLoseNothing) {
   auto all = store->LoadAll();
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), static_cast<size_t>(kThreads * kJobsPerThread / 2));
-  for (const JobRecord& r : *all) EXPECT_EQ(r, this->Record(r.job_id, 3));
+  for (const core::JobRecord& r : *all) EXPECT_EQ(r, this->Record(r.job_id, 3));
 }
 
 TYPED_TEST(JobStoreContractTest, AReopenedStoreHoldsWhatWasAcknowledged) {
@@ -204,7 +204,7 @@ TYPED_TEST(JobStoreContractTest, AReopenedStoreHoldsWhatWasAcknowledged) {
   ASSERT_TRUE(this->store_->Delete("b").ok());
   this->Reopen();
   ASSERT_NE(this->store_, nullptr);
-  EXPECT_EQ(*this->store_->LoadAll(), std::vector<JobRecord>{this->Record("a", 2)});
+  EXPECT_EQ(*this->store_->LoadAll(), std::vector<core::JobRecord>{this->Record("a", 2)});
   EXPECT_EQ(this->store_->Get("b").status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(this->store_->Put(this->Record("c", 1)).ok());
   EXPECT_EQ(this->store_->List(10, "a")->size(), 1u);

@@ -39,8 +39,8 @@ class SqliteJobStoreTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
-  static JobRecord Record(const std::string& id, int64_t version) {
-    JobRecord r;
+  static core::JobRecord Record(const std::string& id, int64_t version) {
+    core::JobRecord r;
     r.job_id = id;
     core::HyperparameterSpec lr{"lr", {0.1, 0.01}, {}};
     lr.schedule.kind = "sequential";
@@ -123,8 +123,8 @@ constexpr char kSchema2Fixture[] = HPSCHED_SOURCE_DIR "/tests/store/testdata/sch
 absl::Time At(int64_t unix_nanos) { return absl::FromUnixNanos(unix_nanos); }
 
 // What the fixture's jobs were created and updated with, field by field.
-std::vector<JobRecord> Schema2FixtureRecords() {
-  JobRecord announced;
+std::vector<core::JobRecord> Schema2FixtureRecords() {
+  core::JobRecord announced;
   announced.job_id = "announced";
   announced.spec.hyperparameters = {
       core::HyperparameterSpec{"lr",
@@ -141,7 +141,7 @@ std::vector<JobRecord> Schema2FixtureRecords() {
   announced.create_request_id = "590f1b4a1713bd5b2cb52e603fddfb60";
   announced.metric_reports["acc"] = {{7, core::MetricReport{0.25, 20}}};
 
-  JobRecord demo;
+  core::JobRecord demo;
   demo.job_id = "demo";
   core::HyperparameterSpec lr{"lr", {0.1, 0.01}, {}};
   lr.schedule.kind = "sequential";
@@ -178,7 +178,7 @@ std::vector<JobRecord> Schema2FixtureRecords() {
                           {"cfcbd246c594e28af38a6deeaba88c14", 3},
                           {"521b0f009fa40eecb739dfa6e8d84030", 4}};
 
-  JobRecord live;
+  core::JobRecord live;
   live.job_id = "live";
   core::HyperparameterSpec plateau{
       "lr",
@@ -214,15 +214,15 @@ std::vector<JobRecord> Schema2FixtureRecords() {
 TEST_F(SqliteJobStoreTest, LoadsADatabaseWrittenByTheSchema2Release) {
   std::filesystem::create_directories(dir_);
   std::filesystem::copy_file(kSchema2Fixture, dir_ / "hpsched.db");
-  const std::vector<JobRecord> expected = Schema2FixtureRecords();
+  const std::vector<core::JobRecord> expected = Schema2FixtureRecords();
   {
     auto store = Open();
     auto records = store->LoadAll();
     ASSERT_TRUE(records.ok()) << records.status();
     ASSERT_EQ(records->size(), 3u);
     for (size_t i = 0; i < expected.size(); ++i) {
-      const JobRecord& got = (*records)[i];
-      const JobRecord& want = expected[i];
+      const core::JobRecord& got = (*records)[i];
+      const core::JobRecord& want = expected[i];
       EXPECT_EQ(got.job_id, want.job_id);
       EXPECT_EQ(got.spec.hyperparameters, want.spec.hyperparameters) << want.job_id;
       EXPECT_EQ(got.spec.labels, want.spec.labels) << want.job_id;

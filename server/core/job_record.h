@@ -1,6 +1,7 @@
-// The stored state of one job.
-#ifndef HPSCHED_STORE_JOB_RECORD_H_
-#define HPSCHED_STORE_JOB_RECORD_H_
+// The state of one job: what the job table holds and every store writes (each in its own row
+// format).
+#ifndef HPSCHED_CORE_JOB_RECORD_H_
+#define HPSCHED_CORE_JOB_RECORD_H_
 
 #include <cstdint>
 #include <map>
@@ -12,14 +13,14 @@
 #include "core/metric_reports.h"
 #include "core/schedule_spec.h"
 
-namespace hpsched::store {
+namespace hpsched::core {
 
 // UpdateJob request_ids remembered per job for retries.
 inline constexpr size_t kMaxRememberedRequests = 1000;
 
 struct JobRecord {
   std::string job_id;
-  core::JobSpec spec;
+  JobSpec spec;
   int64_t version = 0;
   std::string etag;
   absl::Time create_time;
@@ -27,7 +28,7 @@ struct JobRecord {
   // The request_id of the CreateJob that made the job, for retries; may be empty.
   std::string create_request_id;
   // Every metric report, by metric name.
-  std::map<std::string, core::MetricReports, std::less<>> metric_reports;
+  std::map<std::string, MetricReports, std::less<>> metric_reports;
   // The request_ids of the latest UpdateJob calls (at most kMaxRememberedRequests, oldest first),
   // each with the version it made.
   std::vector<std::pair<std::string, int64_t>> update_requests;
@@ -37,6 +38,6 @@ struct JobRecord {
   bool operator==(const JobRecord&) const = default;
 };
 
-}  // namespace hpsched::store
+}  // namespace hpsched::core
 
-#endif  // HPSCHED_STORE_JOB_RECORD_H_
+#endif  // HPSCHED_CORE_JOB_RECORD_H_
