@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Checks that the layers link one way (docs/architecture.md):
+"""Checks that the layers link one way, and that their headers include one way too (docs/architecture.md):
 
     core <- codec <- store, jobs <- service <- server;   client, CLI -> proto (+ codec, core), never the service.
 
 Reads the link graph CMake writes at configure time (cmake/LinkGraph.cmake: "<target> <TYPE>: lib;lib;...") and
-fails, naming the path, when a target reaches a library its layer must not link. `--self-test` runs the checker
-on small graphs that break each rule, so the check itself is known to fail when it should.
+fails, naming the path, when a target reaches a library its layer must not link; `--includes server/` fails on an
+#include a layer must not make (a header-only type the link graph cannot see). `--self-test` runs both checks on
+small cases that break each rule, so each check is known to fail when it should.
 """
+import os
 import re
 import sys
 
@@ -91,10 +93,57 @@ def self_test():
         graph[target].append(lib)
         assert violations(graph), f"no violation found for {target} -> {lib}"
     assert violations({k: v for k, v in good.items() if k != "hpsched_codec"}), "missing target not reported"
-    print("check_layers self-test: 5 passed, 0 failed")
+    import tempfile
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "core"))
+        with open(os.path.join(root, "core", "a.h"), "w") as f:
+            f.write('#include "core/node.h"\n')
+        assert include_violations(root) == [], include_violations(root)
+        with open(os.path.join(root, "core", "b.h"), "w") as f:
+            f.write('#include <string>\n#include "store/job_store.h"\n')
+        assert include_violations(root) == ["core/b.h:2 (core) must not include store/job_store.h"], \
+            include_violations(root)
+    print("check_layers self-test: 7 passed, 0 failed")
+
+
+# Header includes the link graph cannot see (a header-only type reached from a lower layer): directory under
+# server/ -> include prefixes its files must not use.
+INCLUDE_RULES = {
+    "core": ["grpc", "grpcpp/", "google/protobuf/", "hpsched/v1/", "spdlog/", "codec/", "store/", "jobs/",
+             "service/", "metrics/"],
+    "codec": ["grpc", "grpcpp/", "store/", "jobs/", "service/", "metrics/"],
+    "store": ["grpc", "grpcpp/", "jobs/", "service/", "metrics/"],
+    "jobs": ["grpc", "grpcpp/", "hpsched/v1/", "codec/", "service/", "metrics/"],
+}
+
+
+def include_violations(server_dir):
+    found = []
+    include = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
+    for layer, banned in INCLUDE_RULES.items():
+        layer_dir = os.path.join(server_dir, layer)
+        for dirpath, _, names in os.walk(layer_dir):
+            for name in sorted(names):
+                if not name.endswith((".h", ".cc", ".inc")):
+                    continue
+                path = os.path.join(dirpath, name)
+                with open(path) as f:
+                    for lineno, line in enumerate(f, 1):
+                        m = include.match(line)
+                        if m and any(m.group(1).startswith(b) for b in banned):
+                            rel = os.path.relpath(path, server_dir)
+                            found.append(f"{rel}:{lineno} ({layer}) must not include {m.group(1)}")
+    return found
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--includes":
+        found = include_violations(sys.argv[2])
+        for v in found:
+            print("layer violation:", v)
+        if not found:
+            print(f"includes point one way in {len(INCLUDE_RULES)} layers")
+        return 1 if found else 0
     if sys.argv[1:] == ["--self-test"]:
         self_test()
         return 0
