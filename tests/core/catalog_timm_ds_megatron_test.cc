@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "chained_checks.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "core/kind_registry.h"
@@ -474,28 +475,6 @@ ParamValue Sample(const Field& field, std::mt19937_64& rng) {
       return pick(field.choices);
   }
   return int64_t{0};
-}
-
-// `spec` (valid for `bases`) inside chained with a PyTorch factor: chained compiles the children
-// with base value 1, and accepts every child that compiles there, unless the product of the bounds
-// overflows; the product's values are finite and within its bound.
-void ExpectChainedAccepts(const ScheduleSpec& spec, const std::vector<double>& bases) {
-  if (!CompileStandalone(spec, std::vector<double>(bases.size(), 1.0), "schedule").ok()) return;
-  ScheduleSpec exponential{"exponential", {}, {}};
-  exponential.params["gamma"] = 0.99;
-  auto chained =
-      CompileStandalone(ScheduleSpec{"chained", {}, {spec, exponential}}, bases, "schedule");
-  if (!chained.ok()) {
-    ASSERT_THAT(std::string(chained.status().message()), ::testing::HasSubstr("may overflow"));
-    return;
-  }
-  for (const NodePtr& node : *chained) {
-    for (int64_t step : {int64_t{0}, int64_t{1}, int64_t{100}, kStepLimit - 1}) {
-      double value = 0;
-      node->Evaluate(step, std::span<double>(&value, 1));
-      ASSERT_TRUE(std::isfinite(value) && std::fabs(value) <= node->max_abs()) << step;
-    }
-  }
 }
 
 TEST(CatalogPropertyTest, EverySpecThatCompilesIsFiniteOnTheWholeStepRange) {

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "store/memory_job_store.h"
+#include "test_specs.h"
 
 namespace hpsched::jobs {
 namespace {
@@ -135,17 +136,6 @@ core::SegmentSpec Scale(int64_t at, double factor) {
   s.change = core::SegmentSpec::Change::kScale;
   s.scale = factor;
   return s;
-}
-
-core::JobSpec PlateauSpec() {
-  core::JobSpec spec;
-  spec.hyperparameters.push_back(
-      {"lr",
-       {1.0},
-       core::ScheduleSpec{
-           "reduce_on_plateau", {{"metric", std::string("loss")}, {"patience", int64_t{0}}}, {}}});
-  spec.metrics.push_back(core::MetricSpec{"loss", 10, 0});
-  return spec;
 }
 
 double ValueAt(const Job& job, int64_t step) {

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "jobs/executor.h"
 #include "store/memory_job_store.h"
+#include "test_specs.h"
 
 namespace hpsched::jobs {
 namespace {
@@ -27,17 +28,6 @@ core::JobSpec TwoHyperparameters() {
   spec.hyperparameters.push_back(
       {"lr", {0.1, 0.01}, core::ScheduleSpec{"step", {{"step_size", int64_t{10}}}, {}}});
   spec.hyperparameters.push_back({"momentum", {0.9}, core::ScheduleSpec{"constant", {}, {}}});
-  return spec;
-}
-
-core::JobSpec PlateauSpec() {
-  core::JobSpec spec;
-  spec.hyperparameters.push_back(
-      {"lr",
-       {1.0},
-       core::ScheduleSpec{
-           "reduce_on_plateau", {{"metric", std::string("loss")}, {"patience", int64_t{0}}}, {}}});
-  spec.metrics.push_back(core::MetricSpec{"loss", 10, 0});
   return spec;
 }
 
