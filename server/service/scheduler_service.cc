@@ -10,8 +10,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/status_macros.h"
 #include "codec/proto_convert.h"
+#include "core/status_macros.h"
 #include "service/status_convert.h"
 
 namespace hpsched::service {

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "codec/proto_convert.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
 #include "golden/golden_util.h"
-#include "codec/proto_convert.h"
 
 namespace hpsched::core {
 namespace {

@@ -47,8 +47,8 @@ class SchedulerServiceTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     client::ClientOptions options;
     options.timeout = absl::Seconds(30);
-    client_ = std::make_unique<client::Client>(
-        server_->InProcessChannel(grpc::ChannelArguments()), options);
+    client_ = std::make_unique<client::Client>(server_->InProcessChannel(grpc::ChannelArguments()),
+                                               options);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -438,7 +438,8 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
 
 // A GetValues that waits, answered at its deadline: the call parks, then the fake clock passes the
 // deadline.
-absl::StatusOr<v1::GetValuesResponse> AtDeadline(client::Client* client, jobs::ManualExecutor* executor,
+absl::StatusOr<v1::GetValuesResponse> AtDeadline(client::Client* client,
+                                                 jobs::ManualExecutor* executor,
                                                  const v1::GetValuesRequest& request) {
   absl::StatusOr<v1::GetValuesResponse> answer;
   std::thread reader([&] { answer = client->GetValues(request); });
