@@ -252,6 +252,9 @@ void JobToProto(const core::JobRecord& record, hpsched::v1::Job* proto) {
   proto->mutable_labels()->insert(record.spec.labels.begin(), record.spec.labels.end());
 }
 
+namespace {
+
+// Adds each hyperparameter's plateau reductions, from `plan`, to a resource JobToProto made.
 void PlanToProto(const core::JobPlan& plan, hpsched::v1::Job* proto) {
   for (auto& hp : *proto->mutable_hyperparameters()) {
     std::set<int64_t> steps;
@@ -262,6 +265,13 @@ void PlanToProto(const core::JobPlan& plan, hpsched::v1::Job* proto) {
     }
     hp.mutable_plateau_reductions()->Add(steps.begin(), steps.end());
   }
+}
+
+}  // namespace
+
+void JobToProto(const core::JobRecord& record, const core::JobPlan& plan, hpsched::v1::Job* proto) {
+  JobToProto(record, proto);
+  PlanToProto(plan, proto);
 }
 
 std::string JobName(absl::string_view job_id) { return absl::StrCat("jobs/", job_id); }

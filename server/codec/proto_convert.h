@@ -28,11 +28,12 @@ void ScheduleToProto(const core::ScheduleSpec& spec, hpsched::v1::Schedule* prot
 core::JobSpec JobSpecFromProto(const hpsched::v1::Job& proto, bool with_history = false);
 // One segment of an UpdateJob; output-only fields are ignored.
 core::SegmentSpec SegmentFromProto(const hpsched::v1::Segment& proto);
-// The full Job resource of a record.
+// The Job resource of a record, without what only its compiled plan knows (the form the fuzzers
+// round-trip).
 void JobToProto(const core::JobRecord& record, hpsched::v1::Job* proto);
-// Adds what the job's compiled plan knows to the resource JobToProto made of its record: each
-// hyperparameter's plateau reductions.
-void PlanToProto(const core::JobPlan& plan, hpsched::v1::Job* proto);
+// The Job resource as the API shows it: the record's, plus what its compiled plan knows (each
+// hyperparameter's plateau reductions).
+void JobToProto(const core::JobRecord& record, const core::JobPlan& plan, hpsched::v1::Job* proto);
 
 // "jobs/{job_id}".
 std::string JobName(absl::string_view job_id);

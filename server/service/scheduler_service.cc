@@ -19,10 +19,14 @@ namespace {
 
 namespace v1 = ::hpsched::v1;
 
-// The Job resource of a job: its record, and what its plan knows (plateau reductions).
 void ToProto(const jobs::Job& job, v1::Job* proto) {
-  codec::JobToProto(job.record, proto);
-  codec::PlanToProto(*job.plan, proto);
+  codec::JobToProto(job.record, *job.plan, proto);
+}
+
+// Sizes `series` for `count` values and returns its buffer, for the evaluator to write into.
+std::span<double> SizedValues(v1::Series* series, int64_t count) {
+  series->mutable_values()->Resize(static_cast<int>(count), 0.0);
+  return std::span<double>(series->mutable_values()->mutable_data(), static_cast<size_t>(count));
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
@@ -65,8 +69,7 @@ void SizeResponse(const jobs::PlannedRead& read, v1::GetValuesResponse* response
     v1::Series* series = response->add_series();
     series->set_hyperparameter(plan.hyperparameter);
     series->set_group(plan.group);
-    series->mutable_values()->Resize(static_cast<int>(read.count), 0.0);
-    outs->emplace_back(series->mutable_values()->mutable_data(), static_cast<size_t>(read.count));
+    outs->push_back(SizedValues(series, read.count));
   }
 }
 
@@ -105,11 +108,9 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
 SchedulerService::SchedulerService(jobs::JobRegistry* registry, const ServiceOptions& options)
     : registry_(registry),
       options_(options),
-      own_executor_(options.executor == nullptr
-                        ? std::make_unique<jobs::ThreadExecutor>(
-                              options.clock != nullptr ? options.clock : &system_clock_)
-                        : nullptr),
       clock_(options.clock != nullptr ? options.clock : &system_clock_),
+      own_executor_(options.executor == nullptr ? std::make_unique<jobs::ThreadExecutor>(clock_)
+                                                : nullptr),
       executor_(options.executor != nullptr ? options.executor : own_executor_.get()),
       read_path_(registry,
                  options.evaluator != nullptr ? options.evaluator : &core::DefaultEvaluator()),
@@ -360,10 +361,8 @@ grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext*
         [&](size_t group, int64_t count) {
           v1::Series* series = response->add_series();
           series->set_group(static_cast<int>(group));
-          series->mutable_values()->Resize(static_cast<int>(count), 0.0);
           values += count;
-          return std::span<double>(series->mutable_values()->mutable_data(),
-                                   static_cast<size_t>(count));
+          return SizedValues(series, count);
         }));
     CountValues(values);
     return absl::OkStatus();

@@ -132,9 +132,9 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   jobs::JobRegistry* const registry_;
   const ServiceOptions options_;
   jobs::SystemClock system_clock_;
+  const jobs::Clock* const clock_;
   // Set when no executor was given.
   std::unique_ptr<jobs::ThreadExecutor> own_executor_;
-  const jobs::Clock* const clock_;
   jobs::Executor* const executor_;
   const jobs::ReadPath read_path_;
   WatchHub watches_;

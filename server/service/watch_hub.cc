@@ -17,8 +17,7 @@ v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
   v1::WatchJobResponse event;
   event.set_type(type);
   if (job != nullptr) {
-    codec::JobToProto(job->record, event.mutable_job());
-    codec::PlanToProto(*job->plan, event.mutable_job());
+    codec::JobToProto(job->record, *job->plan, event.mutable_job());
   } else {
     event.mutable_job()->set_name(codec::JobName(job_id));
   }
