@@ -10,7 +10,7 @@
 
 namespace hpsched::server {
 
-absl::Status ApplyEnvironmentToFlags(absl::string_view prefix) {
+absl::Status ApplyEnvironmentToFlags(absl::string_view prefix, std::vector<std::string>* applied) {
   for (const auto& [name, flag] : absl::GetAllFlags()) {
     const std::string variable = absl::StrCat(prefix, absl::AsciiStrToUpper(name));
     const char* value = std::getenv(variable.c_str());
@@ -19,6 +19,7 @@ absl::Status ApplyEnvironmentToFlags(absl::string_view prefix) {
     if (!flag->ParseFrom(value, &error)) {
       return absl::InvalidArgumentError(absl::StrCat(variable, ": ", error));
     }
+    if (applied != nullptr) applied->emplace_back(name);
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,9 @@
 #ifndef HPSCHED_SERVER_ENV_FLAGS_H_
 #define HPSCHED_SERVER_ENV_FLAGS_H_
 
+#include <string>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -11,8 +14,10 @@ namespace hpsched::server {
 // For every flag linked into the binary, parses the environment variable `prefix` + the flag's name
 // in upper case (HPSCHED_METRICS_PORT for --metrics_port) into the flag, when the variable is set.
 // Call it before absl::ParseCommandLine so that the command line wins. InvalidArgument naming the
-// variable when a value does not parse; flags already set are left as they were set.
-absl::Status ApplyEnvironmentToFlags(absl::string_view prefix = "HPSCHED_");
+// variable when a value does not parse; flags already set are left as they were set. When `applied`
+// is not null, the names of the flags set from the environment are appended to it.
+absl::Status ApplyEnvironmentToFlags(absl::string_view prefix = "HPSCHED_",
+                                     std::vector<std::string>* applied = nullptr);
 
 }  // namespace hpsched::server
 

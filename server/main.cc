@@ -1,20 +1,34 @@
 // hpsched-server: flags (or HPSCHED_* environment variables) -> ServerOptions -> Server; SIGTERM
 // and SIGINT shut it down gracefully.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "env_flags.h"
 #include "logging.h"
 #include "server.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, address, "[::]", "Address to listen on ([::] is every interface).");
+ABSL_FLAG(std::string, address, "[::]",
+          "Address to listen on ([::] is every interface, IPv6 and IPv4). Without "
+          "--auth_token_file only loopback is served: left unset, the server listens on 127.0.0.1; "
+          "set to another address, it refuses to start unless --allow_unauthenticated_remote.");
+ABSL_FLAG(bool, allow_unauthenticated_remote, false,
+          "Serve gRPC and metrics on non-loopback addresses although --auth_token_file is not set "
+          "(an open server: anyone who reaches it may create, change and delete jobs).");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port (see --port_file).");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound gRPC port is written to this file once serving.");
@@ -51,10 +65,34 @@ ABSL_FLAG(int64_t, max_waiting_calls, 10000,
           "Most GetValues calls waiting for metric reports at once; more are RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_call_memory_bytes, int64_t{1} << 30,
           "Memory for calls in flight, in total.");
+ABSL_FLAG(int, max_threads, 0,
+          "Most threads gRPC may use for calls (grpc::ResourceQuota::SetMaxThreads); 0 keeps "
+          "gRPC's default.");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(30),
+          "A connection without calls for this long is closed (clients reconnect); inf: never.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
+          "A connection older than this is asked to reconnect (GOAWAY); inf: never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
+          "How long calls in flight on a connection past --max_connection_age may still run.");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Hours(2),
+          "The server pings a connection idle for this long, to find dead peers.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "A keepalive ping not answered within this closes the connection.");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Minutes(5),
+          "Client pings closer together than this (without calls) are strikes; the second strike "
+          "closes the connection (GOAWAY ENHANCE_YOUR_CALM).");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics HTTP port; 0 turns metrics off.");
-ABSL_FLAG(std::string, metrics_address, "0.0.0.0", "Address the metrics endpoint listens on.");
+ABSL_FLAG(std::string, metrics_address, "[::]",
+          "Address the metrics endpoint listens on ([::] is every interface, IPv6 and IPv4; "
+          "0.0.0.0 IPv4 only; 127.0.0.1 or [::1] loopback). Without --auth_token_file the same "
+          "rule as for --address applies.");
 ABSL_FLAG(std::string, metrics_port_file, "",
           "If set, the bound metrics port is written to this file once serving.");
+ABSL_FLAG(
+    int, health_port, 0,
+    "A plaintext port serving only grpc.health.v1.Health (the statuses of --port), for probes "
+    "that cannot speak TLS such as Kubernetes' native gRPC probes; 0 turns it off.");
+ABSL_FLAG(std::string, health_address, "[::]", "Address the --health_port listener binds.");
 
 namespace {
 
@@ -72,14 +110,52 @@ bool ValidPort(const char* flag, int port) {
   return false;
 }
 
+// --help and --helpshort list the flags of this file (Abseil's default looks for a file named
+// after the binary, hpsched-server.cc, and so listed none).
+bool IsServerFlagFile(absl::string_view path) { return absl::EndsWith(path, "server/main.cc"); }
+
+// Whether argv sets --name (or -name), as "--name=value" or "--name value", before a "--". This
+// Abseil release keeps CommandLineFlag::IsSpecifiedOnCommandLine private.
+bool OnCommandLine(int argc, char** argv, absl::string_view name) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "--")) absl::ConsumePrefix(&arg, "-");
+    if (absl::ConsumePrefix(&arg, name) && (arg.empty() || arg.front() == '=')) return true;
+  }
+  return false;
+}
+
+// Flags the operator set: on the command line, or as HPSCHED_<FLAG>.
+struct GivenFlags {
+  int argc;
+  char** argv;
+  std::vector<std::string> from_env;
+
+  bool Given(absl::string_view name) const {
+    return OnCommandLine(argc, argv, name) ||
+           std::find(from_env.begin(), from_env.end(), name) != from_env.end();
+  }
+  // The flag's value when given, else "" (the server then chooses).
+  std::string ValueOrEmpty(const absl::Flag<std::string>& flag) const {
+    return Given(absl::GetFlagReflectionHandle(flag).Name()) ? absl::GetFlag(flag) : std::string();
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "hpsched-server: serves hyperparameter schedules over gRPC.\n"
+      "serves hyperparameter schedules over gRPC.\n"
       "Every flag can also be set by the environment variable HPSCHED_<FLAG IN UPPER CASE>; the "
       "command line wins.");
-  if (absl::Status env = hpsched::server::ApplyEnvironmentToFlags(); !env.ok()) {
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = IsServerFlagFile;
+  usage.contains_helpshort_flags = IsServerFlagFile;
+  absl::SetFlagsUsageConfig(usage);
+  GivenFlags given{argc, argv, {}};
+  if (absl::Status env = hpsched::server::ApplyEnvironmentToFlags("HPSCHED_", &given.from_env);
+      !env.ok()) {
     std::fprintf(stderr, "%s\n", std::string(env.message()).c_str());
     return 2;
   }
@@ -92,8 +168,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!ValidPort("port", absl::GetFlag(FLAGS_port)) ||
-      !ValidPort("metrics_port", absl::GetFlag(FLAGS_metrics_port))) {
+      !ValidPort("metrics_port", absl::GetFlag(FLAGS_metrics_port)) ||
+      !ValidPort("health_port", absl::GetFlag(FLAGS_health_port))) {
     return 2;
+  }
+  // --data_dir means nothing to the memory store. Given on the command line that is a mistake to
+  // refuse; from the environment (a ConfigMap or compose file sets every variable at once) it is
+  // said loudly.
+  if (absl::GetFlag(FLAGS_store) == "memory" && OnCommandLine(argc, argv, "data_dir")) {
+    std::fprintf(stderr,
+                 "--data_dir=%s: has no effect with --store=memory, which keeps nothing on disk; "
+                 "drop --data_dir, or use --store=sqlite\n",
+                 absl::GetFlag(FLAGS_data_dir).c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_store) == "memory" && given.Given("data_dir")) {
+    spdlog::warn(
+        "HPSCHED_DATA_DIR={} is ignored: --store=memory keeps nothing on disk, and nothing "
+        "survives a restart",
+        absl::GetFlag(FLAGS_data_dir));
   }
 
   // Block the shutdown signals in every thread; one thread waits for them.
@@ -104,10 +197,21 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   hpsched::server::ServerOptions options;
-  options.address = absl::GetFlag(FLAGS_address);
+  // Left unset, the server chooses by whether authentication is on (see ServerOptions::address).
+  options.address = given.ValueOrEmpty(FLAGS_address);
+  options.allow_unauthenticated_remote = absl::GetFlag(FLAGS_allow_unauthenticated_remote);
   options.port = absl::GetFlag(FLAGS_port);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.metrics_address = given.ValueOrEmpty(FLAGS_metrics_address);
+  options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.health_port = absl::GetFlag(FLAGS_health_port);
+  options.max_threads = absl::GetFlag(FLAGS_max_threads);
+  options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  options.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
   options.store = absl::GetFlag(FLAGS_store);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);

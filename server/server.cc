@@ -6,32 +6,28 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
+#include <limits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "civetweb.h"
 #include "core/status_macros.h"
 #include "grpc/health/v1/health.pb.h"
+#include "listen_address.h"
 #include "metrics/instrumented_job_store.h"
 #include "metrics/prometheus_metrics.h"
 #include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
 #include "store/sqlite_job_store.h"
+#include "tls_files.h"
 
 namespace hpsched::server {
 
 constexpr char kServiceName[] = "hpsched.v1.SchedulerService";
 
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
-  std::ifstream in(path);
-  if (!in) return absl::UnavailableError(absl::StrCat("--", flag, ": cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert.empty() && options.tls_key.empty()) {
@@ -43,23 +39,114 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   if (options.tls_cert.empty() || options.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls_cert and --tls_key: set both, or neither");
   }
+  ASSIGN_OR_RETURN(TlsFiles files,
+                   LoadTlsFiles(options.tls_cert, options.tls_key, options.tls_client_ca));
   grpc::SslServerCredentialsOptions ssl(
       options.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                     : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert, "tls_cert"));
-  ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key, "tls_key"));
+  pair.cert_chain = std::move(files.cert_chain);
+  pair.private_key = std::move(files.private_key);
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
-  if (!options.tls_client_ca.empty()) {
-    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_client_ca, "tls_client_ca"));
-  }
+  ssl.pem_root_certs = std::move(files.client_ca);
   return grpc::SslServerCredentials(ssl);
+}
+
+// A duration as a gRPC channel argument in milliseconds; InfiniteDuration is INT_MAX (gRPC's
+// "never").
+int ChannelMilliseconds(absl::Duration duration) {
+  if (duration >= absl::Milliseconds(std::numeric_limits<int>::max())) {
+    return std::numeric_limits<int>::max();
+  }
+  return static_cast<int>(absl::ToInt64Milliseconds(std::max(duration, absl::ZeroDuration())));
+}
+
+// The metrics endpoint's address as civetweb (under prometheus-cpp) can bind it. civetweb takes IP
+// literals only ("localhost" becomes 127.0.0.1), and its "[::]:port" would be IPv6 only: every
+// interface, both families, is its "+port". Debian's libcivetweb1 is built without IPv6
+// (mg_check_feature(8) is 0): there "[::]" falls back to 0.0.0.0, saying so, and an IPv6 literal is
+// refused by name instead of civetweb's "null context when constructing CivetServer".
+absl::StatusOr<ListenAddress> CivetwebAddress(const ListenAddress& address) {
+  constexpr unsigned kCivetwebIpv6 = 8;
+  const bool ipv6 = mg_check_feature(kCivetwebIpv6) != 0;
+  ListenAddress bound = address;
+  if (address.host == "localhost") bound.host = "127.0.0.1";
+  if (address.host == "[::]" || address.host == "::") {
+    if (ipv6) return bound;
+    spdlog::info(
+        "metrics: this civetweb build has no IPv6, so --metrics_address={} listens on 0.0.0.0 "
+        "(every IPv4 interface)",
+        address.host);
+    bound.host = "0.0.0.0";
+  } else if (!ipv6 && absl::StrContains(address.host, ':')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_address=", address.host,
+                     ": this civetweb build (prometheus-cpp's HTTP server) has no IPv6; use "
+                     "0.0.0.0, 127.0.0.1 or [::] (which falls back to 0.0.0.0)"));
+  }
+  return bound;
+}
+
+std::string CivetwebListeningPort(const ListenAddress& address) {
+  if (address.host == "[::]" || address.host == "::") return absl::StrCat("+", address.port);
+  return address.ToString();
+}
+
+// Protected mode: without authentication only loopback is served, unless the operator asked for
+// an open server. `given` empty: the default for the mode.
+absl::StatusOr<std::string> ChooseHost(const std::string& given, bool open,
+                                       absl::string_view flag) {
+  if (given.empty()) return std::string(open ? "[::]" : "127.0.0.1");
+  if (!open && !IsLoopbackHost(given)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", given,
+        ": authentication is off (no --auth_token_file), so only loopback addresses are served; "
+        "set --auth_token_file, or --allow_unauthenticated_remote to serve an open server on "
+        "purpose"));
+  }
+  return given;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given) {
   std::unique_ptr<Server> server(new Server());
+  ServerOptions options = given;
+  const bool open = !options.auth_token_file.empty() || options.allow_unauthenticated_remote;
+  const bool chose_loopback =
+      !open &&
+      (options.address.empty() || (options.metrics_port != 0 && options.metrics_address.empty()));
+  ASSIGN_OR_RETURN(options.address, ChooseHost(options.address, open, "address"));
+  ASSIGN_OR_RETURN(options.metrics_address,
+                   ChooseHost(options.metrics_address, open, "metrics_address"));
+  if (chose_loopback) {
+    spdlog::warn(
+        "authentication is off (no --auth_token_file): listening on loopback only; set "
+        "--auth_token_file, or --allow_unauthenticated_remote for an open server");
+  } else if (options.allow_unauthenticated_remote && options.auth_token_file.empty()) {
+    spdlog::warn(
+        "--allow_unauthenticated_remote: serving without authentication on {} (anyone who reaches "
+        "it may create, change and delete jobs)",
+        options.address);
+  }
+  // Every listener's port is checked before anything else starts, so a second server on a port
+  // in use stops here, before it takes a store.
+  const ListenAddress grpc_address{options.address, options.port};
+  ListenAddress metrics_address{options.metrics_address, options.metrics_port};
+  if (options.metrics_port != 0) {
+    ASSIGN_OR_RETURN(metrics_address, CivetwebAddress(metrics_address));
+    options.metrics_address = metrics_address.host;
+  }
+  const ListenAddress health_address{options.health_address, options.health_port};
+  RETURN_IF_ERROR(CheckCanListen("gRPC", "--port", grpc_address));
+  if (options.metrics_port != 0) {
+    RETURN_IF_ERROR(CheckCanListen("metrics", "--metrics_port", metrics_address));
+  }
+  if (options.health_port != 0) {
+    RETURN_IF_ERROR(CheckCanListen("health", "--health_port", health_address));
+  }
+  // TLS files are checked before the store is opened, too.
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   server->options_ = options;
   server->metrics_ = std::make_unique<metrics::PrometheusMetrics>(
       std::vector<const google::protobuf::ServiceDescriptor*>{
@@ -100,16 +187,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (server->auth_ != nullptr) service_options.verdicts = &server->verdicts_;
   server->service_ =
       std::make_unique<service::SchedulerService>(server->registry_.get(), service_options);
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   if (options.metrics_port != 0) {
-    const std::string metrics_address =
-        absl::StrCat(options.metrics_address, ":", options.metrics_port);
     try {
-      server->exposer_ = std::make_unique<prometheus::Exposer>(metrics_address);
+      server->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+          "listening_ports", CivetwebListeningPort(metrics_address), "num_threads", "2"});
     } catch (const std::exception& e) {
       // prometheus-cpp (civetweb) reports a failed bind by throwing.
       return absl::UnavailableError(
-          absl::StrCat("cannot serve metrics on ", metrics_address, ": ", e.what()));
+          absl::StrCat("cannot serve metrics on ", metrics_address.ToString(), ": ", e.what()));
     }
     server->exposer_->RegisterCollectable(server->metrics_->registry());
     service::SchedulerService* service = server->service_.get();
@@ -130,12 +215,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  const std::string address = absl::StrCat(options.address, ":", options.port);
+  const std::string address = grpc_address.ToString();
   builder.AddListeningPort(address, credentials, &server->port_);
+  // Never share a port with another process (gRPC would set SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             ChannelMilliseconds(options.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             ChannelMilliseconds(options.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             ChannelMilliseconds(options.max_connection_age_grace));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             ChannelMilliseconds(options.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             ChannelMilliseconds(options.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             ChannelMilliseconds(options.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   grpc::ResourceQuota quota("hpsched-server");
   quota.Resize(static_cast<size_t>(options.max_call_memory_bytes));
+  if (options.max_threads > 0) quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -148,6 +249,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  if (options.health_port != 0) {
+    // Plaintext, whatever the main port speaks: only the default health service is registered
+    // (and gRPC's reflection plugin, which every builder gets, describing just that).
+    grpc::ServerBuilder health;
+    health.AddListeningPort(health_address.ToString(), grpc::InsecureServerCredentials(),
+                            &server->health_port_);
+    health.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    health.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
+    health.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                              ChannelMilliseconds(options.max_connection_idle));
+    health.SetMaxReceiveMessageSize(4096);
+    grpc::ResourceQuota health_quota("hpsched-health");
+    health_quota.Resize(16 << 20);
+    health.SetResourceQuota(health_quota);
+    server->health_server_ = health.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", health_address.ToString(), " (health)"));
+    }
+    server->health_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   spdlog::info(
@@ -162,6 +284,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       server->metrics_port_ == 0 ? std::string("off")
                                  : absl::StrCat("on http://", options.metrics_address, ":",
                                                 server->metrics_port_, "/metrics"));
+  if (server->health_port_ != 0) {
+    spdlog::info("health only (plaintext grpc.health.v1) on {}:{}", options.health_address,
+                 server->health_port_);
+  }
   return server;
 }
 
@@ -171,14 +297,18 @@ Server::~Server() {
 }
 
 void Server::Shutdown() {
-  if (grpc_server_ == nullptr) return;
+  if (grpc_server_ == nullptr || shut_down_.exchange(true)) return;
   grpc_server_->GetHealthCheckService()->Shutdown();
+  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   // Watch streams end and waiting calls answer now, so in-flight calls can all finish in time.
   service_->Shutdown();
   grpc_server_->Shutdown(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(options_.shutdown_grace));
+  // Probes saw NOT_SERVING during the drain; the health port goes last.
+  if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   // GetValues only raises a job's served mark in memory; keep the marks for the next start (a
-  // crash loses those since the job's last change).
+  // crash loses those since the job's last change). A memory store keeps nothing for a next start.
+  if (options_.store == "memory") return;
   if (absl::Status status = registry_->PersistServedMarks(); !status.ok()) {
     spdlog::error("could not write the served steps: {}", std::string(status.message()));
   }
@@ -186,6 +316,7 @@ void Server::Shutdown() {
 
 void Server::Wait() {
   if (grpc_server_ != nullptr) grpc_server_->Wait();
+  if (health_server_ != nullptr) health_server_->Wait();
 }
 
 }  // namespace hpsched::server

@@ -5,6 +5,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -28,10 +29,15 @@ class PrometheusMetrics;
 namespace hpsched::server {
 
 struct ServerOptions {
-  // Address to listen on; "[::]" listens on every interface.
-  std::string address = "[::]";
+  // Address to listen on; "[::]" listens on every interface. Empty: "[::]" when authentication is
+  // on (auth_token_file) or allow_unauthenticated_remote is set, else "127.0.0.1" (loopback only).
+  // A non-loopback address with authentication off needs allow_unauthenticated_remote.
+  std::string address;
   // TCP port; 0 picks a free one (see Server::port()).
   int port = 50051;
+  // Serve without authentication on non-loopback addresses (gRPC and metrics): the operator wants
+  // an open server. Without it and without auth_token_file, only loopback is served.
+  bool allow_unauthenticated_remote = false;
   // How long Shutdown lets in-flight calls finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(5);
   // "sqlite" (durable, under data_dir) or "memory" (nothing survives a restart).
@@ -57,15 +63,37 @@ struct ServerOptions {
   int64_t max_call_memory_bytes = int64_t{1} << 30;
   // Open WatchJob streams and GetValues calls waiting for metric reports.
   service::ServiceLimits limits;
-  // Prometheus /metrics over HTTP on metrics_address:metrics_port; port 0 disables it.
-  std::string metrics_address = "0.0.0.0";
+  // Threads gRPC may use for calls (grpc::ResourceQuota::SetMaxThreads); 0 leaves gRPC's default.
+  int max_threads = 0;
+  // Connections: closed after max_connection_idle without calls, and asked to reconnect (GOAWAY)
+  // after max_connection_age, calls in flight then get max_connection_age_grace to finish.
+  // InfiniteDuration turns a bound off.
+  absl::Duration max_connection_idle = absl::Minutes(30);
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // Server keepalive pings on idle connections, and the answer it waits for.
+  absl::Duration keepalive_time = absl::Hours(2);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Client pings closer than this (without data in between) count as strikes; after two the
+  // connection is closed with GOAWAY ENHANCE_YOUR_CALM (keepalive enforcement).
+  absl::Duration min_client_ping_interval = absl::Minutes(5);
+  // Prometheus /metrics over HTTP on metrics_address:metrics_port; port 0 disables it. "[::]" is
+  // every interface, IPv6 and IPv4. Empty: as for `address` ("[::]" or "127.0.0.1").
+  std::string metrics_address;
   int metrics_port = 9464;
+  // A plaintext listener that serves only grpc.health.v1.Health (the same statuses as the main
+  // port), for probes that cannot speak TLS (Kubernetes' native gRPC probes). Port 0: off. Health
+  // tells nothing about jobs, so it is not restricted to loopback without authentication.
+  std::string health_address = "[::]";
+  int health_port = 0;
 };
 
 class Server {
  public:
-  // Builds and starts the server. Errors: Unavailable when the address cannot be bound; the store's
-  // errors.
+  // Builds and starts the server. Errors: FailedPrecondition when another process holds a port
+  // (see CheckCanListen), Unavailable when an address cannot be bound otherwise, InvalidArgument
+  // for a TLS file that does not read or parse or a key that does not match its certificate, or an
+  // open address without authentication; the store's errors.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();
 
@@ -73,6 +101,8 @@ class Server {
   int port() const { return port_; }
   // The bound metrics port, 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
+  // The bound health-only port, 0 when it is off.
+  int health_port() const { return health_port_; }
   // Marks health NOT_SERVING, stops accepting calls and waits up to the grace period for in-flight
   // ones. Idempotent.
   void Shutdown();
@@ -99,6 +129,11 @@ class Server {
   std::unique_ptr<jobs::ThreadExecutor> executor_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
+  // The health-only listener (options_.health_port), shut down after grpc_server_.
+  std::unique_ptr<grpc::Server> health_server_;
+  int health_port_ = 0;
+  // Shutdown runs once (the signal thread, then the destructor).
+  std::atomic<bool> shut_down_{false};
 };
 
 }  // namespace hpsched::server
