@@ -6,8 +6,8 @@
 ConfigTest    every YAML file parses; the ports, addresses, data directory and HPSCHED_* variables of the Dockerfile,
               the compose file, prometheus.yml and the Kubernetes manifests agree with each other and with the flags
               and defaults that `hpsched-server --helpfull` prints (nothing is hard-coded here but uid 10001 and the
-              image's paths); probes are gRPC probes on the gRPC port; the health checks use `hpsched health`; the
-              Kubernetes security settings; deploy/README.md's settings table matches the flags; the build context
+              image's paths); probes are gRPC probes on the health-only port (or the gRPC port); the health checks
+              use `hpsched health`; the Kubernetes security settings; deploy/README.md's settings table matches the flags; the build context
               filter keeps every source file and drops build trees.
 PackagesTest  the Dockerfile's runtime packages are exactly the Debian packages owning the shared libraries `ldd`
               reports for both binaries (`dpkg -S`), plus ca-certificates. Skipped when dpkg is not available.
@@ -809,11 +809,17 @@ class ConfigTest(unittest.TestCase):
         for k, v in spec["selector"]["matchLabels"].items():
             self.assertEqual(labels.get(k), v, "the selector matches the pod labels")
 
-        # Ports: the server's defaults.
+        # Ports: the server's defaults, and the plaintext health-only port when the ConfigMap turns it on.
         ports = self.container_ports()
-        self.assertEqual(ports, {"grpc": default_port(), "metrics": default_metrics_port()})
+        health_port = int(self.configmap_env().get("HPSCHED_HEALTH_PORT", "0"))
+        want = {"grpc": default_port(), "metrics": default_metrics_port()}
+        if health_port:
+            want["health"] = health_port
+        self.assertEqual(ports, want)
 
-        # Probes: native gRPC, on the gRPC port; readiness asks for the SchedulerService.
+        # Probes: native gRPC, on the health-only port when there is one (it stays plaintext when TLS is on), else
+        # on the gRPC port; readiness asks for the SchedulerService.
+        probed, probed_name = (health_port, "health-only") if health_port else (ports["grpc"], "gRPC")
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             if probe not in c and probe == "startupProbe":
                 continue
@@ -821,7 +827,7 @@ class ConfigTest(unittest.TestCase):
                 self.assertIn(probe, c)
                 handlers = set(c[probe]) & {"grpc", "httpGet", "tcpSocket", "exec"}
                 self.assertEqual(handlers, {"grpc"}, f"{probe} is a gRPC probe")
-                self.assertEqual(c[probe]["grpc"]["port"], ports["grpc"], f"{probe} probes the gRPC port (a number)")
+                self.assertEqual(c[probe]["grpc"]["port"], probed, f"{probe} probes the {probed_name} port (a number)")
         self.assertEqual(c["readinessProbe"]["grpc"].get("service"), GRPC_SERVICE)
         self.assertIn(c["livenessProbe"]["grpc"].get("service", ""), ("",), "liveness checks the server as a whole")
         with open(os.path.join(SOURCE_DIR, "proto/hpsched/v1/scheduler_service.proto")) as f:
