@@ -65,6 +65,10 @@ ABSL_FLAG(int64_t, max_waiting_calls, 10000,
           "Most GetValues calls waiting for metric reports at once; more are RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_call_memory_bytes, int64_t{1} << 30,
           "Memory for calls in flight, in total.");
+ABSL_FLAG(int64_t, reset_flood_threshold, 1000,
+          "A connection on which at least this many calls were reset before their request arrived, "
+          "and more than half of its calls, is closed (HTTP/2 rapid-reset floods, CVE-2023-44487); "
+          "0 turns the check off.");
 ABSL_FLAG(int, max_threads, 0,
           "Most threads gRPC may use for calls (grpc::ResourceQuota::SetMaxThreads); 0 keeps "
           "gRPC's default.");
@@ -206,6 +210,7 @@ int main(int argc, char** argv) {
   options.health_address = absl::GetFlag(FLAGS_health_address);
   options.health_port = absl::GetFlag(FLAGS_health_port);
   options.max_threads = absl::GetFlag(FLAGS_max_threads);
+  options.reset_flood_threshold = absl::GetFlag(FLAGS_reset_flood_threshold);
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);

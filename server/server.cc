@@ -240,6 +240,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   builder.SetResourceQuota(quota);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  if (options.reset_flood_threshold > 0) {
+    server->reset_guard_ = std::make_unique<ResetGuard>(options.reset_flood_threshold);
+    interceptors.push_back(server->reset_guard_->InterceptorFactory());
+  }
   interceptors.push_back(server->metrics_->InterceptorFactory());
   if (server->auth_ != nullptr) {
     interceptors.push_back(

@@ -14,6 +14,7 @@
 #include "jobs/clock.h"
 #include "jobs/executor.h"
 #include "jobs/job_registry.h"
+#include "reset_guard.h"
 #include "service/scheduler_service.h"
 #include "store/job_store.h"
 
@@ -63,6 +64,9 @@ struct ServerOptions {
   int64_t max_call_memory_bytes = int64_t{1} << 30;
   // Open WatchJob streams and GetValues calls waiting for metric reports.
   service::ServiceLimits limits;
+  // A connection on which at least this many calls ended before their request message arrived, and
+  // more than half of its calls, is closed (HTTP/2 rapid reset; see reset_guard.h). 0: off.
+  int64_t reset_flood_threshold = 1000;
   // Threads gRPC may use for calls (grpc::ResourceQuota::SetMaxThreads); 0 leaves gRPC's default.
   int max_threads = 0;
   // Connections: closed after max_connection_idle without calls, and asked to reconnect (GOAWAY)
@@ -119,6 +123,8 @@ class Server {
   std::shared_ptr<prometheus::Collectable> sampled_gauges_;
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<service::Authenticator> auth_;
+  // Declared before grpc_server_, whose interceptors point at it.
+  std::unique_ptr<ResetGuard> reset_guard_;
   // The authorization interceptor's verdicts, read by the service.
   service::CallVerdicts verdicts_;
   jobs::SystemClock clock_;

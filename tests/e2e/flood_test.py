@@ -3,10 +3,12 @@
 
 Usage: /usr/bin/python3 flood_test.py BUILD_DIR [STREAMS]
 
-- Rapid reset (CVE-2023-44487): STREAMS (default 20,000) streams opened and reset at once on one connection with no
-  token, while another connection's health checks and cheap GetValues keep answering; the server's RSS stays under
-  RSS_BOUND_MB and it shuts down cleanly after. gRPC 1.51 has no mitigation of its own for the pattern (see
-  docs/operations.md, "HTTP/2 floods"): the bound asserted is the one measured, not one the server enforces.
+- Rapid reset (CVE-2023-44487): streams opened and reset at once with no token, while another connection's health
+  checks and cheap GetValues keep answering. With the server's reset guard (the default), each of five attacking
+  connections is closed by the server after about a thousand resets and RSS stays under GUARDED_RSS_BOUND_MB. With
+  the guard off (--reset_flood_threshold=0), what gRPC 1.51 alone does: all STREAMS (default 20,000) streams on one
+  connection are taken, and RSS stays under RSS_BOUND_MB, a measured bound rather than one the server enforces (see
+  docs/operations.md, "HTTP/2 floods"). Both shut down cleanly after.
 - The connection bounds the server does enforce: an idle connection is closed after --max_connection_idle, an old one
   told to go away after --max_connection_age, and a client that pings without calls is sent GOAWAY
   ENHANCE_YOUR_CALM (keepalive enforcement).
@@ -24,13 +26,15 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402
 from security_test import BUILD  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from server_process import ServerProcess, read  # noqa: E402
 
 STREAMS = int(sys.argv.pop(1)) if len(sys.argv) > 1 else 20_000
 TOKEN = "admin-token-0123456789abcdef"
 # What 20,000 reset streams cost on the 2-core CI machine (measured 97-160 MB; 100,000 cost 500-900 MB, see
 # docs/operations.md). Not enforced by the server: a regression of gRPC's per-stream cost shows up here.
 RSS_BOUND_MB = 64 + STREAMS * 0.02
+# With the reset guard on (the default), measured 37 MB: a cut connection cannot queue more.
+GUARDED_RSS_BOUND_MB = 128
 ENHANCE_YOUR_CALM = 0xB
 NO_ERROR = 0x0
 
@@ -98,9 +102,12 @@ class FloodTest(unittest.TestCase):
         if cls.stub_tmp:
             shutil.rmtree(cls.stub_tmp, ignore_errors=True)
 
-    def test_rapid_reset_leaves_health_and_reads_answering(self):
+    def rapid_reset(self, name, *flags, connections=1):
+        """Starts a server, runs the attack with an observer, checks that nobody else noticed; returns the
+        measurements and the server's log."""
         import rapid_reset
-        server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--auth_token_file={self.tokens}", name="reset")
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", f"--auth_token_file={self.tokens}", *flags,
+                               name=name)
         try:
             metadata = (("authorization", f"Bearer {TOKEN}"),)
             with self.grpc.insecure_channel(server.address) as channel:
@@ -110,16 +117,34 @@ class FloodTest(unittest.TestCase):
                     self.svc.CreateJobRequest(job_id="cheap", job=job), timeout=10, metadata=metadata)
             result = rapid_reset.measure(
                 server.address, server.proc.pid, STREAMS,
-                lambda: rapid_reset.Observer(server.address, TOKEN, "jobs/cheap", self.svc, self.svc_grpc))
-            print("\n# rapid reset:", json.dumps(result), file=sys.stderr)
-            self.assertEqual(result["streams_sent"], STREAMS, result)
+                lambda: rapid_reset.Observer(server.address, TOKEN, "jobs/cheap", self.svc, self.svc_grpc),
+                connections=connections)
+            print(f"\n# rapid reset ({name}):", json.dumps(result), file=sys.stderr)
             self.assertEqual(result["observer_errors"], [], result)
             self.assertGreaterEqual(result["health_checks"], 3, result)
             self.assertGreaterEqual(result["values_calls"], 3, result)
-            self.assertLess(result["rss_peak_mb"], RSS_BOUND_MB, result)
             self.assertIsNone(server.proc.poll(), "the server died under the attack")
         finally:
             self.assertEqual(server.stop(timeout=60), 0)
+        return result, read(server.log_path)
+
+    def test_rapid_reset_connection_is_closed(self):
+        # The default --reset_flood_threshold (1000): each attacking connection is cut after about a thousand
+        # resets (plus what the client had in flight), however often it reconnects.
+        connections = 5
+        result, log = self.rapid_reset("reset-guarded", connections=connections)
+        self.assertEqual(result["connections_closed_by_server"], connections, result)
+        self.assertLess(result["streams_sent"], STREAMS, result)
+        self.assertEqual(log.count("closed the connection of ipv4:127.0.0.1:"), connections, log)
+        self.assertIn("were reset before their request (an HTTP/2 rapid-reset flood; --reset_flood_threshold)", log)
+        self.assertLess(result["rss_peak_mb"], GUARDED_RSS_BOUND_MB, result)
+
+    def test_rapid_reset_without_the_guard_leaves_health_and_reads_answering(self):
+        # What gRPC 1.51 alone does (the residual exposure of docs/operations.md): every stream is taken.
+        result, _ = self.rapid_reset("reset-unguarded", "--reset_flood_threshold=0")
+        self.assertEqual(result["streams_sent"], STREAMS, result)
+        self.assertEqual(result["connections_closed_by_server"], 0, result)
+        self.assertLess(result["rss_peak_mb"], RSS_BOUND_MB, result)
 
     def test_idle_connection_is_closed(self):
         server = ServerProcess(BUILD, self.tmp, "--store=memory", "--max_connection_idle=1s", name="idle")

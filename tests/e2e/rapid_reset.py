@@ -5,7 +5,7 @@ One TCP connection, no token: HEADERS of a GetValues call and at once RST_STREAM
 fast as the socket takes them. Meanwhile another connection asks for health and a cheap GetValues, and the server's
 RSS and CPU time are sampled from /proc.
 
-    rapid_reset.py HOST:PORT PID STREAMS [TOKEN]       # prints one JSON object with what was measured
+    rapid_reset.py HOST:PORT PID STREAMS [CONNECTIONS]     # prints one JSON object with what was measured
 
 Used by tests/e2e/flood_test.py (the quick form, in `make test`) and as a script for the long form (soak).
 Needs python3-h2 (Debian) and grpcio.
@@ -151,8 +151,9 @@ def percentile(values, p):
     return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1)
 
 
-def measure(address, pid, streams, observer_factory=None):
-    """Runs the attack while sampling the server; returns the measurements (RSS in MB, CPU in s, latencies in ms)."""
+def measure(address, pid, streams, observer_factory=None, connections=1):
+    """Runs the attack (`connections` connections one after the other, each trying streams / connections streams)
+    while sampling the server; returns the measurements (RSS in MB, CPU in s, latencies in ms)."""
     host, port = address.rsplit(":", 1)
     samples = []
     done = threading.Event()
@@ -174,7 +175,13 @@ def measure(address, pid, streams, observer_factory=None):
     if observer:
         observer.__enter__()
     try:
-        result = attack(host, int(port), streams)
+        result = {"streams_sent": 0, "connections_closed_by_server": 0, "goaways": []}
+        for _ in range(connections):
+            one = attack(host, int(port), streams // connections)
+            result["streams_sent"] += one["streams_sent"]
+            result["connections_closed_by_server"] += int(one["server_closed"] or one["goaway"] is not None)
+            if one["goaway"] is not None:
+                result["goaways"].append(one["goaway"])
     finally:
         elapsed = time.monotonic() - start
         # The server may still be working through what it read: keep observing a little.
@@ -202,4 +209,5 @@ def measure(address, pid, streams, observer_factory=None):
 
 if __name__ == "__main__":
     address, pid, streams = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    print(json.dumps(measure(address, pid, streams)))
+    connections = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    print(json.dumps(measure(address, pid, streams, connections=connections)))
