@@ -117,8 +117,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       !open &&
       (options.address.empty() || (options.metrics_port != 0 && options.metrics_address.empty()));
   ASSIGN_OR_RETURN(options.address, ChooseHost(options.address, open, "address"));
-  ASSIGN_OR_RETURN(options.metrics_address,
-                   ChooseHost(options.metrics_address, open, "metrics_address"));
+  // An address of metrics that are off binds nothing, so it is not refused.
+  if (options.metrics_port != 0) {
+    ASSIGN_OR_RETURN(options.metrics_address,
+                     ChooseHost(options.metrics_address, open, "metrics_address"));
+  }
   if (chose_loopback) {
     spdlog::warn(
         "authentication is off (no --auth_token_file): listening on loopback only; set "

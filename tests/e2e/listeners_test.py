@@ -185,6 +185,9 @@ class ListenersTest(unittest.TestCase):
                 self.assertNotEqual(code, 0, out)
                 self.assertIn(f"{flag}: authentication is off (no --auth_token_file), so only loopback addresses "
                               "are served; set --auth_token_file, or --allow_unauthenticated_remote", out)
+        # Metrics that are off bind nothing: their address is not refused.
+        server = ServerProcess(BUILD, self.tmp, "--store=memory", "--metrics_address=0.0.0.0", name="metrics-off")
+        self.assertEqual(server.stop(), 0)
         # The same from the environment (as containers set it).
         code, out = run_server("--store=memory", "--port=0", "--metrics_port=0", env={"HPSCHED_ADDRESS": "[::]"})
         self.assertNotEqual(code, 0, out)
