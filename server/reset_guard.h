@@ -12,6 +12,9 @@
 // (shutdown(2), never close(2): gRPC still owns and closes the descriptor). gRPC then sees the
 // connection end and cancels what is left of it. The same rule as Envoy's since 1.27.1.
 //
+// Not seen: calls of gRPC's built-in health and reflection services, which gRPC serves through its
+// completion-queue API and retires, when reset before their request, before any interceptor runs.
+//
 // What it bounds: the work one connection can queue before it is cut, to about `threshold` calls
 // plus what gRPC had read ahead. A client that reconnects is cut again each time; a proxy in front
 // (deploy/envoy/) remains the answer to many connections.

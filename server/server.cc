@@ -271,6 +271,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
     grpc::ResourceQuota health_quota("hpsched-health");
     health_quota.Resize(16 << 20);
     health.SetResourceQuota(health_quota);
+    if (server->reset_guard_ != nullptr) {
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> guard;
+      guard.push_back(server->reset_guard_->InterceptorFactory());
+      health.experimental().SetInterceptorCreators(std::move(guard));
+    }
     server->health_server_ = health.BuildAndStart();
     if (server->health_server_ == nullptr || server->health_port_ == 0) {
       return absl::UnavailableError(
