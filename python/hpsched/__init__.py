@@ -11,9 +11,10 @@
 The generated gRPC stubs live in `hpsched.v1` (built by CMake into build/python/hpsched/v1).
 """
 from hpsched.client import PENDING_POLICIES, Client, HpschedError, Values, job_name
+from hpsched.spec import SpecError
 from hpsched.updates import pin, reschedule, scale
 from hpsched.watch import DELETED, PLATEAU_REDUCED, SNAPSHOT, UPDATED, JobEvent, JobWatch
 
-__all__ = ["Client", "HpschedError", "Values", "job_name", "PENDING_POLICIES", "scale", "pin", "reschedule",
+__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES", "scale", "pin", "reschedule",
            "JobEvent", "JobWatch", "SNAPSHOT", "UPDATED", "PLATEAU_REDUCED", "DELETED"]
 __version__ = "0.2.0"
