@@ -14,7 +14,7 @@ import torch
 import hpsched
 from hpsched import Client, HpschedError, Values, pin, reschedule, scale
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2
-from hpsched_testing import ServerProcess, ServerTestCase, free_port, main
+from hpsched_testing import ServerProcess, ServerTestCase, closed_port, main
 
 STEP = {"step": {"step_size": 10, "gamma": 0.5}}
 
@@ -594,8 +594,8 @@ class ConnectionTest(unittest.TestCase):
 
     def test_unavailable_after_max_attempts(self):
         """Nothing listens: UNAVAILABLE after max_attempts attempts, well within the deadline."""
-        port = free_port()
-        with Client(f"127.0.0.1:{port}", timeout=20.0, max_attempts=4, initial_backoff=0.05, max_backoff=0.2) as c:
+        with closed_port() as port, Client(f"127.0.0.1:{port}", timeout=20.0, max_attempts=4, initial_backoff=0.05,
+                                           max_backoff=0.2) as c:
             start = time.monotonic()
             with self.assertRaises(HpschedError) as e:
                 c.get_job("anything")
@@ -607,8 +607,7 @@ class ConnectionTest(unittest.TestCase):
 
     def test_default_client_gives_up_within_its_deadline(self):
         """Defaults (timeout 10 s, 5 attempts, backoff 0.1 s doubling): bounded by the deadline."""
-        port = free_port()
-        with Client(f"127.0.0.1:{port}") as c:
+        with closed_port() as port, Client(f"127.0.0.1:{port}") as c:
             start = time.monotonic()
             with self.assertRaises(HpschedError) as e:
                 c.get_values("x", 0)
@@ -618,7 +617,7 @@ class ConnectionTest(unittest.TestCase):
         self.assertLess(elapsed, 10.5)
 
     def test_no_retry_with_one_attempt(self):
-        with Client(f"127.0.0.1:{free_port()}", max_attempts=1) as c:
+        with closed_port() as port, Client(f"127.0.0.1:{port}", max_attempts=1) as c:
             with self.assertRaises(HpschedError) as e:
                 c.list_jobs().__next__()
         self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.UNAVAILABLE, 1))
@@ -639,7 +638,8 @@ class ConnectionTest(unittest.TestCase):
 
     def test_retry_until_the_server_is_up(self):
         """The server starts ~1 s after the first attempt; the retried create succeeds, exactly once."""
-        port = free_port()
+        reservation = closed_port()  # refused until the server starts, and nobody else's meanwhile
+        port = reservation.__enter__()
         # The deadline bounds the retries, not an attempt count: a slow machine may take seconds to start the server.
         client = Client(f"127.0.0.1:{port}", timeout=30.0, max_attempts=10_000, initial_backoff=0.1, max_backoff=0.5,
                         channel_options=[("grpc.initial_reconnect_backoff_ms", 100),
@@ -656,6 +656,7 @@ class ConnectionTest(unittest.TestCase):
         thread = threading.Thread(target=create)
         thread.start()
         time.sleep(1.0)
+        reservation.__exit__(None, None, None)  # released only now: the server binds it within its start-up
         # Started from this (main) thread: the server dies with the thread that started it.
         with ServerProcess(port=port) as server:
             thread.join(40)
