@@ -590,6 +590,61 @@ class LiveJobsTest(ServerTestCase):
         self.assertEqual(list(closed_early), [])  # closed before the first next(): never opened
 
 
+class WatchCancelTest(ServerTestCase):
+    """Issue 14, fault 4: the class's server of python_remote_scheduler went away mid-suite ("Connection refused").
+    Its cause: a WatchJob stream cancelled (its deadline, or a RemoteScheduler's watch closed when it is collected)
+    while the server was writing an event to it freed the message under the write, and the write's completion then
+    crashed the server (SIGSEGV, server/service/watch_hub.cc). Here: watches with deadlines of a few milliseconds on a
+    job that changes all the time; the old server died within a second."""
+
+    def test_watches_cancelled_mid_write_leave_the_server_up(self):
+        spec = {"lr": {"base_values": [0.1] * 50, "schedule": STEP}}  # 50 groups: big events, longer writes
+        self.client.create_job("churn", spec)
+        stop = threading.Event()
+        errors = []
+        watched = [0]
+
+        def update():
+            for k in range(1, 100_000):
+                if stop.is_set():
+                    return
+                try:
+                    if k % 200 == 0:  # a job holds at most 256 segments: start it again (DELETED ends watches)
+                        self.client.delete_job("churn")
+                        self.client.create_job("churn", spec)
+                    self.client.update_job("churn", pin("lr", 0.1 + k * 1e-6, from_step=10 ** 9 - k),
+                                           allow_rewrite=True)
+                except HpschedError as e:
+                    errors.append(e)
+                    return
+
+        def watch(seed):
+            deadlines = [0.001 + 0.003 * ((seed * 7 + i) % 10) for i in range(10)]
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                try:
+                    for _ in self.client.watch_job("churn", timeout=deadlines[i % 10]):
+                        pass
+                except HpschedError as e:
+                    if e.code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.NOT_FOUND):
+                        errors.append(e)
+                        return
+                watched[0] += 1
+
+        threads = [threading.Thread(target=update)] + [threading.Thread(target=watch, args=(s,)) for s in range(8)]
+        for t in threads:
+            t.start()
+        stop.wait(3.0)  # bounded: 3 s of churn
+        stop.set()
+        for t in threads:
+            t.join(30)
+        self.assertIsNone(self.server.exit_status(), self.server.log())
+        self.assertEqual(errors, [])
+        self.assertGreater(watched[0], 100)  # many streams did end at their deadline
+        self.assertEqual(self.client.get_job("churn").name, "jobs/churn")
+
+
 class ConnectionTest(unittest.TestCase):
 
     def test_unavailable_after_max_attempts(self):
