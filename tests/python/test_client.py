@@ -641,7 +641,7 @@ class WatchCancelTest(ServerTestCase):
             t.join(30)
         self.assertIsNone(self.server.exit_status(), self.server.log())
         self.assertEqual(errors, [])
-        self.assertGreater(watched[0], 100)  # many streams did end at their deadline
+        self.assertGreater(watched[0], 20)  # many streams did end at their deadline
         self.assertEqual(self.client.get_job("churn").name, "jobs/churn")
 
 
