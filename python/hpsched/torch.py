@@ -11,6 +11,10 @@ Step convention: the job's value for step N is what a local PyTorch scheduler gi
 `scheduler.step()`. As every PyTorch scheduler, construction performs the initial step, so the optimizer's first
 `step()` uses the value for step 0, and after N calls of `scheduler.step()` the groups hold the values for step N.
 
+From PyTorch: `spec_from_scheduler(scheduler)` turns a constructed torch.optim.lr_scheduler object into a job spec,
+`job_spec(optimizer, schedule)` a spec plus an optimizer (see hpsched.torch_convert); a one_cycle or cyclic schedule
+that cycles the momentum then also schedules "momentum" or "beta1", which this scheduler writes into the groups.
+
 Live jobs: the scheduler caches only final values (never provisional ones that wait for metric reports), and a
 background WatchJob stream drops cached values that an update or a plateau reduction made stale. For a job with a
 reduce_on_plateau schedule, `scheduler.report(val_loss=...)` after the epoch's last `scheduler.step()` sends the

@@ -81,7 +81,8 @@ def spec_from_scheduler(scheduler: Any, *, metric: Optional[str] = None) -> dict
 
     The spec is the schedule from step 0, read from the constructor's arguments as the scheduler keeps them and the
     groups' "initial_lr": a scheduler that has already stepped gives the same spec as a fresh one (resume with
-    RemoteScheduler(..., last_epoch=N - 1) or load_state_dict).
+    RemoteScheduler(..., last_epoch=N - 1) or load_state_dict). ReduceLROnPlateau is the exception: PyTorch keeps
+    no initial lr for it, so it must be converted before its first step(metric).
 
     Kinds: StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR,
     CosineAnnealingWarmRestarts, CyclicLR (built-in modes), OneCycleLR, SequentialLR and ChainedScheduler of those
@@ -223,6 +224,10 @@ def _plateau(s: Any, path: str, metric: Optional[str]) -> dict:
     if not metric:
         raise _refuse(path, s, "its decisions follow metric reports: pass metric=\"val_loss\" (the name your "
                                "reports will use) and declare it in create_job(metrics=...)")
+    if s.last_epoch > 0 and any("initial_lr" not in g for g in s.optimizer.param_groups):
+        # PyTorch keeps no initial lr for it: after a reduction the groups' lr is no longer the base value.
+        raise _refuse(path, s, "it has already stepped, and PyTorch keeps no initial lr for it; convert it before "
+                               "its first step(metric)")
     return {"reduce_on_plateau": {"metric": metric, "mode": s.mode, "factor": float(s.factor),
                                   "patience": int(s.patience), "threshold": float(s.threshold),
                                   "threshold_mode": s.threshold_mode, "cooldown": int(s.cooldown),

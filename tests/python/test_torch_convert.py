@@ -172,6 +172,9 @@ class ConvertTest(ServerTestCase):
         got = [[values[("lr", g)][i] for g in range(2)] for i in range(len(want))]
         self.assertSeries(got, want, "c-plateau")
         self.assertGreater(len({w[0] for w in want}), 2)
+        with self.assertRaises(hpsched.SpecError) as e:  # stepped: its groups' lr is no longer the base value
+            spec_from_scheduler(local, metric="val_loss")
+        self.assertIn("convert it before its first step(metric)", e.exception.message)
 
     def test_stepped_scheduler_gives_the_spec_from_step_zero(self):
         opt = sgd()
