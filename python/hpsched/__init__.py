@@ -7,13 +7,16 @@
     client.update_job("demo", scale("lr", 0.5, from_step=100))      # live change: halve the lr from step 100 on
     for event in client.watch_job("demo"): ...                      # SNAPSHOT, UPDATED, PLATEAU_REDUCED, DELETED
 
-`hpsched.torch.RemoteScheduler` (imported on demand, it needs torch) drives a PyTorch optimizer from a job.
+`hpsched.torch.RemoteScheduler` (imported on demand, it needs torch) drives a PyTorch optimizer from a job;
+`hpsched.torch.spec_from_scheduler(scheduler)` turns a PyTorch scheduler into a job spec. An invalid spec raises
+`SpecError` (an HpschedError and a ValueError) before anything is sent.
 The generated gRPC stubs live in `hpsched.v1` (built by CMake into build/python/hpsched/v1).
 """
 from hpsched.client import PENDING_POLICIES, Client, HpschedError, Values, job_name
+from hpsched.spec import SpecError
 from hpsched.updates import pin, reschedule, scale
 from hpsched.watch import DELETED, PLATEAU_REDUCED, SNAPSHOT, UPDATED, JobEvent, JobWatch
 
-__all__ = ["Client", "HpschedError", "Values", "job_name", "PENDING_POLICIES", "scale", "pin", "reschedule",
-           "JobEvent", "JobWatch", "SNAPSHOT", "UPDATED", "PLATEAU_REDUCED", "DELETED"]
+__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES", "scale", "pin",
+           "reschedule", "JobEvent", "JobWatch", "SNAPSHOT", "UPDATED", "PLATEAU_REDUCED", "DELETED"]
 __version__ = "0.2.0"

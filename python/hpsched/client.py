@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from hpsched.errors import HpschedError
+from hpsched.spec import SpecError, to_message, unknown_name
 from hpsched.updates import build_updates
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2, scheduler_service_pb2_grpc
 from hpsched.watch import JobWatch
 
-__all__ = ["Client", "HpschedError", "Values", "job_name", "PENDING_POLICIES"]
+__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES"]
 
 # GetValuesRequest.pending_policy by name: what GetValues does with values that wait for metric reports.
 PENDING_POLICIES = {
@@ -108,43 +108,17 @@ def job_name(job: Any) -> str:
 
 
 def _parse(value: Any, message_type: type, what: str) -> Message:
-    """A message from a message of that type, a dict in the protobuf JSON mapping, or a JSON string."""
-    if isinstance(value, message_type):
-        out = message_type()
-        out.CopyFrom(value)
-        return out
-    try:
-        if isinstance(value, Mapping):
-            return json_format.ParseDict(value, message_type())
-        if isinstance(value, (str, bytes)):
-            return json_format.Parse(value, message_type())
-    except json_format.ParseError as e:
-        raise ValueError(f"{what}: {e}") from None
-    raise TypeError(f"{what}: expected a {message_type.__name__}, a dict or a JSON string, got {type(value).__name__}")
+    """A message from a message of that type, a dict in the protobuf JSON mapping, or a JSON string (see
+    hpsched.spec: plain numbers for per-group lists, PyTorch's spellings, SpecError naming the field)."""
+    return to_message(value, message_type, what)
 
 
 def _hyperparameter(name: Optional[str], spec: Any, where: str) -> job_pb2.Hyperparameter:
     """A Hyperparameter from a message or a dict {"name"?, "base_values": [..] or a number, "schedule": {...}}."""
-    if isinstance(spec, job_pb2.Hyperparameter):
-        hp = job_pb2.Hyperparameter()
-        hp.CopyFrom(spec)
-    elif isinstance(spec, Mapping):
-        spec = dict(spec)
-        hp = job_pb2.Hyperparameter()
-        bases = spec.pop("base_values", spec.pop("baseValues", None))
-        if isinstance(bases, (int, float)):
-            bases = [bases]
-        if bases is not None:
-            hp.base_values.extend(float(b) for b in bases)
-        schedule = spec.pop("schedule", None)
-        if schedule is not None:
-            hp.schedule.CopyFrom(_parse(schedule, schedule_pb2.Schedule, f"{where}.schedule"))
-        if "name" in spec:
-            hp.name = spec.pop("name")
-        if spec:
-            raise ValueError(f"{where}: unknown keys {sorted(spec)} (expected name, base_values, schedule)")
-    else:
-        raise TypeError(f"{where}: expected a Hyperparameter or a dict, got {type(spec).__name__}")
+    if not isinstance(spec, (job_pb2.Hyperparameter, Mapping)):
+        raise SpecError(where, f"expected a Hyperparameter or a dict {{\"base_values\", \"schedule\"}}, "
+                               f"got {type(spec).__name__}")
+    hp = to_message(spec, job_pb2.Hyperparameter, where)
     if name is not None:
         hp.name = name
     return hp
@@ -162,13 +136,13 @@ def _metric_specs(metrics: Any) -> list[job_pb2.MetricSpec]:
             elif isinstance(cadence, Mapping):
                 out.append(_parse(dict(cadence, name=name), job_pb2.MetricSpec, where))
             else:
-                raise TypeError(f"{where}: expected every_steps (an int) or a dict with every_steps or first_step, "
-                                f"got {type(cadence).__name__}")
+                raise SpecError(where, "expected every_steps (an int) or a dict with every_steps or first_step, "
+                                       f"got {type(cadence).__name__}")
     elif isinstance(metrics, Iterable) and not isinstance(metrics, (str, bytes)):
         out.extend(_parse(m, job_pb2.MetricSpec, f"metrics[{i}]") for i, m in enumerate(metrics))
     else:
-        raise TypeError(f"metrics: expected {{name: every_steps}} or a list of MetricSpecs, "
-                        f"got {type(metrics).__name__}")
+        raise SpecError("metrics", "expected {name: every_steps} or a list of MetricSpecs, "
+                                   f"got {type(metrics).__name__}")
     return out
 
 
@@ -183,10 +157,10 @@ def _pending_policy(policy: Union[None, str, int]) -> int:
         try:
             return scheduler_service_pb2.PendingPolicy.Value(policy.upper())
         except ValueError:
-            raise ValueError(f"pending_policy: expected one of {sorted(PENDING_POLICIES)}, got {policy!r}") from None
+            raise SpecError("pending_policy", unknown_name(policy, PENDING_POLICIES, "policy")) from None
     if isinstance(policy, int) and policy in scheduler_service_pb2.PendingPolicy.values():
         return policy
-    raise ValueError(f"pending_policy: expected one of {sorted(PENDING_POLICIES)}, got {policy!r}")
+    raise SpecError("pending_policy", unknown_name(policy, PENDING_POLICIES, "policy"))
 
 
 def _build_job(hyperparameters: Any, job: Any, labels: Optional[Mapping[str, str]],
@@ -205,8 +179,8 @@ def _build_job(hyperparameters: Any, job: Any, labels: Optional[Mapping[str, str
         for i, spec in enumerate(hyperparameters):
             out.hyperparameters.append(_hyperparameter(None, spec, f"hyperparameters[{i}]"))
     else:
-        raise TypeError("hyperparameters: expected {name: spec}, a list of specs or a Job, "
-                        f"got {type(hyperparameters).__name__}")
+        raise SpecError("hyperparameters", "expected {name: spec}, a list of specs or a Job, "
+                                           f"got {type(hyperparameters).__name__}")
     if labels:
         out.labels.update(labels)
     if metrics is not None:
@@ -419,7 +393,7 @@ class Client:
         made a schedule reduce its value.
         """
         if not isinstance(metrics, Mapping) or not metrics:
-            raise ValueError(f"metrics: a non-empty {{name: value}} dict is required, got {metrics!r}")
+            raise SpecError("metrics", f"a non-empty {{name: value}} dict is required, got {metrics!r}")
         request = scheduler_service_pb2.ReportMetricsRequest(
             job=job_name(job), step=step, metrics={str(k): float(v) for k, v in metrics.items()})
         if next_step is not None:

@@ -11,6 +11,10 @@ Step convention: the job's value for step N is what a local PyTorch scheduler gi
 `scheduler.step()`. As every PyTorch scheduler, construction performs the initial step, so the optimizer's first
 `step()` uses the value for step 0, and after N calls of `scheduler.step()` the groups hold the values for step N.
 
+From PyTorch: `spec_from_scheduler(scheduler)` turns a constructed torch.optim.lr_scheduler object into a job spec,
+`job_spec(optimizer, schedule)` a spec plus an optimizer (see hpsched.torch_convert); a one_cycle or cyclic schedule
+that cycles the momentum then also schedules "momentum" or "beta1", which this scheduler writes into the groups.
+
 Live jobs: the scheduler caches only final values (never provisional ones that wait for metric reports), and a
 background WatchJob stream drops cached values that an update or a plateau reduction made stale. For a job with a
 reduce_on_plateau schedule, `scheduler.report(val_loss=...)` after the epoch's last `scheduler.step()` sends the
@@ -22,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -41,8 +46,9 @@ import grpc
 from hpsched import watch as _watch
 from hpsched.client import DEFAULT_TARGET, Client, Values, job_name
 from hpsched.errors import HpschedError
+from hpsched.torch_convert import _cycles_momentum, job_spec, spec_from_scheduler
 
-__all__ = ["RemoteScheduler", "SCHEDULED_HYPERPARAMETERS"]
+__all__ = ["RemoteScheduler", "SCHEDULED_HYPERPARAMETERS", "job_spec", "spec_from_scheduler"]
 
 # The hyperparameters a RemoteScheduler applies when the job schedules them; others in the job are left alone.
 #   lr            param_group["lr"] (required)
@@ -116,6 +122,7 @@ class RemoteScheduler(_LRScheduler):
         if "lr" not in counts:
             raise ValueError(f"{self.job} has no 'lr' hyperparameter (it schedules {sorted(counts)})")
         self.hyperparameters = [name for name in SCHEDULED_HYPERPARAMETERS if name in counts]
+        self._warn_if_momentum_not_scheduled(spec)
         for name in self.hyperparameters:
             if counts[name] != groups:
                 raise ValueError(f"{self.job}: hyperparameter {name!r} has {counts[name]} base values (one per "
@@ -136,6 +143,20 @@ class RemoteScheduler(_LRScheduler):
                                                                          self._closed),
                                                   name=f"hpsched-watch-{self.job}", daemon=True)
             self._watch_thread.start()
+
+    def _warn_if_momentum_not_scheduled(self, spec: Any) -> None:
+        """PyTorch's OneCycleLR and CyclicLR cycle the momentum by default; a job whose lr does so without a
+        "momentum" or "beta1" hyperparameter leaves the optimizer's momentum alone, which is rarely what was meant."""
+        if "momentum" in self.hyperparameters or "beta1" in self.hyperparameters:
+            return
+        lr = next(hp for hp in spec.hyperparameters if hp.name == "lr")
+        kind = _cycles_momentum(lr.schedule)
+        if kind is not None:
+            warnings.warn(f"{self.job}: lr's {kind} schedule cycles the momentum (cycle_momentum, PyTorch's "
+                          "default) but the job schedules no 'momentum' or 'beta1', so the optimizer's momentum "
+                          "stays as it is; create the job from hpsched.torch.job_spec(optimizer, schedule) or "
+                          "spec_from_scheduler(scheduler) to follow PyTorch, or set cycle_momentum to false",
+                          UserWarning, stacklevel=3)
 
     def _wrap_optimizer_step(self) -> None:
         """Makes optimizer.step() first wait for the final values of a pending step (see `pending`).

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
-from google.protobuf import json_format
-
+from hpsched.spec import SpecError, check_keys, to_message, unknown_name
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2
 
 __all__ = ["scale", "pin", "reschedule", "build_updates"]
@@ -29,9 +28,9 @@ _TIMES = {
 
 def _update(hyperparameter: str, from_step: int) -> scheduler_service_pb2.HyperparameterUpdate:
     if not isinstance(hyperparameter, str) or not hyperparameter:
-        raise ValueError(f"hyperparameter: a name is required, got {hyperparameter!r}")
+        raise SpecError("hyperparameter", f"a name is required, got {hyperparameter!r}")
     if isinstance(from_step, bool) or not isinstance(from_step, int):
-        raise TypeError(f"from_step: expected an int, got {type(from_step).__name__}")
+        raise SpecError("from_step", f"expected an int, got {type(from_step).__name__} {from_step!r}")
     update = scheduler_service_pb2.HyperparameterUpdate(hyperparameter=hyperparameter)
     update.segment.effective_step = from_step
     return update
@@ -40,6 +39,8 @@ def _update(hyperparameter: str, from_step: int) -> scheduler_service_pb2.Hyperp
 def scale(hyperparameter: str, factor: float, from_step: int) -> scheduler_service_pb2.HyperparameterUpdate:
     """From `from_step` on, the values `hyperparameter` had before this change times `factor` (> 0), every group."""
     update = _update(hyperparameter, from_step)
+    if not isinstance(factor, (int, float)) or isinstance(factor, bool):
+        raise SpecError("scale", f"expected a number, got {type(factor).__name__} {factor!r}")
     update.segment.scale = float(factor)
     return update
 
@@ -50,7 +51,10 @@ def pin(hyperparameter: str, values: Union[float, Sequence[float]],
     update = _update(hyperparameter, from_step)
     if isinstance(values, (int, float)):
         values = [values]
-    update.segment.pin.values.extend(float(v) for v in values)
+    try:
+        update.segment.pin.values.extend(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise SpecError("pin", f"expected a number or a list of numbers, got {values!r}") from None
     return update
 
 
@@ -62,11 +66,8 @@ def reschedule(hyperparameter: str, schedule: Any, from_step: int, *, time: Unio
     step), or a SegmentTime value. anchor: evaluate the schedule with each group's base value replaced by the value the
     hyperparameter had at from_step, so it continues from there instead of jumping.
     """
-    # Imported here: client.py imports this module.
-    from hpsched.client import _parse
-
     update = _update(hyperparameter, from_step)
-    update.segment.schedule.CopyFrom(_parse(schedule, schedule_pb2.Schedule, f"{hyperparameter}.schedule"))
+    update.segment.schedule.CopyFrom(to_message(schedule, schedule_pb2.Schedule, f"{hyperparameter}.schedule"))
     update.segment.time = _segment_time(time)
     update.segment.anchor = bool(anchor)
     return update
@@ -79,38 +80,44 @@ def _segment_time(time: Union[None, str, int]) -> int:
         return _TIMES[time]
     if isinstance(time, int) and time in _TIMES.values():
         return time
-    raise ValueError(f"time: expected 'local' or 'global', got {time!r}")
+    raise SpecError("time", unknown_name(time, ("local", "global"), "time"))
+
+
+# The keys of the short dict form of an update (see _from_dict).
+_DICT_KEYS = ("hyperparameter", "from_step", "effective_step", "scale", "pin", "schedule", "time", "anchor")
 
 
 def _from_dict(spec: Mapping[str, Any], where: str) -> scheduler_service_pb2.HyperparameterUpdate:
     """{"hyperparameter", "from_step" (or "effective_step"), one of "scale" / "pin" / "schedule", "time"?, "anchor"?}
     or the JSON mapping of HyperparameterUpdate ({"hyperparameter", "segment": {...}})."""
     if "segment" in spec:
-        try:
-            return json_format.ParseDict(spec, scheduler_service_pb2.HyperparameterUpdate())
-        except json_format.ParseError as e:
-            raise ValueError(f"{where}: {e}") from None
+        return to_message(spec, scheduler_service_pb2.HyperparameterUpdate, where)
+    check_keys(spec, _DICT_KEYS, where)
     spec = dict(spec)
     hyperparameter = spec.pop("hyperparameter", None)
     step = spec.pop("from_step", spec.pop("effective_step", None))
     if step is None:
-        raise ValueError(f"{where}: from_step is required")
+        raise SpecError(f"{where}.from_step", "required")
     changes = [key for key in ("scale", "pin", "schedule") if key in spec]
     if len(changes) != 1:
-        raise ValueError(f"{where}: exactly one of scale, pin and schedule is required, got {changes}")
+        raise SpecError(where, f"exactly one of scale, pin and schedule is required, got {changes}")
     change = changes[0]
     value = spec.pop(change)
     time = spec.pop("time", "local")
     anchor = spec.pop("anchor", False)
-    if spec:
-        raise ValueError(f"{where}: unknown keys {sorted(spec)}")
     if change != "schedule" and (time != "local" or anchor):
-        raise ValueError(f"{where}: time and anchor apply to a schedule only")
-    if change == "scale":
-        return scale(hyperparameter, value, int(step))
-    if change == "pin":
-        return pin(hyperparameter, value, int(step))
-    return reschedule(hyperparameter, value, int(step), time=time, anchor=anchor)
+        raise SpecError(where, "time and anchor apply to a schedule only")
+    try:
+        if change == "scale":
+            return scale(hyperparameter, value, step)
+        if change == "pin":
+            return pin(hyperparameter, value, step)
+        value = to_message(value, schedule_pb2.Schedule, f"{where}.schedule")
+        return reschedule(hyperparameter, value, step, time=time, anchor=anchor)
+    except SpecError as e:
+        if e.path.startswith(where):
+            raise
+        raise SpecError(f"{where}.{e.path}", e.rule) from None  # the same rule, under this update's path
 
 
 def build_updates(updates: Any) -> list[scheduler_service_pb2.HyperparameterUpdate]:
@@ -119,8 +126,8 @@ def build_updates(updates: Any) -> list[scheduler_service_pb2.HyperparameterUpda
     if isinstance(updates, (scheduler_service_pb2.HyperparameterUpdate, Mapping)):
         updates = [updates]
     if not isinstance(updates, Iterable) or isinstance(updates, (str, bytes)):
-        raise TypeError(f"updates: expected a HyperparameterUpdate, a dict or a list of them, "
-                        f"got {type(updates).__name__}")
+        raise SpecError("updates", "expected a HyperparameterUpdate, a dict or a list of them, "
+                                   f"got {type(updates).__name__}")
     out = []
     for i, update in enumerate(updates):
         if isinstance(update, scheduler_service_pb2.HyperparameterUpdate):
@@ -130,7 +137,7 @@ def build_updates(updates: Any) -> list[scheduler_service_pb2.HyperparameterUpda
         elif isinstance(update, Mapping):
             out.append(_from_dict(update, f"updates[{i}]"))
         else:
-            raise TypeError(f"updates[{i}]: expected a HyperparameterUpdate or a dict, got {type(update).__name__}")
+            raise SpecError(f"updates[{i}]", f"expected a HyperparameterUpdate or a dict, got {type(update).__name__}")
     if not out:
-        raise ValueError("updates: at least one change is required")
+        raise SpecError("updates", "at least one change is required")
     return out

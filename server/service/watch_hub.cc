@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <deque>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "codec/proto_convert.h"
@@ -64,6 +65,7 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
     writing_ = false;
+    queue_.pop_front();  // the event just written: kept until now, whatever came meanwhile
     if (!ok) {
       // The client went away; OnCancel or OnDone follows.
       queue_.clear();
@@ -71,8 +73,6 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
         finishing_ = true;
         final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
       }
-    } else {
-      queue_.pop_front();
     }
     PumpLocked();
   }
@@ -80,7 +80,11 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
   void OnCancel() override {
     hub_->Remove(this);
     absl::MutexLock lock(&mutex_);
-    queue_.clear();
+    // A write in flight still reads the front event (StartWrite keeps a pointer to it until
+    // OnWriteDone, which may come after this with ok true and pops it): drop only the rest.
+    // Clearing it all here freed the message under the write, and OnWriteDone then popped an
+    // empty deque: a segfault when a watch was cancelled (deadline, client gone) mid-write.
+    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
     if (!finishing_) {
       finishing_ = true;
       final_status_ = grpc::Status::CANCELLED;

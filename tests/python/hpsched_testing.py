@@ -6,10 +6,17 @@
 The server binary is $HPSCHED_SERVER, else <build>/server/hpsched-server where <build>/python is on PYTHONPATH (the
 directory CMake builds the package into). The server gets SIGTERM when the test ends, also when it fails or raises,
 and dies with the test process (setpriv --pdeathsig) if that is killed (e.g. by ctest's timeout).
+
+Logs: each server writes its log into its temporary directory. When a test fails while the server is up, or the
+server exits by itself, the log is copied to $HPSCHED_TEST_LOG_DIR (CMake sets <build>/tests/python/logs/<test>) and
+its tail printed to stderr; ServerTestCase fails the test during which the class's server went away, with its exit
+status. Ports: servers bind port 0 and report theirs in a port file; a test that needs a port nothing listens on
+holds one with closed_port() (bound, never listening: connections are refused and no other process can take it).
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import faulthandler
 import os
 import shutil
@@ -20,6 +27,7 @@ import sys
 import tempfile
 import time
 import unittest
+from collections.abc import Iterator
 from typing import Optional
 
 import hpsched
@@ -41,10 +49,22 @@ def server_binary() -> str:
 
 
 def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
+    """A loopback TCP port nothing listens on right now. Another process may take it as soon as this returns (a
+    server binding port 0 can be given it): prefer closed_port() for a port that must stay dead, and port 0 with a
+    port file for a server."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port held bound but never listening, for as long as the block runs: connecting to it is refused
+    (UNAVAILABLE), and no other process can listen on it meanwhile (the socket has neither SO_REUSEADDR nor
+    SO_REUSEPORT, so neither a bind to port 0 nor gRPC's SO_REUSEPORT bind gets it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def _die_with_parent() -> list[str]:
@@ -60,13 +80,15 @@ def _die_with_parent() -> list[str]:
 class ServerProcess:
     """hpsched-server --address=127.0.0.1 --port=PORT (0 = a free one, read back from --port_file)."""
 
-    def __init__(self, port: int = 0, extra_args: tuple[str, ...] = ()):
+    def __init__(self, port: int = 0, extra_args: tuple[str, ...] = (), name: str = "server"):
         self.requested_port = port
         self.extra_args = tuple(extra_args)
+        self.name = name
         self.port: Optional[int] = None
         self.process: Optional[subprocess.Popen] = None
         self._dir: Optional[tempfile.TemporaryDirectory] = None
         self.log_path = ""
+        self.failed_tests: list[str] = []  # tests that failed while this server was up (see main)
 
     @property
     def target(self) -> str:
@@ -86,7 +108,7 @@ class ServerProcess:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [*_die_with_parent(), server_binary(), "--address=127.0.0.1", f"--port={self.requested_port}",
-                 f"--port_file={port_file}", "--log_level=warn", *self.extra_args],
+                 f"--port_file={port_file}", "--log_level=info", *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         _live.append(self)
         deadline = time.monotonic() + START_TIMEOUT
@@ -111,11 +133,39 @@ class ServerProcess:
         except OSError:
             return ""
 
+    def exit_status(self) -> Optional[str]:
+        """None while the server runs, else how it ended ("exit code 1", "signal SIGKILL")."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        if code < 0:
+            try:
+                return f"signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"signal {-code}"
+        return f"exit code {code}"
+
+    def keep_log(self, reason: str) -> str:
+        """Copies the log to $HPSCHED_TEST_LOG_DIR (if set) and prints its tail to stderr; returns where it is."""
+        kept = self.log_path
+        log_dir = os.environ.get("HPSCHED_TEST_LOG_DIR")
+        if log_dir and self.log_path and os.path.exists(self.log_path):
+            os.makedirs(log_dir, exist_ok=True)
+            pid = self.process.pid if self.process is not None else 0
+            kept = os.path.join(log_dir, f"{self.name}-port{self.port}-pid{pid}.log")
+            shutil.copyfile(self.log_path, kept)
+        print(f"\n--- hpsched-server {self.target} ({reason}); log kept at {kept}; its last lines:\n{self.log()}"
+              f"\n--- end of the server log", file=sys.stderr, flush=True)
+        return kept
+
     def stop(self) -> Optional[int]:
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit code."""
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit code. Keeps the log (see keep_log) if a test
+        failed while the server was up or if it had exited by itself."""
         code = None
+        died = None
         if self.process is not None:
-            if self.process.poll() is None:
+            died = self.exit_status()
+            if died is None:
                 self.process.send_signal(signal.SIGTERM)
                 try:
                     self.process.wait(STOP_TIMEOUT)
@@ -125,6 +175,10 @@ class ServerProcess:
             code = self.process.returncode
         if self in _live:
             _live.remove(self)
+        if died is not None:
+            self.keep_log(f"it had exited by itself: {died}")
+        elif self.failed_tests:
+            self.keep_log(f"failed while it was up: {', '.join(self.failed_tests)}")
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -144,7 +198,11 @@ def _stop_all() -> None:
 
 
 class ServerTestCase(unittest.TestCase):
-    """Starts one server for the class (self.server, self.target) and a Client on it (self.client)."""
+    """Starts one server for the class (self.server, self.target) and a Client on it (self.client).
+
+    Every test checks that the class's server is still up before and after it: the test during which it went away
+    fails, naming its exit status; the tests after it fail at once with the same message.
+    """
 
     server: ServerProcess
     client: hpsched.Client
@@ -158,6 +216,17 @@ class ServerTestCase(unittest.TestCase):
         cls.client = hpsched.Client(cls.target, timeout=30.0)
         cls.addClassCleanup(cls.client.close)
 
+    def setUp(self) -> None:
+        super().setUp()
+        self._check_server("before this test")
+        self.addCleanup(self._check_server, "during this test")
+
+    def _check_server(self, when: str) -> None:
+        status = self.server.exit_status()
+        if status is not None:
+            self.fail(f"the class's hpsched-server {self.target} went away {when} ({status}); its log:\n"
+                      f"{self.server.log()}")
+
 
 def main() -> None:
     """unittest.main with verbose output; exits non-zero if a test fails (SIGTERM runs the cleanups too).
@@ -169,4 +238,26 @@ def main() -> None:
     timeout = float(os.environ.get("HPSCHED_TEST_TIMEOUT", "0") or 0)
     if timeout > 20:
         faulthandler.dump_traceback_later(timeout - 10, exit=True)
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, testRunner=unittest.TextTestRunner(verbosity=2, resultclass=_KeepLogsResult))
+
+
+def _mark_failed(test: unittest.TestCase) -> None:
+    for server in list(_live):
+        server.failed_tests.append(test.id().rsplit(".", 1)[-1])
+
+
+class _KeepLogsResult(unittest.TextTestResult):
+    """Marks every live server when a test fails, so that stop() keeps and prints its log."""
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        _mark_failed(test)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        _mark_failed(test)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            _mark_failed(test)

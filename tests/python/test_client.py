@@ -9,11 +9,12 @@ import time
 import unittest
 
 import grpc
+import torch
 
 import hpsched
 from hpsched import Client, HpschedError, Values, pin, reschedule, scale
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2
-from hpsched_testing import ServerProcess, ServerTestCase, free_port, main
+from hpsched_testing import ServerProcess, ServerTestCase, closed_port, main
 
 STEP = {"step": {"step_size": 10, "gamma": 0.5}}
 
@@ -99,12 +100,119 @@ class ClientTest(ServerTestCase):
                 job = self.client.create_job(job_id, **kwargs)
                 self.assertEqual(job.hyperparameters[0].schedule, schedule)
                 self.assertEqual(list(job.hyperparameters[0].base_values), [0.1])
-        with self.assertRaises(ValueError):
+        with self.assertRaises(hpsched.SpecError):
             self.client.create_job("bad-key", {"lr": {"base_values": [0.1], "schedule": {"no_such_kind": {}}}})
-        with self.assertRaises(ValueError):
+        with self.assertRaises(hpsched.SpecError):
             self.client.create_job("bad-key", {"lr": {"base": [0.1], "schedule": STEP}})
         with self.assertRaises(TypeError):
             self.client.create_job("bad-both", {"lr": {"base_values": [0.1], "schedule": STEP}}, job={})
+
+    def test_per_group_values_as_plain_numbers(self):
+        """"max_lr": 0.1 means one value for every group, as PyTorch writes it; the values are PyTorch's."""
+        spec = {"cyclic": {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "cycle_momentum": False}}
+        job = self.client.create_job("plain-numbers", {"lr": {"base_values": [0.5, 0.7], "schedule": spec}})
+        self.assertEqual(list(job.hyperparameters[0].schedule.cyclic.max_lr), [0.1])
+        self.assertEqual(list(job.hyperparameters[0].schedule.cyclic.base_lr), [0.01])
+        opt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.ones(1))], "lr": lr} for lr in (0.5, 0.7)])
+        local = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=5,
+                                                  cycle_momentum=False)
+        want = []
+        for _ in range(25):
+            want.append([g["lr"] for g in opt.param_groups])
+            opt.step()
+            local.step()
+        values = self.client.get_values("plain-numbers", 0, 25)
+        for g in range(2):
+            for step, (got, expected) in enumerate(zip(values[("lr", g)], (w[g] for w in want))):
+                self.assertAlmostEqual(got, expected, delta=1e-15, msg=f"group {g} step {step}")
+        # The same in a Job dict, a JSON string and a preview.
+        job = self.client.create_job("plain-numbers-job", job={"hyperparameters": [
+            {"name": "lr", "base_values": 0.1, "schedule": {"one_cycle": {"max_lr": 0.1, "total_steps": 10}}}]})
+        self.assertEqual(list(job.hyperparameters[0].base_values), [0.1])
+        self.assertEqual(list(job.hyperparameters[0].schedule.one_cycle.max_lr), [0.1])
+        [[initial]] = self.client.preview('{"one_cycle": {"max_lr": 0.1, "total_steps": 10}}', [1.0], 0, 1)
+        self.assertAlmostEqual(initial, 0.1 / 25, delta=1e-15)
+
+    def test_pytorch_spellings_are_aliases(self):
+        """T_max, T_0, T_mult (PyTorch's), camelCase (protobuf's JSON names): our snake_case fields."""
+        for spelling in ({"T_max": 20, "eta_min": 0.001}, {"tMax": 20, "etaMin": 0.001},
+                         {"t_max": 20, "eta_min": 0.001}):
+            with self.subTest(spelling):
+                got = self.client.preview({"cosine_annealing": spelling}, 0.1, 0, 3)
+                self.assertEqual(got, self.client.preview(schedule_pb2.Schedule(
+                    cosine_annealing=schedule_pb2.CosineAnnealingSchedule(t_max=20, eta_min=0.001)), 0.1, 0, 3))
+        job = self.client.create_job("warm-restarts", {"lr": {"base_values": 0.1, "schedule": {
+            "cosine_annealing_warm_restarts": {"T_0": 10, "T_mult": 2, "eta_min": 0.0}}}})
+        warm = job.hyperparameters[0].schedule.cosine_annealing_warm_restarts
+        self.assertEqual((warm.t_0, warm.t_mult), (10, 2))
+
+    def assertSpecError(self, call, message):
+        """call() raises the client's SpecError (an HpschedError and a ValueError) with exactly `message`."""
+        with self.assertRaises(hpsched.SpecError) as e:
+            call()
+        self.assertIsInstance(e.exception, HpschedError)
+        self.assertIsInstance(e.exception, ValueError)
+        self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(e.exception.message, message)
+        self.assertNotRegex(e.exception.message, r"[a-z][A-Z]")  # snake_case names only, no camelCase
+        return e.exception
+
+    def test_json_layer_errors_name_the_field(self):
+        kinds = ", ".join(f.name for f in schedule_pb2.Schedule.DESCRIPTOR.fields)
+        create = self.client.create_job
+        self.assertSpecError(
+            lambda: create("bad", {"lr": {"base_values": [0.1], "schedule": {"cosine_anealing": {"t_max": 20}}}}),
+            "hyperparameters['lr'].schedule.cosine_anealing: unknown schedule kind 'cosine_anealing'; did you mean "
+            f"cosine_annealing? (valid: {kinds})")
+        self.assertSpecError(
+            lambda: create("bad", {"lr": {"base_values": [0.1], "schedule": {"cosine_annealing": {"T_maxx": 20}}}}),
+            "hyperparameters['lr'].schedule.cosine_annealing.T_maxx: unknown field 'T_maxx'; did you mean t_max? "
+            "(valid: t_max, eta_min)")
+        self.assertSpecError(
+            lambda: create("bad", {"lr": {"base_valus": [0.1], "schedule": STEP}}),
+            "hyperparameters['lr'].base_valus: unknown field 'base_valus'; did you mean base_values? (valid: name, "
+            "base_values, schedule, segments, plateau_reductions)")
+        self.assertSpecError(
+            lambda: create("bad", {"lr": {"base_values": [0.1], "schedule": {"sequential": {
+                "schedules": [STEP, {"step": {"step_size": "ten"}}], "milestones": 5}}}}),
+            "hyperparameters['lr'].schedule.sequential.schedules[1].step.step_size: expected an integer, got str "
+            "'ten'")
+        self.assertSpecError(
+            lambda: create("bad", {"lr": {"base_values": [0.1], "schedule": {"step": {"step_size": 3},
+                                                                            "exponential": {"gamma": 0.9}}}}),
+            "hyperparameters['lr'].schedule: one kind only, got step and exponential")
+        self.assertSpecError(lambda: create("bad", {"lr": 0.1}),
+                             "hyperparameters['lr']: expected a Hyperparameter or a dict {\"base_values\", "
+                             "\"schedule\"}, got float")
+        self.assertSpecError(lambda: create("bad", job={"hyperparameters": [{"name": "lr", "schedul": STEP}]}),
+                             "job.hyperparameters[0].schedul: unknown field 'schedul'; did you mean schedule? "
+                             "(valid: name, base_values, schedule, segments, plateau_reductions)")
+        self.assertSpecError(lambda: self.client.preview('{"step": ', [0.1]),
+                             "schedule: not valid JSON: Expecting value: line 1 column 10 (char 9)")
+        self.assertSpecError(lambda: self.client.get_values("crud", 0, pending_policy="provisional"),
+                             "pending_policy: unknown policy 'provisional'; did you mean provisional_now? (valid: "
+                             "wait, wait_then_provisional, provisional_now)")
+        # update_job names an unknown key, in both dict forms.
+        self.client.create_job("update-keys", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        self.assertSpecError(
+            lambda: self.client.update_job("update-keys", {"hyperparameter": "lr", "from_step": 5, "scael": 0.5}),
+            "updates[0].scael: unknown key 'scael'; did you mean scale? (valid: hyperparameter, from_step, "
+            "effective_step, scale, pin, schedule, time, anchor)")
+        self.assertSpecError(
+            lambda: self.client.update_job("update-keys", {"hyperparameter": "lr", "segment": {
+                "effective_step": 5, "pinn": {"values": [0.1]}}}),
+            "updates[0].segment.pinn: unknown field 'pinn'; did you mean pin? (valid: effective_step, schedule, "
+            "scale, pin, time, anchor, version, create_time)")
+        self.assertSpecError(
+            lambda: self.client.update_job("update-keys", {"hyperparameter": "lr", "from_step": 5, "schedule": {
+                "cosine_annealing": {"t_maks": 10}}}),
+            "updates[0].schedule.cosine_annealing.t_maks: unknown field 't_maks'; did you mean t_max? (valid: t_max, "
+            "eta_min)")
+        self.assertSpecError(
+            lambda: self.client.update_job("update-keys", {"hyperparameter": "lr", "from_step": "5", "scale": 0.5}),
+            "updates[0].from_step: expected an int, got str '5'")
+        self.assertSpecError(lambda: reschedule("lr", {"stepp": {}}, 5),
+                             f"lr.schedule.stepp: unknown schedule kind 'stepp'; did you mean step? (valid: {kinds})")
 
     def test_create_is_idempotent_and_already_exists(self):
         spec = {"lr": {"base_values": [0.1], "schedule": STEP}}
@@ -294,9 +402,9 @@ class LiveJobsTest(ServerTestCase):
         for bad in ({"hyperparameter": "lr", "pin": 0.1}, {"hyperparameter": "lr", "from_step": 1, "pin": 1,
                                                           "scale": 2}, {"hyperparameter": "lr", "from_step": 1,
                                                                         "scale": 2, "anchor": True}, []):
-            with self.subTest(bad=bad), self.assertRaises(ValueError):
+            with self.subTest(bad=bad), self.assertRaises(hpsched.SpecError):
                 self.client.update_job("live", bad)
-        with self.assertRaises(ValueError):
+        with self.assertRaises(hpsched.SpecError):
             reschedule("lr", STEP, from_step=1, time="sideways")
         with self.assertRaises(HpschedError) as e:
             self.client.update_job("live", scale("wd", 0.5, from_step=5000))
@@ -344,7 +452,7 @@ class LiveJobsTest(ServerTestCase):
         with self.assertRaises(HpschedError) as e:  # the schedule's metric must be declared
             self.client.create_job("metrics-missing", plateau_spec())
         self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
-        with self.assertRaises(TypeError):
+        with self.assertRaises(hpsched.SpecError):  # the client's own error, as every invalid spec
             self.client.create_job("metrics-bad", plateau_spec(), metrics={"val_loss": "5"})
 
     def test_report_metrics_duplicate_and_conflict(self):
@@ -365,7 +473,7 @@ class LiveJobsTest(ServerTestCase):
         with self.assertRaises(HpschedError) as e:
             self.client.report_metrics("report", 7, {"val_loss": 0.5})  # not a step of the cadence
         self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
-        with self.assertRaises(ValueError):
+        with self.assertRaises(hpsched.SpecError):
             self.client.report_metrics("report", 14, {})
         self.assertEqual(self.lr("report", 9, 2), [0.1, 0.05])  # nothing changed
         # The client's retry after a lost answer: the server sees the same report twice, a no-op.
@@ -411,7 +519,7 @@ class LiveJobsTest(ServerTestCase):
         batch = self.client.batch_get_values([{"job": "pending", "step": 8, "count": 4,
                                                "pending_policy": "provisional_now"}])
         self.assertEqual(batch[0].provisional_from, 10)
-        with self.assertRaises(ValueError):
+        with self.assertRaises(hpsched.SpecError):
             self.client.get_values("pending", 0, pending_policy="eventually")
         # A waiting call is answered by the report it waits for.
         result = {}
@@ -482,12 +590,67 @@ class LiveJobsTest(ServerTestCase):
         self.assertEqual(list(closed_early), [])  # closed before the first next(): never opened
 
 
+class WatchCancelTest(ServerTestCase):
+    """Issue 14, fault 4: the class's server of python_remote_scheduler went away mid-suite ("Connection refused").
+    Its cause: a WatchJob stream cancelled (its deadline, or a RemoteScheduler's watch closed when it is collected)
+    while the server was writing an event to it freed the message under the write, and the write's completion then
+    crashed the server (SIGSEGV, server/service/watch_hub.cc). Here: watches with deadlines of a few milliseconds on a
+    job that changes all the time; the old server died within a second."""
+
+    def test_watches_cancelled_mid_write_leave_the_server_up(self):
+        spec = {"lr": {"base_values": [0.1] * 50, "schedule": STEP}}  # 50 groups: big events, longer writes
+        self.client.create_job("churn", spec)
+        stop = threading.Event()
+        errors = []
+        watched = [0]
+
+        def update():
+            for k in range(1, 100_000):
+                if stop.is_set():
+                    return
+                try:
+                    if k % 200 == 0:  # a job holds at most 256 segments: start it again (DELETED ends watches)
+                        self.client.delete_job("churn")
+                        self.client.create_job("churn", spec)
+                    self.client.update_job("churn", pin("lr", 0.1 + k * 1e-6, from_step=10 ** 9 - k),
+                                           allow_rewrite=True)
+                except HpschedError as e:
+                    errors.append(e)
+                    return
+
+        def watch(seed):
+            deadlines = [0.001 + 0.003 * ((seed * 7 + i) % 10) for i in range(10)]
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                try:
+                    for _ in self.client.watch_job("churn", timeout=deadlines[i % 10]):
+                        pass
+                except HpschedError as e:
+                    if e.code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.NOT_FOUND):
+                        errors.append(e)
+                        return
+                watched[0] += 1
+
+        threads = [threading.Thread(target=update)] + [threading.Thread(target=watch, args=(s,)) for s in range(8)]
+        for t in threads:
+            t.start()
+        stop.wait(3.0)  # bounded: 3 s of churn
+        stop.set()
+        for t in threads:
+            t.join(30)
+        self.assertIsNone(self.server.exit_status(), self.server.log())
+        self.assertEqual(errors, [])
+        self.assertGreater(watched[0], 20)  # many streams did end at their deadline
+        self.assertEqual(self.client.get_job("churn").name, "jobs/churn")
+
+
 class ConnectionTest(unittest.TestCase):
 
     def test_unavailable_after_max_attempts(self):
         """Nothing listens: UNAVAILABLE after max_attempts attempts, well within the deadline."""
-        port = free_port()
-        with Client(f"127.0.0.1:{port}", timeout=20.0, max_attempts=4, initial_backoff=0.05, max_backoff=0.2) as c:
+        with closed_port() as port, Client(f"127.0.0.1:{port}", timeout=20.0, max_attempts=4, initial_backoff=0.05,
+                                           max_backoff=0.2) as c:
             start = time.monotonic()
             with self.assertRaises(HpschedError) as e:
                 c.get_job("anything")
@@ -499,8 +662,7 @@ class ConnectionTest(unittest.TestCase):
 
     def test_default_client_gives_up_within_its_deadline(self):
         """Defaults (timeout 10 s, 5 attempts, backoff 0.1 s doubling): bounded by the deadline."""
-        port = free_port()
-        with Client(f"127.0.0.1:{port}") as c:
+        with closed_port() as port, Client(f"127.0.0.1:{port}") as c:
             start = time.monotonic()
             with self.assertRaises(HpschedError) as e:
                 c.get_values("x", 0)
@@ -510,7 +672,7 @@ class ConnectionTest(unittest.TestCase):
         self.assertLess(elapsed, 10.5)
 
     def test_no_retry_with_one_attempt(self):
-        with Client(f"127.0.0.1:{free_port()}", max_attempts=1) as c:
+        with closed_port() as port, Client(f"127.0.0.1:{port}", max_attempts=1) as c:
             with self.assertRaises(HpschedError) as e:
                 c.list_jobs().__next__()
         self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.UNAVAILABLE, 1))
@@ -531,7 +693,8 @@ class ConnectionTest(unittest.TestCase):
 
     def test_retry_until_the_server_is_up(self):
         """The server starts ~1 s after the first attempt; the retried create succeeds, exactly once."""
-        port = free_port()
+        reservation = closed_port()  # refused until the server starts, and nobody else's meanwhile
+        port = reservation.__enter__()
         # The deadline bounds the retries, not an attempt count: a slow machine may take seconds to start the server.
         client = Client(f"127.0.0.1:{port}", timeout=30.0, max_attempts=10_000, initial_backoff=0.1, max_backoff=0.5,
                         channel_options=[("grpc.initial_reconnect_backoff_ms", 100),
@@ -548,6 +711,7 @@ class ConnectionTest(unittest.TestCase):
         thread = threading.Thread(target=create)
         thread.start()
         time.sleep(1.0)
+        reservation.__exit__(None, None, None)  # released only now: the server binds it within its start-up
         # Started from this (main) thread: the server dies with the thread that started it.
         with ServerProcess(port=port) as server:
             thread.join(40)

@@ -122,8 +122,8 @@ class RemoteSchedulerTest(ServerTestCase):
 
     def test_one_cycle_lr(self):
         # Steps 0..total_steps-1 (hpsched holds the final value from total_steps - 1 on; PyTorch raises after it).
-        self.compare("onecycle", {"one_cycle": {"max_lr": [0.1], "total_steps": 100}}, [0.1],
-                     lambda o: L.OneCycleLR(o, max_lr=0.1, total_steps=100, cycle_momentum=False), n=100,
+        self.compare("onecycle", {"one_cycle": {"max_lr": [0.1], "total_steps": 100, "cycle_momentum": False}},
+                     [0.1], lambda o: L.OneCycleLR(o, max_lr=0.1, total_steps=100, cycle_momentum=False), n=100,
                      window=16)
 
     def test_sequential_warmup_cosine(self):
