@@ -24,4 +24,9 @@ absl::Status InstrumentedJobStore::Delete(absl::string_view job_id) {
   return Timed(metrics_, [&] { return inner_->Delete(job_id); });
 }
 
+absl::Status InstrumentedJobStore::PutServedMarks(std::span<const store::ServedMark> marks,
+                                                  bool clean_stop) {
+  return Timed(metrics_, [&] { return inner_->PutServedMarks(marks, clean_stop); });
+}
+
 }  // namespace hpsched::metrics
