@@ -409,6 +409,12 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
     return unwritable(probe);
   }
   store->opened_after_clean_stop_ = was_clean;
+  if (!was_clean) {
+    spdlog::warn(
+        "{}: the last stop was not clean; every job counts the steps it had reserved as served "
+        "(UpdateJob refuses them without allow_rewrite)",
+        db_path);
+  }
   store->database_id_ = database_id;
 
   Identity now{database_id,
