@@ -45,6 +45,15 @@ ABSL_FLAG(std::string, sync, "full",
           "full: acknowledged writes survive a power loss; normal: they survive a process crash, a "
           "power loss can "
           "lose the last ones; off: they survive a process crash only.");
+ABSL_FLAG(bool, accept_empty_store, false,
+          "Start even though hpsched.db is missing or empty where --data_dir/IDENTITY says a "
+          "database that held jobs was (begin anew with an empty store).");
+ABSL_FLAG(absl::Duration, served_mark_interval, absl::Seconds(1),
+          "How often the highest steps served per job are written to the store in the background "
+          "(one transaction for all jobs read since).");
+ABSL_FLAG(int64_t, served_mark_reserve, 10000,
+          "Steps reserved ahead of each job's written served mark: reads within it never wait for "
+          "the store; after a crash, UpdateJob treats them as served.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of the server; with --tls_key turns on TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of the server.");
@@ -232,6 +241,9 @@ int main(int argc, char** argv) {
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_waiting_calls)));
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.sync = absl::GetFlag(FLAGS_sync);
+  options.accept_empty_store = absl::GetFlag(FLAGS_accept_empty_store);
+  options.served_mark_interval = absl::GetFlag(FLAGS_served_mark_interval);
+  options.served_mark_reserve = absl::GetFlag(FLAGS_served_mark_reserve);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   auto server = hpsched::server::Server::Start(options);
   if (!server.ok()) {

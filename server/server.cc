@@ -161,8 +161,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   if (options.store == "memory") {
     backing = std::make_unique<store::MemoryJobStore>();
   } else if (options.store == "sqlite") {
+    if (options.served_mark_interval <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--served_mark_interval: must be > 0, got ",
+                       absl::FormatDuration(options.served_mark_interval)));
+    }
+    if (options.served_mark_reserve < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--served_mark_reserve: must be >= 1, got ", options.served_mark_reserve));
+    }
     store::SqliteOptions sqlite;
     sqlite.data_dir = options.data_dir;
+    sqlite.accept_empty_store = options.accept_empty_store;
     ASSIGN_OR_RETURN(sqlite.sync, store::SqliteJobStore::ParseSyncMode(options.sync));
     ASSIGN_OR_RETURN(backing, store::SqliteJobStore::Open(sqlite));
   } else {
@@ -176,6 +186,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   const absl::Time load_start = absl::Now();
   RETURN_IF_ERROR(server->registry_->Load());
   server->registry_->AddObserver(server->metrics_.get());
+  if (options.store == "sqlite") {
+    server->flush_executor_ = std::make_unique<jobs::ThreadExecutor>(&server->clock_);
+    server->registry_->StartServedMarkFlusher(
+        server->flush_executor_.get(), options.served_mark_interval, options.served_mark_reserve);
+  }
   const absl::Duration load_time = absl::Now() - load_start;
   server->metrics_->JobCount(server->registry_->size());
   if (!options.auth_token_file.empty()) {
@@ -318,11 +333,11 @@ void Server::Shutdown() {
                          absl::ToChronoMilliseconds(options_.shutdown_grace));
   // Probes saw NOT_SERVING during the drain; the health port goes last.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
-  // GetValues only raises a job's served mark in memory; keep the marks for the next start (a
-  // crash loses those since the job's last change). A memory store keeps nothing for a next start.
-  if (options_.store == "memory") return;
-  if (absl::Status status = registry_->PersistServedMarks(); !status.ok()) {
-    spdlog::error("could not write the served steps: {}", std::string(status.message()));
+  // The exact served marks, and the clean-stop mark with them (the memory store keeps nothing).
+  if (options_.store == "sqlite") {
+    if (absl::Status status = registry_->PersistServedMarks(); !status.ok()) {
+      spdlog::error("could not write the served steps: {}", std::string(status.message()));
+    }
   }
 }
 

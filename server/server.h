@@ -46,6 +46,14 @@ struct ServerOptions {
   std::string data_dir = "/var/lib/hpsched";
   // "full", "normal" or "off": see store::SyncMode.
   std::string sync = "full";
+  // Start on a missing or empty hpsched.db where the directory's IDENTITY says a database that
+  // held jobs was (otherwise the start is refused).
+  bool accept_empty_store = false;
+  // The sqlite store's served marks: written in the background every served_mark_interval, each
+  // with a reservation served_mark_reserve steps ahead; a read past a reservation waits for the
+  // next one to be durable (see JobRegistry::StartServedMarkFlusher).
+  absl::Duration served_mark_interval = absl::Seconds(1);
+  int64_t served_mark_reserve = 10'000;
   // TLS: PEM files of the server's certificate chain and key; with tls_client_ca, clients must
   // present a certificate signed by that CA (mutual TLS). All empty: plaintext.
   std::string tls_cert;
@@ -133,6 +141,9 @@ class Server {
   // The service's retries, deadlines and watch deliveries. Declared after service_ so that it is
   // destroyed (its thread joined, its queued tasks dropped) before the service its tasks point at.
   std::unique_ptr<jobs::ThreadExecutor> executor_;
+  // The served-mark flusher's thread: stopped before the service and the registry its flushes tell
+  // and write (after Shutdown, which ends the flusher, nothing wakes it).
+  std::unique_ptr<jobs::ThreadExecutor> flush_executor_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   // The health-only listener (options_.health_port), shut down after grpc_server_.

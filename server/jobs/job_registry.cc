@@ -174,28 +174,104 @@ void JobRegistry::Notify(const JobEvent& event) {
   for (JobObserver* observer : observers_) observer->OnJobEvent(event);
 }
 
-bool JobRegistry::MarkServed(const Job& job, int64_t last_step) {
+bool JobRegistry::MarkServed(const Job& job, int64_t last_step) const {
   int64_t seen = job.served_through.load();
   while (seen < last_step && !job.served_through.compare_exchange_weak(seen, last_step)) {
   }
-  return !job.closing.load();
+  if (job.closing.load()) return false;
+  // The mark is raised before the flusher is woken, so the flush it runs sees it.
+  if (reserving_.load() && last_step > job.reserved_through.load()) {
+    if (!marks_persisted_.load()) flush_now_->Trigger();  // After shutdown's write: no flusher.
+    return false;
+  }
+  return true;
+}
+
+void JobRegistry::StartServedMarkFlusher(Executor* executor, absl::Duration interval,
+                                         int64_t reserve_steps) {
+  flush_executor_ = executor;
+  flush_interval_ = interval;
+  reserve_steps_ = std::max<int64_t>(0, reserve_steps);
+  flush_now_ = std::make_unique<CoalescedTask>(executor, [this] { FlushAndLog(); });
+  reserving_.store(true);
+  executor->At(clock_->Now() + interval, [this] { FlushTick(); });
+}
+
+void JobRegistry::FlushTick() {
+  FlushAndLog();
+  if (!marks_persisted_.load()) {
+    flush_executor_->At(clock_->Now() + flush_interval_, [this] { FlushTick(); });
+  }
+}
+
+void JobRegistry::FlushAndLog() {
+  const absl::Status status = FlushServedMarks();
+  // Said once per failing spell, not once per tick; reads past their reservation wait meanwhile.
+  if (!status.ok() && !flush_failing_) {
+    spdlog::error(
+        "cannot write served marks ({}); reads past a job's reservation wait until it "
+        "can",
+        std::string(status.message()));
+  } else if (status.ok() && flush_failing_) {
+    spdlog::info("served marks written again");
+  }
+  flush_failing_ = !status.ok();
+}
+
+absl::Status JobRegistry::FlushServedMarks() {
+  absl::MutexLock write_lock(&write_mutex_);
+  if (marks_persisted_.load()) return absl::OkStatus();
+  struct Flushed {
+    std::shared_ptr<const Job> job;
+    int64_t served;
+    int64_t reserved;
+    // A reader waits for this reservation.
+    bool waited;
+  };
+  std::vector<store::ServedMark> marks;
+  std::vector<Flushed> flushed;
+  {
+    absl::ReaderMutexLock lock(&table_mutex_);
+    for (const auto& [id, job] : jobs_) {
+      const int64_t served = job->served_through.load();
+      if (served <= job->flushed_through.load()) continue;
+      const int64_t old = job->reserved_through.load();
+      const int64_t reserved =
+          std::max(old, std::min(served + reserve_steps_, core::kStepLimit - 1));
+      marks.push_back(store::ServedMark{id, served, reserved});
+      flushed.push_back(Flushed{job, served, reserved, served > old});
+    }
+  }
+  if (marks.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(store_->PutServedMarks(marks, false));
+  // Durable now: readers may serve up to the new reservations.
+  for (const Flushed& f : flushed) {
+    f.job->flushed_through.store(f.served);
+    f.job->reserved_through.store(f.reserved);
+  }
+  for (const Flushed& f : flushed) {
+    if (f.waited) Notify(JobEvent{JobEvent::Type::kUnchanged, f.job->record.job_id, f.job, 0});
+  }
+  return absl::OkStatus();
 }
 
 absl::Status JobRegistry::PersistServedMarks() {
   absl::MutexLock write_lock(&write_mutex_);
-  std::vector<std::shared_ptr<const Job>> jobs;
+  if (marks_persisted_.exchange(true)) return absl::OkStatus();
+  std::vector<store::ServedMark> marks;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
     for (const auto& [id, job] : jobs_) {
-      if (job->served_through.load() > job->record.served_through) jobs.push_back(job);
+      const int64_t served = job->served_through.load();
+      if (served > job->flushed_through.load()) {
+        marks.push_back(
+            store::ServedMark{id, served, std::max(served, job->reserved_through.load())});
+      }
     }
   }
-  for (const auto& job : jobs) {
-    core::JobRecord record = job->record;
-    record.served_through = job->served_through.load();
-    RETURN_IF_ERROR(store_->Put(record));
-  }
-  if (!jobs.empty()) spdlog::info("wrote the served steps of {} jobs", jobs.size());
+  // Exact marks and the clean-stop mark together: the next start loads these as they are.
+  RETURN_IF_ERROR(store_->PutServedMarks(marks, true));
+  if (!marks.empty()) spdlog::info("wrote the served steps of {} jobs", marks.size());
   return absl::OkStatus();
 }
 
@@ -232,6 +308,8 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Commit(
   const std::string job_id = record.job_id;
   const int64_t served = record.served_through;
   auto job = std::make_shared<const Job>(std::move(record), std::move(plan), served);
+  // The record just written holds `served` as a served mark: a bound after a crash too.
+  job->reserved_through.store(std::max(served, current.reserved_through.load()));
   Publish(job_id, job);
   return job;
 }

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/job_plan.h"
 #include "jobs/clock.h"
+#include "jobs/executor.h"
 #include "store/job_store.h"
 
 namespace hpsched::jobs {
@@ -25,14 +26,25 @@ inline constexpr size_t kMaxUpdatesPerRequest = 64;
 
 // A job as the registry holds it: immutable, shared with in-flight reads, replaced whole on change.
 struct Job {
+  // `served`: the served mark as the store holds it, which also bounds what may be served unseen.
   Job(core::JobRecord r, std::shared_ptr<const core::JobPlan> p, int64_t served = -1)
-      : record(std::move(r)), plan(std::move(p)), served_through(served) {}
+      : record(std::move(r)),
+        plan(std::move(p)),
+        served_through(served),
+        reserved_through(served),
+        flushed_through(served) {}
 
   core::JobRecord record;
   std::shared_ptr<const core::JobPlan> plan;
-  // The highest step GetValues has served (-1 for none): the one mutable part, carried over to the
-  // job that replaces this one, and written to the store with the next mutation.
+  // The highest step GetValues has served (-1 for none): the mutable part, carried over to the job
+  // that replaces this one, written to the store with the next mutation and by the served-mark
+  // flusher (see JobRegistry::StartServedMarkFlusher).
   mutable std::atomic<int64_t> served_through;
+  // The highest step the store holds as reserved: readers serve up to it without waiting. Raised by
+  // the flusher after its transaction commits, never before.
+  mutable std::atomic<int64_t> reserved_through;
+  // The served mark the store holds (the flusher writes the marks that grew past it).
+  mutable std::atomic<int64_t> flushed_through;
   // Set while a mutation is replacing this job: readers must not serve from it (see MarkServed).
   mutable std::atomic<bool> closing{false};
 };
@@ -122,14 +134,32 @@ class JobRegistry {
                                              const std::map<std::string, double>& metrics,
                                              std::optional<int64_t> next_step);
 
-  // Notes that GetValues is about to serve `job`'s values up to `last_step`. Returns false when a
-  // mutation is replacing the job: the caller must not serve from it, and gets the job again. A
-  // mutation closes the job before it reads the mark, and a reader marks before it checks, so
-  // either the mutation sees the mark (and refuses to rewrite those steps) or the reader sees the
-  // job closing.
-  static bool MarkServed(const Job& job, int64_t last_step);
+  // Notes that GetValues is about to serve `job`'s values up to `last_step`. Returns false when the
+  // caller must not serve yet, and must plan again on the job's next event (JobObserver):
+  //  - a mutation is replacing the job. A mutation closes the job before it reads the mark, and a
+  //    reader marks before it checks, so either the mutation sees the mark (and refuses to rewrite
+  //    those steps) or the reader sees the job closing;
+  //  - with the flusher running, `last_step` is past the job's reservation: the flusher is woken,
+  //    makes a new reservation durable, and tells observers (kUnchanged). So no step is ever served
+  //    past what the store holds as reserved, and after a crash the reservation bounds what was
+  //    served. Reads never write: the flusher does, for all waiting jobs in one transaction.
+  bool MarkServed(const Job& job, int64_t last_step) const;
 
-  // Writes the served marks that grew since their job was last written (graceful shutdown).
+  // Persists served marks in the background: every `interval` (on `executor`'s clock, the
+  // registry's), and at once when a read waits for a reservation, FlushServedMarks runs on
+  // `executor` (give it a thread of its own: a flush is a store transaction). From then on a read
+  // past a job's reservation waits for the flusher (see MarkServed). Call once, after Load and
+  // before serving; `executor` must outlive the registry or drop its tasks first.
+  void StartServedMarkFlusher(Executor* executor, absl::Duration interval, int64_t reserve_steps);
+
+  // One flush, in one store transaction: for every job served past its stored mark, the mark and a
+  // reservation of `reserve_steps` past it; jobs whose readers waited for the reservation are told
+  // (kUnchanged). On error nothing changed and the readers keep waiting (the next flush retries).
+  absl::Status FlushServedMarks();
+
+  // Stops the flusher, and writes the exact served marks of every job with a clean-stop mark
+  // (graceful shutdown). Reads past a reservation wait from now on. The first call writes; later
+  // ones return OK at once.
   absl::Status PersistServedMarks();
 
   // `observer` must outlive the registry; add observers before serving.
@@ -151,9 +181,24 @@ class JobRegistry {
                                                     const Job& current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
 
+  // FlushServedMarks, then the next tick unless stopped.
+  void FlushTick();
+  // FlushServedMarks, logging when flushes start or stop failing. On the flusher's executor only.
+  void FlushAndLog();
+
   store::JobStore* const store_;
   const Clock* const clock_;
   const size_t max_jobs_;
+  // The served-mark flusher (StartServedMarkFlusher). Set before serving, then read-only.
+  Executor* flush_executor_ = nullptr;
+  absl::Duration flush_interval_;
+  int64_t reserve_steps_ = 0;
+  std::unique_ptr<CoalescedTask> flush_now_;
+  // Whether reads wait for reservations (the flusher was started).
+  std::atomic<bool> reserving_{false};
+  std::atomic<bool> marks_persisted_{false};
+  // Whether the last flush failed (FlushAndLog).
+  bool flush_failing_ = false;
   // Serializes mutations, held across their store writes; reads never take it, so a slow write (an
   // fsync) never delays a read.
   absl::Mutex write_mutex_ ABSL_ACQUIRED_BEFORE(table_mutex_);

@@ -66,11 +66,11 @@ absl::StatusOr<ReadPlan> ReadPath::Plan(std::span<const ReadRequest> requests, F
     }
     plan.reads.push_back(std::move(read));
   }
-  // Mark before evaluating: a job a mutation is replacing must not be served from.
+  // Mark before evaluating: a job a mutation is replacing, or read past its reservation, must not
+  // be served from yet. Every read is marked, so one flush reserves for all of them.
   for (const PlannedRead& read : plan.reads) {
-    if (!JobRegistry::MarkServed(*read.job, read.start + read.count - 1)) {
+    if (!registry_->MarkServed(*read.job, read.start + read.count - 1)) {
       plan.state = ReadPlan::State::kReplaced;
-      return plan;
     }
   }
   return plan;

@@ -9,8 +9,9 @@
 //   ReadPath::Evaluate  evaluates every series of the batch into those spans in one call of the
 //                       injected core::Evaluator.
 //
-// A request that meets a job being replaced (JobRegistry::MarkServed) plans as kReplaced: the
-// caller waits for that job's next registry event and plans again; nothing here sleeps or blocks.
+// A request that meets a job being replaced, or that reads past the job's durable reservation
+// (JobRegistry::MarkServed), plans as kReplaced: the caller waits for that job's next registry
+// event and plans again; nothing here sleeps, blocks or writes.
 #ifndef HPSCHED_JOBS_READ_PATH_H_
 #define HPSCHED_JOBS_READ_PATH_H_
 
@@ -68,7 +69,7 @@ struct ReadPlan {
   enum class State {
     kReady,     // Marked served: size the outputs and Evaluate.
     kWait,      // A request's values are provisional and its policy waits: retry on a change.
-    kReplaced,  // A job is being replaced by a mutation: retry on that job's next event.
+    kReplaced,  // A job is being replaced, or awaits a reservation: retry on its next event.
   };
   State state = State::kReady;
   std::vector<PlannedRead> reads;

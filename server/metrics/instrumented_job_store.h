@@ -25,6 +25,7 @@ class InstrumentedJobStore final : public store::JobStore {
                                                     absl::string_view after) override {
     return inner_->List(page_size, after);
   }
+  absl::Status PutServedMarks(std::span<const store::ServedMark> marks, bool clean_stop) override;
 
  private:
   std::unique_ptr<store::JobStore> inner_;

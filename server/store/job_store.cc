@@ -30,4 +30,16 @@ absl::StatusOr<std::vector<core::JobRecord>> JobStore::List(size_t page_size,
   return page;
 }
 
+absl::Status JobStore::PutServedMarks(std::span<const ServedMark> marks, bool /*clean_stop*/) {
+  for (const ServedMark& mark : marks) {
+    absl::StatusOr<core::JobRecord> record = Get(mark.job_id);
+    if (absl::IsNotFound(record.status())) continue;
+    RETURN_IF_ERROR(record.status());
+    if (record->served_through >= mark.served_through) continue;
+    record->served_through = mark.served_through;
+    RETURN_IF_ERROR(Put(*record));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace hpsched::store

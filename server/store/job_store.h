@@ -3,6 +3,8 @@
 #ifndef HPSCHED_STORE_JOB_STORE_H_
 #define HPSCHED_STORE_JOB_STORE_H_
 
+#include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -11,6 +13,17 @@
 #include "core/job_record.h"
 
 namespace hpsched::store {
+
+// A job's served-step marks as the registry persists them in the background
+// (JobRegistry::FlushServedMarks), apart from the job's record.
+struct ServedMark {
+  std::string job_id;
+  // The highest step GetValues had served when the mark was taken; -1 for none.
+  int64_t served_through = -1;
+  // A bound the server does not serve past before a higher one is durable (>= served_through):
+  // after an unclean stop, the job counts every step up to it as served.
+  int64_t reserved_through = -1;
+};
 
 // Implementations are thread-safe. A successful Put or Delete is durable to the degree the
 // implementation promises (the memory store: until the process exits).
@@ -23,7 +36,10 @@ class JobStore {
   virtual absl::Status Put(const core::JobRecord& record) = 0;
   // Removes a job. NotFound if there is none.
   virtual absl::Status Delete(absl::string_view job_id) = 0;
-  // Every stored job, in order of job_id.
+  // Every stored job, in order of job_id. A record's served_through is the highest step the job
+  // counts as served: at least every served mark written for it, and, when the store was not
+  // stopped cleanly (PutServedMarks with `clean_stop`, nothing written after it), at least every
+  // reserved_through written for it.
   virtual absl::StatusOr<std::vector<core::JobRecord>> LoadAll() = 0;
   // One job. NotFound if there is none. The default reads LoadAll; stores override it.
   virtual absl::StatusOr<core::JobRecord> Get(absl::string_view job_id);
@@ -32,6 +48,12 @@ class JobStore {
   // InvalidArgument when page_size is 0. The default reads LoadAll; stores override it.
   virtual absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,
                                                             absl::string_view after);
+  // Raises the served marks of the listed jobs (a mark never lowers what is stored; a job the store
+  // does not hold is skipped). With `clean_stop` these are the final, exact marks of a graceful
+  // shutdown, and the next open may load them as they are (see LoadAll) unless anything is written
+  // after them. On error nothing changed. The default raises each record's served_through with
+  // Get and Put, one job at a time; durable stores override it with one transaction.
+  virtual absl::Status PutServedMarks(std::span<const ServedMark> marks, bool clean_stop);
 };
 
 }  // namespace hpsched::store

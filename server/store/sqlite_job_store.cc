@@ -5,12 +5,21 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/status_macros.h"
+#include "spdlog/spdlog.h"
 #include "store/job_state.pb.h"
 #include "store/legacy_row.h"
 #include "store/stored_job.h"
@@ -42,12 +51,21 @@ constexpr const char* kMigrations[] = {
     R"sql(
       ALTER TABLE jobs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
     )sql",
+    // 4: served marks written in the background (PutServedMarks), beside the row: the served step
+    // and the reserved bound, each plus one (0 for none); and the store's own facts: its random
+    // identity (database_id) and whether it was last stopped cleanly (clean_stop).
+    R"sql(
+      ALTER TABLE jobs ADD COLUMN served_end INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN reserved_end INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+    )sql",
 };
 constexpr int64_t kLegacyFormat = 1;
 constexpr int64_t kStoredJobFormat = 2;
 // The columns every read selects, in the order DecodeRow reads them.
 constexpr const char* kSelect =
-    "SELECT job_id, version, job, create_request_id, state, format FROM jobs";
+    "SELECT job_id, version, job, create_request_id, state, format, served_end, reserved_end "
+    "FROM jobs";
 
 absl::string_view Column(sqlite3_stmt* stmt, int i) {
   const void* data = sqlite3_column_blob(stmt, i);
@@ -56,9 +74,9 @@ absl::string_view Column(sqlite3_stmt* stmt, int i) {
                          : absl::string_view(static_cast<const char*>(data), size);
 }
 
-// The record of the current row of a kSelect statement. DataLoss naming the job when it does not
-// parse.
-absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
+// The record of the current row of a kSelect statement, without the mark columns. DataLoss naming
+// the job when it does not parse.
+absl::StatusOr<core::JobRecord> DecodeRecord(sqlite3_stmt* stmt) {
   const std::string job_id(Column(stmt, 0));
   const int64_t version = sqlite3_column_int64(stmt, 1);
   const absl::string_view job = Column(stmt, 2);
@@ -80,6 +98,15 @@ absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
     return absl::DataLossError(absl::StrCat("stored job ", job_id, " does not parse"));
   }
   return StoredJobToRecord(stored);
+}
+
+// The record of the current row, its served_through raised to the mark written in the background
+// (which, after an unclean stop, Open has raised to the reservation).
+absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
+  ASSIGN_OR_RETURN(core::JobRecord record, DecodeRecord(stmt));
+  record.served_through =
+      std::max<int64_t>(record.served_through, sqlite3_column_int64(stmt, 6) - 1);
+  return record;
 }
 
 // Steps `stmt` (a kSelect) to the end and finalizes it.
@@ -138,6 +165,117 @@ absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
   return result;
 }
 
+// The value of `key` in the meta table (schema 4 on); nullopt when there is none.
+absl::StatusOr<std::optional<std::string>> QueryMeta(sqlite3* db, const char* key) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    return SqliteError(db, "read meta");
+  }
+  sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+  absl::StatusOr<std::optional<std::string>> result = std::nullopt;
+  const int step = sqlite3_step(stmt);
+  if (step == SQLITE_ROW) {
+    result = std::string(Column(stmt, 0));
+  } else if (step != SQLITE_DONE) {
+    result = SqliteError(db, "read meta");
+  }
+  sqlite3_finalize(stmt);
+  return result;
+}
+
+absl::Status PutMeta(sqlite3* db, const char* key, absl::string_view value) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return SqliteError(db, "write meta");
+  }
+  sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(stmt, 2, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  const int step = sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  if (step != SQLITE_DONE) return SqliteError(db, "write meta");
+  return absl::OkStatus();
+}
+
+// `status` from the first read of the database, as "in use" when SQLite found it locked: another
+// process holds its exclusive lock.
+absl::Status InUseOr(sqlite3* db, absl::Status status, const std::string& db_path) {
+  if ((sqlite3_errcode(db) & 0xff) != SQLITE_BUSY) return status;
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--data_dir: ", db_path,
+      " is locked by another process (another hpsched-server on this directory, even if its LOCK "
+      "file was deleted)"));
+}
+
+// <data_dir>/IDENTITY: which database the directory holds, kept outside the database so that a
+// database found missing or emptied can be told from a new one.
+struct Identity {
+  std::string database_id;
+  // Whether that database has ever held a job.
+  bool held_jobs = false;
+};
+
+absl::StatusOr<std::optional<Identity>> ReadIdentity(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return std::nullopt;
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in) {
+    return absl::UnavailableError(
+        absl::StrCat("--data_dir: cannot read ", path, ": ", std::strerror(errno)));
+  }
+  Identity identity;
+  for (absl::string_view line : absl::StrSplit(text.str(), '\n')) {
+    if (absl::ConsumePrefix(&line, "database_id=")) identity.database_id = std::string(line);
+    if (absl::ConsumePrefix(&line, "held_jobs=")) identity.held_jobs = line == "true";
+  }
+  if (identity.database_id.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--data_dir: ", path,
+        " does not name a database (no database_id= line); if hpsched.db is the database you "
+        "want, delete ",
+        path, " and start again"));
+  }
+  return identity;
+}
+
+// Written whole, synced, then renamed over the old one, and the directory synced.
+absl::Status WriteIdentity(const std::string& path, const Identity& identity) {
+  const std::string text = absl::StrCat(
+      "# hpsched-server: which database this directory holds (see docs/operations.md, State and "
+      "durability).\n# A missing or empty hpsched.db where held_jobs=true is refused at start.\n",
+      "database_id=", identity.database_id, "\nheld_jobs=", identity.held_jobs ? "true" : "false",
+      "\n");
+  const std::string tmp = path + ".tmp";
+  const auto failed = [&](const std::string& file) {
+    return absl::UnavailableError(
+        absl::StrCat("--data_dir: cannot write ", file, ": ", std::strerror(errno)));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return failed(tmp);
+  if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd) != 0) {
+    absl::Status status = failed(tmp);
+    ::close(fd);
+    return status;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return failed(path);
+  const int dir = ::open(std::filesystem::path(path).parent_path().c_str(), O_RDONLY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return absl::OkStatus();
+}
+
+std::string NewDatabaseId() {
+  std::random_device random;
+  return absl::StrFormat("%08x%08x%08x%08x", random(), random(), random(), random());
+}
+
 }  // namespace
 
 absl::StatusOr<SyncMode> SqliteJobStore::ParseSyncMode(absl::string_view text) {
@@ -155,8 +293,9 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
     return absl::UnavailableError(
         absl::StrCat("--data_dir: cannot create ", options.data_dir, ": ", error.message()));
   }
+  const std::filesystem::path dir(options.data_dir);
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore());
-  const std::string lock_path = (std::filesystem::path(options.data_dir) / "LOCK").string();
+  const std::string lock_path = (dir / "LOCK").string();
   store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (store->lock_fd_ < 0) {
     return absl::UnavailableError(
@@ -168,15 +307,64 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
                                                       lock_path, ")"));
   }
 
+  // What the directory held before SQLite touches it.
+  const std::string db_path = (dir / "hpsched.db").string();
+  store->identity_path_ = (dir / "IDENTITY").string();
+  const bool db_existed = std::filesystem::exists(db_path, error);
+  const uintmax_t db_size = db_existed ? std::filesystem::file_size(db_path, error) : 0;
+  ASSIGN_OR_RETURN(std::optional<Identity> identity, ReadIdentity(store->identity_path_));
+
   absl::MutexLock lock(&store->mutex_);
-  const std::string db_path = (std::filesystem::path(options.data_dir) / "hpsched.db").string();
   if (sqlite3_open_v2(db_path.c_str(), &store->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     return SqliteError(store->db_, absl::StrCat("open ", db_path));
   }
   sqlite3* db = store->db_;
-  sqlite3_busy_timeout(db, 5000);
+  // SQLite falls back to read-only when the file is write-protected; every write would then fail.
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--data_dir: ", db_path,
+                     " is not writable (SQLite could open it only for reading): check its owner, "
+                     "permissions and file system"));
+  }
+  // Held from the first read to the close, by this connection only; the index of the WAL lives in
+  // the process (no -shm file), so no other process can read or write the database meanwhile.
+  RETURN_IF_ERROR(Exec(db, "PRAGMA locking_mode=EXCLUSIVE"));
+  sqlite3_busy_timeout(db, 1000);
+
+  // The database's identity, before anything is written to it.
+  absl::StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version");
+  if (!version.ok()) return InUseOr(db, version.status(), db_path);
+  std::string database_id;
+  bool has_jobs = false;
+  if (*version >= 4) {
+    ASSIGN_OR_RETURN(std::optional<std::string> id, QueryMeta(db, "database_id"));
+    database_id = id.value_or("");
+  }
+  if (*version >= 1) {
+    ASSIGN_OR_RETURN(int64_t any, QueryInt(db, "SELECT EXISTS (SELECT 1 FROM jobs)"));
+    has_jobs = any != 0;
+  }
+  if (identity.has_value() && identity->database_id != database_id && !has_jobs &&
+      identity->held_jobs) {
+    const std::string found = !db_existed    ? "missing"
+                              : db_size == 0 ? "empty (0 bytes)"
+                                             : "a database without jobs";
+    if (!options.accept_empty_store) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--data_dir: ", db_path, " is ", found, ", but ", store->identity_path_,
+          " records that database ", identity->database_id,
+          ", which held jobs, was here: restore hpsched.db (with its -wal file) from a backup, or "
+          "start with --accept_empty_store to begin with an empty store"));
+    }
+    spdlog::error("--accept_empty_store: {} is {}; database {}, which held jobs, is gone", db_path,
+                  found, identity->database_id);
+  } else if (identity.has_value() && !database_id.empty() && identity->database_id != database_id) {
+    spdlog::warn("{} holds database {}, not {} as {} recorded (restored from elsewhere?)", db_path,
+                 database_id, identity->database_id, store->identity_path_);
+  }
+
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &stmt, nullptr) != SQLITE_OK) {
     return SqliteError(db, "PRAGMA journal_mode=WAL");
@@ -192,6 +380,52 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
                                                          : "PRAGMA synchronous=OFF";
   RETURN_IF_ERROR(Exec(db, sync));
   RETURN_IF_ERROR(store->Migrate());
+
+  // A write at open: proves the database writable (and takes the exclusive lock for good), records
+  // that this run has not stopped cleanly yet, and gives a new database its identity.
+  const auto unwritable = [&](const absl::Status& status) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--data_dir: cannot write ", db_path, ": ", status.message()));
+  };
+  if (absl::Status begin = Exec(db, "BEGIN IMMEDIATE"); !begin.ok()) return unwritable(begin);
+  absl::Status probe;
+  absl::StatusOr<std::optional<std::string>> clean = QueryMeta(db, "clean_stop");
+  if (!clean.ok()) probe = clean.status();
+  // No mark at all: a new database, or one from before schema 4 (which kept no reservations).
+  const bool was_clean = !clean.ok() || !clean->has_value() || **clean == "1";
+  // After an unclean stop, steps up to a job's reservation may have been served: from now on its
+  // served mark is the reservation (and a later clean stop keeps it).
+  if (probe.ok() && !was_clean) {
+    probe = Exec(db, "UPDATE jobs SET served_end = reserved_end WHERE reserved_end > served_end");
+  }
+  if (probe.ok()) probe = PutMeta(db, "clean_stop", "0");
+  if (probe.ok() && database_id.empty()) {
+    database_id = NewDatabaseId();
+    probe = PutMeta(db, "database_id", database_id);
+  }
+  if (probe.ok()) probe = Exec(db, "COMMIT");
+  if (!probe.ok()) {
+    (void)Exec(db, "ROLLBACK");
+    return unwritable(probe);
+  }
+  store->opened_after_clean_stop_ = was_clean;
+  if (!was_clean) {
+    spdlog::warn(
+        "{}: the last stop was not clean; every job counts the steps it had reserved as served "
+        "(UpdateJob refuses them without allow_rewrite)",
+        db_path);
+  }
+  store->database_id_ = database_id;
+
+  Identity now{database_id,
+               has_jobs || (identity.has_value() && identity->database_id == database_id &&
+                            identity->held_jobs)};
+  store->identity_held_jobs_ = now.held_jobs;
+  if (!identity.has_value() || identity->database_id != now.database_id ||
+      identity->held_jobs != now.held_jobs) {
+    RETURN_IF_ERROR(WriteIdentity(store->identity_path_, now));
+  }
+
   if (sqlite3_prepare_v2(
           db,
           "INSERT INTO jobs (job_id, version, job, create_request_id, state, format) "
@@ -199,7 +433,11 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
           "job = ?3, create_request_id = ?4, state = x'', format = 2",
           -1, &store->put_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE job_id = ?1", -1, &store->delete_, nullptr) !=
-          SQLITE_OK) {
+          SQLITE_OK ||
+      sqlite3_prepare_v2(db,
+                         "UPDATE jobs SET served_end = max(served_end, ?2), "
+                         "reserved_end = max(reserved_end, ?3) WHERE job_id = ?1",
+                         -1, &store->put_mark_, nullptr) != SQLITE_OK) {
     return SqliteError(db, "prepare");
   }
   return store;
@@ -232,6 +470,7 @@ SqliteJobStore::~SqliteJobStore() {
     absl::MutexLock lock(&mutex_);
     sqlite3_finalize(put_);
     sqlite3_finalize(delete_);
+    sqlite3_finalize(put_mark_);
     if (db_ != nullptr) sqlite3_close_v2(db_);
   }
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
@@ -240,6 +479,7 @@ SqliteJobStore::~SqliteJobStore() {
 absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
   const std::string bytes = RecordToStoredJob(record).SerializeAsString();
   absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(ClearCleanStop());
   sqlite3_reset(put_);
   sqlite3_bind_text(put_, 1, record.job_id.data(), static_cast<int>(record.job_id.size()),
                     SQLITE_TRANSIENT);
@@ -251,11 +491,58 @@ absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
   // returns.
   if (sqlite3_step(put_) != SQLITE_DONE)
     return SqliteError(db_, absl::StrCat("put ", record.job_id));
+  NoteHeldJobs();
+  return absl::OkStatus();
+}
+
+absl::Status SqliteJobStore::ClearCleanStop() {
+  if (!clean_stop_written_) return absl::OkStatus();
+  RETURN_IF_ERROR(PutMeta(db_, "clean_stop", "0"));
+  clean_stop_written_ = false;
+  return absl::OkStatus();
+}
+
+void SqliteJobStore::NoteHeldJobs() {
+  if (identity_held_jobs_) return;
+  identity_held_jobs_ = true;  // Once: a directory that cannot take the file is told once.
+  if (absl::Status status = WriteIdentity(identity_path_, Identity{database_id_, true});
+      !status.ok()) {
+    spdlog::error("{}; an emptied hpsched.db will not be recognized at the next start",
+                  std::string(status.message()));
+  }
+}
+
+absl::Status SqliteJobStore::PutServedMarks(std::span<const ServedMark> marks, bool clean_stop) {
+  absl::MutexLock lock(&mutex_);
+  if (marks.empty() && !clean_stop && !clean_stop_written_) return absl::OkStatus();
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  absl::Status status;
+  for (const ServedMark& mark : marks) {
+    sqlite3_reset(put_mark_);
+    sqlite3_bind_text(put_mark_, 1, mark.job_id.data(), static_cast<int>(mark.job_id.size()),
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(put_mark_, 2, mark.served_through + 1);
+    sqlite3_bind_int64(put_mark_, 3, std::max(mark.served_through, mark.reserved_through) + 1);
+    if (sqlite3_step(put_mark_) != SQLITE_DONE) {
+      status = SqliteError(db_, absl::StrCat("served marks of ", mark.job_id));
+      break;
+    }
+  }
+  if (status.ok() && (clean_stop || clean_stop_written_)) {
+    status = PutMeta(db_, "clean_stop", clean_stop ? "1" : "0");
+  }
+  if (status.ok()) status = Exec(db_, "COMMIT");
+  if (!status.ok()) {
+    (void)Exec(db_, "ROLLBACK");
+    return status;
+  }
+  clean_stop_written_ = clean_stop;
   return absl::OkStatus();
 }
 
 absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
   absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(ClearCleanStop());
   sqlite3_reset(delete_);
   sqlite3_bind_text(delete_, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
   if (sqlite3_step(delete_) != SQLITE_DONE)

@@ -23,24 +23,39 @@ namespace hpsched::store {
 enum class SyncMode { kFull, kNormal, kOff };
 
 struct SqliteOptions {
-  // Directory of the database (hpsched.db, its WAL) and of the LOCK file; created if missing.
+  // Directory of the database (hpsched.db, its WAL), the LOCK file and the IDENTITY file; created
+  // if missing.
   std::string data_dir;
   SyncMode sync = SyncMode::kFull;
+  // Open a missing or empty hpsched.db even where IDENTITY records that a database which held jobs
+  // was (the server's --accept_empty_store); without it such an Open fails.
+  bool accept_empty_store = false;
 };
 
 // Thread-safe (one connection behind a mutex). Only one process may open a data directory: Open
-// takes an exclusive lock on <data_dir>/LOCK, held until the store is destroyed.
+// takes an exclusive lock on <data_dir>/LOCK (for a clear message), and the connection holds
+// SQLite's exclusive lock on hpsched.db itself (`PRAGMA locking_mode=EXCLUSIVE`, so WAL keeps its
+// index in the process and uses no -shm file) from Open until the store is destroyed: deleting LOCK
+// does not let a second process in. Both locks die with the process.
+//
+// Open refuses a database it cannot write (it writes the `meta` table before returning), and a
+// missing or empty hpsched.db where <data_dir>/IDENTITY (the database's random id, and whether it
+// ever held a job, kept outside the database) says a database that held jobs was.
+//
+// Served marks (PutServedMarks) live in their own columns beside the row, so a flush writes a few
+// integers per job, never the job. `meta` records whether the last stop was clean.
 // A row holds the store's own hpsched.store.StoredJob (store/job_state.proto), never an API
 // message. Rows written before schema 3 (a v1.Job) still load, and Put rewrites them in the new
 // format.
 class SqliteJobStore final : public JobStore {
  public:
   // The newest schema this code writes; Open migrates older databases to it.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates the store. Errors: FailedPrecondition when another process holds the directory
-  // or the database has a newer schema than kSchemaVersion; Unavailable when the directory or
-  // database cannot be opened.
+  // or the database, the database has a newer schema than kSchemaVersion, it is not writable, or it
+  // is missing or empty where IDENTITY says a database that held jobs was; Unavailable when the
+  // directory or database cannot be opened. Every message names the file.
   static absl::StatusOr<std::unique_ptr<SqliteJobStore>> Open(const SqliteOptions& options);
   ~SqliteJobStore() override;
 
@@ -52,6 +67,11 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override;
   absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,
                                                     absl::string_view after) override;
+  // One transaction for all `marks`.
+  absl::Status PutServedMarks(std::span<const ServedMark> marks, bool clean_stop) override;
+
+  // Whether the store was stopped cleanly before this Open (see PutServedMarks); a new store was.
+  bool opened_after_clean_stop() const { return opened_after_clean_stop_; }
 
   // Parses `text` ("full", "normal" or "off").
   static absl::StatusOr<SyncMode> ParseSyncMode(absl::string_view text);
@@ -59,12 +79,24 @@ class SqliteJobStore final : public JobStore {
  private:
   SqliteJobStore() = default;
   absl::Status Migrate();
+  // Before a write: a clean-stop mark written earlier no longer holds.
+  absl::Status ClearCleanStop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // After a successful Put: the first job this database holds is recorded in IDENTITY.
+  void NoteHeldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   int lock_fd_ = -1;
+  bool opened_after_clean_stop_ = true;
+  std::string identity_path_;
+  std::string database_id_;
   absl::Mutex mutex_;
   sqlite3* db_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* put_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* delete_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  sqlite3_stmt* put_mark_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  // Set by PutServedMarks(clean_stop) until the next write.
+  bool clean_stop_written_ ABSL_GUARDED_BY(mutex_) = false;
+  // Whether IDENTITY records that this database has held a job.
+  bool identity_held_jobs_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace hpsched::store

@@ -10,6 +10,11 @@ may or may not have happened, but if it did, it happened whole (the job exists w
 an update is there with exactly the segment sent, or not at all; a report is there with its value, or not at all).
 Acknowledged reports are checked by reporting them again: the server must answer "duplicate", and a different value
 for the same step must be refused.
+
+Served steps survive the crash too: each cycle a "guard" job is created and read at growing steps (and now and then
+far ahead) until the kill, with no mutation of it after its creation. After the restart, an UpdateJob effective at
+the highest acknowledged served step, and at a random step below it, must be refused with FAILED_PRECONDITION, and
+accepted with allow_rewrite.
 """
 import argparse
 import os
@@ -58,6 +63,7 @@ class Crash:
         self.uncertain = {}
         self.failures = []
         self.checks = 0
+        self.guards = {}      # guard job_id -> the highest step of an acknowledged GetValues of it
 
     def start(self):
         self.server = ServerProcess(self.build, self.tmp, f"--data_dir={self.data}", f"--sync={self.sync}",
@@ -165,6 +171,8 @@ class Crash:
             elif self.canonical(listed[job_id]) != created:
                 self.fail(f"job {job_id} changed across the crash")
         for job_id in listed:
+            if job_id.startswith("guard-"):
+                continue  # checked by verify_guards
             self.checks += 1
             if job_id not in self.acked:
                 self.fail(f"job {job_id} exists but was never acknowledged or sent"
@@ -174,6 +182,56 @@ class Crash:
             self.checks += 1
             if self.values(job_id) != self.acked[job_id][1]:
                 self.fail(f"values of job {job_id} changed across the crash")
+
+    def guard_reads(self, cycle, stop):
+        """Creates this cycle's guard job and reads it, step by step forward and sometimes far ahead, until the
+        kill; every acknowledged read raises the step its guard must protect after the restart."""
+        rng = random.Random(cycle * 100 + 99)
+        job_id = f"guard-{cycle}"
+        try:
+            self.stub.CreateJob(self.svc.CreateJobRequest(job_id=job_id, job=self.job(0)), timeout=5)
+        except self.grpc.RpcError:
+            return
+        with self.lock:
+            self.guards[job_id] = -1
+        step = 0
+        while not stop.is_set():
+            start = rng.randrange(step + 1, 10**6) if rng.random() < 0.05 else step
+            try:
+                self.stub.GetValues(self.svc.GetValuesRequest(job=f"jobs/{job_id}", step=start, count=64,
+                                                              pending_policy="PENDING_POLICY_PROVISIONAL_NOW"),
+                                    timeout=5)
+            except self.grpc.RpcError:
+                return
+            with self.lock:
+                self.guards[job_id] = max(self.guards[job_id], start + 63)
+            step += 64
+
+    def verify_guards(self):
+        """No served step of a guard job may be rewritten after the crash, unless allow_rewrite says so."""
+        for job_id, served in sorted(self.guards.items()):
+            if served < 0:
+                continue
+            for step in sorted({served, self.rng.randrange(served + 1)}):
+                self.checks += 1
+                update = self.svc.HyperparameterUpdate(
+                    hyperparameter="lr", segment=self.pb.Segment(effective_step=step, scale=0.5))
+                try:
+                    self.stub.UpdateJob(self.svc.UpdateJobRequest(name=f"jobs/{job_id}", updates=[update]), timeout=5)
+                    self.fail(f"{job_id}: an update at step {step} was accepted after the crash, though steps up to "
+                              f"{served} had been served")
+                except self.grpc.RpcError as e:
+                    if e.code() != self.grpc.StatusCode.FAILED_PRECONDITION or \
+                            "would change values already served" not in e.details():
+                        self.fail(f"{job_id}: update at served step {step}: {e.code()} {e.details()}")
+            self.checks += 1
+            try:
+                self.stub.UpdateJob(self.svc.UpdateJobRequest(name=f"jobs/{job_id}", updates=[update],
+                                                              allow_rewrite=True), timeout=5)
+                self.stub.DeleteJob(self.svc.DeleteJobRequest(name=f"jobs/{job_id}"), timeout=5)
+            except self.grpc.RpcError as e:
+                self.fail(f"{job_id}: update with allow_rewrite at step {step}: {e.code()} {e.details()}")
+        self.guards.clear()
 
     def canonical(self, job):
         """The job's bytes without plateau_reductions: those are derived from the reports (checked on their own)
@@ -268,8 +326,10 @@ class Crash:
         for cycle in range(cycles):
             self.start()
             self.verify()
+            self.verify_guards()
             stop = threading.Event()
             workers = [threading.Thread(target=self.load, args=(cycle, w, stop)) for w in range(4)]
+            workers.append(threading.Thread(target=self.guard_reads, args=(cycle, stop)))
             for w in workers:
                 w.start()
             time.sleep(self.rng.uniform(0.2, 1.2))
@@ -282,6 +342,7 @@ class Crash:
                   f"{len(self.uncertain)} unacknowledged at the kill", flush=True)
         self.start()
         self.verify()
+        self.verify_guards()
         self.channel.close()
         code = self.server.stop()
         if code != 0:

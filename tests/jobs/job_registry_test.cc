@@ -1,13 +1,18 @@
-// The job table: idempotent creation, conflicts, listing, deletion, and that a failed store write
-// changes nothing.
+// The job table: idempotent creation, conflicts, listing, deletion, that a failed store write
+// changes nothing, and the served-mark flusher: reservations ahead of reads, batched flushes, and
+// a guard that holds across a crash.
 #include "jobs/job_registry.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
+#include "absl/strings/str_cat.h"
+#include "jobs/executor.h"
 #include "store/memory_job_store.h"
+#include "store/sqlite_job_store.h"
 #include "test_specs.h"
 
 namespace hpsched::jobs {
@@ -33,7 +38,16 @@ class FlakyStore final : public store::JobStore {
     return inner.Delete(id);
   }
   absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override { return inner.LoadAll(); }
+  absl::Status PutServedMarks(std::span<const store::ServedMark> marks, bool clean_stop) override {
+    if (fail) return absl::UnavailableError("disk on fire");
+    flushes.emplace_back(marks.begin(), marks.end());
+    clean_stops += clean_stop ? 1 : 0;
+    return inner.PutServedMarks(marks, clean_stop);
+  }
   bool fail = false;
+  // The marks of every PutServedMarks, one entry per transaction.
+  std::vector<std::vector<store::ServedMark>> flushes;
+  int clean_stops = 0;
   store::MemoryJobStore inner;
 };
 
@@ -183,7 +197,7 @@ TEST_F(JobRegistryTest, UpdateBumpsVersionChecksEtagAndAppliesARequestOnce) {
 TEST_F(JobRegistryTest, UpdateRefusesToRewriteServedSteps) {
   auto created = registry_.Create("demo", StepSpec(10), "");
   ASSERT_TRUE(created.ok());
-  JobRegistry::MarkServed(**created, 150);
+  registry_.MarkServed(**created, 150);
   auto refused = registry_.Update("demo", {{"lr", Scale(150, 0.5)}}, "", "", false);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.status().message()),
@@ -194,6 +208,137 @@ TEST_F(JobRegistryTest, UpdateRefusesToRewriteServedSteps) {
   EXPECT_EQ(registry_.Update("demo", {{"lr", Scale(100, 0.5)}}, "", "", false).status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(registry_.Update("demo", {{"lr", Scale(100, 0.5)}}, "", "", true).ok());
+}
+
+// --- The served-mark flusher --------------------------------------------------------------------
+
+MATCHER_P3(IsMark, id, served, reserved, "") {
+  return arg.job_id == id && arg.served_through == served && arg.reserved_through == reserved;
+}
+
+class ServedMarkFlusherTest : public JobRegistryTest {
+ protected:
+  void SetUp() override {
+    registry_.AddObserver(&recorder_);
+    registry_.StartServedMarkFlusher(&executor_, absl::Seconds(1), 1000);
+  }
+  std::shared_ptr<const Job> Pinned(const std::string& id) { return *registry_.Get(id); }
+
+  Recorder recorder_;
+  ManualExecutor executor_{&clock_};
+};
+
+TEST_F(ServedMarkFlusherTest, ReadsPastTheReservationWaitForOneFlushThatReservesAhead) {
+  ASSERT_TRUE(registry_.Create("a", StepSpec(10), "").ok());
+  ASSERT_TRUE(registry_.Create("b", StepSpec(10), "").ok());
+  // Nothing reserved yet: the reads wait, and wake the flusher; they write nothing themselves.
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 10));
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("b"), 3));
+  EXPECT_TRUE(store_.flushes.empty());
+  EXPECT_EQ(executor_.RunDue(), 1);
+  // One transaction for both, each reserving 1000 steps past what was asked.
+  ASSERT_EQ(store_.flushes.size(), 1u);
+  EXPECT_THAT(store_.flushes[0],
+              ::testing::ElementsAre(IsMark("a", 10, 1010), IsMark("b", 3, 1003)));
+  EXPECT_EQ(recorder_.unchanged, 2);  // The waiting readers are told to plan again.
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 10));
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 1010));
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 1011));
+  EXPECT_EQ(executor_.RunDue(), 1);
+  EXPECT_THAT(store_.flushes[1], ::testing::ElementsAre(IsMark("a", 1011, 2011)));
+  // Reads inside the reservation go on without the store; the next tick writes their mark.
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 1500));
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("b"), 900));
+  EXPECT_EQ(executor_.RunDue(), 0);
+  EXPECT_EQ(store_.flushes.size(), 2u);
+  executor_.Advance(absl::Seconds(1));
+  ASSERT_EQ(store_.flushes.size(), 3u);
+  EXPECT_THAT(store_.flushes[2],
+              ::testing::ElementsAre(IsMark("a", 1500, 2500), IsMark("b", 900, 1900)));
+  EXPECT_EQ(recorder_.unchanged, 3);  // Nobody waited for those.
+  // No reads, no writes.
+  executor_.Advance(absl::Seconds(5));
+  EXPECT_EQ(store_.flushes.size(), 3u);
+  EXPECT_EQ(store_.inner.Get("a")->served_through, 1500);
+}
+
+TEST_F(ServedMarkFlusherTest, AFailedFlushKeepsReadersWaitingUntilOneSucceeds) {
+  ASSERT_TRUE(registry_.Create("a", StepSpec(10), "").ok());
+  store_.fail = true;
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 20));
+  executor_.RunDue();
+  EXPECT_EQ(recorder_.unchanged, 0);
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 20));
+  executor_.RunDue();
+  store_.fail = false;
+  executor_.Advance(absl::Seconds(1));  // The tick retries.
+  EXPECT_EQ(recorder_.unchanged, 1);
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 20));
+}
+
+TEST_F(ServedMarkFlusherTest, AMutationCarriesTheReservationAndPersistsTheMark) {
+  ASSERT_TRUE(registry_.Create("a", StepSpec(10), "").ok());
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 10));
+  executor_.RunDue();
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 700));
+  ASSERT_TRUE(registry_.Update("a", {{"lr", Scale(800, 0.5)}}, "", "", false).ok());
+  EXPECT_EQ(store_.inner.Get("a")->served_through, 700);  // Written with the record.
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 1010));  // The new version keeps the reservation.
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 1011));
+}
+
+TEST_F(ServedMarkFlusherTest, TheShutdownWriteIsExactCleanAndOnce) {
+  ASSERT_TRUE(registry_.Create("a", StepSpec(10), "").ok());
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 10));
+  executor_.RunDue();
+  EXPECT_TRUE(registry_.MarkServed(*Pinned("a"), 640));
+  ASSERT_TRUE(registry_.PersistServedMarks().ok());
+  ASSERT_EQ(store_.flushes.size(), 2u);
+  EXPECT_THAT(store_.flushes[1], ::testing::ElementsAre(IsMark("a", 640, 1010)));
+  EXPECT_EQ(store_.clean_stops, 1);
+  ASSERT_TRUE(registry_.PersistServedMarks().ok());
+  EXPECT_EQ(store_.clean_stops, 1);
+  // The flusher has stopped: nothing is written after the clean-stop mark.
+  EXPECT_FALSE(registry_.MarkServed(*Pinned("a"), 5000));
+  executor_.Advance(absl::Seconds(3));
+  EXPECT_EQ(store_.flushes.size(), 2u);
+}
+
+// A server's life over the SQLite store: reads within a reservation are never written before a
+// crash, yet after it an update at a served step is refused.
+TEST(ServedMarkCrashTest, TheGuardHoldsAcrossACrash) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("hpsched-registry-crash-", ::getpid());
+  std::filesystem::remove_all(dir);
+  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
+  {
+    auto store = store::SqliteJobStore::Open({dir.string(), store::SyncMode::kOff});
+    ASSERT_TRUE(store.ok()) << store.status();
+    ManualExecutor executor(&clock);
+    JobRegistry registry(store->get(), &clock);
+    ASSERT_TRUE(registry.Load().ok());
+    registry.StartServedMarkFlusher(&executor, absl::Seconds(1), 1000);
+    ASSERT_TRUE(registry.Create("a", StepSpec(10), "").ok());
+    const auto job = *registry.Get("a");
+    EXPECT_FALSE(registry.MarkServed(*job, 99));
+    executor.RunDue();
+    EXPECT_TRUE(registry.MarkServed(*job, 99));
+    EXPECT_TRUE(registry.MarkServed(*job, 900));  // Served, never written: then the crash.
+  }
+  auto store = store::SqliteJobStore::Open({dir.string(), store::SyncMode::kOff});
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_FALSE((*store)->opened_after_clean_stop());
+  JobRegistry registry(store->get(), &clock);
+  ASSERT_TRUE(registry.Load().ok());
+  auto refused = registry.Update("a", {{"lr", Scale(900, 0.5)}}, "", "", false);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("updates[0].segment.effective_step: 900 would change values "
+                                   "already served (up to step 1099)"));
+  EXPECT_TRUE(registry.Update("a", {{"lr", Scale(900, 0.5)}}, "", "", true).ok());
+  EXPECT_TRUE(registry.Update("a", {{"lr", Scale(1100, 0.5)}}, "", "", false).ok());
+  store->reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(JobRegistryTest, UpdateErrorsNameTheRequestFieldAndChangeNothing) {

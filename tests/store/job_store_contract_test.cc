@@ -172,6 +172,24 @@ TYPED_TEST(JobStoreContractTest, LiveStateRoundTrips) {
   EXPECT_EQ(*this->store_->LoadAll(), std::vector<core::JobRecord>{r});
 }
 
+TYPED_TEST(JobStoreContractTest, ServedMarksRiseAndSurviveACleanStopExactly) {
+  core::JobRecord r = this->Record("a", 1);
+  r.served_through = 5;
+  ASSERT_TRUE(this->store_->Put(r).ok());
+  const ServedMark marks[] = {{"a", 40, 1040}, {"not-stored", 7, 8}};
+  ASSERT_TRUE(this->store_->PutServedMarks(marks, false).ok());
+  const ServedMark lower[] = {{"a", 20, 30}};
+  ASSERT_TRUE(this->store_->PutServedMarks(lower, true).ok());
+  EXPECT_EQ(this->store_->Get("not-stored").status().code(), absl::StatusCode::kNotFound);
+  this->Reopen();
+  // After a clean stop, the highest mark written, exactly; and the rest of the job unchanged.
+  core::JobRecord loaded = *this->store_->Get("a");
+  EXPECT_EQ(loaded.served_through, 40);
+  loaded.served_through = r.served_through;
+  EXPECT_EQ(loaded, r);
+  EXPECT_EQ(this->store_->LoadAll()->at(0).served_through, 40);
+}
+
 TYPED_TEST(JobStoreContractTest, ConcurrentWritersLoseNothing) {
   constexpr int kThreads = 4;
   constexpr int kJobsPerThread = 10;

@@ -1,12 +1,19 @@
-// The SQLite store: exact round trips, survival across reopen, one process per directory, schema
-// versions, and corrupt rows reported rather than loaded.
+// The SQLite store: exact round trips, survival across reopen, one process per directory (even
+// without its LOCK file), schema versions, corrupt rows reported rather than loaded, served marks
+// and their reservations across clean and unclean stops, and refusals at start: an unwritable
+// database, a database found missing or emptied.
 #include "store/sqlite_job_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace hpsched::store {
@@ -291,6 +298,147 @@ TEST_F(SqliteJobStoreTest, CorruptRowsAreReportedNotLoaded) {
   auto records = store->LoadAll();
   EXPECT_EQ(records.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(records.status().message().find("stored job a"), std::string::npos);
+}
+
+TEST_F(SqliteJobStoreTest, DeletingTheLockFileDoesNotLetASecondStoreIn) {
+  auto first = Open();
+  ASSERT_TRUE(first->Put(Record("a", 1)).ok());
+  ASSERT_TRUE(std::filesystem::remove(dir_ / "LOCK"));
+  // The second store gets a new LOCK file of its own; the database itself stays locked.
+  auto second = SqliteJobStore::Open({dir_.string(), SyncMode::kFull});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(second.status().message(),
+            absl::StrCat("--data_dir: ", (dir_ / "hpsched.db").string(),
+                         " is locked by another process (another hpsched-server on this "
+                         "directory, even if its LOCK file was deleted)"));
+  // WAL with the exclusive lock keeps its index in the process: no -shm file to share.
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "hpsched.db-shm"));
+  ASSERT_TRUE(first->Put(Record("a", 2)).ok());
+  first.reset();
+  auto store = Open();
+  EXPECT_EQ(*store->Get("a"), Record("a", 2));
+}
+
+TEST_F(SqliteJobStoreTest, ServedMarksCountTheirReservationsAfterAnUncleanStop) {
+  core::JobRecord a = Record("a", 1);
+  core::JobRecord b = Record("b", 1);
+  a.served_through = b.served_through = -1;
+  {
+    auto store = Open();
+    EXPECT_TRUE(store->opened_after_clean_stop());  // A new store.
+    ASSERT_TRUE(store->Put(a).ok());
+    ASSERT_TRUE(store->Put(b).ok());
+    const ServedMark marks[] = {{"a", 10, 1010}, {"b", 5, 1005}, {"deleted-meanwhile", 1, 2}};
+    ASSERT_TRUE(store->PutServedMarks(marks, false).ok());
+    // Marks never go down.
+    const ServedMark lower[] = {{"a", 3, 4}};
+    ASSERT_TRUE(store->PutServedMarks(lower, false).ok());
+  }  // Not stopped cleanly: as after a kill -9.
+  {
+    auto store = Open();
+    EXPECT_FALSE(store->opened_after_clean_stop());
+    auto records = store->LoadAll();
+    ASSERT_TRUE(records.ok()) << records.status();
+    ASSERT_EQ(records->size(), 2u);
+    EXPECT_EQ((*records)[0].served_through, 1010);  // Up to the reservation may have been served.
+    EXPECT_EQ((*records)[1].served_through, 1005);
+    EXPECT_EQ(store->Get("deleted-meanwhile").status().code(), absl::StatusCode::kNotFound);
+    // A clean stop with the exact mark of a: b keeps the bound it got from the crash.
+    const ServedMark final_marks[] = {{"a", 1012, 1012}};
+    ASSERT_TRUE(store->PutServedMarks(final_marks, true).ok());
+  }
+  {
+    auto store = Open();
+    EXPECT_TRUE(store->opened_after_clean_stop());
+    EXPECT_EQ(store->Get("a")->served_through, 1012);
+    EXPECT_EQ(store->Get("b")->served_through, 1005);
+    const ServedMark marks[] = {{"a", 2000, 3000}};
+    ASSERT_TRUE(store->PutServedMarks(marks, false).ok());
+    ASSERT_TRUE(store->PutServedMarks({}, true).ok());
+    // A write after the clean-stop mark undoes it.
+    ASSERT_TRUE(store->Put(b).ok());
+  }
+  auto store = Open();
+  EXPECT_FALSE(store->opened_after_clean_stop());
+  EXPECT_EQ(store->Get("a")->served_through, 3000);
+}
+
+// Runs `open` in a child process as an unprivileged user when the test runs as root (permission
+// bits do not stop root), and exits with the status code of the Open, its message on stderr.
+void OpenAsUnprivileged(const std::function<absl::Status()>& open) {
+  if (::getuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) std::exit(100);
+  const absl::Status status = open();
+  std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+  std::exit(static_cast<int>(status.code()));
+}
+
+TEST_F(SqliteJobStoreTest, AnUnwritableDatabaseIsRefusedAtOpen) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(Record("a", 1)).ok());
+  }
+  // The directory and LOCK stay writable: only the database is not.
+  std::filesystem::permissions(dir_, std::filesystem::perms::all);
+  std::filesystem::permissions(dir_ / "LOCK", std::filesystem::perms::all);
+  std::filesystem::permissions(dir_ / "IDENTITY", std::filesystem::perms::all);
+  std::filesystem::permissions(dir_ / "hpsched.db", std::filesystem::perms::owner_read |
+                                                        std::filesystem::perms::group_read |
+                                                        std::filesystem::perms::others_read);
+  const std::string db = (dir_ / "hpsched.db").string();
+  EXPECT_EXIT(OpenAsUnprivileged([&] {
+                return SqliteJobStore::Open({dir_.string(), SyncMode::kFull}).status();
+              }),
+              ::testing::ExitedWithCode(static_cast<int>(absl::StatusCode::kFailedPrecondition)),
+              "--data_dir: " + db + " is not writable \\(SQLite could open it only for reading\\)");
+}
+
+TEST_F(SqliteJobStoreTest, AnEmptiedDatabaseIsRefusedUnlessAccepted) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(Record("a", 1)).ok());
+  }
+  const std::string db = (dir_ / "hpsched.db").string();
+  std::filesystem::resize_file(db, 0);
+  auto refused = SqliteJobStore::Open({dir_.string(), SyncMode::kFull});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(
+      absl::StartsWith(refused.status().message(),
+                       absl::StrCat("--data_dir: ", db, " is empty (0 bytes), but ",
+                                    (dir_ / "IDENTITY").string(), " records that database ")))
+      << refused.status();
+  EXPECT_TRUE(absl::EndsWith(refused.status().message(),
+                             ", which held jobs, was here: restore hpsched.db (with its -wal file) "
+                             "from a backup, or start with --accept_empty_store to begin with an "
+                             "empty store"))
+      << refused.status();
+  EXPECT_EQ(std::filesystem::file_size(db), 0u);  // Refused without writing to it.
+  std::filesystem::remove(db);
+  EXPECT_NE(SqliteJobStore::Open({dir_.string(), SyncMode::kFull})
+                .status()
+                .message()
+                .find(db + " is missing, but "),
+            std::string::npos);
+
+  // Accepted: a new database, which IDENTITY names from now on.
+  auto accepted = SqliteJobStore::Open({dir_.string(), SyncMode::kFull, true});
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_TRUE((*accepted)->LoadAll()->empty());
+  accepted->reset();
+  EXPECT_TRUE(Open() != nullptr);
+}
+
+TEST_F(SqliteJobStoreTest, DatabasesThatHeldNoJobOrWereEmptiedByDeletesOpen) {
+  Open().reset();
+  std::filesystem::remove(dir_ / "hpsched.db");
+  {
+    auto store = Open();  // It never held a job: nothing is lost.
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Put(Record("a", 1)).ok());
+    ASSERT_TRUE(store->Delete("a").ok());
+  }
+  auto store = Open();  // Emptied by the API: the same database.
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->LoadAll()->empty());
 }
 
 TEST_F(SqliteJobStoreTest, UnwritableDirectoryIsAClearError) {
