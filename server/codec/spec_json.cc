@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -49,8 +50,11 @@ std::string Describe(const Value& v) {
   switch (v.kind_case()) {
     case Value::kNullValue:
       return "null";
-    case Value::kNumberValue:
-      return absl::StrCat("the number ", v.number_value());
+    case Value::kNumberValue: {
+      char buffer[32];  // The shortest text that reads back as the same double.
+      const auto end = std::to_chars(buffer, buffer + sizeof(buffer), v.number_value()).ptr;
+      return absl::StrCat("the number ", absl::string_view(buffer, end - buffer));
+    }
     case Value::kStringValue:
       return absl::StrCat("the string ", Quoted(v.string_value()));
     case Value::kBoolValue:
@@ -188,6 +192,13 @@ absl::Status NormalizeScalar(const FieldDescriptor* f, const std::string& path, 
     case FieldDescriptor::CPPTYPE_UINT64:
       if (!IsNumber(*v, &number) || !std::isfinite(number) || std::floor(number) != number) {
         return Invalid(path, absl::StrCat("must be an integer, got ", Describe(*v)));
+      }
+      // A JSON number is read as a double: from 2^53 on it may already have been rounded (2^53 + 1
+      // reads as 2^53, a value a range check accepts). A string keeps every digit.
+      if (v->kind_case() == Value::kNumberValue && std::abs(number) >= 9007199254740992.0) {
+        return Invalid(path,
+                       "must be below 2^53 in magnitude as a JSON number (beyond, numbers lose "
+                       "digits); write larger integers as strings, e.g. \"9007199254740993\"");
       }
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_BOOL:

@@ -127,6 +127,20 @@ TEST(SpecJsonTest, TypeErrorsNameThePathAndTheType) {
             "schedule.step: must be an object (hpsched.v1.StepSchedule), got the number 7");
 }
 
+// 2^53 + 1 as a JSON number reads as 2^53 (a double): integers from 2^53 on are refused as numbers
+// rather than rounded; as strings they keep their digits.
+TEST(SpecJsonTest, IntegersBeyondTwoToThe53MustBeStrings) {
+  EXPECT_EQ(Error(R"({"cosine_annealing":{"t_max":9007199254740993}})"),
+            "schedule.cosine_annealing.t_max: must be below 2^53 in magnitude as a JSON number "
+            "(beyond, numbers lose digits); write larger integers as strings, e.g. "
+            "\"9007199254740993\"");
+  EXPECT_EQ(
+      Parse(R"({"cosine_annealing":{"t_max":"9007199254740993"}})").cosine_annealing().t_max(),
+      9007199254740993);
+  EXPECT_EQ(Parse(R"({"cosine_annealing":{"t_max":9007199254740991}})").cosine_annealing().t_max(),
+            9007199254740991);
+}
+
 TEST(SpecJsonTest, TwoKeysForOneFieldAndTwoKindsAreErrors) {
   EXPECT_EQ(Error(R"({"cosine_annealing":{"T_max":20,"t_max":30}})"),
             "schedule.cosine_annealing.t_max: names the field t_max a second time");
