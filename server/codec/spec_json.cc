@@ -193,11 +193,12 @@ absl::Status NormalizeScalar(const FieldDescriptor* f, const std::string& path, 
       if (!IsNumber(*v, &number) || !std::isfinite(number) || std::floor(number) != number) {
         return Invalid(path, absl::StrCat("must be an integer, got ", Describe(*v)));
       }
-      // A JSON number is read as a double: from 2^53 on it may already have been rounded (2^53 + 1
-      // reads as 2^53, a value a range check accepts). A string keeps every digit.
-      if (v->kind_case() == Value::kNumberValue && std::abs(number) >= 9007199254740992.0) {
+      // A JSON number is read as a double, exact up to 2^53 (the limit of every step field) and
+      // rounded beyond (2^53 + 1 reads as 2^53). Above 2^53 it is refused rather than rounded; a
+      // string keeps every digit.
+      if (v->kind_case() == Value::kNumberValue && std::abs(number) > 9007199254740992.0) {
         return Invalid(path,
-                       "must be below 2^53 in magnitude as a JSON number (beyond, numbers lose "
+                       "must be at most 2^53 in magnitude as a JSON number (beyond, numbers lose "
                        "digits); write larger integers as strings, e.g. \"9007199254740993\"");
       }
       return absl::OkStatus();

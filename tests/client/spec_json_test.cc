@@ -127,18 +127,18 @@ TEST(SpecJsonTest, TypeErrorsNameThePathAndTheType) {
             "schedule.step: must be an object (hpsched.v1.StepSchedule), got the number 7");
 }
 
-// 2^53 + 1 as a JSON number reads as 2^53 (a double): integers from 2^53 on are refused as numbers
-// rather than rounded; as strings they keep their digits.
+// A JSON number is a double: exact up to 2^53 (the step limit, as in the optax golden case
+// polynomial_far_transition), refused beyond rather than rounded; strings keep their digits.
 TEST(SpecJsonTest, IntegersBeyondTwoToThe53MustBeStrings) {
-  EXPECT_EQ(Error(R"({"cosine_annealing":{"t_max":9007199254740993}})"),
-            "schedule.cosine_annealing.t_max: must be below 2^53 in magnitude as a JSON number "
+  EXPECT_EQ(Error(R"({"cosine_annealing":{"t_max":9007199254740994}})"),
+            "schedule.cosine_annealing.t_max: must be at most 2^53 in magnitude as a JSON number "
             "(beyond, numbers lose digits); write larger integers as strings, e.g. "
             "\"9007199254740993\"");
   EXPECT_EQ(
       Parse(R"({"cosine_annealing":{"t_max":"9007199254740993"}})").cosine_annealing().t_max(),
       9007199254740993);
-  EXPECT_EQ(Parse(R"({"cosine_annealing":{"t_max":9007199254740991}})").cosine_annealing().t_max(),
-            9007199254740991);
+  EXPECT_EQ(Parse(R"({"cosine_annealing":{"t_max":9007199254740992}})").cosine_annealing().t_max(),
+            9007199254740992);
 }
 
 TEST(SpecJsonTest, TwoKeysForOneFieldAndTwoKindsAreErrors) {
