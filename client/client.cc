@@ -87,8 +87,10 @@ absl::StatusOr<v1::Job> Client::GetJob(absl::string_view job_id) {
   return Call<v1::GetJobRequest, v1::Job>(&v1::SchedulerService::Stub::GetJob, request);
 }
 
-absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(int page_size, absl::string_view page_token) {
+absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(int page_size, absl::string_view page_token,
+                                                      absl::string_view filter) {
   v1::ListJobsRequest request;
+  request.set_filter(std::string(filter));
   request.set_page_size(page_size);
   request.set_page_token(std::string(page_token));
   return Call<v1::ListJobsRequest, v1::ListJobsResponse>(&v1::SchedulerService::Stub::ListJobs,

@@ -52,7 +52,9 @@ class Client {
   absl::StatusOr<v1::Job> CreateJob(absl::string_view job_id, const v1::Job& job,
                                     std::string request_id = "");
   absl::StatusOr<v1::Job> GetJob(absl::string_view job_id);
-  absl::StatusOr<v1::ListJobsResponse> ListJobs(int page_size, absl::string_view page_token);
+  // `filter`: ListJobsRequest.filter (empty: every job).
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(int page_size, absl::string_view page_token,
+                                                absl::string_view filter = "");
   absl::Status DeleteJob(absl::string_view job_id);
   absl::StatusOr<v1::GetValuesResponse> GetValues(const v1::GetValuesRequest& request);
   absl::StatusOr<v1::BatchGetValuesResponse> BatchGetValues(

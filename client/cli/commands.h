@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -44,7 +45,15 @@ struct CreateOptions {
 absl::Status Create(client::Client* client, const std::string& job_id, const CreateOptions& options,
                     const Output& output);
 absl::Status Get(client::Client* client, const std::string& job_id, const Output& output);
-absl::Status List(client::Client* client, int page_size, const Output& output);
+// list: a table (id, hyperparameters, version, labels, update time) or, with --json, one Job per
+// line. `filter` is ListJobsRequest.filter; each of `labels` ("key=value") adds
+// `labels.key = "value"` to it, joined by AND.
+struct ListOptions {
+  int page_size = 100;
+  std::string filter;
+  std::vector<std::string> labels;
+};
+absl::Status List(client::Client* client, const ListOptions& options, const Output& output);
 absl::Status Delete(client::Client* client, const std::string& job_id, const Output& output);
 
 struct UpdateOptions {
@@ -65,6 +74,10 @@ absl::Status Update(client::Client* client, const std::string& job_id, const Upd
 struct ValuesOptions {
   std::string steps = "0:100";
   std::string hyperparameter;  // Default lr; "all" for every one.
+  // What to do with values that wait for metric reports (reduce_on_plateau): "provisional_now"
+  // prints them at once, marked provisional; "wait" waits for the reports (DEADLINE_EXCEEDED at
+  // --timeout); "wait_then_provisional" waits, then prints them marked provisional.
+  std::string pending_policy = "provisional_now";
 };
 absl::Status Values(client::Client* client, const std::string& job_id, const ValuesOptions& options,
                     const Output& output);

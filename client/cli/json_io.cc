@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "codec/spec_json.h"
 
 namespace hpsched::cli {
 
@@ -32,13 +34,8 @@ absl::Status ParseJsonArg(absl::string_view flag, absl::string_view text,
     buffer << in.rdbuf();
     json = buffer.str();
   }
-  const auto status = google::protobuf::util::JsonStringToMessage(json, message);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": not a valid ",
-                                                   message->GetDescriptor()->full_name(),
-                                                   " in JSON: ", status.message().as_string()));
-  }
-  return absl::OkStatus();
+  // The root of the error paths: "schedule" for --schedule, "job" for --job.
+  return codec::ParseSpecJson(json, absl::StripPrefix(flag, "--"), message);
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
@@ -64,6 +61,12 @@ std::string JsonNumber(double value) {
   char buffer[64];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
   return std::string(buffer, result.ptr);
+}
+
+std::string TextNumber(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  return JsonNumber(value);
 }
 
 std::string JsonString(absl::string_view text) {

@@ -13,8 +13,10 @@
 
 namespace hpsched::cli {
 
-// `text` is inline JSON, or "@path" / a path of an existing file holding it. Parses into `message`.
-// InvalidArgument naming `flag` on bad JSON or an unreadable file.
+// `text` is inline JSON, or "@path" / a path of an existing file holding it. Parses into `message`
+// with the rules of codec/spec_json.h (a plain number for a per-group list, PyTorch's spellings of
+// field names, errors with the field path from the flag's name: "schedule.cosine_annealing.x").
+// InvalidArgument naming `flag` for an unreadable file.
 absl::Status ParseJsonArg(absl::string_view flag, absl::string_view text,
                           google::protobuf::Message* message);
 
@@ -26,6 +28,8 @@ std::string ToCompactJson(const google::protobuf::Message& message);
 // A JSON number: the shortest text that reads back as `value` ("0.1", "1e-05", "3"); `null` for NaN
 // and infinities, which JSON cannot represent.
 std::string JsonNumber(double value);
+// The same shortest round-trip text for the text output; "nan", "inf" and "-inf" if not finite.
+std::string TextNumber(double value);
 // A JSON string literal: `text` quoted, with quotes, backslashes and control characters escaped.
 std::string JsonString(absl::string_view text);
 // An error as a JSON object on one line: {"code":"NOT_FOUND","message":"..."} (--json errors).

@@ -4,9 +4,12 @@
 // the file of its family (jobs_commands.cc, values_commands.cc, live_commands.cc, plot_command.cc);
 // this file only turns the flags into their option structs, dispatches and prints errors.
 //
-// Output without --json: values and preview print one line per step: the step, then one value per
-// series (hyperparameter, group), tab-separated, with 17 significant digits. create and get print
-// the Job as indented JSON, list one such Job per job, delete nothing. plot draws braille curves on
+// Output without --json: values and preview print a header line ("step\tlr/0\tlr/1"), then one
+// line per step: the step, then one value per series (hyperparameter, group), tab-separated, each
+// the shortest text that reads back as the same double, "\tprovisional" at the end of a row whose
+// values wait for metric reports. create and get print the Job as indented JSON, list a table (ID,
+// HYPERPARAMETERS, VERSION, LABELS, UPDATED), delete "deleted jobs/ID", plot --svg FILE "wrote
+// FILE". plot draws braille curves on
 // the terminal, or writes an SVG with --svg. health prints the serving status. watch prints a line
 // per event: "TIME initial|modified|deleted jobs/ID version=V etag=E", a modified one from the
 // stream followed by "change=updated|plateau_reduced effective_step=S". update prints the Job,
@@ -14,7 +17,8 @@
 //
 // With --json, every command prints JSON on stdout and errors go to stderr as one JSON object
 // {"code":"NOT_FOUND","message":"..."}, with the same exit codes:
-//   values, preview  one object per line (JSON Lines): {"step":N,"values":{"lr/0":v,"lr/1":v}};
+//   values, preview  one object per line (JSON Lines): {"step":N,"values":{"lr/0":v,"lr/1":v}}
+//                    (and "provisional":true on a row whose values wait for metric reports);
 //                    keys are "HYPERPARAMETER/GROUP", "value/GROUP" for preview; numbers are the
 //                    shortest text that reads back as the same double, null if not finite
 //   create, get,     the Job on one line (protobuf JSON mapping, proto field names)
@@ -49,6 +53,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
@@ -57,8 +62,11 @@
 #include "client/cli/health.h"
 #include "client/cli/json_io.h"
 #include "client/client.h"
+#include "codec/spec_json.h"
 
-ABSL_FLAG(std::string, target, "localhost:50051", "Server address.");
+ABSL_FLAG(std::string, target, "",
+          "Server address HOST:PORT (default: the HPSCHED_TARGET environment variable, else "
+          "localhost:50051).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(std::string, token_file, "",
           "File holding a bearer token for servers with auth (the HPSCHED_TOKEN environment "
@@ -81,6 +89,15 @@ ABSL_FLAG(std::string, steps, "0:100", "Steps START:END (END excluded), or a sin
 ABSL_FLAG(bool, local, false,
           "preview, plot: evaluate in-process with the server's core, no server needed.");
 ABSL_FLAG(int, page_size, 100, "list: jobs per page.");
+ABSL_FLAG(std::string, filter, "",
+          "list: only the jobs that match, e.g. 'labels.team = \"vision\" AND id:\"exp-*\"' "
+          "(terms labels.KEY = \"V\", id = \"ID\", id:\"PREFIX*\", joined by AND).");
+ABSL_FLAG(std::vector<std::string>, label, {},
+          "list: only the jobs with these labels, KEY=VALUE[,KEY=VALUE] (ANDed with --filter).");
+ABSL_FLAG(std::string, pending_policy, "provisional_now",
+          "values: values that wait for metric reports are printed at once, marked provisional "
+          "(provisional_now), waited for until --timeout (wait), or waited for and then printed "
+          "provisional (wait_then_provisional).");
 ABSL_FLAG(bool, json, false,
           "Machine-readable output: JSON on stdout, errors as a JSON object on stderr.");
 ABSL_FLAG(std::string, svg, "", "plot: write an SVG to this file (--svg=- for stdout).");
@@ -124,17 +141,23 @@ namespace client = ::hpsched::client;
 constexpr char kUsage[] =
     "hpsched COMMAND [ARGS] [FLAGS]\n"
     "  create JOB_ID --schedule JSON --base 0.1[,...] [--hyperparameter lr] | --job JSON\n"
-    "  get JOB_ID | list | delete JOB_ID\n"
+    "  get JOB_ID | delete JOB_ID\n"
+    "  list [--label KEY=VALUE,...] [--filter 'labels.team = \"vision\" AND id:\"exp-*\"']\n"
     "  update JOB_ID --from STEP (--schedule JSON [--global_time] [--anchor] | --scale F |\n"
     "         --pin V[,...]) [--hyperparameter lr] [--etag E] [--allow_rewrite]\n"
     "  report JOB_ID --step STEP --metric name=value[,...] [--next_step N]\n"
     "  values JOB_ID --steps 0:100 [--hyperparameter NAME|all]\n"
+    "         [--pending_policy provisional_now|wait|wait_then_provisional]\n"
     "  preview --schedule JSON --base 0.1,0.01 --steps 0:100 [--local]\n"
     "  plot JOB_ID --steps 0:1000 [--hyperparameter NAME,...] [--svg FILE] [--log]\n"
     "  plot --schedule JSON --base 0.1,0.01 --steps 0:300 [--local] [--svg FILE] [--log]\n"
     "  health [--service NAME]\n"
     "  watch JOB_ID [--count N] [--watch_timeout 30s] [--poll --interval 1s]\n"
-    "Every command takes --json (JSON output, JSON errors on stderr) and --target HOST:PORT.";
+    "Every command takes --json (JSON output, JSON errors on stderr) and --target HOST:PORT\n"
+    "(default: $HPSCHED_TARGET, else localhost:50051). hpsched --help lists every flag.";
+
+constexpr const char* kCommands[] = {"create", "get",     "list", "delete", "update", "report",
+                                     "values", "preview", "plot", "health", "watch"};
 
 int Fail(const absl::Status& status) {
   if (absl::GetFlag(FLAGS_json)) {
@@ -143,6 +166,40 @@ int Fail(const absl::Status& status) {
     std::fprintf(stderr, "hpsched: %s\n", status.ToString().c_str());
   }
   return cli::ExitCode(status);
+}
+
+// The reason first ("unknown command \"x\"; did you mean \"values\"?"), then the usage.
+int UsageWithReason(const std::string& reason) {
+  if (absl::GetFlag(FLAGS_json)) {
+    std::fprintf(stderr, "%s\n",
+                 cli::StatusToJson(absl::InvalidArgumentError(absl::StrCat(
+                                       reason, "; usage: ", absl::ProgramUsageMessage())))
+                     .c_str());
+  } else {
+    std::fprintf(stderr, "hpsched: %s\n%s\n", reason.c_str(), absl::ProgramUsageMessage().data());
+  }
+  return 2;
+}
+
+std::string UnknownCommand(const std::string& command) {
+  std::string nearest;
+  int best = 3;  // At most two edits away.
+  for (const char* known : kCommands) {
+    const int d = hpsched::codec::EditDistance(command, known);
+    if (d < best) {
+      best = d;
+      nearest = known;
+    }
+  }
+  return absl::StrCat("unknown command \"", command, "\"",
+                      nearest.empty() ? "" : absl::StrCat("; did you mean \"", nearest, "\"?"));
+}
+
+bool KnownCommand(const std::string& command) {
+  for (const char* known : kCommands) {
+    if (command == known) return true;
+  }
+  return false;
 }
 
 int Usage() {
@@ -169,6 +226,10 @@ absl::StatusOr<std::string> ReadWholeFile(absl::string_view flag, const std::str
 absl::StatusOr<client::ClientOptions> ClientOptionsFromFlags() {
   client::ClientOptions options;
   options.target = absl::GetFlag(FLAGS_target);
+  if (options.target.empty()) {
+    const char* env = std::getenv("HPSCHED_TARGET");
+    options.target = env != nullptr && *env != '\0' ? env : "localhost:50051";
+  }
   options.timeout = absl::GetFlag(FLAGS_timeout);
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
     auto token = ReadWholeFile("--token_file", path);
@@ -256,7 +317,8 @@ std::optional<absl::Status> RunJobCommand(const std::string& command, client::Cl
   if (command == "values") {
     return cli::Values(client, id,
                        {.steps = absl::GetFlag(FLAGS_steps),
-                        .hyperparameter = absl::GetFlag(FLAGS_hyperparameter)},
+                        .hyperparameter = absl::GetFlag(FLAGS_hyperparameter),
+                        .pending_policy = absl::GetFlag(FLAGS_pending_policy)},
                        output);
   }
   if (command == "update") return cli::Update(client, id, UpdateOptionsFromFlags(), output);
@@ -285,6 +347,7 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage();
   const std::string command = args[1];
+  if (!KnownCommand(command)) return UsageWithReason(UnknownCommand(command));
   const std::string id = args.size() > 2 ? args[2] : "";
   auto client_options = ClientOptionsFromFlags();
   if (!client_options.ok()) return Fail(client_options.status());
@@ -302,12 +365,18 @@ int main(int argc, char** argv) {
   } else if (command == "preview") {
     status = cli::Preview(&client, SpecOptionsFromFlags(), output);
   } else if (command == "list") {
-    status = cli::List(&client, absl::GetFlag(FLAGS_page_size), output);
+    status = cli::List(&client,
+                       {.page_size = absl::GetFlag(FLAGS_page_size),
+                        .filter = absl::GetFlag(FLAGS_filter),
+                        .labels = absl::GetFlag(FLAGS_label)},
+                       output);
   } else if (command == "plot") {
     if (args.size() > 3) return Usage();
     status = cli::Plot(&client, id, PlotOptionsFromFlags(), output);
-  } else if (id.empty() || args.size() > 3) {
-    return Usage();
+  } else if (id.empty()) {
+    return UsageWithReason(absl::StrCat(command, ": needs a JOB_ID"));
+  } else if (args.size() > 3) {
+    return UsageWithReason(absl::StrCat(command, ": takes one JOB_ID, got \"", args[3], "\" too"));
   } else {
     std::optional<absl::Status> result = RunJobCommand(command, &client, id, output);
     if (!result.has_value()) return Usage();

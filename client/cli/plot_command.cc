@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 
@@ -78,14 +79,18 @@ absl::StatusOr<PlotModel> JobPlot(client::Client* client, const std::string& job
       panel.series.push_back({absl::StrCat(hp.name(), " group ", g), hp.name(), g, {}});
       reducers.emplace_back(model.x_min, model.x_max, kPlotBuckets);
     }
-    panel.marks = MergeMarks(ScheduleMarks(hp.schedule(), lo, hi), event_marks);
+    panel.marks = MergeMarks(HyperparameterMarks(hp, lo, hi), event_marks);
     model.panels.push_back(std::move(panel));
   }
   // GetValues returns the series in the job's order of hyperparameters, then groups: the order of
   // the panels and their series. Unknown names are the server's INVALID_ARGUMENT.
+  double provisional_from = INFINITY;
   auto status = ReadValues(
       client, job_id, names, range,
       [&](const v1::GetValuesResponse& r) {
+        if (r.has_provisional_from()) {
+          provisional_from = std::min(provisional_from, static_cast<double>(r.provisional_from()));
+        }
         for (int s = 0; s < r.series_size() && s < static_cast<int>(reducers.size()); ++s) {
           for (int i = 0; i < r.series(s).values_size(); ++i) {
             reducers[s].Add(static_cast<double>(r.start_step() + i), r.series(s).values(i));
@@ -96,7 +101,10 @@ absl::StatusOr<PlotModel> JobPlot(client::Client* client, const std::string& job
   if (!status.ok()) return status;
   size_t s = 0;
   for (auto& panel : model.panels) {
-    for (auto& series : panel.series) series.points = reducers[s++].Points();
+    for (auto& series : panel.series) {
+      series.points = reducers[s++].Points();
+      series.provisional_from = provisional_from;
+    }
   }
   return model;
 }
@@ -191,6 +199,12 @@ absl::Status WriteSvg(const PlotModel& model, const PlotOptions& options, const 
   out << svg;
   out.close();
   if (!out) return absl::FailedPreconditionError(absl::StrCat("--svg: cannot write ", options.svg));
+  if (!output.json) {
+    // Say what was done; with --json stdout carries the plot's JSON only.
+    PrintLine(output, absl::StrCat("wrote ", options.svg, " (", model.panels.size(),
+                                   model.panels.size() == 1 ? " panel, " : " panels, ",
+                                   model.subtitle, ")"));
+  }
   return absl::OkStatus();
 }
 

@@ -155,13 +155,22 @@ void Collect(const v1::Schedule& schedule, double offset, double lo, double hi,
   }
 }
 
+bool IsJobEvent(MarkKind kind) {
+  return kind == MarkKind::kUpdate || kind == MarkKind::kPlateauReduction;
+}
+
+// Events of a job first, then the schedule's kinds in MarkKind order.
+int Precedence(MarkKind kind) {
+  return IsJobEvent(kind) ? static_cast<int>(kind) - 100 : static_cast<int>(kind);
+}
+
 }  // namespace
 
 std::vector<Mark> MergeMarks(std::vector<Mark> a, std::span<const Mark> b) {
   a.insert(a.end(), b.begin(), b.end());
   std::stable_sort(a.begin(), a.end(), [](const Mark& x, const Mark& y) {
     if (x.step != y.step) return x.step < y.step;
-    return static_cast<int>(x.kind) < static_cast<int>(y.kind);
+    return Precedence(x.kind) < Precedence(y.kind);
   });
   a.erase(std::unique(a.begin(), a.end(),
                       [](const Mark& x, const Mark& y) { return x.step == y.step; }),
@@ -170,9 +179,48 @@ std::vector<Mark> MergeMarks(std::vector<Mark> a, std::span<const Mark> b) {
 }
 
 std::vector<Mark> ScheduleMarks(const v1::Schedule& schedule, double lo, double hi) {
+  return ScheduleMarksAt(schedule, 0, lo, hi);
+}
+
+std::vector<Mark> ScheduleMarksAt(const v1::Schedule& schedule, double offset, double lo,
+                                  double hi) {
   std::vector<Mark> marks;
   MarkCollector collector(&marks);
-  Collect(schedule, 0, lo, hi, &collector);
+  Collect(schedule, offset, lo, hi, &collector);
+  return MergeMarks(std::move(marks), {});
+}
+
+std::vector<Mark> HyperparameterMarks(const v1::Hyperparameter& hp, double lo, double hi) {
+  // The pieces of the hyperparameter's timeline: from `start` on it follows `schedule` (none for
+  // pinned values) started at `offset`.
+  struct Piece {
+    double start;
+    const v1::Schedule* schedule;
+    double offset;
+  };
+  std::vector<Piece> pieces = {{0, &hp.schedule(), 0}};
+  for (const v1::Segment& segment : hp.segments()) {
+    const double at = static_cast<double>(segment.effective_step());
+    if (segment.change_case() == v1::Segment::kScale) continue;  // Scales what was there.
+    while (!pieces.empty() && pieces.back().start >= at) pieces.pop_back();
+    if (segment.has_schedule()) {
+      const double offset = segment.time() == v1::SEGMENT_TIME_GLOBAL ? 0 : at;
+      pieces.push_back({at, &segment.schedule(), offset});
+    } else {
+      pieces.push_back({at, nullptr, 0});
+    }
+  }
+  std::vector<Mark> marks;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (pieces[i].schedule == nullptr) continue;
+    const double end = i + 1 < pieces.size() ? pieces[i + 1].start : kStepLimit;
+    const double piece_lo = std::max(lo, pieces[i].start);
+    const double piece_hi = std::min(hi, end);
+    if (piece_lo >= piece_hi) continue;
+    std::vector<Mark> piece =
+        ScheduleMarksAt(*pieces[i].schedule, pieces[i].offset, piece_lo, piece_hi);
+    marks.insert(marks.end(), piece.begin(), piece.end());
+  }
   return MergeMarks(std::move(marks), {});
 }
 
@@ -196,15 +244,18 @@ std::vector<Mark> DrawableMarks(std::span<const Mark> marks, double x_lo, double
   }
   const int limit = std::max(1, columns / std::max(1, min_spacing));
   std::vector<Mark> out;
+  auto dense = [&](MarkKind kind) {
+    return !IsJobEvent(kind) && counts[static_cast<int>(kind)] > limit;
+  };
   for (const Mark& m : marks) {
-    if (m.step >= x_lo && m.step <= x_hi && counts[static_cast<int>(m.kind)] <= limit) {
-      out.push_back(m);
-    }
+    if (m.step >= x_lo && m.step <= x_hi && !dense(m.kind)) out.push_back(m);
   }
   if (hidden != nullptr) {
     hidden->clear();
     for (int k = 0; k < kKinds; ++k) {
-      if (counts[k] > limit) hidden->push_back(HiddenMarks{static_cast<MarkKind>(k), counts[k]});
+      if (dense(static_cast<MarkKind>(k))) {
+        hidden->push_back(HiddenMarks{static_cast<MarkKind>(k), counts[k]});
+      }
     }
   }
   return out;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "client/cli/plot_model.h"
+#include "hpsched/v1/job.pb.h"
 #include "hpsched/v1/schedule.pb.h"
 
 namespace hpsched::cli {
@@ -18,7 +19,8 @@ namespace hpsched::cli {
 inline constexpr int kMaxMarks = 2000;
 
 // The marks of `schedule` at steps in [lo, hi), sorted by step, one per step (the first kind in
-// MarkKind order wins). Walks the Schedule proto:
+// MarkKind order wins). ScheduleMarksAt: the same for a schedule that starts at step `offset`.
+// Walks the Schedule proto:
 //   sequential: each milestone (kMilestone), and each child's marks shifted by its start and
 //               restricted to its segment [milestones[i-1], milestones[i])
 //   chained: every child's marks
@@ -33,6 +35,15 @@ inline constexpr int kMaxMarks = 2000;
 //   exponential, lambda: none.
 // Defaults are PyTorch's, as in schedule.proto. A step within 1e-6 of an integer is that integer.
 std::vector<Mark> ScheduleMarks(const hpsched::v1::Schedule& schedule, double lo, double hi);
+std::vector<Mark> ScheduleMarksAt(const hpsched::v1::Schedule& schedule, double offset, double lo,
+                                  double hi);
+
+// The marks of a job's hyperparameter at steps in [lo, hi): those of `hp.schedule` until the first
+// segment that replaced it, then those of each segment's schedule (offset by its effective_step on
+// local time), each ending where the next segment that replaced it begins. A pinned segment has no
+// marks; a scale segment keeps the marks of what it scales. Segments are applied in the order they
+// were made, each replacing every earlier one from its effective_step on (job.proto).
+std::vector<Mark> HyperparameterMarks(const hpsched::v1::Hyperparameter& hp, double lo, double hi);
 
 // Marks that come from a job's history rather than its spec: `hpsched plot` reads the job's
 // segments (Hyperparameter.segments, kUpdate) and plateau reductions
@@ -45,12 +56,15 @@ struct JobEvent {
 };
 std::vector<Mark> EventMarks(std::span<const JobEvent> events, double lo, double hi);
 
-// `a` and `b` merged: sorted by step, one per step (the first kind in MarkKind order wins).
+// `a` and `b` merged: sorted by step, one per step. A job's events (kUpdate, then
+// kPlateauReduction) win over the marks of a schedule at the same step; among those, the first kind
+// in MarkKind order.
 std::vector<Mark> MergeMarks(std::vector<Mark> a, std::span<const Mark> b);
 
 // The marks a renderer draws on a plot `columns` wide (pixels or terminal dots) over steps
-// [x_lo, x_hi]: those in range, except kinds with more marks than one per `min_spacing` columns on
-// average (step_size 1 over a million steps), which are left out whole and counted in `hidden`.
+// [x_lo, x_hi]: those in range, except schedule kinds with more marks than one per `min_spacing`
+// columns on average (step_size 1 over a million steps), which are left out whole and counted in
+// `hidden`. A job's events (updates, plateau reductions) are always drawn, however dense.
 struct HiddenMarks {
   MarkKind kind;
   int count;

@@ -52,7 +52,11 @@ std::string PlotToJson(const PlotModel& model) {
       const PlotSeries& series = panel.series[s];
       absl::StrAppend(&out, s == 0 ? "" : ",", "{\"label\":", JsonString(series.label),
                       ",\"hyperparameter\":", JsonString(series.hyperparameter),
-                      ",\"group\":", series.group, ",\"points\":[");
+                      ",\"group\":", series.group);
+      if (std::isfinite(series.provisional_from)) {
+        absl::StrAppend(&out, ",\"provisional_from\":", JsonNumber(series.provisional_from));
+      }
+      out += ",\"points\":[";
       for (size_t i = 0; i < series.points.size(); ++i) {
         absl::StrAppend(&out, i == 0 ? "[" : ",[", JsonNumber(series.points[i].x), ",",
                         JsonNumber(series.points[i].y), "]");

@@ -3,6 +3,7 @@
 #ifndef HPSCHED_CLIENT_CLI_PLOT_MODEL_H_
 #define HPSCHED_CLIENT_CLI_PLOT_MODEL_H_
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ struct PlotSeries {
   std::string hyperparameter;  // Empty for a spec.
   int group = 0;
   std::vector<PlotPoint> points;
+  // The points at x >= provisional_from wait for metric reports
+  // (GetValuesResponse.provisional_from) and may still change: renderers draw them distinctly
+  // (dashed and lighter in SVG, sparse dots on the terminal) and name them in the legend. Infinity
+  // when every point is final.
+  double provisional_from = INFINITY;
 };
 
 // What a vertical marker stands for.
@@ -72,7 +78,8 @@ struct PlotModel {
 bool ValueRange(const PlotPanel& panel, bool log, double* lo, double* hi);
 
 // The plot as one JSON object (one line): title, subtitle, x range, log, and per panel the y label,
-// the series with their points as [step, value] pairs, and the marks. Non-finite values are null.
+// the series with their points as [step, value] pairs (and "provisional_from" when some are
+// provisional), and the marks. Non-finite values are null.
 std::string PlotToJson(const PlotModel& model);
 
 }  // namespace hpsched::cli

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/cli/local_preview.h"
 #include "core/evaluator.h"
 #include "core/job_plan.h"
@@ -37,27 +38,43 @@ void PrintMessage(const Output& output, const google::protobuf::Message& message
   PrintLine(output, output.json ? ToCompactJson(message) : ToJson(message));
 }
 
-void PrintRows(const Output& output, int64_t start,
-               const google::protobuf::RepeatedPtrField<v1::Series>& series) {
+void RowPrinter::Print(int64_t start, const google::protobuf::RepeatedPtrField<v1::Series>& series,
+                       std::optional<int64_t> provisional_from) {
   if (series.empty()) return;
-  const std::vector<std::string> keys =
-      output.json ? SeriesKeys(series) : std::vector<std::string>();
+  const std::vector<std::string> keys = SeriesKeys(series);
+  if (!output_.json && !header_printed_) {
+    PrintLine(output_, absl::StrCat("step\t", absl::StrJoin(keys, "\t")));
+  }
+  header_printed_ = true;
   std::vector<std::string> quoted;
-  for (const auto& key : keys) quoted.push_back(JsonString(key));
+  if (output_.json) {
+    for (const auto& key : keys) quoted.push_back(JsonString(key));
+  }
   std::string line;
   for (int i = 0; i < series[0].values_size(); ++i) {
-    if (output.json) {
+    const bool provisional = provisional_from.has_value() && start + i >= *provisional_from;
+    if (output_.json) {
       line = absl::StrCat("{\"step\":", start + i, ",\"values\":{");
       for (int s = 0; s < series.size(); ++s) {
         absl::StrAppend(&line, s == 0 ? "" : ",", quoted[s], ":", JsonNumber(series[s].values(i)));
       }
-      line += "}}";
+      line += provisional ? "},\"provisional\":true}" : "}}";
     } else {
       line = absl::StrCat(start + i);
-      for (const auto& s : series) absl::StrAppendFormat(&line, "\t%.17g", s.values(i));
+      for (const auto& s : series) absl::StrAppend(&line, "\t", TextNumber(s.values(i)));
+      if (provisional) line += "\tprovisional";
     }
-    PrintLine(output, line);
+    PrintLine(output_, line);
   }
+}
+
+absl::StatusOr<v1::PendingPolicy> ParsePendingPolicy(absl::string_view text) {
+  if (text == "provisional_now") return v1::PENDING_POLICY_PROVISIONAL_NOW;
+  if (text == "wait") return v1::PENDING_POLICY_UNSPECIFIED;
+  if (text == "wait_then_provisional") return v1::PENDING_POLICY_WAIT_THEN_PROVISIONAL;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--pending_policy: must be provisional_now, wait or wait_then_provisional, got \"", text,
+      "\""));
 }
 
 absl::StatusOr<SpecArgs> ParseSpecArgs(const SpecOptions& options) {
@@ -111,7 +128,16 @@ absl::Status ReadValues(client::Client* client, const std::string& job_id,
     request.set_step(range.start + offset);
     request.set_count(std::min(chunk, range.count - offset));
     auto response = client->GetValues(request);
-    if (!response.ok()) return response.status();
+    if (!response.ok()) {
+      if (response.status().code() == absl::StatusCode::kDeadlineExceeded &&
+          policy == v1::PENDING_POLICY_UNSPECIFIED) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "steps from ", request.step(), ": ", response.status().message(),
+            " (these values wait for metric reports; --pending_policy=provisional_now prints "
+            "them at once, marked provisional)"));
+      }
+      return response.status();
+    }
     sink(*response);
     offset += request.count();
     const int64_t series = std::max(1, response->series_size());

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,24 @@ void PrintLine(const Output& output, const std::string& line);
 // Prints a message as indented JSON, or on one line with --json.
 void PrintMessage(const Output& output, const google::protobuf::Message& message);
 
-// Prints rows for `series` that all start at `start`: step \t value... (17 significant digits) or,
-// with --json, {"step":N,"values":{KEY:value,...}}.
-void PrintRows(const Output& output, int64_t start,
-               const google::protobuf::RepeatedPtrField<v1::Series>& series);
+// Prints the rows of values and preview, chunk after chunk. Text: a header line naming the columns
+// ("step\tlr/0\tlr/1\tmomentum/0", "value/G" for a preview) before the first row, then per step
+// the step and one value per series, tab-separated, each the shortest text that reads back as the
+// same double ("0.1", not "0.10000000000000001"), and "\tprovisional" at the end of a row whose
+// values may still change (they wait for metric reports). --json: {"step":N,"values":{KEY:v,...}}
+// per step, with "provisional":true on such rows.
+class RowPrinter {
+ public:
+  explicit RowPrinter(Output output) : output_(output) {}
+  // Rows for `series`, which all start at `start`; the rows from `provisional_from` on (when set)
+  // are provisional.
+  void Print(int64_t start, const google::protobuf::RepeatedPtrField<v1::Series>& series,
+             std::optional<int64_t> provisional_from = std::nullopt);
+
+ private:
+  Output output_;
+  bool header_printed_ = false;
+};
 
 // The schedule, base values, steps and hyperparameter of a SpecOptions, parsed.
 struct SpecArgs {
@@ -34,6 +49,10 @@ struct SpecArgs {
   StepRange range;
   std::string hyperparameter = "lr";
 };
+// --pending_policy: "provisional_now", "wait" or "wait_then_provisional". InvalidArgument
+// otherwise.
+absl::StatusOr<v1::PendingPolicy> ParsePendingPolicy(absl::string_view text);
+
 absl::StatusOr<SpecArgs> ParseSpecArgs(const SpecOptions& options);
 
 // Evaluates a spec over its steps, in chunks no larger than a server accepts, with Preview or
@@ -43,8 +62,8 @@ absl::Status EvaluateSpec(client::Client* client, bool local, const SpecArgs& ar
 
 // Reads a job's values over `range` in chunks within the server's limits (at most
 // kMaxValuesPerQuery steps and kMaxValuesPerBatch values per response); calls `sink` per chunk.
-// `policy` says what to do with values that wait for metric reports: `values` waits for them (the
-// default policy), `plot` draws what is known now.
+// `policy` says what to do with values that wait for metric reports (values --pending_policy; plot
+// draws what is known now).
 absl::Status ReadValues(client::Client* client, const std::string& job_id,
                         const std::vector<std::string>& hyperparameters, StepRange range,
                         const std::function<void(const v1::GetValuesResponse&)>& sink,

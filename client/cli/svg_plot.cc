@@ -79,6 +79,14 @@ std::vector<std::pair<double, int>> LayoutLegend(const std::vector<LegendEntry>&
   return places;
 }
 
+// The first step of the panel from which some series is provisional, if it is at most `x_hi`;
+// infinity otherwise.
+double ProvisionalFrom(const PlotPanel& panel, double x_hi) {
+  double from = INFINITY;
+  for (const PlotSeries& series : panel.series) from = std::min(from, series.provisional_from);
+  return from <= x_hi ? from : INFINITY;
+}
+
 struct PanelBox {
   double top = 0;     // Of the panel.
   double height = 0;  // Of the panel.
@@ -134,6 +142,11 @@ void RenderPanel(const PlotModel& model, const PlotPanel& panel, int index, cons
   for (const HiddenMarks& h : hidden) {
     legend.push_back(
         {absl::StrCat(h.count, " ", MarkKindName(h.kind), " marks (too dense)"), "#ffffff", ""});
+  }
+  if (const double from = ProvisionalFrom(panel, x_axis.hi); std::isfinite(from)) {
+    legend.push_back(
+        {absl::StrCat("provisional from step ", FormatTick(from, 1), " (waits for metric reports)"),
+         "#888888", "5 4"});
   }
   int legend_rows = 0;
   const auto places = LayoutLegend(legend, plot_width, &legend_rows);
@@ -220,35 +233,57 @@ void RenderPanel(const PlotModel& model, const PlotPanel& panel, int index, cons
     const std::string color(SeriesColor(first_color + static_cast<int>(s)));
     const std::vector<PlotPoint> points =
         DownsampleM4(series.points, x_axis.lo, x_axis.hi, static_cast<int>(std::ceil(plot_width)));
-    std::vector<std::string> segments;
-    std::string current;
-    int in_current = 0;
-    auto close = [&] {
-      if (in_current > 0) segments.push_back(current);
-      current.clear();
-      in_current = 0;
-    };
+    // Final points solid; provisional ones (from provisional_from on) dashed and lighter, joined to
+    // the last final point so the curve stays one line.
+    std::vector<PlotPoint> final_points;
+    std::vector<PlotPoint> provisional_points;
     for (const PlotPoint& p : points) {
-      const double fy = y_axis.Fraction(p.y);
-      if (!std::isfinite(fy) || !std::isfinite(p.y)) {
-        close();
-        continue;
+      if (p.x < series.provisional_from) {
+        final_points.push_back(p);
+      } else {
+        if (provisional_points.empty() && !final_points.empty()) {
+          provisional_points.push_back(final_points.back());
+        }
+        provisional_points.push_back(p);
       }
-      absl::StrAppend(&current, in_current == 0 ? "" : " ", Num(px(p.x)), ",", Num(py(p.y)));
-      ++in_current;
     }
-    close();
-    for (const std::string& segment : segments) {
-      if (segment.find(' ') == std::string::npos) {  // A lone point.
-        const size_t comma = segment.find(',');
-        absl::StrAppend(out, "<circle class=\"series\" data-series=\"", s, "\" cx=\"",
-                        segment.substr(0, comma), "\" cy=\"", segment.substr(comma + 1),
-                        "\" r=\"2\" fill=\"", color, "\" stroke=\"none\"/>\n");
-        continue;
+    for (const bool provisional : {false, true}) {
+      const std::vector<PlotPoint>& part = provisional ? provisional_points : final_points;
+      const std::string cls = provisional ? "series provisional" : "series";
+      const std::string style =
+          provisional ? " stroke-dasharray=\"5 4\" stroke-opacity=\"0.55\"" : "";
+      std::vector<std::string> segments;
+      std::string current;
+      int in_current = 0;
+      auto close = [&] {
+        if (in_current > 0) segments.push_back(current);
+        current.clear();
+        in_current = 0;
+      };
+      for (const PlotPoint& p : part) {
+        const double fy = y_axis.Fraction(p.y);
+        if (!std::isfinite(fy) || !std::isfinite(p.y)) {
+          close();
+          continue;
+        }
+        absl::StrAppend(&current, in_current == 0 ? "" : " ", Num(px(p.x)), ",", Num(py(p.y)));
+        ++in_current;
       }
-      absl::StrAppend(out, "<polyline class=\"series\" data-series=\"", s, "\" stroke=\"", color,
-                      "\" points=\"", segment, "\"><title>", XmlEscape(series.label),
-                      "</title></polyline>\n");
+      close();
+      for (const std::string& segment : segments) {
+        if (segment.find(' ') == std::string::npos) {  // A lone point.
+          const size_t comma = segment.find(',');
+          absl::StrAppend(out, "<circle class=\"", cls, "\" data-series=\"", s, "\" cx=\"",
+                          segment.substr(0, comma), "\" cy=\"", segment.substr(comma + 1),
+                          "\" r=\"2\" fill=\"", color, "\" stroke=\"none\"",
+                          provisional ? " fill-opacity=\"0.55\"" : "", "/>\n");
+          continue;
+        }
+        absl::StrAppend(out, "<polyline class=\"", cls, "\" data-series=\"", s, "\" stroke=\"",
+                        color, "\"", style, " points=\"", segment, "\"><title>",
+                        XmlEscape(series.label), provisional ? " (provisional)" : "",
+                        "</title></polyline>\n");
+      }
     }
   }
   out->append("</g>\n");

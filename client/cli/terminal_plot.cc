@@ -61,14 +61,15 @@ class BrailleCanvas {
     if (color >= 0 || color_[cell] < 0) color_[cell] = color;
   }
 
-  void Line(int x0, int y0, int x1, int y1, int color) {
+  // `dotted`: only the dots with an even x + y (provisional values look sparse).
+  void Line(int x0, int y0, int x1, int y1, int color, bool dotted = false) {
     const int dx = std::abs(x1 - x0);
     const int dy = -std::abs(y1 - y0);
     const int sx = x0 < x1 ? 1 : -1;
     const int sy = y0 < y1 ? 1 : -1;
     int err = dx + dy;
     for (;;) {
-      Set(x0, y0, color);
+      if (!dotted || (x0 + y0) % 2 == 0) Set(x0, y0, color);
       if (x0 == x1 && y0 == y1) break;
       const int e2 = 2 * err;
       if (e2 >= dy) {
@@ -171,7 +172,8 @@ void RenderPanel(const PlotModel& model, const PlotPanel& panel, int first_color
       const int x = dot_x(p.x);
       const int y = dot_y(std::clamp(f, 0.0, 1.0));
       if (have_previous) {
-        canvas.Line(px, py, x, y, first_color + static_cast<int>(s));
+        canvas.Line(px, py, x, y, first_color + static_cast<int>(s),
+                    /*dotted=*/p.x >= panel.series[s].provisional_from);
       } else {
         canvas.Set(x, y, first_color + static_cast<int>(s));
       }
@@ -263,6 +265,14 @@ void RenderPanel(const PlotModel& model, const PlotPanel& panel, int first_color
   for (const HiddenMarks& h : hidden) {
     absl::StrAppend(out, "  ", h.count, " ", MarkKindName(h.kind),
                     " marks not drawn (too dense)\n");
+  }
+  double provisional_from = INFINITY;
+  for (const PlotSeries& series : panel.series) {
+    provisional_from = std::min(provisional_from, series.provisional_from);
+  }
+  if (provisional_from <= x_axis.hi) {
+    absl::StrAppend(out, "  ⠁⠄ provisional from step ", FormatValue(provisional_from),
+                    " (dotted: waits for metric reports)\n");
   }
 }
 

@@ -23,7 +23,8 @@ struct TerminalOptions {
 // line of its own when the labels leave no room), then a legend line per series ("━━ lr group 0
 // min 0.0125  max 0.1") and a line per kind of mark with its steps. Every canvas and axis line is
 // exactly `width` columns wide. Curves are M4-downsampled to one column of dots each and joined dot
-// to dot; marks are dotted vertical lines.
+// to dot, with every other dot only from a series' provisional_from on (and a legend line saying
+// from which step values are provisional); marks are dotted vertical lines.
 std::string RenderTerminal(const PlotModel& model, const TerminalOptions& options);
 
 }  // namespace hpsched::cli

@@ -1,4 +1,4 @@
-// values and preview: one row per step, the step then one value per series.
+// values and preview: a header, then one row per step, the step then one value per series.
 #include "client/cli/commands.h"
 #include "client/cli/json_io.h"
 #include "client/cli/series_io.h"
@@ -12,18 +12,27 @@ absl::Status Values(client::Client* client, const std::string& job_id, const Val
   const std::string name = options.hyperparameter.empty() ? "lr" : options.hyperparameter;
   std::vector<std::string> filter;
   if (name != "all") filter.push_back(name);
-  return ReadValues(client, job_id, filter, *range,
-                    [&output](const v1::GetValuesResponse& response) {
-                      PrintRows(output, response.start_step(), response.series());
-                    });
+  auto policy = ParsePendingPolicy(options.pending_policy);
+  if (!policy.ok()) return policy.status();
+  RowPrinter rows(output);
+  return ReadValues(
+      client, job_id, filter, *range,
+      [&rows](const v1::GetValuesResponse& response) {
+        rows.Print(response.start_step(), response.series(),
+                   response.has_provisional_from()
+                       ? std::optional<int64_t>(response.provisional_from())
+                       : std::nullopt);
+      },
+      *policy);
 }
 
 absl::Status Preview(client::Client* client, const SpecOptions& options, const Output& output) {
   auto args = ParseSpecArgs(options);
   if (!args.ok()) return args.status();
+  RowPrinter rows(output);
   return EvaluateSpec(client, options.local, *args,
-                      [&output](int64_t start, const v1::PreviewResponse& response) {
-                        PrintRows(output, start, response.series());
+                      [&rows](int64_t start, const v1::PreviewResponse& response) {
+                        rows.Print(start, response.series());
                       });
 }
 

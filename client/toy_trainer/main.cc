@@ -16,6 +16,7 @@
 #include "client/client.h"
 #include "client/prefetching_reader.h"
 #include "client/toy_trainer/toy_model.h"
+#include "codec/spec_json.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "hpsched server address.");
 ABSL_FLAG(std::string, job, "",
@@ -51,11 +52,10 @@ int main(int argc, char** argv) {
     auto* hp = job.add_hyperparameters();
     hp->set_name("lr");
     hp->add_base_values(absl::GetFlag(FLAGS_lr));
-    const auto parsed = google::protobuf::util::JsonStringToMessage(absl::GetFlag(FLAGS_schedule),
-                                                                    hp->mutable_schedule());
-    if (!parsed.ok()) {
-      return Fail("--schedule", absl::InvalidArgumentError(parsed.message().as_string()));
-    }
+    // The JSON rules of the CLI (codec/spec_json.h): "max_lr": 0.1, "T_max", errors with paths.
+    const absl::Status parsed = hpsched::codec::ParseSpecJson(absl::GetFlag(FLAGS_schedule),
+                                                              "schedule", hp->mutable_schedule());
+    if (!parsed.ok()) return Fail("--schedule", parsed);
     job_id = absl::GetFlag(FLAGS_job_id);
     auto created = client.CreateJob(job_id, job);
     if (!created.ok()) return Fail("CreateJob", created.status());

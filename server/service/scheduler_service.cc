@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "codec/proto_convert.h"
 #include "core/status_macros.h"
+#include "service/job_filter.h"
 #include "service/status_convert.h"
 
 namespace hpsched::service {
@@ -191,11 +192,28 @@ grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext
     if (!request->page_token().empty()) {
       ASSIGN_OR_RETURN(after, DecodePageToken(request->page_token()));
     }
-    jobs::JobPage page = registry_->List(static_cast<size_t>(page_size), after);
-    for (const auto& job : page.jobs) ToProto(*job, response->add_jobs());
-    if (!page.next_after.empty()) {
+    ASSIGN_OR_RETURN(const JobFilter filter, JobFilter::Parse(request->filter()));
+    // Reads the table a page at a time until this page is full of matches or the table ends; the
+    // token continues after the last job looked at.
+    std::string next_after;
+    for (;;) {
+      jobs::JobPage page = registry_->List(static_cast<size_t>(page_size), after);
+      for (size_t i = 0; i < page.jobs.size(); ++i) {
+        const jobs::Job& job = *page.jobs[i];
+        if (!filter.Matches(job.record.job_id, job.record.spec.labels)) continue;
+        ToProto(job, response->add_jobs());
+        if (response->jobs_size() == page_size) {
+          const bool more = i + 1 < page.jobs.size() || !page.next_after.empty();
+          if (more) next_after = job.record.job_id;
+          break;
+        }
+      }
+      if (response->jobs_size() == page_size || page.next_after.empty()) break;
+      after = page.next_after;
+    }
+    if (!next_after.empty()) {
       response->set_next_page_token(
-          absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, page.next_after)));
+          absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, next_after)));
     }
     return absl::OkStatus();
   });

@@ -87,7 +87,22 @@ fi
 ok "server started on 127.0.0.1:$port"
 H=("$CLI" --target="127.0.0.1:$port")
 run "list on the fresh server" 0 "$tmp/list0.out" "${H[@]}" list &&
-  if [[ ! -s $tmp/list0.out ]]; then ok "the server starts with no jobs (a store of its own)"; else not_ok "the server starts with no jobs (a store of its own)" "$tmp/list0.out"; fi
+  py "the server starts with no jobs (a store of its own): the table's header only" "$tmp/list0.out" '
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+assert [l.split() for l in lines] == [["ID", "HYPERPARAMETERS", "VERSION", "LABELS", "UPDATED"]], lines'
+run "HPSCHED_TARGET is the default of --target" 0 "$tmp/env-target.out" \
+  env HPSCHED_TARGET="127.0.0.1:$port" "$CLI" --timeout=5s health
+run "--target overrides HPSCHED_TARGET" 1 "$tmp/env-target2.out" \
+  env HPSCHED_TARGET="127.0.0.1:$port" "$CLI" --target=127.0.0.1:1 --timeout=2s health
+run "--help documents HPSCHED_TARGET" 1 "$tmp/help.out" "$CLI" --help &&
+  if grep -q 'HPSCHED_TARGET' "$tmp/help.out" "$tmp/help.out.err"; then ok "--help names HPSCHED_TARGET"; else not_ok "--help names HPSCHED_TARGET" "$tmp/help.out"; fi
+run "an unknown command: exit 2" 2 "$tmp/unknown.out" "$CLI" valuse stepjob &&
+  if [[ $(head -1 "$tmp/unknown.out.err") == 'hpsched: unknown command "valuse"; did you mean "values"?' ]]; then
+    ok "an unknown command says why, with a near miss, before the usage"
+  else
+    not_ok "an unknown command says why, with a near miss, before the usage" "$tmp/unknown.out.err"
+  fi
 
 # --- health -------------------------------------------------------------------------------------------------------------
 run "health: exit 0" 0 "$tmp/health.out" "${H[@]}" health &&
@@ -132,10 +147,12 @@ assert names == ["jobs/plotjob", "jobs/stepjob"], names'
 
 # --- values and preview --------------------------------------------------------------------------------------------------
 run "values stepjob (text)" 0 "$tmp/values.out" "${H[@]}" values stepjob --steps 0:30 &&
-  py "values prints step<TAB>%.17g as before" "$tmp/values.out" '
+  py "values prints a header, then step<TAB>value in the shortest round-trip form" "$tmp/values.out" '
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
-assert len(rows) == 30 and rows[0] == ["0", "0.10000000000000001"] and rows[10] == ["10", "0.050000000000000003"], rows[:11]'
+assert len(rows) == 31 and rows[0] == ["step", "lr/0"], rows[:2]
+assert rows[1] == ["0", "0.1"] and rows[11] == ["10", "0.05"], rows[:12]
+assert all(repr(float(v)) == v for r in rows[1:] for v in r[1:]), rows'
 run "values --json --hyperparameter all" 0 "$tmp/values.json" \
   "${H[@]}" values plotjob --steps 0:300 --hyperparameter all --json &&
   py "values --json: one {step, values: {lr/0, lr/1, momentum/0}} per line" "$tmp/values.json" '
@@ -162,12 +179,14 @@ run "values of 5 series over 100000 steps (over 400000 values: several calls)" 0
   py "values: 100000 rows of 5 values, consecutive steps" "$tmp/wide-values.out" '
 import sys
 n = 0
-for i, line in enumerate(open(sys.argv[1])):
+lines = open(sys.argv[1]).read().splitlines()
+assert lines[0] == "step\tlr/0\tlr/1\tlr/2\tlr/3\tlr/4", lines[0]
+for i, line in enumerate(lines[1:]):
     f = line.split("\t"); assert int(f[0]) == i and len(f) == 6, line; n += 1
 assert n == 100000, n'
 run "preview of 150000 steps on the server (over one call's 100000)" 0 "$tmp/long-preview.out" \
   "${H[@]}" preview --schedule '{"step":{"step_size":1000}}' --steps 0:150000
-if [[ $(wc -l <"$tmp/long-preview.out") -eq 150000 ]]; then ok "preview: 150000 rows"; else not_ok "preview: 150000 rows"; fi
+if [[ $(wc -l <"$tmp/long-preview.out") -eq 150001 ]]; then ok "preview: a header and 150000 rows"; else not_ok "preview: a header and 150000 rows"; fi
 
 # --- plot -----------------------------------------------------------------------------------------------------------------
 svg_check='
@@ -188,6 +207,11 @@ legend = texts("legend")
 ticks = texts("tick-label")
 '
 run "plot JOB --svg" 0 "$tmp/plot-job.out" "${H[@]}" plot plotjob --steps 0:1000 --svg "$tmp/job.svg" &&
+  if [[ $(cat "$tmp/plot-job.out") == "wrote $tmp/job.svg (2 panels, steps 0:1000, version 1)" ]]; then
+    ok "plot --svg FILE says what it wrote"
+  else
+    not_ok "plot --svg FILE says what it wrote" "$tmp/plot-job.out"
+  fi &&
   py "plot JOB --svg: XML; title jobs/plotjob; panels lr and momentum; 3 curves; legend; restart, milestone and decay marks" "$tmp/job.svg" "$svg_check
 assert title == 'jobs/plotjob', title
 assert y_labels == ['lr', 'momentum'], y_labels
@@ -275,7 +299,18 @@ assert j["hyperparameters"][0]["segments"][0]["effective_step"] == "25", j' &&
 import json, sys
 p = json.load(open(sys.argv[1]))
 marks = [(m["step"], m["kind"]) for m in p["panels"][0]["marks"]]
-assert marks == [(20, "plateau"), (25, "update")], marks'
+assert marks == [(20, "plateau"), (25, "update")], marks
+assert p["panels"][0]["series"][0]["provisional_from"] == 30, p["panels"][0]["series"][0].get("provisional_from")' &&
+  run "values livejob: the values that wait for reports at once, marked provisional" 0 "$tmp/values-live.out" \
+    "${H[@]}" --timeout=5s values livejob --steps 25:40 &&
+  py "values livejob: rows from step 30 end in provisional" "$tmp/values-live.out" '
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+assert rows[0] == ["step", "lr/0"], rows[0]
+assert [r[0] for r in rows[1:] if r[-1] == "provisional"] == [str(s) for s in range(30, 40)], rows
+assert rows[1] == ["25", "0.25"], rows[1]' &&
+  run "delete livejob (text)" 0 "$tmp/delete-live.out" "${H[@]}" delete livejob &&
+  if [[ $(cat "$tmp/delete-live.out") == "deleted jobs/livejob" ]]; then ok "delete says what it did"; else not_ok "delete says what it did" "$tmp/delete-live.out"; fi
 run "update with neither --schedule, --scale nor --pin: exit 2" 2 "$tmp/update-bad.out" \
   "${H[@]}" update livejob --from 40 --json
 

@@ -23,6 +23,7 @@
 #include "golden/golden_util.h"
 #include "jobs/clock.h"
 #include "jobs/job_registry.h"
+#include "service/job_filter.h"
 #include "service/scheduler_service.h"
 #include "store/memory_job_store.h"
 
@@ -53,11 +54,17 @@ std::string BaseText(const golden::GoldenCase& c) {
   return absl::StrJoin(parts, ",");
 }
 
-// Parses "step\tv\tv..." rows.
+// Parses "step\tv\tv..." rows after the header line "step\t...".
 std::map<int64_t, std::vector<double>> ParseRows(const std::string& text) {
   std::map<int64_t, std::vector<double>> rows;
+  bool header = true;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> fields = absl::StrSplit(line, '\t');
+    if (header) {
+      EXPECT_EQ(fields[0], "step") << line;
+      header = false;
+      continue;
+    }
     int64_t step = 0;
     EXPECT_TRUE(absl::SimpleAtoi(fields[0], &step)) << line;
     for (size_t i = 1; i < fields.size(); ++i) {
@@ -165,7 +172,7 @@ TEST_F(CommandsTest, GetListDeleteInJson) {
   EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 1);
   EXPECT_THAT(got, HasSubstr("\"name\":\"jobs/a\""));
   out_.str("");
-  ASSERT_TRUE(List(client_.get(), 1, Json()).ok());  // One job a page: two pages.
+  ASSERT_TRUE(List(client_.get(), {.page_size = 1}, Json()).ok());  // One job a page: two pages.
   const std::string listed = out_.str();
   EXPECT_EQ(std::count(listed.begin(), listed.end(), '\n'), 2);
   EXPECT_THAT(listed, HasSubstr("jobs/a"));
@@ -183,7 +190,7 @@ TEST_F(CommandsTest, UpdateScalesTheValuesFromAStep) {
   ASSERT_TRUE(Update(client_.get(), "demo", {.from = 5, .scale = "2"}, Text()).ok());
   out_.str("");
   ASSERT_TRUE(Values(client_.get(), "demo", {.steps = "4:6"}, Text()).ok());
-  EXPECT_EQ(out_.str(), "4\t0.10000000000000001\n5\t0.20000000000000001\n");
+  EXPECT_EQ(out_.str(), "step\tlr/0\n4\t0.1\n5\t0.2\n");
 }
 
 TEST_F(CommandsTest, ArgumentErrorsExitWithTwo) {
@@ -222,6 +229,189 @@ TEST_F(CommandsTest, ServerInvalidArgumentExitsWithTwo) {
   const absl::Status status = Values(client_.get(), "demo", {.hyperparameter = "momentum"}, Text());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ExitCode(status), 2);
+}
+
+// Text rows: a header naming every column, and the shortest text that reads back as each double
+// (what --json prints), not 17 digits.
+TEST_F(CommandsTest, ValuesTextHasAHeaderAndShortestNumbers) {
+  ASSERT_TRUE(Create(client_.get(), "two", {.job = R"({"hyperparameters":[
+                         {"name":"lr","base_values":[0.1,0.3],"schedule":{"step":{"step_size":10}}},
+                         {"name":"momentum","base_values":[0.9],
+                          "schedule":{"constant":{"factor":1}}}]})"},
+                     Text())
+                  .ok());
+  out_.str("");
+  ASSERT_TRUE(
+      Values(client_.get(), "two", {.steps = "9:11", .hyperparameter = "all"}, Text()).ok());
+  EXPECT_EQ(out_.str(),
+            "step\tlr/0\tlr/1\tmomentum/0\n"
+            "9\t0.1\t0.3\t0.9\n"
+            "10\t0.010000000000000002\t0.03\t0.9\n");
+}
+
+// A reduce_on_plateau job without reports: values used to print the first chunk and then fail
+// with DEADLINE_EXCEEDED (the default policy waits for the reports). Now the values come at once,
+// the ones that wait for reports marked provisional; --pending_policy=wait still waits.
+TEST_F(CommandsTest, ValuesOfAPlateauJobDoNotWaitAndSayWhatIsProvisional) {
+  ASSERT_TRUE(Create(client_.get(), "live",
+                     {.job = R"({"hyperparameters":[{"name":"lr","base_values":1,
+                         "schedule":{"reduce_on_plateau":{"metric":"loss","patience":0}}}],
+                         "metrics":[{"name":"loss","every_steps":10}]})"},
+                     Text())
+                  .ok());
+  out_.str("");
+  ASSERT_TRUE(Values(client_.get(), "live", {.steps = "0:40"}, Text()).ok());
+  std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 41u);
+  EXPECT_EQ(lines[0], "step\tlr/0");
+  EXPECT_EQ(lines[40], "39\t1\tprovisional");
+  out_.str("");
+  ASSERT_TRUE(Values(client_.get(), "live", {.steps = "39:40"}, Json()).ok());
+  EXPECT_EQ(out_.str(), "{\"step\":39,\"values\":{\"lr/0\":1},\"provisional\":true}\n");
+
+  const absl::Status bad = Values(client_.get(), "live", {.pending_policy = "later"}, Text());
+  EXPECT_EQ(bad.message(),
+            "--pending_policy: must be provisional_now, wait or wait_then_provisional, got "
+            "\"later\"");
+  client::ClientOptions quick;
+  quick.timeout = absl::Milliseconds(500);
+  client::Client impatient(server_->InProcessChannel(grpc::ChannelArguments()), quick);
+  const absl::Status waited =
+      Values(&impatient, "live", {.steps = "0:40", .pending_policy = "wait"}, Text());
+  EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(waited.message(), HasSubstr("--pending_policy=provisional_now prints them at once"));
+}
+
+TEST_F(CommandsTest, CreateReadsPlainNumbersAndPyTorchSpellings) {
+  ASSERT_TRUE(
+      Create(client_.get(), "oc",
+             {.schedule = R"({"one_cycle":{"max_lr":0.1,"total_steps":100}})", .base = "0.01,0.02"},
+             Text())
+          .ok());
+  ASSERT_TRUE(
+      Create(client_.get(), "cos", {.schedule = R"({"cosine_annealing":{"T_max":20}})"}, Text())
+          .ok());
+  out_.str("");
+  ASSERT_TRUE(Get(client_.get(), "cos", Json()).ok());
+  EXPECT_THAT(out_.str(), HasSubstr("\"cosine_annealing\":{\"t_max\":\"20\"}"));
+  const absl::Status typo =
+      Create(client_.get(), "x", {.schedule = R"({"cosine_anealing":{"T_max":20}})"}, Text());
+  EXPECT_EQ(ExitCode(typo), 2);
+  EXPECT_THAT(typo.message(), HasSubstr("schedule.cosine_anealing: is not a field of "
+                                        "hpsched.v1.Schedule; did you mean \"cosine_annealing\"?"));
+  const absl::Status job_typo = Create(
+      client_.get(), "x",
+      {.job =
+           R"({"hyperparameters":[{"name":"lr","base_values":[1],"schedule":{"step":{"stepsize":3,"gama":1}}}]})"},
+      Text());
+  EXPECT_EQ(job_typo.message(),
+            "job.hyperparameters[0].schedule.step.gama: is not a field of hpsched.v1.StepSchedule; "
+            "did you mean \"gamma\"? (valid: gamma, step_size)");
+}
+
+TEST_F(CommandsTest, DeleteSaysWhatItDid) {
+  ASSERT_TRUE(CreateDemo("a").ok());
+  out_.str("");
+  ASSERT_TRUE(Delete(client_.get(), "a", Text()).ok());
+  EXPECT_EQ(out_.str(), "deleted jobs/a\n");
+}
+
+class ListTest : public CommandsTest {
+ protected:
+  void CreateLabeled(const std::string& id, const std::string& team) {
+    ASSERT_TRUE(Create(client_.get(), id,
+                       {.job = absl::StrCat(R"({"labels":{"team":")", team,
+                                            R"("},"hyperparameters":[{"name":"lr","base_values":[1],
+                                            "schedule":{"step":{"step_size":10}}}]})")},
+                       Text())
+                    .ok());
+  }
+  void SetUp() override {
+    CommandsTest::SetUp();
+    CreateLabeled("a", "vision");
+    CreateLabeled("exp-1", "vision");
+    CreateLabeled("exp-2", "nlp");
+    CreateLabeled("exp-3", "vision");
+    CreateLabeled("z", "vision");
+    out_.str("");
+  }
+};
+
+TEST_F(ListTest, PrintsATableByDefault) {
+  ASSERT_TRUE(List(client_.get(), {}, Text()).ok());
+  std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[0], "ID     HYPERPARAMETERS  VERSION  LABELS       UPDATED");
+  EXPECT_THAT(lines[2], ::testing::StartsWith("exp-1  lr               1        team=vision  20"));
+  EXPECT_THAT(lines[3], ::testing::StartsWith("exp-2  lr               1        team=nlp     20"));
+}
+
+TEST_F(ListTest, LabelAndIdPrefixFilterOnTheServerAcrossPages) {
+  ASSERT_TRUE(List(client_.get(),
+                   {.page_size = 1, .filter = R"(id:"exp-*")", .labels = {"team=vision"}}, Json())
+                  .ok());
+  std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("\"name\":\"jobs/exp-1\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"name\":\"jobs/exp-3\""));
+
+  // The pages themselves: full pages of matches, a token while more jobs follow, none at the end.
+  auto first = client_->ListJobs(2, "", R"(labels.team = "vision")");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->jobs_size(), 2);
+  EXPECT_EQ(first->jobs(1).name(), "jobs/exp-1");
+  auto second = client_->ListJobs(2, first->next_page_token(), R"(labels.team = "vision")");
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->jobs_size(), 2);
+  EXPECT_EQ(second->jobs(0).name(), "jobs/exp-3");
+  EXPECT_EQ(second->jobs(1).name(), "jobs/z");
+  EXPECT_EQ(second->next_page_token(), "");
+  auto none = client_->ListJobs(10, "", R"(labels.team = "audio" AND id = "a")");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->jobs_size(), 0);
+  EXPECT_EQ(none->next_page_token(), "");
+  auto exact = client_->ListJobs(10, "", "id = exp-2");
+  ASSERT_TRUE(exact.ok());
+  ASSERT_EQ(exact->jobs_size(), 1);
+  EXPECT_EQ(exact->jobs(0).name(), "jobs/exp-2");
+}
+
+TEST_F(ListTest, UnsupportedFiltersAreInvalidArgumentNamingThePosition) {
+  const std::string supported =
+      " (supported: labels.KEY = \"VALUE\", id = \"ID\", id:\"PREFIX*\", joined by AND)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"(labels.team = "vision" OR id = "a")", "position 24: OR is not supported"},
+      {R"(NOT id = "a")", "position 1: NOT where a term must start"},
+      {R"((id = "a"))", "position 1: '(' is not supported"},
+      {R"(name = "a")", "position 1: the field \"name\" is not supported"},
+      {R"(id:"a")", "position 4: id: takes a prefix ending in *, e.g. id:\"exp-*\""},
+      {R"(id = "a*b")", "position 6: * is only supported at the end of an id"},
+      {R"(labels.team:"x")",
+       "position 12: labels.KEY takes = (the has operator : is not "
+       "supported)"},
+      {R"(labels.team = "x" AND)", "position 22: a term is missing at the end"},
+      {R"(labels.team = "x)", "position 15: a string that is never closed"},
+      {R"(id < "b")", "position 4: '<' is not supported"},
+  };
+  for (const auto& [filter, want] : cases) {
+    auto page = client_->ListJobs(10, "", filter);
+    EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << filter;
+    EXPECT_EQ(page.status().message(), absl::StrCat("filter: ", want, supported)) << filter;
+  }
+  const absl::Status label = List(client_.get(), {.labels = {"team"}}, Text());
+  EXPECT_EQ(label.message(), "--label: must be KEY=VALUE, got \"team\"");
+  EXPECT_TRUE(service::JobFilter::Parse("").ok());
+}
+
+TEST_F(CommandsTest, PlotSvgSaysWhatItWrote) {
+  const std::string path = ::testing::TempDir() + "/plot_says.svg";
+  PlotOptions options{.spec = {.schedule = R"({"step":{"step_size":2,"gamma":0.5}})",
+                               .base = "1",
+                               .steps = "0:4",
+                               .local = true},
+                      .svg = path};
+  ASSERT_TRUE(Plot(nullptr, "", options, Text()).ok());
+  EXPECT_EQ(out_.str(), absl::StrCat("wrote ", path, " (1 panel, steps 0:4, base 1 (local))\n"));
 }
 
 TEST_F(CommandsTest, PlotJsonOfASpec) {

@@ -354,8 +354,75 @@ TEST(MarksTest, EventMarksHookMergesWithSpecMarks) {
   EXPECT_EQ(event_marks[1].label, "plateau");
   const auto merged = MergeMarks({{5, MarkKind::kMilestone, "milestone"}}, event_marks);
   ASSERT_THAT(Steps(merged), ElementsAre(5, 42));
-  EXPECT_EQ(merged[0].kind, MarkKind::kMilestone);  // The spec's mark wins at the same step.
+  EXPECT_EQ(merged[0].kind, MarkKind::kUpdate);  // The job's event wins at the same step.
   EXPECT_EQ(merged[1].kind, MarkKind::kPlateauReduction);
+}
+
+// An update on a step where the schedule has a mark of its own (a decay of step_size 10) keeps its
+// update mark.
+TEST(MarksTest, AnUpdateOnADecayStepKeepsItsMark) {
+  const std::vector<JobEvent> events = {{20, MarkKind::kUpdate, ""}};
+  const auto merged =
+      MergeMarks(ScheduleMarks(ParseSchedule(R"({"step":{"step_size":10}})"), 0, 40),
+                 EventMarks(events, 0, 40));
+  ASSERT_THAT(Steps(merged), ElementsAre(10, 20, 30));
+  EXPECT_EQ(merged[1].kind, MarkKind::kUpdate);
+  EXPECT_EQ(merged[1].label, "update");
+}
+
+v1::Hyperparameter HyperparameterFromJson(const std::string& json) {
+  v1::Hyperparameter hp;
+  const auto status = google::protobuf::util::JsonStringToMessage(json, &hp);
+  EXPECT_TRUE(status.ok()) << json << ": " << status.ToString();
+  return hp;
+}
+
+// The decays of step_size 10 end at the update from step 35 (a cosine with t_max 20 on local
+// time); the cosine's t_max marks start there, shifted by 35, and end at the pin from 80.
+TEST(MarksTest, MarksOfAReplacedScheduleEndWhereItsSegmentEnds) {
+  const v1::Hyperparameter hp = HyperparameterFromJson(R"({"name":"lr","base_values":[0.1],
+      "schedule":{"step":{"step_size":10}},
+      "segments":[{"effective_step":35,"schedule":{"cosine_annealing":{"t_max":20}}},
+                  {"effective_step":80,"pin":{"values":[0.01]}}]})");
+  EXPECT_THAT(Steps(HyperparameterMarks(hp, 0, 200)), ElementsAre(10, 20, 30, 55, 75));
+}
+
+TEST(MarksTest, GlobalTimeScaleAndALaterSegmentThatReplacesAnEarlierOne) {
+  // Global time: the step decays of the new schedule are at multiples of 25 from step 30 on. The
+  // scale from 60 keeps them (it scales what was there). The segment made last, from step 20,
+  // replaces both from step 20 on with a schedule without marks.
+  v1::Hyperparameter hp = HyperparameterFromJson(R"({"name":"lr","base_values":[0.1],
+      "schedule":{"step":{"step_size":10}},
+      "segments":[{"effective_step":30,"time":"SEGMENT_TIME_GLOBAL",
+                   "schedule":{"step":{"step_size":25}}},
+                  {"effective_step":60,"scale":0.5}]})");
+  EXPECT_THAT(Steps(HyperparameterMarks(hp, 0, 120)), ElementsAre(10, 20, 50, 75, 100));
+  v1::Segment* late = hp.add_segments();
+  late->set_effective_step(20);
+  late->mutable_schedule()->mutable_exponential()->set_gamma(0.9);
+  EXPECT_THAT(Steps(HyperparameterMarks(hp, 0, 120)), ElementsAre(10));
+}
+
+// However dense the schedule's marks, a job's updates and plateau reductions are drawn.
+TEST(MarksTest, DenseMarksNeverHideUpdatesOrReductions) {
+  std::vector<JobEvent> events;
+  for (int i = 0; i < 400; ++i) events.push_back({i * 2 + 1, MarkKind::kUpdate, ""});
+  events.push_back({500, MarkKind::kPlateauReduction, ""});
+  const auto marks =
+      MergeMarks(ScheduleMarks(ParseSchedule(R"({"step":{"step_size":1}})"), 0, 1000),
+                 EventMarks(events, 0, 1000));
+  std::vector<HiddenMarks> hidden;
+  const auto drawn = DrawableMarks(marks, 0, 999, 800, 6, &hidden);
+  int updates = 0;
+  int reductions = 0;
+  for (const Mark& m : drawn) {
+    updates += m.kind == MarkKind::kUpdate;
+    reductions += m.kind == MarkKind::kPlateauReduction;
+  }
+  EXPECT_EQ(updates, 400);
+  EXPECT_EQ(reductions, 1);
+  ASSERT_EQ(hidden.size(), 1u);
+  EXPECT_EQ(hidden[0].kind, MarkKind::kDecay);
 }
 
 TEST(MarksTest, DrawableMarksHidesKindsTooDenseToDraw) {
@@ -699,6 +766,46 @@ TEST(TerminalTest, HasYLabelsBrailleCurvesLegendAndMarks) {
   EXPECT_TRUE(braille);
   EXPECT_THAT(text, Not(HasSubstr("\x1b[")));
   EXPECT_THAT(RenderTerminal(JobLikeModel(), {80, 16, true}), HasSubstr("\x1b[34m"));
+}
+
+// A model whose values from step 60 on wait for metric reports.
+PlotModel ProvisionalModel() {
+  PlotModel model = JobLikeModel();
+  for (PlotSeries& series : model.panels[0].series) series.provisional_from = 60;
+  return model;
+}
+
+TEST(TerminalTest, ProvisionalValuesAreDottedAndNamed) {
+  const std::string final_text = RenderTerminal(JobLikeModel(), {80, 16, false});
+  const std::string text = RenderTerminal(ProvisionalModel(), {80, 16, false});
+  EXPECT_THAT(final_text, Not(HasSubstr("provisional")));
+  EXPECT_THAT(text, HasSubstr("⠁⠄ provisional from step 60 (dotted: waits for metric reports)"));
+  // The same curve with fewer dots from step 60 on: fewer braille bits in all.
+  auto dots = [](const std::string& t) {
+    int n = 0;
+    for (size_t i = 0; i + 2 < t.size(); ++i) {
+      if (static_cast<unsigned char>(t[i]) == 0xE2 &&
+          (static_cast<unsigned char>(t[i + 1]) & 0xFC) == 0xA0) {
+        const int bits = ((static_cast<unsigned char>(t[i + 1]) & 0x03) << 6) |
+                         (static_cast<unsigned char>(t[i + 2]) & 0x3F);
+        n += __builtin_popcount(bits);
+      }
+    }
+    return n;
+  };
+  EXPECT_LT(dots(text), dots(final_text));
+}
+
+TEST(SvgTest, ProvisionalValuesAreDashedLighterAndInTheLegend) {
+  const std::string svg = RenderSvg(ProvisionalModel(), SvgOptions{});
+  EXPECT_EQ(CheckXml(svg), "") << svg;
+  EXPECT_THAT(svg, HasSubstr("<polyline class=\"series provisional\" data-series=\"0\""));
+  EXPECT_THAT(svg, HasSubstr("stroke-dasharray=\"5 4\" stroke-opacity=\"0.55\""));
+  EXPECT_THAT(svg, HasSubstr(">provisional from step 60 (waits for metric reports)</text>"));
+  EXPECT_THAT(svg, HasSubstr("<title>lr group 1 (provisional)</title>"));
+  const std::string final_svg = RenderSvg(JobLikeModel(), SvgOptions{});
+  EXPECT_THAT(final_svg, Not(HasSubstr("provisional")));
+  EXPECT_THAT(PlotToJson(ProvisionalModel()), HasSubstr("\"group\":0,\"provisional_from\":60,"));
 }
 
 TEST(TerminalTest, OnePanelPerHyperparameter) {

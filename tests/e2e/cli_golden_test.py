@@ -26,6 +26,13 @@ def ranges(steps, max_gap=200):
     yield start, prev + 1
 
 
+def significant_digits(text):
+    """Digits of a number's mantissa without leading and trailing zeros: 1 for "0.1" and "100", 17 for
+    "0.10000000000000001". Python's repr is the shortest text that reads back as the same double."""
+    mantissa = text.lower().split("e")[0].lstrip("+-").replace(".", "")
+    return max(1, len(mantissa.strip("0")))
+
+
 def main():
     build = os.path.abspath(sys.argv[1])
     cli = os.path.join(build, "client", "hpsched")
@@ -49,9 +56,18 @@ def main():
             if out.returncode != 0:
                 failures.append(f"{case['name']}: exit {out.returncode}: {out.stderr.strip()}")
                 break
-            for line in out.stdout.splitlines():
+            lines = out.stdout.splitlines()
+            header = lines[0].split("\t") if lines else []
+            if header != ["step"] + [f"value/{g}" for g in range(len(bases))]:
+                failures.append(f"{case['name']}: header {header!r}")
+                break
+            for line in lines[1:]:
                 fields = line.split("\t")
                 got[int(fields[0])] = [float(v) for v in fields[1:]]
+                # The text is the shortest that reads back as the same double (what --json prints).
+                for v in fields[1:]:
+                    if v not in ("nan", "inf", "-inf") and significant_digits(v) > significant_digits(repr(float(v))):
+                        failures.append(f"{case['name']} step {fields[0]}: {v!r} is not the shortest form")
         for step, values in want.items():
             for g, w in enumerate(values):
                 v = got.get(step, [None] * len(values))[g]

@@ -203,10 +203,15 @@ def cmd_loss_falls(path):
 
 
 def parse_rows(path):
+    """The rows of `hpsched values` / `preview` text output: a header line "step<TAB>lr/0...", then
+    step<TAB>value... per line."""
     rows = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
             parts = line.rstrip("\n").split("\t")
+            if n == 1:
+                need(parts[0] == "step" and len(parts) > 1, f"{path}:1: not a header: {line!r}")
+                continue
             try:
                 rows.append((int(parts[0]), [float(v) for v in parts[1:]]))
             except (ValueError, IndexError):
@@ -283,7 +288,12 @@ def cmd_cli_job(path, job_id):
 
 
 def cmd_cli_list_has(path, *names):
-    got = [o.get("name") for o in json_objects(path)]
+    """`hpsched list`: a table whose first column is the job id, under the header ID HYPERPARAMETERS ..."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    need(lines and lines[0].split() == ["ID", "HYPERPARAMETERS", "VERSION", "LABELS", "UPDATED"],
+         f"not the list table's header: {lines[:1]}")
+    got = ["jobs/" + line.split()[0] for line in lines[1:]]
     missing = [n for n in names if n not in got]
     need(not missing, f"missing {missing} in {got}")
     need(got == sorted(got), f"not in order of ids: {got}")

@@ -183,7 +183,7 @@ class SecurityTest(unittest.TestCase):
                           f"--token_file={token_file}")
             self.assertEqual(out.returncode, 0, out.stderr)
             out = run_cli("values", "cli-job", "--steps", "2:4", env={"HPSCHED_TOKEN": TOKENS["reader"]})
-            self.assertEqual(out.stdout.split(), ["2", "0.10000000000000001", "3", "0.010000000000000002"])
+            self.assertEqual(out.stdout.split(), ["step", "lr/0", "2", "0.1", "3", "0.010000000000000002"])
             out = run_cli("list")
             self.assertNotEqual(out.returncode, 0)
             self.assertIn("UNAUTHENTICATED", out.stderr)
