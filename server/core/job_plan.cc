@@ -116,10 +116,13 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
         node->Evaluate(step - 1, std::span<double>(around, 2));
         if (around[0] != around[1]) shown.insert(step);
       }
+      std::vector<ReportDependence> dependences;
+      node->AddReportDependences(0, kStepLimit, 0, &dependences);
       plan->series_.push_back(SeriesPlan{hp.name,
                                          static_cast<int>(g),
                                          std::move(node),
                                          {notes.metrics.begin(), notes.metrics.end()},
+                                         std::move(dependences),
                                          {shown.begin(), shown.end()}});
     }
   }
@@ -152,13 +155,19 @@ absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string>
   return selected;
 }
 
-int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected) const {
+int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected, int64_t start,
+                                 int64_t end) const {
   int64_t from = kNeverPending;
   for (size_t index : selected) {
-    for (const std::string& metric : series_[index].metrics) {
-      const int64_t pending = pending_steps_.find(metric)->second;
-      // A report at step s affects steps from s + 1 on.
-      if (pending != kNeverPending) from = std::min(from, pending + 1);
+    for (const ReportDependence& dependence : series_[index].dependences) {
+      auto track = pending_steps_.find(dependence.metric);
+      if (track == pending_steps_.end() || track->second == kNeverPending) continue;
+      // Reports up to the pending one have arrived; the value at t is provisional once it depends
+      // on a report at or after it: first_report <= s <= min(t - 1, last_report), s >= pending.
+      const int64_t missing = std::max(track->second, dependence.first_report);
+      if (dependence.last_report < missing) continue;
+      const int64_t first = std::max({start, dependence.from, missing + 1});
+      if (first < std::min(end, dependence.to)) from = std::min(from, first);
     }
   }
   return from;

@@ -28,6 +28,9 @@ struct SeriesPlan {
   NodePtr node;
   // The metrics the series' values depend on (reduce_on_plateau).
   std::vector<std::string> metrics;
+  // Which steps depend on which reports (Node::AddReportDependences over every step): a step
+  // outside every one of them is final whatever reports are missing.
+  std::vector<ReportDependence> dependences;
   // The steps at which a reduce_on_plateau schedule lowered the series' value, increasing.
   std::vector<int64_t> reduction_steps;
 };
@@ -46,9 +49,12 @@ class JobPlan {
 
   const std::vector<SeriesPlan>& series() const { return series_; }
 
-  // The first step whose value, in any of the `selected` series, is provisional: it depends on a
-  // metric report that has not arrived. kNeverPending when every value is final.
-  int64_t ProvisionalFrom(std::span<const size_t> selected) const;
+  // The first step in [start, end) whose value, in any of the `selected` series, is provisional: it
+  // depends on a metric report that has not arrived (see ReportDependence). kNeverPending when
+  // every value there is final, e.g. a warmup before the `sequential` milestone where a
+  // reduce_on_plateau takes over.
+  int64_t ProvisionalFrom(std::span<const size_t> selected, int64_t start = 0,
+                          int64_t end = kStepLimit) const;
 
   // The global steps at which reduce_on_plateau schedules reduce a value, increasing, distinct.
   const std::vector<int64_t>& reduction_steps() const { return reduction_steps_; }

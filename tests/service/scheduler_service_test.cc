@@ -436,6 +436,34 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
   EXPECT_EQ(executor_.queued(), 0u);  // Its deadline timer went with it.
 }
 
+// Issue 14: a linear warmup for 100 steps, then (sequential milestone 100) a plateau on "loss".
+// Without any report, a waiting read of the warmup is answered at once with final values
+// (PyTorch's LinearLR, torch 1.13, which it matches within its rounding: torch multiplies
+// step by step); only the steps past the milestone wait.
+TEST_F(SchedulerServiceTest, AWarmupBeforeAPlateauIsAnsweredAtOnceWithoutReports) {
+  v1::Job job = LrJob(R"({"sequential": {"milestones": [100], "schedules": [
+      {"linear": {"start_factor": 0.01, "total_iters": 100}},
+      {"reduce_on_plateau": {"metric": "loss", "patience": 0, "factor": 0.5}}]}})");
+  auto* metric = job.add_metrics();
+  metric->set_name("loss");
+  metric->set_every_steps(10);
+  ASSERT_TRUE(client_->CreateJob("w", job).ok());
+  auto warmup = client_->GetValues(ValuesAt("w", 0, 100));  // pending_policy: wait.
+  ASSERT_TRUE(warmup.ok()) << warmup.status();
+  EXPECT_FALSE(warmup->has_provisional_from());
+  EXPECT_EQ(service_.waiting_count(), 0u);
+  EXPECT_EQ(executor_.queued(), 0u);  // It never parked.
+  ASSERT_EQ(warmup->series(0).values_size(), 100);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(0), 0.001);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(1), 0.00199);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(50), 0.050499999999999996);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(99), 0.09900999999999997);
+  // Past the milestone the values read reports that have not arrived.
+  auto past = client_->GetValues(ValuesAt("w", 95, 10, v1::PENDING_POLICY_PROVISIONAL_NOW));
+  ASSERT_TRUE(past.ok()) << past.status();
+  EXPECT_EQ(past->provisional_from(), 101);
+}
+
 // A GetValues that waits, answered at its deadline: the call parks, then the fake clock passes the
 // deadline.
 absl::StatusOr<v1::GetValuesResponse> AtDeadline(client::Client* client,
