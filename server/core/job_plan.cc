@@ -7,9 +7,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/compile_cache.h"
 #include "core/history.h"
 #include "core/kind_registry.h"
 #include "core/params.h"
+#include "core/spec_cost.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core {
@@ -78,6 +80,10 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                            ? found->second
                            : BuildTrack(metric, MetricReports());
   }
+  // What the whole job costs, before any of it is compiled.
+  SpecCost cost;
+  for (const HyperparameterSpec& hp : spec.hyperparameters) AddHyperparameterCost(hp, &cost);
+  RETURN_IF_ERROR(CheckSpecCost(cost, hps_path));
   auto plan = std::make_shared<JobPlan>();
   for (const auto& [name, track] : log) plan->pending_steps_[name] = track.pending_step;
   std::set<int64_t> reductions;
@@ -96,9 +102,13 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                      absl::StrCat("must be unique, \"", hp.name, "\" appears twice"));
     }
     RETURN_IF_ERROR(CheckBaseValues(hp.base_values, absl::StrCat(hp_path, ".base_values")));
+    // One cache per hyperparameter: its groups share what does not depend on the group.
+    CompileCache cache;
     for (size_t g = 0; g < hp.base_values.size(); ++g) {
       CompileNotes notes;
       CompileContext context;
+      if (hp.base_values.size() > 1) context.cache = &cache;
+      context.multiplicative_groups = cost.multiplicative_groups;
       context.path = hp_path;
       context.base = hp.base_values[g];
       context.group = static_cast<int>(g);
@@ -197,10 +207,16 @@ absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& sched
                                                        std::span<const double> base_values,
                                                        absl::string_view path,
                                                        absl::string_view hyperparameter) {
+  SpecCost cost;
+  AddScheduleCost(schedule, static_cast<int64_t>(base_values.size()), &cost);
+  RETURN_IF_ERROR(CheckSpecCost(cost, path));
+  CompileCache cache;
   std::vector<NodePtr> nodes;
   nodes.reserve(base_values.size());
   for (size_t g = 0; g < base_values.size(); ++g) {
     CompileContext context;
+    if (base_values.size() > 1) context.cache = &cache;
+    context.multiplicative_groups = cost.multiplicative_groups;
     context.path = std::string(path);
     context.hyperparameter = std::string(hyperparameter);
     context.base = base_values[g];

@@ -113,6 +113,8 @@ absl::StatusOr<NodePtr> CompileReduceOnPlateau(const ScheduleSpec& spec,
   }
   if (plateau.eps < 0) return p.Error("eps", absl::StrCat("must be >= 0, got ", plateau.eps));
 
+  // Its notes (metrics, reductions) go to each group's plan: never shared.
+  context.MarkGroupDependent();
   std::vector<int64_t> starts;
   std::vector<double> values = {context.base};
   if (context.metrics != nullptr) {
