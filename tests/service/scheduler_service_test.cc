@@ -204,6 +204,40 @@ TEST_F(SchedulerServiceTest, BatchGetValuesIsAllOrNothing) {
   EXPECT_THAT(client_->BatchGetValues(batch).status().message(), HasSubstr("requests[2].count: "));
 }
 
+// Issue 10, item 1: the compile amplification attack (a reader's Preview of a `chained` tree of
+// 64 x 64 x 4 `constant` leaves with 1,024 base values) is refused before anything is compiled,
+// naming the limit and the cost; CreateJob checks the same budget.
+TEST_F(SchedulerServiceTest, ASpecOverTheCostBudgetIsRefusedBeforeCompiling) {
+  v1::Schedule leaf;
+  leaf.mutable_constant()->set_factor(0.5);
+  leaf.mutable_constant()->set_total_iters(1);
+  v1::Schedule inner;
+  for (int i = 0; i < 4; ++i) *inner.mutable_chained()->add_schedules() = leaf;
+  v1::Schedule middle;
+  for (int i = 0; i < 64; ++i) *middle.mutable_chained()->add_schedules() = inner;
+  v1::PreviewRequest request;
+  for (int i = 0; i < 64; ++i)
+    *request.mutable_schedule()->mutable_chained()->add_schedules() = middle;
+  for (int g = 0; g < 1024; ++g) request.add_base_values(0.1);
+  request.set_count(10);
+  auto preview = client_->Preview(request);
+  EXPECT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(preview.status().message(),
+            "schedule: costs 21,038,080 node-groups, over the limit of 262,144 (schedule nodes x "
+            "parameter groups)");
+  v1::Job job;
+  auto* hp = job.add_hyperparameters();
+  hp->set_name("lr");
+  *hp->mutable_base_values() = request.base_values();
+  *hp->mutable_schedule() = request.schedule();
+  auto created = client_->CreateJob("big", job);
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(created.status().message(),
+              HasSubstr("costs 21,038,080 node-groups, over the limit of 262,144"));
+  // The server still answers.
+  EXPECT_TRUE(client_->CreateJob("small", LrJob(R"({"constant": {"factor": 0.5}})")).ok());
+}
+
 TEST_F(SchedulerServiceTest, Preview) {
   v1::PreviewRequest request;
   *request.mutable_schedule() = ScheduleJson(R"({"cosine_annealing": {"t_max": 10}})");
