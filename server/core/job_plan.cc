@@ -62,7 +62,8 @@ absl::Status CheckLabels(const std::map<std::string, std::string>& labels, absl:
 
 absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& spec,
                                                                 absl::string_view path,
-                                                                const MetricLog* metrics) {
+                                                                const MetricLog* metrics,
+                                                                Budgets budgets) {
   const std::string hps_path = absl::StrCat(path, ".hyperparameters");
   if (spec.hyperparameters.empty())
     return Invalid(hps_path, "must have at least one hyperparameter");
@@ -83,7 +84,11 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
   // What the whole job costs, before any of it is compiled.
   SpecCost cost;
   for (const HyperparameterSpec& hp : spec.hyperparameters) AddHyperparameterCost(hp, &cost);
-  RETURN_IF_ERROR(CheckSpecCost(cost, hps_path));
+  if (budgets == Budgets::kEnforce) {
+    RETURN_IF_ERROR(CheckSpecCost(cost, hps_path));
+  } else {
+    cost.multiplicative_groups = 0;  // Each multiplicative schedule's own budget, as before.
+  }
   auto plan = std::make_shared<JobPlan>();
   for (const auto& [name, track] : log) plan->pending_steps_[name] = track.pending_step;
   std::set<int64_t> reductions;

@@ -43,9 +43,14 @@ class JobPlan {
   // ("job.hyperparameters[0].schedule.step.step_size: must be > 0, got -1"). On success, series()
   // lists hyperparameters in spec order, then groups.
   // `metrics` are the job's metric reports (see MetricLog); null means none have arrived.
-  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(const JobSpec& spec,
-                                                                absl::string_view path,
-                                                                const MetricLog* metrics = nullptr);
+  // Budgets::kEnforce (CreateJob, UpdateJob) first checks the spec's cost (core/spec_cost.h);
+  // Budgets::kAccepted recompiles a spec the server has already accepted (a stored job at start,
+  // a metric report), under the rules it was accepted with, so that a stricter budget never
+  // makes a stored job unloadable.
+  enum class Budgets { kEnforce, kAccepted };
+  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(
+      const JobSpec& spec, absl::string_view path, const MetricLog* metrics = nullptr,
+      Budgets budgets = Budgets::kEnforce);
 
   const std::vector<SeriesPlan>& series() const { return series_; }
 
