@@ -14,11 +14,14 @@ namespace {
 
 using SharedNode = std::shared_ptr<const Node>;
 
-// One piece of a history: from global step `start` on, `node` evaluated at step - `shift`.
+// One piece of a history: from global step `start` on, `node` evaluated at step - `shift`. An
+// anchored schedule's values also depend on whatever the value it starts from depended on
+// (`anchor`, global steps; from and to are replaced by the piece's own steps).
 struct Piece {
   int64_t start = 0;
   int64_t shift = 0;
   SharedNode node;
+  std::vector<ReportDependence> anchor = {};
 };
 
 double MaxBound(const std::vector<Piece>& pieces) {
@@ -49,6 +52,23 @@ class PiecewiseNode final : public Node {
     }
   }
 
+  void AddReportDependences(int64_t start, int64_t end, int64_t shift,
+                            std::vector<ReportDependence>* out) const override {
+    for (size_t i = 0; i < pieces_.size(); ++i) {
+      const Piece& piece = pieces_[i];
+      const int64_t lo = std::max(start, piece.start);
+      const int64_t hi = i + 1 < pieces_.size() ? std::min(end, pieces_[i + 1].start) : end;
+      if (lo >= hi) continue;
+      piece.node->AddReportDependences(lo - piece.shift, hi - piece.shift, shift + piece.shift,
+                                       out);
+      for (ReportDependence dependence : piece.anchor) {
+        dependence.from = lo + shift;
+        dependence.to = hi + shift;
+        out->push_back(std::move(dependence));
+      }
+    }
+  }
+
  private:
   std::vector<Piece> pieces_;
 };
@@ -64,6 +84,11 @@ class ScaleNode final : public Node {
   void Evaluate(int64_t start, std::span<double> out) const override {
     inner_->Evaluate(start, out);
     for (double& v : out) v *= factor_;
+  }
+
+  void AddReportDependences(int64_t start, int64_t end, int64_t shift,
+                            std::vector<ReportDependence>* out) const override {
+    inner_->AddReportDependences(start, end, shift, out);
   }
 
  private:
@@ -160,6 +185,16 @@ absl::StatusOr<NodePtr> CompileHistory(const HyperparameterSpec& hp,
         CompileContext child = context;
         child.path = absl::StrCat(path, ".schedule");
         child.base = segment.anchor ? ValueAt(*before, at) : context.base;
+        if (segment.anchor) {
+          // The anchor is the value at `at`: it depends on the reports before `at` that the value
+          // there depended on, and on no later one.
+          before->AddReportDependences(at, at + 1, 0, &piece.anchor);
+          for (ReportDependence& dependence : piece.anchor) {
+            dependence.last_report = std::min(dependence.last_report, at - 1);
+          }
+          std::erase_if(piece.anchor,
+                        [](const ReportDependence& d) { return d.last_report < d.first_report; });
+        }
         child.time_offset = segment.global_time ? 0 : at;
         piece.shift = segment.global_time ? 0 : at;
         ASSIGN_OR_RETURN(piece.node, CompileSchedule(segment.schedule, child));

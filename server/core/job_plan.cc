@@ -7,9 +7,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/compile_cache.h"
 #include "core/history.h"
 #include "core/kind_registry.h"
 #include "core/params.h"
+#include "core/spec_cost.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core {
@@ -60,7 +62,8 @@ absl::Status CheckLabels(const std::map<std::string, std::string>& labels, absl:
 
 absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& spec,
                                                                 absl::string_view path,
-                                                                const MetricLog* metrics) {
+                                                                const MetricLog* metrics,
+                                                                Budgets budgets) {
   const std::string hps_path = absl::StrCat(path, ".hyperparameters");
   if (spec.hyperparameters.empty())
     return Invalid(hps_path, "must have at least one hyperparameter");
@@ -77,6 +80,14 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
     log[metric.name] = metrics != nullptr && found != metrics->end()
                            ? found->second
                            : BuildTrack(metric, MetricReports());
+  }
+  // What the whole job costs, before any of it is compiled.
+  SpecCost cost;
+  for (const HyperparameterSpec& hp : spec.hyperparameters) AddHyperparameterCost(hp, &cost);
+  if (budgets == Budgets::kEnforce) {
+    RETURN_IF_ERROR(CheckSpecCost(cost, hps_path));
+  } else {
+    cost.multiplicative_groups = 0;  // Each multiplicative schedule's own budget, as before.
   }
   auto plan = std::make_shared<JobPlan>();
   for (const auto& [name, track] : log) plan->pending_steps_[name] = track.pending_step;
@@ -96,9 +107,13 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                      absl::StrCat("must be unique, \"", hp.name, "\" appears twice"));
     }
     RETURN_IF_ERROR(CheckBaseValues(hp.base_values, absl::StrCat(hp_path, ".base_values")));
+    // One cache per hyperparameter: its groups share what does not depend on the group.
+    CompileCache cache;
     for (size_t g = 0; g < hp.base_values.size(); ++g) {
       CompileNotes notes;
       CompileContext context;
+      if (hp.base_values.size() > 1) context.cache = &cache;
+      context.multiplicative_groups = cost.multiplicative_groups;
       context.path = hp_path;
       context.base = hp.base_values[g];
       context.group = static_cast<int>(g);
@@ -116,10 +131,13 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
         node->Evaluate(step - 1, std::span<double>(around, 2));
         if (around[0] != around[1]) shown.insert(step);
       }
+      std::vector<ReportDependence> dependences;
+      node->AddReportDependences(0, kStepLimit, 0, &dependences);
       plan->series_.push_back(SeriesPlan{hp.name,
                                          static_cast<int>(g),
                                          std::move(node),
                                          {notes.metrics.begin(), notes.metrics.end()},
+                                         std::move(dependences),
                                          {shown.begin(), shown.end()}});
     }
   }
@@ -152,13 +170,19 @@ absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string>
   return selected;
 }
 
-int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected) const {
+int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected, int64_t start,
+                                 int64_t end) const {
   int64_t from = kNeverPending;
   for (size_t index : selected) {
-    for (const std::string& metric : series_[index].metrics) {
-      const int64_t pending = pending_steps_.find(metric)->second;
-      // A report at step s affects steps from s + 1 on.
-      if (pending != kNeverPending) from = std::min(from, pending + 1);
+    for (const ReportDependence& dependence : series_[index].dependences) {
+      auto track = pending_steps_.find(dependence.metric);
+      if (track == pending_steps_.end() || track->second == kNeverPending) continue;
+      // Reports up to the pending one have arrived; the value at t is provisional once it depends
+      // on a report at or after it: first_report <= s <= min(t - 1, last_report), s >= pending.
+      const int64_t missing = std::max(track->second, dependence.first_report);
+      if (dependence.last_report < missing) continue;
+      const int64_t first = std::max({start, dependence.from, missing + 1});
+      if (first < std::min(end, dependence.to)) from = std::min(from, first);
     }
   }
   return from;
@@ -188,10 +212,16 @@ absl::StatusOr<std::vector<NodePtr>> CompileStandalone(const ScheduleSpec& sched
                                                        std::span<const double> base_values,
                                                        absl::string_view path,
                                                        absl::string_view hyperparameter) {
+  SpecCost cost;
+  AddScheduleCost(schedule, static_cast<int64_t>(base_values.size()), &cost);
+  RETURN_IF_ERROR(CheckSpecCost(cost, path));
+  CompileCache cache;
   std::vector<NodePtr> nodes;
   nodes.reserve(base_values.size());
   for (size_t g = 0; g < base_values.size(); ++g) {
     CompileContext context;
+    if (base_values.size() > 1) context.cache = &cache;
+    context.multiplicative_groups = cost.multiplicative_groups;
     context.path = std::string(path);
     context.hyperparameter = std::string(hyperparameter);
     context.base = base_values[g];

@@ -28,6 +28,9 @@ struct SeriesPlan {
   NodePtr node;
   // The metrics the series' values depend on (reduce_on_plateau).
   std::vector<std::string> metrics;
+  // Which steps depend on which reports (Node::AddReportDependences over every step): a step
+  // outside every one of them is final whatever reports are missing.
+  std::vector<ReportDependence> dependences;
   // The steps at which a reduce_on_plateau schedule lowered the series' value, increasing.
   std::vector<int64_t> reduction_steps;
 };
@@ -40,15 +43,23 @@ class JobPlan {
   // ("job.hyperparameters[0].schedule.step.step_size: must be > 0, got -1"). On success, series()
   // lists hyperparameters in spec order, then groups.
   // `metrics` are the job's metric reports (see MetricLog); null means none have arrived.
-  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(const JobSpec& spec,
-                                                                absl::string_view path,
-                                                                const MetricLog* metrics = nullptr);
+  // Budgets::kEnforce (CreateJob, UpdateJob) first checks the spec's cost (core/spec_cost.h);
+  // Budgets::kAccepted recompiles a spec the server has already accepted (a stored job at start,
+  // a metric report), under the rules it was accepted with, so that a stricter budget never
+  // makes a stored job unloadable.
+  enum class Budgets { kEnforce, kAccepted };
+  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(
+      const JobSpec& spec, absl::string_view path, const MetricLog* metrics = nullptr,
+      Budgets budgets = Budgets::kEnforce);
 
   const std::vector<SeriesPlan>& series() const { return series_; }
 
-  // The first step whose value, in any of the `selected` series, is provisional: it depends on a
-  // metric report that has not arrived. kNeverPending when every value is final.
-  int64_t ProvisionalFrom(std::span<const size_t> selected) const;
+  // The first step in [start, end) whose value, in any of the `selected` series, is provisional: it
+  // depends on a metric report that has not arrived (see ReportDependence). kNeverPending when
+  // every value there is final, e.g. a warmup before the `sequential` milestone where a
+  // reduce_on_plateau takes over.
+  int64_t ProvisionalFrom(std::span<const size_t> selected, int64_t start = 0,
+                          int64_t end = kStepLimit) const;
 
   // The global steps at which reduce_on_plateau schedules reduce a value, increasing, distinct.
   const std::vector<int64_t>& reduction_steps() const { return reduction_steps_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/compile_cache.h"
 
 namespace hpsched::core {
 namespace kinds {
@@ -38,7 +39,9 @@ absl::StatusOr<NodePtr> CompileSchedule(const ScheduleSpec& spec, const CompileC
         absl::StrCat(context.path, ": schedules nest deeper than ", kMaxScheduleDepth, " levels"));
   }
   for (const Kind& kind : kKinds) {
-    if (kind.name == spec.kind) return kind.compile(spec, context);
+    if (kind.name != spec.kind) continue;
+    if (context.cache == nullptr) return kind.compile(spec, context);
+    return context.cache->Compile(spec, context, kind.compile);
   }
   return absl::InvalidArgumentError(
       absl::StrCat(context.path, ": unknown kind of schedule \"", spec.kind, "\""));

@@ -6,11 +6,27 @@
 #include <limits>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 namespace hpsched::core {
 
 // Steps are int64 in [0, kStepLimit): every step is exactly representable as a double.
 inline constexpr int64_t kStepLimit = int64_t{1} << 53;
+
+// A stretch of steps whose values depend on metric reports (reduce_on_plateau): the value at every
+// global step t in [from, to) depends on the reports of `metric` at the steps in
+// [first_report, min(t - 1, last_report)] (a report at step s applies from step s + 1 on). Such a
+// value is provisional while a report it depends on has not arrived; every other value is final.
+struct ReportDependence {
+  std::string metric;
+  int64_t first_report = 0;
+  int64_t last_report = kStepLimit;
+  int64_t from = 0;
+  int64_t to = kStepLimit;
+
+  bool operator==(const ReportDependence&) const = default;
+};
 
 // Evaluates one schedule, with every parameter resolved for one parameter group, over spans of
 // consecutive steps. Implementations are immutable after construction and safe to call from many
@@ -31,6 +47,15 @@ class Node {
   // It may be +inf only where a finite bound would overflow; composites that multiply their
   // children's values (chained) reject such children, as they cannot prove the product finite.
   double max_abs() const { return max_abs_; }
+
+  // Appends to `out` the report dependences of the values at this node's steps [start, end), where
+  // the node's step u is global step u + shift. The default, for every kind whose value is a
+  // function of the step alone, appends nothing; reduce_on_plateau appends its metric, and
+  // composites ask exactly the children that run in the range, with their time mapped (so a
+  // plateau after a `sequential` milestone leaves the warmup before it final). Called when a plan
+  // is compiled, never per value.
+  virtual void AddReportDependences(int64_t /*start*/, int64_t /*end*/, int64_t /*shift*/,
+                                    std::vector<ReportDependence>* /*out*/) const {}
 
  protected:
   explicit Node(double max_abs) : max_abs_(max_abs) {}

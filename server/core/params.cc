@@ -4,8 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/compile_cache.h"
 
 namespace hpsched::core {
+
+void CompileContext::MarkGroupDependent() const {
+  if (cache != nullptr) cache->MarkGroupDependent();
+}
 
 Params::Params(const ScheduleSpec& spec, const CompileContext& context)
     : spec_(spec), context_(context), kind_path_(absl::StrCat(context.path, ".", spec.kind)) {}
@@ -114,6 +119,7 @@ absl::StatusOr<double> Params::PerGroupDouble(absl::string_view name,
     return Error(name, "is required");
   }
   if (values->size() == 1) return (*values)[0];
+  context_.MarkGroupDependent();
   if (values->size() != static_cast<size_t>(context_.num_groups)) {
     return Error(name, absl::StrCat("must have 1 value or one per parameter group (",
                                     context_.num_groups, "), got ", values->size()));

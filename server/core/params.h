@@ -23,6 +23,8 @@ namespace hpsched::core {
 // overflowing to infinity.
 inline constexpr double kMaxMagnitude = 1e150;
 
+class CompileCache;
+
 // What compiling a schedule found out besides its node.
 struct CompileNotes {
   // The metrics the schedule's values depend on.
@@ -53,6 +55,16 @@ struct CompileContext {
   const MetricLog* metrics = nullptr;
   // Where compilers leave what the job plan needs to know; may be null.
   CompileNotes* notes = nullptr;
+  // Shares subtrees that do not depend on the group between the groups of one hyperparameter
+  // (core/compile_cache.h); null compiles everything. A compiler that reads its own group's
+  // parameters (other than through Params::PerGroupDouble, which does) calls MarkGroupDependent().
+  CompileCache* cache = nullptr;
+  // The job's `multiplicative` schedules x their groups, which share the job's multiplicative
+  // work budget (core/spec_cost.h); 0 means this schedule's groups alone.
+  int64_t multiplicative_groups = 0;
+
+  // Tells the cache, if any, that the schedule being compiled reads its group's own parameters.
+  void MarkGroupDependent() const;
 };
 
 // Reads the parameters of one schedule. Every getter returns InvalidArgument naming

@@ -36,10 +36,12 @@ core::MetricLog MetricLogOf(const core::JobRecord& record) {
   return log;
 }
 
-absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(const core::JobRecord& record,
-                                                                   absl::string_view path) {
+// `budgets` is kAccepted where the spec is one the server already accepted (see JobPlan::Compile).
+absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(
+    const core::JobRecord& record, absl::string_view path,
+    core::JobPlan::Budgets budgets = core::JobPlan::Budgets::kEnforce) {
   const core::MetricLog log = MetricLogOf(record);
-  return core::JobPlan::Compile(record.spec, path, &log);
+  return core::JobPlan::Compile(record.spec, path, &log, budgets);
 }
 
 absl::Status CheckRequestId(absl::string_view request_id) {
@@ -78,7 +80,7 @@ absl::Status JobRegistry::Load() {
   ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, store_->LoadAll());
   std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs;
   for (core::JobRecord& record : records) {
-    auto plan = CompileRecord(record, "job");
+    auto plan = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
     if (!plan.ok()) {
       return absl::InternalError(absl::StrCat("stored job ", record.job_id,
                                               " does not compile: ", plan.status().message()));
@@ -483,7 +485,8 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
     result.duplicate = true;
     return result;
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan, CompileRecord(record, "job"));
+  ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan,
+                   CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted));
   // New reductions that change a value (a reduction after its schedule stopped applying, in a
   // `sequential` or under a later segment, changes nothing).
   std::vector<int64_t> candidates;

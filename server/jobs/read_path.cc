@@ -40,10 +40,9 @@ absl::StatusOr<PlannedRead> ReadPath::PlanOne(const ReadRequest& request, absl::
                                                        absl::StrCat(prefix, "hyperparameters")));
   *total_values += read.count * static_cast<int64_t>(read.series.size());
   RETURN_IF_ERROR(core::CheckValueCap(*total_values, absl::StrCat(prefix, "count")));
-  const int64_t provisional_from = read.job->plan->ProvisionalFrom(read.series);
-  if (provisional_from < read.start + read.count) {
-    read.provisional_from = std::max(provisional_from, read.start);
-  }
+  const int64_t provisional_from =
+      read.job->plan->ProvisionalFrom(read.series, read.start, read.start + read.count);
+  if (provisional_from != core::kNeverPending) read.provisional_from = provisional_from;
   return read;
 }
 

@@ -106,6 +106,34 @@ TEST_F(JobRegistryTest, FailedStoreWriteChangesNothing) {
   EXPECT_TRUE(registry_.Get("demo").ok());
 }
 
+// The spec cost budget (core/spec_cost.h) applies to what clients send, not to what the server
+// already accepted: a stored job over it (accepted before the budget existed) still loads and
+// takes reports, while CreateJob refuses the same spec.
+TEST_F(JobRegistryTest, AStoredJobOverTheCostBudgetStillLoads) {
+  // 4 hyperparameters x 1,024 groups x 65 nodes (chained of 63 constants and a plateau).
+  core::JobSpec spec = PlateauSpec();
+  std::vector<core::ScheduleSpec> factors(
+      63, core::ScheduleSpec{"constant", {{"factor", 0.5}, {"total_iters", int64_t{3}}}, {}});
+  factors.push_back(spec.hyperparameters[0].schedule);
+  spec.hyperparameters.clear();
+  for (const char* name : {"a", "b", "c", "d"}) {
+    spec.hyperparameters.push_back(
+        {name, std::vector<double>(1024, 0.1), core::ScheduleSpec{"chained", {}, factors}});
+  }
+  EXPECT_EQ(registry_.Create("big", spec, "").status().message(),
+            "job.hyperparameters: costs 266,240 node-groups, over the limit of 262,144 (schedule "
+            "nodes x parameter groups)");
+  core::JobRecord record;
+  record.job_id = "big";
+  record.spec = spec;
+  record.version = 1;
+  ASSERT_TRUE(store_.Put(record).ok());
+  JobRegistry reloaded(&store_, &clock_);
+  ASSERT_TRUE(reloaded.Load().ok());
+  ASSERT_TRUE(reloaded.Get("big").ok());
+  EXPECT_TRUE(reloaded.ReportMetrics("big", 9, {{"loss", 1.0}}, std::nullopt).ok());
+}
+
 TEST_F(JobRegistryTest, ListPagesInIdOrderAndReloads) {
   for (const char* id : {"c", "a", "e", "b", "d"})
     ASSERT_TRUE(registry_.Create(id, StepSpec(10), "").ok());

@@ -139,6 +139,26 @@ TEST_F(ReadPathTest, PendingPolicies) {
   EXPECT_EQ(read_path_.Plan(requests, FieldNames::kSingle, false)->state, ReadPlan::State::kReady);
 }
 
+TEST_F(ReadPathTest, AWarmupBeforeThePlateauAnswersAtOnce) {
+  ASSERT_TRUE(registry_.Create("w", WarmupThenPlateauSpec(), "").ok());
+  // No report has arrived, but the warmup's values (steps 0 to 100: the plateau starts from the
+  // base value at its milestone) read none: final, so a waiting read answers at once.
+  std::vector<ReadRequest> warmup = {Read("w", 0, 101)};
+  auto ready = read_path_.Plan(warmup, FieldNames::kSingle, false);
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->state, ReadPlan::State::kReady);
+  EXPECT_FALSE(ready->reads[0].provisional_from.has_value());
+  // Past the milestone the plateau reads the report at 100 and later: those reads still wait.
+  std::vector<ReadRequest> past = {Read("w", 95, 10)};
+  auto wait = read_path_.Plan(past, FieldNames::kSingle, false);
+  ASSERT_TRUE(wait.ok());
+  EXPECT_EQ(wait->state, ReadPlan::State::kWait);
+  past[0].pending_policy = PendingPolicy::kProvisionalNow;
+  auto now = read_path_.Plan(past, FieldNames::kSingle, false);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->reads[0].provisional_from, 101);
+}
+
 TEST_F(ReadPathTest, AJobBeingReplacedIsNotServedFrom) {
   std::shared_ptr<const Job> job = *registry_.Get("demo");
   job->closing.store(true);  // As a mutation does while it replaces the job.

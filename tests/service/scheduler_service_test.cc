@@ -204,6 +204,40 @@ TEST_F(SchedulerServiceTest, BatchGetValuesIsAllOrNothing) {
   EXPECT_THAT(client_->BatchGetValues(batch).status().message(), HasSubstr("requests[2].count: "));
 }
 
+// Issue 10, item 1: the compile amplification attack (a reader's Preview of a `chained` tree of
+// 64 x 64 x 4 `constant` leaves with 1,024 base values) is refused before anything is compiled,
+// naming the limit and the cost; CreateJob checks the same budget.
+TEST_F(SchedulerServiceTest, ASpecOverTheCostBudgetIsRefusedBeforeCompiling) {
+  v1::Schedule leaf;
+  leaf.mutable_constant()->set_factor(0.5);
+  leaf.mutable_constant()->set_total_iters(1);
+  v1::Schedule inner;
+  for (int i = 0; i < 4; ++i) *inner.mutable_chained()->add_schedules() = leaf;
+  v1::Schedule middle;
+  for (int i = 0; i < 64; ++i) *middle.mutable_chained()->add_schedules() = inner;
+  v1::PreviewRequest request;
+  for (int i = 0; i < 64; ++i)
+    *request.mutable_schedule()->mutable_chained()->add_schedules() = middle;
+  for (int g = 0; g < 1024; ++g) request.add_base_values(0.1);
+  request.set_count(10);
+  auto preview = client_->Preview(request);
+  EXPECT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(preview.status().message(),
+            "schedule: costs 21,038,080 node-groups, over the limit of 262,144 (schedule nodes x "
+            "parameter groups)");
+  v1::Job job;
+  auto* hp = job.add_hyperparameters();
+  hp->set_name("lr");
+  *hp->mutable_base_values() = request.base_values();
+  *hp->mutable_schedule() = request.schedule();
+  auto created = client_->CreateJob("big", job);
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(created.status().message(),
+              HasSubstr("costs 21,038,080 node-groups, over the limit of 262,144"));
+  // The server still answers.
+  EXPECT_TRUE(client_->CreateJob("small", LrJob(R"({"constant": {"factor": 0.5}})")).ok());
+}
+
 TEST_F(SchedulerServiceTest, Preview) {
   v1::PreviewRequest request;
   *request.mutable_schedule() = ScheduleJson(R"({"cosine_annealing": {"t_max": 10}})");
@@ -434,6 +468,34 @@ TEST_F(SchedulerServiceTest, AWaitingGetValuesIsAnsweredWhenTheReportArrives) {
   EXPECT_FALSE(answer->has_provisional_from());
   EXPECT_EQ(service_.waiting_count(), 0u);
   EXPECT_EQ(executor_.queued(), 0u);  // Its deadline timer went with it.
+}
+
+// Issue 14: a linear warmup for 100 steps, then (sequential milestone 100) a plateau on "loss".
+// Without any report, a waiting read of the warmup is answered at once with final values
+// (PyTorch's LinearLR, torch 1.13, which it matches within its rounding: torch multiplies
+// step by step); only the steps past the milestone wait.
+TEST_F(SchedulerServiceTest, AWarmupBeforeAPlateauIsAnsweredAtOnceWithoutReports) {
+  v1::Job job = LrJob(R"({"sequential": {"milestones": [100], "schedules": [
+      {"linear": {"start_factor": 0.01, "total_iters": 100}},
+      {"reduce_on_plateau": {"metric": "loss", "patience": 0, "factor": 0.5}}]}})");
+  auto* metric = job.add_metrics();
+  metric->set_name("loss");
+  metric->set_every_steps(10);
+  ASSERT_TRUE(client_->CreateJob("w", job).ok());
+  auto warmup = client_->GetValues(ValuesAt("w", 0, 100));  // pending_policy: wait.
+  ASSERT_TRUE(warmup.ok()) << warmup.status();
+  EXPECT_FALSE(warmup->has_provisional_from());
+  EXPECT_EQ(service_.waiting_count(), 0u);
+  EXPECT_EQ(executor_.queued(), 0u);  // It never parked.
+  ASSERT_EQ(warmup->series(0).values_size(), 100);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(0), 0.001);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(1), 0.00199);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(50), 0.050499999999999996);
+  EXPECT_DOUBLE_EQ(warmup->series(0).values(99), 0.09900999999999997);
+  // Past the milestone the values read reports that have not arrived.
+  auto past = client_->GetValues(ValuesAt("w", 95, 10, v1::PENDING_POLICY_PROVISIONAL_NOW));
+  ASSERT_TRUE(past.ok()) << past.status();
+  EXPECT_EQ(past->provisional_from(), 101);
 }
 
 // A GetValues that waits, answered at its deadline: the call parks, then the fake clock passes the

@@ -32,6 +32,12 @@ class ChainedNode final : public Node {
     }
   }
 
+  // Every child runs at every step, on the chain's time.
+  void AddReportDependences(int64_t start, int64_t end, int64_t shift,
+                            std::vector<ReportDependence>* out) const override {
+    for (const NodePtr& child : children_) child->AddReportDependences(start, end, shift, out);
+  }
+
  private:
   double base_;
   std::vector<NodePtr> children_;

@@ -249,6 +249,7 @@ absl::StatusOr<NodePtr> CompilePiecewiseConstantDecay(const Params& p) {
   const auto groups = static_cast<size_t>(p.context().num_groups);
   size_t first = 0;
   if (values.size() == per_group * groups && groups > 1) {
+    p.context().MarkGroupDependent();
     first = per_group * static_cast<size_t>(p.context().group);
   } else if (values.size() != per_group) {
     return p.Error("values",

@@ -14,7 +14,8 @@
 //   factor is 1; with a negative factor, the sign alternates): from there on the values are
 //   PyTorch's for every step. Otherwise it needs `total_iters` too.
 // The work is bounded: total_iters (or the steps until a constant factor settles) x the cost of a
-// step x the parameter groups <= kMaxWork.
+// step x the parameter groups <= kMaxMultiplicativeWork, which every multiplicative schedule and
+// group of the job shares (core/spec_cost.h).
 #include <algorithm>
 #include <optional>
 
@@ -23,15 +24,15 @@
 #include "core/kind_registry.h"
 #include "core/kinds/expression_steps.h"
 #include "core/kinds/running_product.h"
+#include "core/spec_cost.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
 namespace {
 
-// The work one spec may cost at compile time, over all its parameter groups, in units of one
-// multiplication: a step costs 1 with a constant factor, 1 + 4 x the expression's instructions
-// otherwise (pow, exp and the like cost several times more than + or <). Well under a second.
-constexpr int64_t kMaxWork = int64_t{1} << 25;
+// Work is counted in units of one multiplication: a step costs 1 with a constant factor, 1 + 4 x
+// the expression's instructions otherwise (pow, exp and the like cost several times more than + or
+// <). kMaxMultiplicativeWork is well under a second.
 
 class ExpressionFactors final : public FactorSequence {
  public:
@@ -87,11 +88,18 @@ absl::StatusOr<NodePtr> CompileMultiplicative(const ScheduleSpec& spec,
     }
   }
   const int64_t cost = constant ? 1 : 1 + 4 * static_cast<int64_t>(expression->instruction_count());
-  const int64_t limit = kMaxWork / cost / std::max(1, context.num_groups);
+  // This schedule's share of the job's budget: its groups, and those of the job's other
+  // multiplicative schedules.
+  const int64_t sharers = std::max<int64_t>({1, context.num_groups, context.multiplicative_groups});
+  const int64_t limit = kMaxMultiplicativeWork / cost / sharers;
   const std::string budget =
-      absl::StrCat(" (the product is computed when the spec is compiled: at most ", limit,
-                   " steps for this lr_lambda and ", context.num_groups, " parameter group",
-                   context.num_groups == 1 ? "" : "s", ")");
+      sharers > context.num_groups
+          ? absl::StrCat(" (the product is computed when the spec is compiled: at most ", limit,
+                         " steps for this lr_lambda, whose budget the job's ", sharers,
+                         " multiplicative schedules x parameter groups share)")
+          : absl::StrCat(" (the product is computed when the spec is compiled: at most ", limit,
+                         " steps for this lr_lambda and ", context.num_groups, " parameter group",
+                         context.num_groups == 1 ? "" : "s", ")");
   if (!constant && !total_iters.has_value()) {
     return p.Error("total_iters",
                    "is required when lr_lambda depends on `step`: the product runs over steps "

@@ -44,6 +44,18 @@ class PiecewiseNode final : public Node {
     }
   }
 
+  // Only the children that run within [start, end), each over its own part on its local time.
+  void AddReportDependences(int64_t start, int64_t end, int64_t shift,
+                            std::vector<ReportDependence>* out) const override {
+    for (size_t child = 0; child < children_.size(); ++child) {
+      const int64_t origin = child == 0 ? 0 : boundaries_[child - 1];
+      const int64_t lo = std::max(start, origin);
+      const int64_t hi = child < boundaries_.size() ? std::min(end, boundaries_[child]) : end;
+      if (lo < hi)
+        children_[child]->AddReportDependences(lo - origin, hi - origin, shift + origin, out);
+    }
+  }
+
  private:
   static double MaxBound(const std::vector<NodePtr>& children) {
     double bound = 0;

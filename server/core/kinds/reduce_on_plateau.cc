@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,11 +17,17 @@ namespace hpsched::core::kinds {
 namespace {
 
 // Values change at `starts` (local steps, increasing): values[i] holds from starts[i - 1] on, and
-// values[0] before starts[0].
+// values[0] before starts[0]. Every value depends on the reports of `metric` from the schedule's
+// first step (global `first_report`) on.
 class StepFunctionNode final : public Node {
  public:
-  StepFunctionNode(std::vector<int64_t> starts, std::vector<double> values)
-      : Node(Bound(values)), starts_(std::move(starts)), values_(std::move(values)) {}
+  StepFunctionNode(std::vector<int64_t> starts, std::vector<double> values, std::string metric,
+                   int64_t first_report)
+      : Node(Bound(values)),
+        starts_(std::move(starts)),
+        values_(std::move(values)),
+        metric_(std::move(metric)),
+        first_report_(first_report) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const int64_t end = start + static_cast<int64_t>(out.size());
@@ -34,6 +41,12 @@ class StepFunctionNode final : public Node {
     }
   }
 
+  void AddReportDependences(int64_t start, int64_t end, int64_t shift,
+                            std::vector<ReportDependence>* out) const override {
+    if (start < end)
+      out->push_back({metric_, first_report_, kStepLimit, start + shift, end + shift});
+  }
+
  private:
   static double Bound(const std::vector<double>& values) {
     double bound = 0;
@@ -43,6 +56,8 @@ class StepFunctionNode final : public Node {
 
   std::vector<int64_t> starts_;
   std::vector<double> values_;
+  std::string metric_;
+  int64_t first_report_;
 };
 
 struct Plateau {
@@ -98,6 +113,8 @@ absl::StatusOr<NodePtr> CompileReduceOnPlateau(const ScheduleSpec& spec,
   }
   if (plateau.eps < 0) return p.Error("eps", absl::StrCat("must be >= 0, got ", plateau.eps));
 
+  // Its notes (metrics, reductions) go to each group's plan: never shared.
+  context.MarkGroupDependent();
   std::vector<int64_t> starts;
   std::vector<double> values = {context.base};
   if (context.metrics != nullptr) {
@@ -140,7 +157,8 @@ absl::StatusOr<NodePtr> CompileReduceOnPlateau(const ScheduleSpec& spec,
       }
     }
   }
-  return std::make_unique<StepFunctionNode>(std::move(starts), std::move(values));
+  return std::make_unique<StepFunctionNode>(std::move(starts), std::move(values), std::move(metric),
+                                            context.time_offset);
 }
 
 }  // namespace hpsched::core::kinds
