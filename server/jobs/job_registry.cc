@@ -273,7 +273,7 @@ absl::Status JobRegistry::PersistServedMarks() {
   }
   // Exact marks and the clean-stop mark together: the next start loads these as they are.
   RETURN_IF_ERROR(store_->PutServedMarks(marks, true));
-  if (!marks.empty()) spdlog::info("wrote the served steps of {} jobs", marks.size());
+  spdlog::info("wrote the served steps of {} jobs and the clean-stop mark", marks.size());
   return absl::OkStatus();
 }
 

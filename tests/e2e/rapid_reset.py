@@ -39,7 +39,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-def attack(host, port, streams, method="/hpsched.v1.SchedulerService/GetValues", deadline_s=120):
+def attack(host, port, streams, method="/hpsched.v1.SchedulerService/GetValues", deadline_s=120, drain_s=15):
     """Opens and resets `streams` streams on one connection. Returns what the server answered (GOAWAY, resets), and
     how many streams were written before the server closed the connection, if it did."""
     sock = socket.create_connection((host, port), timeout=10)
@@ -100,6 +100,30 @@ def attack(host, port, streams, method="/hpsched.v1.SchedulerService/GetValues",
                     break
         if goaway is not None:
             break
+    # Every stream is written; the server may still be working through them (on a loaded machine it lags the
+    # attacker by thousands of streams). Wait, bounded, for what it decides about this connection rather than
+    # leaving before it could: a closed socket or a GOAWAY, or silence until drain_s.
+    drain_end = min(end, time.monotonic() + drain_s)
+    while not closed and goaway is None and time.monotonic() < drain_end:
+        readable, _, _ = select.select([sock], [], [], 0.5)
+        if not readable:
+            continue
+        try:
+            data = sock.recv(1 << 20)
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        try:
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    goaway = {"error_code": int(event.error_code), "last_stream_id": event.last_stream_id}
+                elif isinstance(event, h2.events.StreamReset):
+                    server_resets += 1
+        except h2.exceptions.ProtocolError:
+            pass
     sock.close()
     return {"streams_sent": sent, "goaway": goaway, "server_closed": closed, "server_resets": server_resets}
 
@@ -151,7 +175,7 @@ def percentile(values, p):
     return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1)
 
 
-def measure(address, pid, streams, observer_factory=None, connections=1):
+def measure(address, pid, streams, observer_factory=None, connections=1, drain_s=15):
     """Runs the attack (`connections` connections one after the other, each trying streams / connections streams)
     while sampling the server; returns the measurements (RSS in MB, CPU in s, latencies in ms)."""
     host, port = address.rsplit(":", 1)
@@ -177,7 +201,7 @@ def measure(address, pid, streams, observer_factory=None, connections=1):
     try:
         result = {"streams_sent": 0, "connections_closed_by_server": 0, "goaways": []}
         for _ in range(connections):
-            one = attack(host, int(port), streams // connections)
+            one = attack(host, int(port), streams // connections, drain_s=drain_s)
             result["streams_sent"] += one["streams_sent"]
             result["connections_closed_by_server"] += int(one["server_closed"] or one["goaway"] is not None)
             if one["goaway"] is not None:
