@@ -35,7 +35,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stubs)
-from server_process import ServerProcess  # noqa: E402
+from server_process import ServerProcess, unittest_main  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(REPO, "build")
@@ -754,4 +754,4 @@ def cosine_value(base, eta_min, t_max, t):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest_main()
