@@ -37,9 +37,8 @@ server_pid=""
 source "$here/../lib/checks.sh"
 started=$SECONDS
 
-# A failed run keeps the server's log in BUILD/test-logs/e2e/ (the temporary directory goes) and prints its tail.
-logs="$build/test-logs/e2e"
-rm -rf "$logs"
+# A failed run keeps the server's log in BUILD/test-logs/e2e/RUN/ (the temporary directory goes) and prints its tail.
+logs="$build/test-logs/e2e/$(date +%Y%m%dT%H%M%S)-$$"
 cleanup() {
   local rc=$?
   stop_process "$server_pid"

@@ -4,13 +4,15 @@
     /usr/bin/python3 tests/e2e/harness_test.py BUILD_DIR
 
 Runs two small unittest scripts that start a real hpsched-server through ServerProcess: one fails on purpose, and its
-server's log must be printed (tail) on stderr and kept in BUILD/test-logs/TEST/; one passes, and its log directory
-must be gone. Loopback only; each child is bounded by a timeout.
+server's log must be printed (tail) on stderr and kept in BUILD/test-logs/TEST/RUN/; one passes, and its log
+directory must be gone. Loopback only; each child is bounded by a timeout.
 """
+import glob
 import os
 import subprocess
 import sys
 import tempfile
+import shutil
 import textwrap
 import unittest
 
@@ -45,14 +47,36 @@ class KeepsLogsTest(unittest.TestCase):
 
     def test_failed_test_keeps_and_prints_the_server_log(self):
         r, logs = self.run_child("harness_test_failing", passes=False)
+        self.addCleanup(shutil.rmtree, logs, True)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        log = os.path.join(logs, "child.log")
-        self.assertTrue(os.path.isfile(log), f"no kept log at {log}:\n{r.stderr}")
+        kept = glob.glob(os.path.join(logs, "*", "child.log"))
+        self.assertEqual(len(kept), 1, f"no kept log in {logs}/RUN/:\n{r.stderr}")
+        log = kept[0]
         with open(log) as f:
             text = f.read()
         self.assertIn("serving on 127.0.0.1:", text)
         self.assertIn(f"--- {log} (last", r.stderr)
         self.assertIn("serving on 127.0.0.1:", r.stderr.split(f"--- {log} (last", 1)[1])
+
+    def test_concurrent_runs_of_one_test_keep_their_own_logs(self):
+        """ctest --repeat in two build trees' worth of runs, or two helpers: a passing run must not take a failing
+        run's logs with it."""
+        name = "harness_test_concurrent"
+        self.addCleanup(shutil.rmtree, os.path.join(BUILD, "test-logs", name), True)
+        procs = []
+        for passes in (False, True, True):
+            tmp = tempfile.mkdtemp(prefix="hpsched-harness-")
+            script = os.path.join(tmp, "child.py")
+            with open(script, "w") as f:
+                f.write(CHILD.format(here=HERE, build=BUILD, passes=passes))
+            procs.append(subprocess.Popen([sys.executable, script], env=dict(os.environ, HPSCHED_TEST_NAME=name),
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        results = [(p.wait(timeout=120), p.communicate()) for p in procs]
+        self.assertEqual([code for code, _ in results], [1, 0, 0], results)
+        kept = glob.glob(os.path.join(BUILD, "test-logs", name, "*", "child.log"))
+        self.assertEqual(len(kept), 1, kept)
+        with open(kept[0]) as f:
+            self.assertIn("serving on 127.0.0.1:", f.read())
 
     def test_passed_test_removes_its_logs(self):
         r, logs = self.run_child("harness_test_passing", passes=True)

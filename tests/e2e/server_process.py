@@ -7,10 +7,11 @@
 Flags given replace the defaults of the same name; the defaults are --address=127.0.0.1 --port=0
 --port_file=<tmp>/<name>.port --metrics_port=0. `env` adds environment variables (HPSCHED_* settings).
 
-Server logs are written under the build tree, not into `tmp` (which tests delete): BUILD/test-logs/TEST/NAME.log,
-TEST being the test script's name. A test ends with `finish(ok)` (or runs `unittest_main()`, which calls it): on
-failure it prints the tail of every server log of the run to stderr and keeps the files; on success it removes them.
-A test killed by ctest's timeout keeps them too.
+Server logs are written under the build tree, not into `tmp` (which tests delete):
+BUILD/test-logs/TEST/RUN/NAME.log, TEST being the test script's name and RUN this process's own directory (time and
+pid: runs of one test at the same time never share one). A test ends with `finish(ok)` (or runs `unittest_main()`,
+which calls it): on failure it prints the tail of every server log of the run to stderr and keeps the files; on
+success it removes its RUN directory. A test killed by ctest's timeout keeps them too.
 """
 import atexit
 import os
@@ -24,7 +25,7 @@ import unittest
 TAIL_LINES = 80  # of each server log, printed when a test fails
 
 _logs = []  # every log file of this run, in the order the servers started
-_log_dirs = {}  # build dir -> this run's log directory (emptied on first use)
+_log_dirs = {}  # build dir -> this run's log directory
 
 
 def test_name():
@@ -33,11 +34,11 @@ def test_name():
 
 
 def log_dir(build):
-    """BUILD/test-logs/TEST/, emptied the first time this process asks (a rerun starts with no stale logs)."""
+    """BUILD/test-logs/TEST/RUN/, this process's own directory, created the first time it asks."""
     build = os.path.abspath(build)
     if build not in _log_dirs:
-        path = os.path.join(build, "test-logs", test_name())
-        shutil.rmtree(path, ignore_errors=True)
+        run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+        path = os.path.join(build, "test-logs", test_name(), run)
         os.makedirs(path, exist_ok=True)
         _log_dirs[build] = path
     return _log_dirs[build]
@@ -63,6 +64,11 @@ def finish(ok):
     if ok:
         for path in _log_dirs.values():
             shutil.rmtree(path, ignore_errors=True)
+            for parent in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+                try:
+                    os.rmdir(parent)  # TEST/ and test-logs/, when no other run kept logs there
+                except OSError:
+                    break
         _log_dirs.clear()
     else:
         for path in _logs:
