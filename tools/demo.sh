@@ -4,7 +4,8 @@ set -euo pipefail
 build=${1:-build}
 port=${2:-50051}
 log=$(mktemp)
-"$build/server/hpsched-server" --port="$port" --address=127.0.0.1 >"$log" 2>&1 &
+# The demo reads no metrics: --metrics_port=0 keeps it from needing (or failing on a taken) port 9464.
+"$build/server/hpsched-server" --port="$port" --address=127.0.0.1 --metrics_port=0 >"$log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do

@@ -36,6 +36,9 @@ import time
 import unittest
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import server_process  # noqa: E402  (server logs kept under the build tree when a test fails)
+
 try:
     import yaml
 except ImportError:  # reported by every test that needs it
@@ -54,6 +57,14 @@ ENV_PREFIX = "HPSCHED_"
 # Packages in the Dockerfile that no library needs, on purpose.
 EXTRA_PACKAGES_OK = {"ca-certificates": "TLS roots for outbound TLS (not a shared library)"}
 WAIT = 10.0  # seconds, for every wait on a process
+# For a server to write its port file: generous, since a loaded machine (ctest -j2 beside a build) can take seconds
+# to start one; a liveness bound, not a speed check.
+START_WAIT = 60.0
+
+
+def build_dir():
+    """The build tree holding the server binary (BUILD/server/hpsched-server)."""
+    return os.path.dirname(os.path.dirname(SERVER))
 
 
 def deploy_path(*parts):
@@ -141,6 +152,14 @@ def parse_quantity(text):
     scale = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "K": 10**3, "M": 10**6,
              "G": 10**9, "T": 10**12}[m.group(2)]
     return float(m.group(1)) * scale
+
+
+def makefile_list(name):
+    """The words of `NAME := ...` in the top-level Makefile (continuation lines joined)."""
+    with open(os.path.join(SOURCE_DIR, "Makefile")) as f:
+        text = f.read().replace("\\\n", " ")
+    m = re.search(rf"^{name}\s*:?=(.*)$", text, re.M)
+    return m.group(1).split() if m else []
 
 
 # --- Dockerfile ------------------------------------------------------------------------------------------------------
@@ -378,7 +397,7 @@ def compose_mounts(service):
 # --- processes -----------------------------------------------------------------------------------------------------
 
 
-def wait_for_port_file(proc, path, timeout=WAIT):
+def wait_for_port_file(proc, path, timeout=START_WAIT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -422,6 +441,16 @@ def read(path, limit=4000):
     try:
         with open(path, errors="replace") as f:
             return f.read()[-limit:]
+    except OSError:
+        return ""
+
+
+def read_since(path, offset):
+    """What was appended to `path` after byte `offset`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
     except OSError:
         return ""
 
@@ -555,8 +584,20 @@ class ConfigTest(unittest.TestCase):
         builder_name = builder[2]
         self.assertEqual(froms[-1].split()[0], "debian:bookworm-slim", "runtime stage")
         runs = " ; ".join(df.get("RUN", 0))
-        self.assertRegex(runs, r"\bmake deps\b", "the builder runs `make deps`")
-        self.assertRegex(runs, r"\bmake build BUILD_DIR=/src/build\b", "the builder runs `make build` in /src/build")
+        self.assertRegex(runs, r"\bmake deps-build\b", "the builder runs `make deps-build` (the build set)")
+        self.assertNotRegex(runs, r"\bmake (deps|deps-test|build|test)(\s|$)",
+                            "the builder installs and builds only what the image needs")
+        self.assertRegex(runs, r"\bmake build-server BUILD_DIR=/src/build\b",
+                         "the builder runs `make build-server` in /src/build")
+        # The build set that the builder installs holds none of the test set (no PyTorch, grpcio, clang, Node.js).
+        build_set, test_set = makefile_list("BUILD_PACKAGES"), makefile_list("TEST_PACKAGES")
+        self.assertTrue(build_set and test_set, "BUILD_PACKAGES and TEST_PACKAGES in the Makefile")
+        self.assertEqual(sorted(set(build_set) & set(test_set)), [], "packages in both sets")
+        for package in ("python3-torch", "python3-grpcio", "clang-14", "nodejs", "npm"):
+            self.assertNotIn(package, build_set, "a test dependency in the Makefile's BUILD_PACKAGES")
+        # make itself: the debian:bookworm image does not have it.
+        self.assertRegex(runs, r"apt-get install[^;&|]*\bmake\b[^;|]*&& make deps-build",
+                         "the builder installs make before running it")
         # Every file the builder copies from the context exists.
         for args in df.get("COPY", 0):
             words = [w for w in shlex.split(args) if not w.startswith("--")]
@@ -984,7 +1025,7 @@ SANITIZER_LIBS = re.compile(r"^lib(asan|tsan|ubsan|lsan|hwasan)\.so|^libclang_rt
 @functools.lru_cache(maxsize=None)
 def sanitizer_build():
     """The sanitizer the server was built with (tools/sanitize.sh, -DHPSCHED_SANITIZE=...), or None. Such binaries are
-    not what the image ships (the Dockerfile runs a plain `make build`)."""
+    not what the image ships (the Dockerfile runs a plain `make build-server`)."""
     for soname, _ in ldd_libraries(SERVER):
         m = SANITIZER_LIBS.match(soname)
         if m:
@@ -1047,8 +1088,15 @@ class RuntimeTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, d, True)
         return d
 
+    def log_path(self, name):
+        """A server log under the build tree (BUILD/test-logs/deploy_test/): kept, and its tail printed, when a test
+        fails; removed when every test passes."""
+        path = os.path.join(server_process.log_dir(build_dir()), name)
+        server_process.keep_log(path)
+        return path
+
     def start(self, argv, env, log_path, cwd):
-        log = open(log_path, "wb")
+        log = open(log_path, "ab")  # a restart appends: the log shows both runs
         self.addCleanup(log.close)
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
@@ -1086,10 +1134,10 @@ class RuntimeTest(unittest.TestCase):
                "HPSCHED_METRICS_PORT": "0", "HPSCHED_LOG_FORMAT": "json"}
         if "data_dir" in server_flags():  # the image's data directory, inside DIR (never this host's)
             env["HPSCHED_DATA_DIR"] = root + DATA_DIR
-        log_path = os.path.join(root, "server.log")
+        log_path = self.log_path("runtime_file_set.log")
         proc = self.start([os.path.join(bin_dir, "hpsched-server")], env, log_path, root + DATA_DIR)
         port = wait_for_port_file(proc, port_file)
-        self.assertIsNotNone(port, f"no port file within {WAIT:.0f}s (exit {proc.poll()}):\n{read(log_path)}")
+        self.assertIsNotNone(port, f"no port file within {START_WAIT:.0f}s (exit {proc.poll()}):\n{read(log_path)}")
 
         with self.subTest("hpsched health answers 0 (SERVING)"):
             r = subprocess.run([os.path.join(bin_dir, "hpsched"), "health", f"--target=127.0.0.1:{port}"], env={},
@@ -1184,8 +1232,7 @@ class RuntimeTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 self.assertNotIn("not found", r.stdout)
 
-        log_dir = self.tmpdir()  # outside the root: the server's user cannot touch it
-        log_path = os.path.join(log_dir, "server.log")
+        log_path = self.log_path("image_root.log")  # outside the root: the server's user cannot touch it
         port = proc = None
         metrics_port = None
         for _ in range(3):  # the metrics port is picked here, so another process may take it first
@@ -1193,11 +1240,18 @@ class RuntimeTest(unittest.TestCase):
             env = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_PORT_FILE": "/tmp/port",
                    "HPSCHED_METRICS_ADDRESS": "127.0.0.1", "HPSCHED_METRICS_PORT": str(metrics_port),
                    "HPSCHED_LOG_FORMAT": "json"}
+            offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
             proc = self.start(in_root(f"{BIN_DIR}/hpsched-server"), env, log_path, "/")
             port = wait_for_port_file(proc, os.path.join(root, "tmp", "port"))
-            if port is not None or "metrics" not in read(log_path):
+            if port is not None:
                 break
-        self.assertIsNotNone(port, f"no port file within {WAIT:.0f}s in the chroot (exit {proc.poll()}; "
+            # Stopped before another try, so two servers never run on one data directory (a slow one would write
+            # the port file later, for the next one's test to read); tried again only if this one's own start
+            # failed on the metrics port.
+            stop(proc)
+            if "metrics" not in read_since(log_path, offset):
+                break
+        self.assertIsNotNone(port, f"no port file within {START_WAIT:.0f}s in the chroot (exit {proc.poll()}; "
                                    f"{copied} package files):\n{read(log_path)}")
 
         with self.subTest("the CLI in the image lists jobs (gRPC round trip)"):
@@ -1258,6 +1312,7 @@ def main():
             print(f"not executable: {binary} (build it first)", file=sys.stderr)
             return 1
     program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    server_process.finish(program.result.wasSuccessful())
     return 0 if program.result.wasSuccessful() else 1
 
 

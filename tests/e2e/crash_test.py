@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stub generation)
-from server_process import ServerProcess  # noqa: E402
+from server_process import ServerProcess, finish  # noqa: E402
 
 SPECS = [
     {"step": {"step_size": 7, "gamma": 0.5}},
@@ -370,6 +370,7 @@ def main():
     for f in crash.failures[:50]:
         print("not ok -", f)
     print(f"{crash.checks - len(crash.failures)} passed, {len(crash.failures)} failed")
+    finish(not crash.failures)
     return 1 if crash.failures else 0
 
 

@@ -37,9 +37,20 @@ server_pid=""
 source "$here/../lib/checks.sh"
 started=$SECONDS
 
+# A failed run keeps the server's log in BUILD/test-logs/e2e/RUN/ (the temporary directory goes) and prints its tail.
+logs="$build/test-logs/e2e/$(date +%Y%m%dT%H%M%S)-$$"
 cleanup() {
   local rc=$?
   stop_process "$server_pid"
+  if [[ $rc -ne 0 && -f $tmp/server.log ]]; then
+    mkdir -p "$logs"
+    cp "$tmp/server.log" "$logs/server.log"
+    {
+      echo "--- $logs/server.log (last 80 lines; the file is kept) ---"
+      tail -n 80 "$logs/server.log"
+      echo "--- end of $logs/server.log ---"
+    } >&2
+  fi
   rm -rf "$tmp"
   exit "$rc"
 }

@@ -15,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402
 from security_test import BUF, BUILD  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from server_process import ServerProcess, unittest_main  # noqa: E402
 
 
 class LimitsTest(unittest.TestCase):
@@ -202,4 +202,4 @@ class LimitsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest_main()

@@ -35,7 +35,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stubs)
-from server_process import ServerProcess  # noqa: E402
+from server_process import ServerProcess, unittest_main  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(REPO, "build")
@@ -119,6 +119,24 @@ class LiveJobsTest(unittest.TestCase):
         resp = self.stub.Preview(self.svc.PreviewRequest(schedule=self.schedule(spec), base_values=bases,
                                                          start_step=start, count=count), timeout=RPC)
         return [list(s.values) for s in resp.series]
+
+    def answered_in_time(self, fn, *args, tries=3, **kw):
+        """(response or RpcError, seconds) of fn(*args, **kw), a call with a short deadline that the server answers
+        itself a little before the deadline (scheduler_service.cc's ParkDeadline: at most 100 ms early). On a loaded
+        machine (ctest -j2 beside a build, load 15-20 on 2 cores) that answer can still arrive after the client's own
+        deadline, which gRPC reports as DEADLINE_EXCEEDED "Deadline Exceeded"; such a try is made again, up to
+        `tries` times, so the server must answer in time at least once."""
+        for attempt in range(tries):
+            t0 = time.monotonic()
+            try:
+                return fn(*args, **kw), time.monotonic() - t0
+            except self.grpc.RpcError as e:
+                took = time.monotonic() - t0
+                own_deadline = e.code() == self.grpc.StatusCode.DEADLINE_EXCEEDED and e.details() == "Deadline Exceeded"
+                if not own_deadline or attempt + 1 == tries:
+                    return e, took
+                print(f"try {attempt + 1}: the client's own deadline came first ({took * 1000:.0f} ms; a loaded "
+                      "machine); again", file=sys.stderr)
 
     def assert_code(self, code, fn, *args, contains=None, **kw):
         with self.assertRaises(self.grpc.RpcError) as raised:
@@ -298,9 +316,9 @@ class LiveJobsTest(unittest.TestCase):
         self.pending_job(job_id)
         # Steps before the first expected report's effect are final at once.
         self.assertFalse(self.get_values(job_id, 0, 10, timeout=2).HasField("provisional_from"))
-        t0 = time.monotonic()
-        err = self.assert_code(self.grpc.StatusCode.DEADLINE_EXCEEDED, self.get_values, job_id, 10, timeout=1)
-        took = time.monotonic() - t0
+        err, took = self.answered_in_time(self.get_values, job_id, 10, timeout=1)
+        self.assertIsInstance(err, self.grpc.RpcError, "a waiting call answered with values")
+        self.assertEqual(err.code(), self.grpc.StatusCode.DEADLINE_EXCEEDED, err.details())
         print(f"default policy: DEADLINE_EXCEEDED after {took * 1000:.0f} ms: {err.details()!r}", file=sys.stderr)
         self.assertGreater(took, 0.5)
         self.assertIn("metric reports", err.details(), "the server should answer before the client's deadline")
@@ -308,9 +326,9 @@ class LiveJobsTest(unittest.TestCase):
     def test_pending_wait_then_provisional(self):
         job_id = "pending-wait"
         self.pending_job(job_id)
-        t0 = time.monotonic()
-        resp = self.get_values(job_id, 5, 20, policy=1, timeout=1)
-        took = time.monotonic() - t0
+        resp, took = self.answered_in_time(self.get_values, job_id, 5, 20, policy=1, timeout=1)
+        if isinstance(resp, self.grpc.RpcError):
+            self.fail(f"WAIT_THEN_PROVISIONAL: {resp.code()} {resp.details()!r}, want provisional values")
         print(f"WAIT_THEN_PROVISIONAL answered after {took * 1000:.0f} ms", file=sys.stderr)
         self.assertGreater(took, 0.5)
         self.assertEqual(resp.provisional_from, 10)
@@ -754,4 +772,4 @@ def cosine_value(base, eta_min, t_max, t):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest_main()

@@ -19,7 +19,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402  (stub generation)
-from server_process import ServerProcess  # noqa: E402
+from server_process import ServerProcess, unittest_main  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
 
@@ -146,4 +146,4 @@ class MetricsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest_main()

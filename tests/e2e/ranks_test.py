@@ -31,7 +31,8 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpcio_golden  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+import server_process  # noqa: E402
+from server_process import ServerProcess, unittest_main  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(REPO, "build")
@@ -125,7 +126,9 @@ class RanksTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
     def spawn(self, *args):
-        log = open(os.path.join(self.tmp, f"{self.run_name}-{args[0]}-{len(self.procs)}.log"), "w")
+        path = os.path.join(server_process.log_dir(BUILD), f"{self.run_name}-{args[0]}-{len(self.procs)}.log")
+        server_process.keep_log(path)
+        log = open(path, "w")
         proc = subprocess.Popen([sys.executable, WORKER, *args], stdout=log, stderr=subprocess.STDOUT,
                                 env=dict(os.environ))
         self.procs.append((proc, log))
@@ -216,4 +219,4 @@ class RanksTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest_main()

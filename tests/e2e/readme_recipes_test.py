@@ -21,7 +21,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_process import ServerProcess, read  # noqa: E402
+from server_process import ServerProcess, read, unittest_main  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(REPO, "build")
@@ -151,4 +151,4 @@ class ReadmeRecipesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     README = read(os.path.join(REPO, "README.md"))
-    unittest.main(verbosity=2)
+    unittest_main()

@@ -5,7 +5,9 @@
 // (JSON that does not parse is then tried as binary). The schedule is converted
 // (codec::ScheduleFromProto) and compiled (core::CompileStandalone) for 1 to 3 parameter groups
 // whose base values are derived from a hash of the input and, as in Preview, pass
-// core::CheckBaseValues first.
+// core::CheckBaseValues first, and for a hyperparameter name derived from the same hash: "lr",
+// a momentum name ("momentum", "beta1", which cyclic and one_cycle drive inversely) or another
+// ("weight_decay", "dropout").
 //
 // Checks:
 //   * an invalid spec is rejected with InvalidArgument naming a field under "schedule";
@@ -70,6 +72,14 @@ constexpr double kBases[] = {
     std::numeric_limits<double>::max(),
 };
 static_assert(std::size(kBases) == 16);
+
+// The hyperparameter names a schedule is compiled for: kinds that drive more than one
+// hyperparameter (PyTorch's CyclicLR and OneCycleLR) give another curve under a momentum name.
+constexpr const char* kHyperparameters[] = {"lr", "momentum", "beta1", "weight_decay", "dropout"};
+
+const char* DeriveHyperparameter(Derived& d) {
+  return kHyperparameters[d.Next() % std::size(kHyperparameters)];
+}
 
 std::vector<double> DeriveBases(Derived& d) {
   std::vector<double> bases(1 + d.Next() % 3);
@@ -178,16 +188,19 @@ std::vector<Window> Windows(const core::ScheduleSpec& spec, Derived& d) {
   return windows;
 }
 
-std::string SpecDescription(const hpsched::v1::Schedule& proto, const std::vector<double>& bases) {
+std::string SpecDescription(const hpsched::v1::Schedule& proto, const std::vector<double>& bases,
+                            const char* hyperparameter) {
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(proto, &json);
   std::vector<std::string> b;
   for (double v : bases) b.push_back(Describe(v));
-  return absl::StrCat("schedule: ", json, "\nbase_values: [", absl::StrJoin(b, ", "), "]");
+  return absl::StrCat("hyperparameter: ", hyperparameter, "\nschedule: ", json, "\nbase_values: [",
+                      absl::StrJoin(b, ", "), "]");
 }
 
 void CheckNode(const core::Node& node, const Window& w, const hpsched::v1::Schedule& proto,
-               const core::ScheduleSpec& spec, const std::vector<double>& bases, size_t group) {
+               const core::ScheduleSpec& spec, const std::vector<double>& bases,
+               const char* hyperparameter, size_t group) {
   std::vector<double> batched(w.length, std::numeric_limits<double>::signaling_NaN());
   std::vector<double> again(w.length, -12345.678);
   const core::EvalQuery queries[] = {{&node, w.start, std::span<double>(batched)},
@@ -200,9 +213,9 @@ void CheckNode(const core::Node& node, const Window& w, const hpsched::v1::Sched
     double single = 0;
     node.Evaluate(step, std::span<double>(&single, 1));
     auto where = [&] {
-      return absl::StrCat(SpecDescription(proto, bases), "\ngroup: ", group, "\nstep: ", step,
-                          "\nspan: [", w.start, ", ", w.start + static_cast<int64_t>(w.length),
-                          ")");
+      return absl::StrCat(SpecDescription(proto, bases, hyperparameter), "\ngroup: ", group,
+                          "\nstep: ", step, "\nspan: [", w.start, ", ",
+                          w.start + static_cast<int64_t>(w.length), ")");
     };
     if (!SameValue(batched[i], again[i])) {
       Fail(absl::StrCat("unwritten or nondeterministic value\n", where(), "\nfirst run: ",
@@ -244,13 +257,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const hpsched::core::ScheduleSpec spec = hpsched::codec::ScheduleFromProto(proto);
   Derived d(Hash(data, size));
   const std::vector<double> bases = DeriveBases(d);
+  const char* hyperparameter = DeriveHyperparameter(d);
   // As Preview and the CLI do: base values are checked before the schedule.
   if (const absl::Status status = hpsched::core::CheckBaseValues(bases, "base_values");
       !status.ok()) {
     FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument, status.ToString());
     return 0;
   }
-  auto nodes = hpsched::core::CompileStandalone(spec, bases, "schedule");
+  auto nodes = hpsched::core::CompileStandalone(spec, bases, "schedule", hyperparameter);
   if (!nodes.ok()) {
     FUZZ_CHECK(nodes.status().code() == absl::StatusCode::kInvalidArgument,
                nodes.status().ToString());
@@ -260,7 +274,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(nodes->size() == bases.size(), "one node per base value");
   const std::vector<Window> windows = Windows(spec, d);
   for (size_t g = 0; g < nodes->size(); ++g) {
-    for (const Window& w : windows) CheckNode(*(*nodes)[g], w, proto, spec, bases, g);
+    for (const Window& w : windows)
+      CheckNode(*(*nodes)[g], w, proto, spec, bases, hyperparameter, g);
   }
   return 0;
 }
