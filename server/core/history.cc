@@ -48,6 +48,11 @@ class PiecewiseNode final : public Node {
       ++i;
     }
   }
+  int64_t step_cost() const override {
+    int64_t cost = 1;
+    for (const Piece& piece : pieces_) cost = std::max(cost, 1 + piece.node->step_cost());
+    return cost;
+  }
 
  private:
   std::vector<Piece> pieces_;
@@ -65,6 +70,7 @@ class ScaleNode final : public Node {
     inner_->Evaluate(start, out);
     for (double& v : out) v *= factor_;
   }
+  int64_t step_cost() const override { return 1 + inner_->step_cost(); }
 
  private:
   SharedNode inner_;

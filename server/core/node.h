@@ -32,6 +32,12 @@ class Node {
   // children's values (chained) reject such children, as they cannot prove the product finite.
   double max_abs() const { return max_abs_; }
 
+  // The work of one value, in units of one closed-form value (a few floating-point operations),
+  // at least 1: an estimate, not a proof, for bounding what one request may cost (steps x
+  // step_cost()). A lambda counts its instructions; a composite, itself plus the children one of
+  // its values evaluates.
+  virtual int64_t step_cost() const { return 1; }
+
  protected:
   explicit Node(double max_abs) : max_abs_(max_abs) {}
 

@@ -32,6 +32,12 @@ class ChainedNode final : public Node {
     }
   }
 
+  int64_t step_cost() const override {
+    int64_t cost = 1;
+    for (const NodePtr& child : children_) cost += child->step_cost();
+    return cost;
+  }
+
  private:
   double base_;
   std::vector<NodePtr> children_;

@@ -44,6 +44,13 @@ class PiecewiseNode final : public Node {
     }
   }
 
+  // Each value is one child's: the costliest child's.
+  int64_t step_cost() const override {
+    int64_t cost = 1;
+    for (const NodePtr& child : children_) cost = std::max(cost, 1 + child->step_cost());
+    return cost;
+  }
+
  private:
   static double MaxBound(const std::vector<NodePtr>& children) {
     double bound = 0;
