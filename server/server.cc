@@ -175,8 +175,10 @@ void Server::Shutdown() {
   grpc_server_->GetHealthCheckService()->Shutdown();
   // Watch streams end and waiting calls answer now, so in-flight calls can all finish in time.
   service_->Shutdown();
-  grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                         absl::ToChronoMilliseconds(options_.shutdown_grace));
+  // Evaluations still running at the end of the grace stop at their next chunk.
+  const absl::Time grace_end = clock_.Now() + options_.shutdown_grace;
+  service_->CancelEvaluationsAt(grace_end);
+  grpc_server_->Shutdown(absl::ToChronoTime(grace_end));
   // GetValues only raises a job's served mark in memory; keep the marks for the next start (a
   // crash loses those since the job's last change).
   if (absl::Status status = registry_->PersistServedMarks(); !status.ok()) {
