@@ -730,6 +730,25 @@ TEST_F(CostlyCallsTest, EvaluationsStopAtTheEndOfTheShutdownGrace) {
   EXPECT_EQ(values.status().message(), message);
 }
 
+// Each update wraps the history before it: 256 of them must not make the cost estimate explode
+// (a recursive walk of the shared pieces hung the first version of this change).
+TEST_F(CostlyCallsTest, TheCostOfALongHistoryIsLinear) {
+  for (int k = 0; k < 4; ++k) {
+    v1::UpdateJobRequest update;
+    update.set_name("two");
+    for (int i = 0; i < 64; ++i) {
+      auto* change = update.add_updates();
+      change->set_hyperparameter("lr");
+      change->mutable_segment()->set_effective_step(1000 + 64 * k + i);
+      change->mutable_segment()->set_scale(1.0);
+    }
+    ASSERT_TRUE(client_->UpdateJob(update).ok());
+  }
+  auto values = client_->GetValues(ValuesAt("two", 1200, 3));
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(values->series(1).values(0), std::pow(0.5, 120));
+}
+
 TEST_F(CostlyCallsTest, RepeatedHyperparameterNamesAnswerOnceAndAreBounded) {
   v1::GetValuesRequest request = ValuesAt("two", 0, 3);
   for (int i = 0; i < 1024; ++i) request.add_hyperparameters("lr");
