@@ -94,6 +94,18 @@ ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
 ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Minutes(5),
           "Client pings closer together than this (without calls) are strikes; the second strike "
           "closes the connection (GOAWAY ENHANCE_YOUR_CALM).");
+// Costly work (service-load): see docs/operations.md, Limits.
+ABSL_FLAG(int64_t, max_eval_cost, 50'000'000,
+          "Evaluation budget of one GetValues, BatchGetValues or Preview (count x per-step cost of "
+          "each series); beyond it INVALID_ARGUMENT.");
+ABSL_FLAG(int64_t, inline_eval_cost, int64_t{1} << 20,
+          "Calls costing more than this evaluate on the evaluation threads, not gRPC's.");
+ABSL_FLAG(int, eval_threads, 2, "Threads for costly evaluations.");
+ABSL_FLAG(int64_t, eval_queue, 64,
+          "Costly calls that may wait for an evaluation thread; more are RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_watch_queue_bytes, int64_t{8} << 20,
+          "Bytes of unsent events a WatchJob stream may hold; beyond it the stream ends with "
+          "RESOURCE_EXHAUSTED (the client reconnects for a fresh snapshot).");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics HTTP port; 0 turns metrics off.");
 ABSL_FLAG(std::string, metrics_address, "[::]",
           "Address the metrics endpoint listens on ([::] is every interface, IPv6 and IPv4; "
@@ -239,6 +251,13 @@ int main(int argc, char** argv) {
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_watches)));
   options.limits.max_waiting_calls =
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_waiting_calls)));
+  options.limits.max_eval_cost = std::max<int64_t>(1, absl::GetFlag(FLAGS_max_eval_cost));
+  options.limits.inline_eval_cost = absl::GetFlag(FLAGS_inline_eval_cost);
+  options.limits.eval_threads = std::max(1, absl::GetFlag(FLAGS_eval_threads));
+  options.limits.eval_queue =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_eval_queue)));
+  options.limits.max_watch_queue_bytes =
+      static_cast<size_t>(std::max<int64_t>(1, absl::GetFlag(FLAGS_max_watch_queue_bytes)));
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.sync = absl::GetFlag(FLAGS_sync);
   options.accept_empty_store = absl::GetFlag(FLAGS_accept_empty_store);

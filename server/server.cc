@@ -329,8 +329,10 @@ void Server::Shutdown() {
   if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   // Watch streams end and waiting calls answer now, so in-flight calls can all finish in time.
   service_->Shutdown();
-  grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                         absl::ToChronoMilliseconds(options_.shutdown_grace));
+  // Evaluations still running at the end of the grace stop at their next chunk.
+  const absl::Time grace_end = clock_.Now() + options_.shutdown_grace;
+  service_->CancelEvaluationsAt(grace_end);
+  grpc_server_->Shutdown(absl::ToChronoTime(grace_end));
   // Probes saw NOT_SERVING during the drain; the health port goes last.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   // The exact served marks, and the clean-stop mark with them (the memory store keeps nothing).

@@ -35,7 +35,7 @@ class PiecewiseNode final : public Node {
  public:
   // Each value is one piece's value.
   explicit PiecewiseNode(std::vector<Piece> pieces)
-      : Node(MaxBound(pieces)), pieces_(std::move(pieces)) {}
+      : Node(MaxBound(pieces)), pieces_(std::move(pieces)), step_cost_(CostliestPiece(pieces_)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const int64_t end = start + static_cast<int64_t>(out.size());
@@ -51,6 +51,7 @@ class PiecewiseNode final : public Node {
       ++i;
     }
   }
+  int64_t step_cost() const override { return step_cost_; }
 
   void AddReportDependences(int64_t start, int64_t end, int64_t shift,
                             std::vector<ReportDependence>* out) const override {
@@ -70,7 +71,16 @@ class PiecewiseNode final : public Node {
   }
 
  private:
+  // Computed once: pieces share nodes (each update wraps the history before it), so walking them
+  // on every call could take exponential time.
+  static int64_t CostliestPiece(const std::vector<Piece>& pieces) {
+    int64_t cost = 1;
+    for (const Piece& piece : pieces) cost = std::max(cost, 1 + piece.node->step_cost());
+    return cost;
+  }
+
   std::vector<Piece> pieces_;
+  int64_t step_cost_;
 };
 
 // The values of `inner` times `factor`.
@@ -79,12 +89,14 @@ class ScaleNode final : public Node {
   ScaleNode(SharedNode inner, double factor)
       : Node(RoundBoundUp(inner->max_abs() * std::fabs(factor))),
         inner_(std::move(inner)),
-        factor_(factor) {}
+        factor_(factor),
+        step_cost_(1 + inner_->step_cost()) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     inner_->Evaluate(start, out);
     for (double& v : out) v *= factor_;
   }
+  int64_t step_cost() const override { return step_cost_; }
 
   void AddReportDependences(int64_t start, int64_t end, int64_t shift,
                             std::vector<ReportDependence>* out) const override {
@@ -94,6 +106,7 @@ class ScaleNode final : public Node {
  private:
   SharedNode inner_;
   double factor_;
+  int64_t step_cost_;  // Computed once, as PiecewiseNode's.
 };
 
 class ConstantValueNode final : public Node {

@@ -152,8 +152,15 @@ absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string>
     for (size_t i = 0; i < series_.size(); ++i) selected.push_back(i);
     return selected;
   }
+  if (names.size() > kMaxSelectedNames) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": must name at most ", kMaxSelectedNames,
+                                                   " hyperparameters, got ", names.size()));
+  }
   std::vector<bool> wanted(series_.size(), false);
+  // A name given again selects nothing new: skip it rather than scan every series again.
+  std::set<absl::string_view> seen;
   for (size_t n = 0; n < names.size(); ++n) {
+    if (!seen.insert(names[n]).second) continue;
     bool found = false;
     for (size_t i = 0; i < series_.size(); ++i) {
       if (series_[i].hyperparameter == names[n]) wanted[i] = found = true;

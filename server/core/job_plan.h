@@ -20,6 +20,8 @@ namespace hpsched::core {
 inline constexpr size_t kMaxHyperparameters = 64;
 inline constexpr size_t kMaxGroups = 1024;
 inline constexpr size_t kMaxLabels = 64;
+// Most names one read may list in `hyperparameters` (duplicates included).
+inline constexpr size_t kMaxSelectedNames = 1024;
 
 // The compiled schedule of one hyperparameter for one parameter group.
 struct SeriesPlan {
@@ -65,8 +67,9 @@ class JobPlan {
   const std::vector<int64_t>& reduction_steps() const { return reduction_steps_; }
 
   // Indices into series() of the named hyperparameters, every group of each, in the order of the
-  // job; all series when `names` is empty. InvalidArgument naming `path`[i] for a name the job does
-  // not have.
+  // job, each once however often it is named; all series when `names` is empty. InvalidArgument
+  // naming `path`[i] for a name the job does not have, or `path` for more than kMaxSelectedNames
+  // names.
   absl::StatusOr<std::vector<size_t>> Select(std::span<const std::string> names,
                                              absl::string_view path) const;
 

@@ -57,6 +57,13 @@ class Node {
   virtual void AddReportDependences(int64_t /*start*/, int64_t /*end*/, int64_t /*shift*/,
                                     std::vector<ReportDependence>* /*out*/) const {}
 
+  // The work of one value, in units of one closed-form value (a few floating-point operations),
+  // at least 1: an estimate, not a proof, for bounding what one request may cost (steps x
+  // step_cost()). A lambda counts its instructions; a composite, itself plus the children one of
+  // its values evaluates. O(1): composites compute it once, when they are built (their children may
+  // share nodes, as an updated hyperparameter's history does, so a walk per call could explode).
+  virtual int64_t step_cost() const { return 1; }
+
  protected:
   explicit Node(double max_abs) : max_abs_(max_abs) {}
 

@@ -13,6 +13,15 @@ absl::Status CheckValueCap(int64_t total_values, absl::string_view count_field) 
                    " values (count x series); ask for fewer steps or hyperparameters"));
 }
 
+absl::Status CheckEvalCost(int64_t cost, int64_t limit, absl::string_view count_field) {
+  if (cost <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      count_field, ": the request would cost ", cost,
+      " evaluation units (count x the per-step cost of each series), more than the server's "
+      "limit of ",
+      limit, " (--max_eval_cost); ask for fewer steps, groups or hyperparameters"));
+}
+
 absl::Status CheckPreview(std::span<const double> base_values, int64_t start, int64_t count,
                           const PreviewFields& fields) {
   const std::vector<double> one = {1.0};
@@ -35,6 +44,12 @@ absl::StatusOr<CompiledPreview> CompiledPreview::Compile(const ScheduleSpec& sch
                    CompileStandalone(schedule, base_values, fields.schedule,
                                      hyperparameter.empty() ? "lr" : hyperparameter));
   return preview;
+}
+
+int64_t CompiledPreview::step_cost() const {
+  int64_t cost = 0;
+  for (const NodePtr& node : nodes_) cost += node->step_cost();
+  return cost;
 }
 
 absl::Status CompiledPreview::Evaluate(int64_t start, int64_t count, const Evaluator& evaluator,

@@ -25,6 +25,16 @@ inline int64_t EffectiveCount(int64_t count) { return count == 0 ? 1 : count; }
 // ..." when `total_values` exceeds kMaxValuesPerBatch: the one check of the batch cap.
 absl::Status CheckValueCap(int64_t total_values, absl::string_view count_field);
 
+// The default of the evaluation budget of one request (see CheckEvalCost): 0.05 s to 0.3 s of one
+// core (a unit is 1 to 6 ns: arithmetic to transcendental functions).
+inline constexpr int64_t kDefaultMaxEvalCost = 50'000'000;
+
+// The evaluation cost of one request is the sum over its series of count x Node::step_cost().
+// InvalidArgument "<count_field>: the request would cost N evaluation units (count x the per-step
+// cost of each series), more than the server's limit of L (--max_eval_cost); ..." when `cost`
+// exceeds `limit`: the one check of the evaluation budget.
+absl::Status CheckEvalCost(int64_t cost, int64_t limit, absl::string_view count_field);
+
 // Where preview errors point: the request's field names (the CLI passes its flags).
 struct PreviewFields {
   std::string schedule = "schedule";
@@ -44,6 +54,8 @@ class CompiledPreview {
                                                  const PreviewFields& fields = {});
 
   size_t groups() const { return nodes_.size(); }
+  // The cost of one step of every group: the sum of the nodes' step_cost().
+  int64_t step_cost() const;
 
   // Checks [start, start + EffectiveCount(count)) and the batch cap (count x groups), then
   // evaluates with `evaluator`: `out(group, count)` returns the span group `group` is written to.

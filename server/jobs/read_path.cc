@@ -28,7 +28,7 @@ bool MustWait(const ReadRequest& request, const PlannedRead& read, bool at_deadl
 }  // namespace
 
 absl::StatusOr<PlannedRead> ReadPath::PlanOne(const ReadRequest& request, absl::string_view prefix,
-                                              int64_t* total_values) const {
+                                              int64_t* total_values, int64_t* total_cost) const {
   if (!request.job_id.ok()) return request.job_id.status();
   PlannedRead read;
   read.start = request.start;
@@ -40,6 +40,11 @@ absl::StatusOr<PlannedRead> ReadPath::PlanOne(const ReadRequest& request, absl::
                                                        absl::StrCat(prefix, "hyperparameters")));
   *total_values += read.count * static_cast<int64_t>(read.series.size());
   RETURN_IF_ERROR(core::CheckValueCap(*total_values, absl::StrCat(prefix, "count")));
+  // At most 400000 values of nodes whose step cost is far below 2^40: no overflow.
+  for (size_t index : read.series) {
+    *total_cost += read.count * read.job->plan->series()[index].node->step_cost();
+  }
+  RETURN_IF_ERROR(core::CheckEvalCost(*total_cost, max_eval_cost_, absl::StrCat(prefix, "count")));
   const int64_t provisional_from =
       read.job->plan->ProvisionalFrom(read.series, read.start, read.start + read.count);
   if (provisional_from != core::kNeverPending) read.provisional_from = provisional_from;
@@ -52,7 +57,8 @@ absl::StatusOr<ReadPlan> ReadPath::Plan(std::span<const ReadRequest> requests, F
   for (size_t i = 0; i < requests.size(); ++i) {
     const std::string prefix =
         names == FieldNames::kBatch ? absl::StrCat("requests[", i, "].") : "";
-    ASSIGN_OR_RETURN(PlannedRead read, PlanOne(requests[i], prefix, &plan.total_values));
+    ASSIGN_OR_RETURN(PlannedRead read,
+                     PlanOne(requests[i], prefix, &plan.total_values, &plan.total_cost));
     if (MustWait(requests[i], read, at_deadline)) {
       if (!at_deadline) {
         plan.state = ReadPlan::State::kWait;
@@ -75,7 +81,8 @@ absl::StatusOr<ReadPlan> ReadPath::Plan(std::span<const ReadRequest> requests, F
   return plan;
 }
 
-void ReadPath::Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs) const {
+void ReadPath::Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs,
+                        const core::Evaluator& evaluator) const {
   std::vector<core::EvalQuery> queries;
   queries.reserve(outs.size());
   size_t next = 0;
@@ -85,7 +92,7 @@ void ReadPath::Evaluate(const ReadPlan& plan, std::span<const std::span<double>>
           core::EvalQuery{read.job->plan->series()[index].node.get(), read.start, outs[next++]});
     }
   }
-  evaluator_->Evaluate(queries);
+  evaluator.Evaluate(queries);
 }
 
 }  // namespace hpsched::jobs

@@ -74,6 +74,8 @@ struct ReadPlan {
   State state = State::kReady;
   std::vector<PlannedRead> reads;
   int64_t total_values = 0;
+  // The evaluation cost of the reads: the sum over their series of count x Node::step_cost().
+  int64_t total_cost = 0;
 };
 
 // Whether a batch names its requests' fields "requests[i]." (BatchGetValues) or not (GetValues).
@@ -82,29 +84,38 @@ enum class FieldNames { kSingle, kBatch };
 // Thread-safe; holds no state of its own.
 class ReadPath {
  public:
-  // `registry` and `evaluator` must outlive the read path.
-  ReadPath(const JobRegistry* registry, const core::Evaluator* evaluator)
-      : registry_(registry), evaluator_(evaluator) {}
+  // `registry` and `evaluator` must outlive the read path. A plan may cost at most
+  // `max_eval_cost` (see core::CheckEvalCost).
+  ReadPath(const JobRegistry* registry, const core::Evaluator* evaluator,
+           int64_t max_eval_cost = core::kDefaultMaxEvalCost)
+      : registry_(registry), evaluator_(evaluator), max_eval_cost_(max_eval_cost) {}
 
   // Plans `requests`, all or nothing, in order. Errors are the first failing request's: the job
   // name's, InvalidArgument for the step range, NotFound for the job, InvalidArgument for an
-  // unknown hyperparameter or the batch cap, and, `at_deadline`, DeadlineExceeded for a request
-  // that waits. Without `at_deadline`, a request that waits makes the plan kWait.
+  // unknown hyperparameter, the batch cap or the evaluation budget, and, `at_deadline`,
+  // DeadlineExceeded for a request that waits. Without `at_deadline`, a request that waits makes
+  // the plan kWait.
   absl::StatusOr<ReadPlan> Plan(std::span<const ReadRequest> requests, FieldNames names,
                                 bool at_deadline) const;
 
   // Evaluates a kReady plan into `outs`: one span per planned series, read by read, each of its
-  // read's count. Cannot fail.
-  void Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs) const;
+  // read's count. Cannot fail. The second form evaluates through `evaluator` (a
+  // CancellableEvaluator over evaluator(), for a call that may stop).
+  void Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs) const {
+    Evaluate(plan, outs, *evaluator_);
+  }
+  void Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs,
+                const core::Evaluator& evaluator) const;
 
   const core::Evaluator& evaluator() const { return *evaluator_; }
 
  private:
   absl::StatusOr<PlannedRead> PlanOne(const ReadRequest& request, absl::string_view prefix,
-                                      int64_t* total_values) const;
+                                      int64_t* total_values, int64_t* total_cost) const;
 
   const JobRegistry* const registry_;
   const core::Evaluator* const evaluator_;
+  const int64_t max_eval_cost_;
 };
 
 }  // namespace hpsched::jobs

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "codec/proto_convert.h"
 #include "core/status_macros.h"
+#include "jobs/cancellable_evaluator.h"
 #include "service/job_filter.h"
 #include "service/status_convert.h"
 
@@ -113,16 +114,24 @@ SchedulerService::SchedulerService(jobs::JobRegistry* registry, const ServiceOpt
       own_executor_(options.executor == nullptr ? std::make_unique<jobs::ThreadExecutor>(clock_)
                                                 : nullptr),
       executor_(options.executor != nullptr ? options.executor : own_executor_.get()),
+      own_work_pool_(options.work_pool == nullptr
+                         ? std::make_unique<jobs::WorkPool>(options.limits.eval_threads,
+                                                            options.limits.eval_queue)
+                         : nullptr),
+      work_pool_(options.work_pool != nullptr ? options.work_pool : own_work_pool_.get()),
       read_path_(registry,
-                 options.evaluator != nullptr ? options.evaluator : &core::DefaultEvaluator()),
-      watches_(options.limits.max_watches, clock_, executor_),
+                 options.evaluator != nullptr ? options.evaluator : &core::DefaultEvaluator(),
+                 options.limits.max_eval_cost),
+      watches_(options.limits.max_watches, options.limits.max_watch_queue_bytes, clock_, executor_),
       pending_(options.limits.max_waiting_calls, clock_, executor_) {
   registry_->AddObserver(&watches_);
   registry_->AddObserver(&pending_);
 }
 
 SchedulerService::~SchedulerService() {
-  // Its queued tasks point at watches_ and pending_: drop them first.
+  // The pool's tasks use the read path: run them out first. The executor's queued tasks point at
+  // watches_ and pending_: drop them next.
+  own_work_pool_.reset();
   own_executor_.reset();
 }
 
@@ -233,12 +242,13 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
 // must wait: for metric reports its policy waits for (unless `at_deadline`; at the deadline a
 // request that does not accept provisional values answers DEADLINE_EXCEEDED), or for a job a
 // mutation is replacing (its next event).
-std::optional<absl::Status> SchedulerService::TryValues(const ValuesCall& call, bool at_deadline,
-                                                        PendingCalls::Reason* reason) {
+std::optional<absl::Status> SchedulerService::PlanValues(const ValuesCall& call, bool at_deadline,
+                                                         PendingCalls::Reason* reason,
+                                                         jobs::ReadPlan* plan) {
   for (v1::GetValuesResponse* response : call.responses) response->Clear();
-  absl::StatusOr<jobs::ReadPlan> plan = read_path_.Plan(call.requests, call.names, at_deadline);
-  if (!plan.ok()) return plan.status();
-  switch (plan->state) {
+  absl::StatusOr<jobs::ReadPlan> planned = read_path_.Plan(call.requests, call.names, at_deadline);
+  if (!planned.ok()) return planned.status();
+  switch (planned->state) {
     case jobs::ReadPlan::State::kWait:
       *reason = PendingCalls::Reason::kReports;
       return std::nullopt;
@@ -249,30 +259,115 @@ std::optional<absl::Status> SchedulerService::TryValues(const ValuesCall& call, 
     case jobs::ReadPlan::State::kReady:
       break;
   }
-  std::vector<std::span<double>> outs;
-  for (size_t i = 0; i < plan->reads.size(); ++i) {
-    SizeResponse(plan->reads[i], call.responses[i], &outs);
-  }
-  read_path_.Evaluate(*plan, outs);
-  for (v1::GetValuesResponse* response : call.responses) SetLr(response);
-  CountValues(plan->total_values);
+  *plan = *std::move(planned);
   return absl::OkStatus();
+}
+
+absl::Status SchedulerService::EvaluateValues(const ValuesCall& call, const jobs::ReadPlan& plan,
+                                              const StopFn& stop) {
+  std::vector<std::span<double>> outs;
+  for (size_t i = 0; i < plan.reads.size(); ++i) {
+    SizeResponse(plan.reads[i], call.responses[i], &outs);
+  }
+  const jobs::CancellableEvaluator evaluator(&read_path_.evaluator(), stop);
+  read_path_.Evaluate(plan, outs, evaluator);
+  if (evaluator.stopped()) {
+    for (v1::GetValuesResponse* response : call.responses) response->Clear();
+    return absl::CancelledError();  // Replaced by StoppedStatus where the context is known.
+  }
+  for (v1::GetValuesResponse* response : call.responses) SetLr(response);
+  CountValues(plan.total_values);
+  return absl::OkStatus();
+}
+
+std::optional<absl::Status> SchedulerService::TryValues(const ValuesCall& call, bool at_deadline,
+                                                        PendingCalls::Reason* reason,
+                                                        const StopFn& stop) {
+  jobs::ReadPlan plan;
+  std::optional<absl::Status> planned = PlanValues(call, at_deadline, reason, &plan);
+  if (!planned.has_value() || !planned->ok()) return planned;
+  return EvaluateValues(call, plan, stop);
+}
+
+SchedulerService::StopFn SchedulerService::StopFor(grpc::CallbackServerContext* context,
+                                                   bool check_deadline) const {
+  const absl::Time deadline =
+      check_deadline ? absl::FromChrono(context->deadline()) : absl::InfiniteFuture();
+  // The call's deadline is gRPC's, on the system clock; the shutdown grace is on the service's.
+  return [this, context, deadline] {
+    return absl::Now() >= deadline ||
+           clock_->Now() >=
+               absl::FromUnixNanos(cancel_evaluations_at_.load(std::memory_order_relaxed)) ||
+           context->IsCancelled();
+  };
+}
+
+absl::Status SchedulerService::StoppedStatus(grpc::CallbackServerContext* context) const {
+  if (clock_->Now() >=
+      absl::FromUnixNanos(cancel_evaluations_at_.load(std::memory_order_relaxed))) {
+    return absl::UnavailableError(
+        "the server is shutting down: the evaluation was stopped at the end of its grace");
+  }
+  if (absl::Now() >= absl::FromChrono(context->deadline())) {
+    return absl::DeadlineExceededError("the call's deadline passed during its evaluation");
+  }
+  return absl::CancelledError("the call was cancelled during its evaluation");
+}
+
+void SchedulerService::CancelEvaluationsAt(absl::Time when) {
+  cancel_evaluations_at_.store(absl::ToUnixNanos(when), std::memory_order_relaxed);
+}
+
+grpc::ServerUnaryReactor* SchedulerService::Evaluate(grpc::CallbackServerContext* context,
+                                                     int64_t cost, Work work) {
+  const StopFn stop = StopFor(context);
+  auto finish = [this, context](absl::Status status) {
+    // A stopped evaluation answers why it stopped.
+    if (absl::IsCancelled(status) && status.message().empty()) status = StoppedStatus(context);
+    return status;
+  };
+  if (cost <= options_.limits.inline_eval_cost) return Finish(context, finish(work(stop)));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool accepted = work_pool_->TrySchedule([reactor, work = std::move(work), stop, finish] {
+    reactor->Finish(ToGrpcStatus(finish(work(stop))));
+  });
+  if (!accepted) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "the server is busy with costly evaluations (", work_pool_->queued(),
+        " waiting for its evaluation threads); retry later, or ask for fewer steps, groups or "
+        "hyperparameters per call (a call costing at most ",
+        options_.limits.inline_eval_cost, " evaluation units is never queued)"))));
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerContext* context,
                                                         std::shared_ptr<ValuesCall> call) {
   PendingCalls::Reason reason = PendingCalls::Reason::kReports;
-  std::optional<absl::Status> done = TryValues(*call, false, &reason);
-  if (done.has_value()) return Finish(context, *done);
+  jobs::ReadPlan plan;
+  std::optional<absl::Status> done = PlanValues(*call, false, &reason, &plan);
+  if (done.has_value()) {
+    if (!done->ok()) return Finish(context, *done);
+    const int64_t cost = plan.total_cost;
+    return Evaluate(context, cost, [this, call, plan = std::move(plan)](const StopFn& stop) {
+      return EvaluateValues(*call, plan, stop);
+    });
+  }
   std::set<std::string> job_ids;
   for (const jobs::ReadRequest& request : call->requests) {
     if (request.job_id.ok()) job_ids.insert(*request.job_id);
   }
+  // A parked call's retries evaluate on the service's executor, bounded by max_eval_cost.
   return pending_.Park(
       std::move(job_ids), ParkDeadline(*context, clock_->Now()),
-      [this, call = std::move(call)](bool at_deadline) {
+      [this, call = std::move(call), context,
+       stop = StopFor(context, /*check_deadline=*/false)](bool at_deadline) {
         PendingCalls::Reason ignored;
-        return TryValues(*call, at_deadline, &ignored);
+        std::optional<absl::Status> status = TryValues(*call, at_deadline, &ignored, stop);
+        if (status.has_value() && absl::IsCancelled(*status) && status->message().empty()) {
+          status = StoppedStatus(context);
+        }
+        return status;
       },
       reason);
 }
@@ -349,12 +444,18 @@ grpc::ServerUnaryReactor* SchedulerService::ReportMetrics(grpc::CallbackServerCo
   });
 }
 
-grpc::ServerWriteReactor<v1::WatchJobResponse>* SchedulerService::WatchJob(
-    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SchedulerService::WatchJob(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
   if (absl::Status allowed = Allowed(*context); !allowed.ok()) {
     return WatchHub::Fail(ToGrpcStatus(allowed));
   }
-  auto id = codec::JobIdFromName(request->job(), "job");
+  v1::WatchJobRequest request;
+  grpc::ByteBuffer bytes(*raw);  // Shares the slices; Deserialize consumes its argument.
+  if (!grpc::SerializationTraits<v1::WatchJobRequest>::Deserialize(&bytes, &request).ok()) {
+    return WatchHub::Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                       "the request is not a serialized WatchJobRequest"));
+  }
+  auto id = codec::JobIdFromName(request.job(), "job");
   if (!id.ok()) return WatchHub::Fail(ToGrpcStatus(id.status()));
   auto job = registry_->Get(*id);
   if (!job.ok()) return WatchHub::Fail(ToGrpcStatus(job.status()));
@@ -369,19 +470,41 @@ void SchedulerService::Shutdown() {
 grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext* context,
                                                     const v1::PreviewRequest* request,
                                                     v1::PreviewResponse* response) {
-  return Unary(context, [&]() -> absl::Status {
-    if (!request->has_schedule()) return absl::InvalidArgumentError("schedule: is required");
+  if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
+  if (!request->has_schedule()) {
+    return Finish(context, absl::InvalidArgumentError("schedule: is required"));
+  }
+  std::vector<double> base_values(request->base_values().begin(), request->base_values().end());
+  // The checks of core::PreviewValues, in its order, then the evaluation budget.
+  if (absl::Status checked =
+          core::CheckPreview(base_values, request->start_step(), request->count());
+      !checked.ok()) {
+    return Finish(context, checked);
+  }
+  absl::StatusOr<core::CompiledPreview> compiled =
+      core::CompiledPreview::Compile(codec::ScheduleFromProto(request->schedule()),
+                                     std::move(base_values), request->hyperparameter());
+  if (!compiled.ok()) return Finish(context, compiled.status());
+  const int64_t cost = compiled->step_cost() * core::EffectiveCount(request->count());
+  if (absl::Status budget = core::CheckEvalCost(cost, options_.limits.max_eval_cost, "count");
+      !budget.ok()) {
+    return Finish(context, budget);
+  }
+  auto preview = std::make_shared<const core::CompiledPreview>(*std::move(compiled));
+  return Evaluate(context, cost, [this, preview, request, response](const StopFn& stop) {
+    const jobs::CancellableEvaluator evaluator(&read_path_.evaluator(), stop);
     int64_t values = 0;
-    RETURN_IF_ERROR(core::PreviewValues(
-        codec::ScheduleFromProto(request->schedule()),
-        std::vector<double>(request->base_values().begin(), request->base_values().end()),
-        request->hyperparameter(), request->start_step(), request->count(), read_path_.evaluator(),
-        [&](size_t group, int64_t count) {
-          v1::Series* series = response->add_series();
-          series->set_group(static_cast<int>(group));
-          values += count;
-          return SizedValues(series, count);
-        }));
+    RETURN_IF_ERROR(preview->Evaluate(request->start_step(), request->count(), evaluator,
+                                      [&](size_t group, int64_t count) {
+                                        v1::Series* series = response->add_series();
+                                        series->set_group(static_cast<int>(group));
+                                        values += count;
+                                        return SizedValues(series, count);
+                                      }));
+    if (evaluator.stopped()) {
+      response->Clear();
+      return absl::CancelledError();  // Evaluate answers why it stopped.
+    }
     CountValues(values);
     return absl::OkStatus();
   });

@@ -5,6 +5,9 @@
 #ifndef HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
 #define HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
 
+#include <atomic>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +19,7 @@
 #include "jobs/executor.h"
 #include "jobs/job_registry.h"
 #include "jobs/read_path.h"
+#include "jobs/work_pool.h"
 #include "service/auth.h"
 #include "service/pending_calls.h"
 #include "service/service_metrics.h"
@@ -33,6 +37,21 @@ struct ServiceLimits {
   size_t max_watches = 10'000;
   // GetValues calls parked waiting for metric reports, in all.
   size_t max_waiting_calls = 10'000;
+  // The evaluation budget of one GetValues, BatchGetValues (all its requests) or Preview: the sum
+  // over its series of count x Node::step_cost(); beyond it the call fails INVALID_ARGUMENT
+  // before evaluating (core::CheckEvalCost).
+  int64_t max_eval_cost = core::kDefaultMaxEvalCost;
+  // Calls that cost at most this evaluate on the gRPC thread that received them; costlier ones
+  // go to the work pool, so they cannot take the threads health checks and cheap calls need.
+  int64_t inline_eval_cost = int64_t{1} << 20;
+  // The work pool the service starts when it is given none: its threads, and how many costly
+  // calls may wait for one before further ones answer RESOURCE_EXHAUSTED.
+  int eval_threads = 2;
+  size_t eval_queue = 64;
+  // Bytes of events one WatchJob stream may hold unsent before it is ended with
+  // RESOURCE_EXHAUSTED (it fell behind; it reconnects for a fresh snapshot). A stream always
+  // takes at least one event, however large.
+  size_t max_watch_queue_bytes = size_t{8} << 20;
 };
 
 // What the service is given. Every pointer must outlive the service.
@@ -44,6 +63,10 @@ struct ServiceOptions {
   // a jobs::ThreadExecutor of its own. The executor must drop or have run its tasks before the
   // service is destroyed.
   jobs::Executor* executor = nullptr;
+  // Runs the evaluations that cost more than limits.inline_eval_cost. Null: the service starts a
+  // jobs::WorkPool of limits.eval_threads threads and limits.eval_queue places. Must outlive the
+  // service's calls.
+  jobs::WorkPool* work_pool = nullptr;
   // Null records nothing.
   ServiceMetrics* metrics = nullptr;
   // Evaluates every value served. Null: core::DefaultEvaluator().
@@ -53,7 +76,10 @@ struct ServiceOptions {
   const CallVerdicts* verdicts = nullptr;
 };
 
-class SchedulerService final : public hpsched::v1::SchedulerService::CallbackService {
+// WatchJob is served raw (grpc::ByteBuffer in and out) so that its events are serialized once and
+// shared between streams (see WatchHub); on the wire it is the same method.
+class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCallbackMethod_WatchJob<
+                                   hpsched::v1::SchedulerService::CallbackService> {
  public:
   SchedulerService(jobs::JobRegistry* registry, const ServiceOptions& options);
   explicit SchedulerService(jobs::JobRegistry* registry)
@@ -63,6 +89,9 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   // Graceful shutdown: ends every watch stream (OK) and answers every waiting call as at its
   // deadline; new watches and waits are refused.
   void Shutdown();
+  // Evaluations still running at `when` (by the service's clock) stop at their next chunk and
+  // answer UNAVAILABLE: the server calls this with the end of its shutdown grace.
+  void CancelEvaluationsAt(absl::Time when);
 
   size_t watch_count() const { return watches_.size(); }
   size_t waiting_count() const { return pending_.size(); }
@@ -94,8 +123,10 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   grpc::ServerUnaryReactor* ReportMetrics(grpc::CallbackServerContext* context,
                                           const hpsched::v1::ReportMetricsRequest* request,
                                           hpsched::v1::ReportMetricsResponse* response) override;
-  grpc::ServerWriteReactor<hpsched::v1::WatchJobResponse>* WatchJob(
-      grpc::CallbackServerContext* context, const hpsched::v1::WatchJobRequest* request) override;
+  // `request` is a serialized hpsched.v1.WatchJobRequest; the stream writes serialized
+  // hpsched.v1.WatchJobResponse messages.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchJob(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request) override;
 
  private:
   // A GetValues or BatchGetValues call: its requests as the read path takes them, and the
@@ -105,6 +136,10 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
     jobs::FieldNames names = jobs::FieldNames::kSingle;
     std::vector<hpsched::v1::GetValuesResponse*> responses;
   };
+  // Whether an evaluation should stop (see jobs::CancellableEvaluator).
+  using StopFn = std::function<bool()>;
+  // An evaluation handed to the work pool: the call's status.
+  using Work = std::function<absl::Status(const StopFn& stop)>;
 
   // The authorization interceptor's verdict on the call: OK when authentication is off.
   absl::Status Allowed(const grpc::CallbackServerContext& context) const;
@@ -125,9 +160,25 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   // GetValues and BatchGetValues: plan, then evaluate or park the call until it can be answered.
   grpc::ServerUnaryReactor* ServeValues(grpc::CallbackServerContext* context,
                                         std::shared_ptr<ValuesCall> call);
-  // One try: the call's final status, or nullopt (and why) to wait for a change of its jobs.
+  // Plans the call and sizes its responses: an error, nullopt (and why) to wait for a change of
+  // its jobs, or OK with `plan` ready to evaluate.
+  std::optional<absl::Status> PlanValues(const ValuesCall& call, bool at_deadline,
+                                         PendingCalls::Reason* reason, jobs::ReadPlan* plan);
+  // Evaluates a ready plan into the call's responses, stopping when `stop` says so.
+  absl::Status EvaluateValues(const ValuesCall& call, const jobs::ReadPlan& plan,
+                              const StopFn& stop);
+  // One try of a parked call: PlanValues, then EvaluateValues on the caller's thread.
   std::optional<absl::Status> TryValues(const ValuesCall& call, bool at_deadline,
-                                        PendingCalls::Reason* reason);
+                                        PendingCalls::Reason* reason, const StopFn& stop);
+  // When the evaluations of the call on `context` stop: it was cancelled, its deadline passed
+  // (with `check_deadline`; a parked call's last try answers at its deadline), or the shutdown
+  // grace ended. `context` must outlive the returned function's use.
+  StopFn StopFor(grpc::CallbackServerContext* context, bool check_deadline = true) const;
+  // Why an evaluation stopped (after `stop` said so): CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE.
+  absl::Status StoppedStatus(grpc::CallbackServerContext* context) const;
+  // Runs `work` inline when it costs at most inline_eval_cost, else on the work pool (or answers
+  // RESOURCE_EXHAUSTED when the pool's queue is full); finishes the call with its status.
+  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context, int64_t cost, Work work);
 
   jobs::JobRegistry* const registry_;
   const ServiceOptions options_;
@@ -136,6 +187,11 @@ class SchedulerService final : public hpsched::v1::SchedulerService::CallbackSer
   // Set when no executor was given.
   std::unique_ptr<jobs::ThreadExecutor> own_executor_;
   jobs::Executor* const executor_;
+  // Set when no work pool was given.
+  std::unique_ptr<jobs::WorkPool> own_work_pool_;
+  jobs::WorkPool* const work_pool_;
+  // CancelEvaluationsAt's time, in Unix nanoseconds; INT64_MAX until it is called.
+  std::atomic<int64_t> cancel_evaluations_at_{std::numeric_limits<int64_t>::max()};
   const jobs::ReadPath read_path_;
   WatchHub watches_;
   PendingCalls pending_;

@@ -1,5 +1,6 @@
 #include "service/watch_hub.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <deque>
@@ -13,46 +14,64 @@ namespace {
 
 namespace v1 = ::hpsched::v1;
 
-v1::WatchJobResponse MakeEvent(v1::JobEventType type, const std::string& job_id,
-                               const jobs::Job* job, int64_t effective_step, absl::Time time) {
-  v1::WatchJobResponse event;
-  event.set_type(type);
-  if (job != nullptr) {
-    codec::JobToProto(job->record, *job->plan, event.mutable_job());
-  } else {
-    event.mutable_job()->set_name(codec::JobName(job_id));
-  }
-  event.set_effective_step(effective_step);
-  *event.mutable_event_time() =
+// An event as one WatchJobResponse: its small fields serialized here, then field 2 (the job) as
+// `job_bytes`, shared. Protobuf parsers accept fields in any order, so the job may come last.
+std::shared_ptr<const WatchEvent> MakeEvent(v1::JobEventType type, int64_t effective_step,
+                                            absl::Time time, const grpc::Slice& job_bytes) {
+  v1::WatchJobResponse head;
+  head.set_type(type);
+  head.set_effective_step(effective_step);
+  *head.mutable_event_time() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+  std::string prefix = head.SerializeAsString();
+  // Field 2, length-delimited: the tag, then the length as a varint.
+  uint8_t header[1 + 5];  // A varint32 takes at most 5 bytes.
+  header[0] = (2 << 3) | 2;
+  uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(job_bytes.size()), header + 1);
+  prefix.append(reinterpret_cast<const char*>(header), static_cast<size_t>(end - header));
+  const grpc::Slice slices[] = {grpc::Slice(prefix), job_bytes};
+  auto event = std::make_shared<WatchEvent>();
+  event->bytes = grpc::ByteBuffer(slices, 2);
+  event->size = prefix.size() + job_bytes.size();
   return event;
 }
+
+grpc::Slice SerializeJob(const v1::Job& job) { return grpc::Slice(job.SerializeAsString()); }
 
 }  // namespace
 
 // One stream. Writes go out one at a time from a queue; the last event (a delete, a close or an
 // overflow) finishes the stream once it is written.
-class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
+class WatchHub::Watch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  Watch(WatchHub* hub, std::string job_id, uint64_t sequence)
-      : hub_(hub), job_id_(std::move(job_id)), sequence_(sequence) {}
+  Watch(WatchHub* hub, std::string job_id, uint64_t sequence, size_t max_bytes)
+      : hub_(hub), job_id_(std::move(job_id)), sequence_(sequence), max_bytes_(max_bytes) {}
 
   const std::string& job_id() const { return job_id_; }
   uint64_t sequence() const { return sequence_; }
 
   // Queues `event`; with `finish`, the stream ends with `status` after it (or at once without an
-  // event).
-  void Push(std::optional<v1::WatchJobResponse> event, bool finish,
+  // event). A stream that already holds events and would hold more than max_bytes, or more than
+  // kMaxQueuedEvents, fell behind: its unsent events are dropped and it ends with
+  // RESOURCE_EXHAUSTED once the write in flight (if any) completes.
+  void Push(std::shared_ptr<const WatchEvent> event, bool finish,
             grpc::Status status = grpc::Status::OK) {
     absl::MutexLock lock(&mutex_);
     if (finishing_) return;
-    if (event.has_value()) {
-      if (queue_.size() >= kMaxQueuedEvents) {
+    if (event != nullptr) {
+      if (!queue_.empty() &&
+          (queued_bytes_ + event->size > max_bytes_ || queue_.size() >= kMaxQueuedEvents)) {
         finishing_ = true;
-        final_status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                     "the watcher reads too slowly: more than 1024 events queued");
+        final_status_ = grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("the watcher fell behind: its unread events would hold more than ",
+                         max_bytes_, " bytes or ", kMaxQueuedEvents,
+                         " events (--max_watch_queue_bytes); reconnect for a fresh snapshot"));
+        DropUnsentLocked();
       } else {
-        queue_.push_back(*std::move(event));
+        queued_bytes_ += event->size;
+        queue_.push_back(std::move(event));
       }
     }
     if (finish && !finishing_) {
@@ -65,14 +84,17 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
     writing_ = false;
-    queue_.pop_front();  // the event just written: kept until now, whatever came meanwhile
     if (!ok) {
       // The client went away; OnCancel or OnDone follows.
       queue_.clear();
+      queued_bytes_ = 0;
       if (!finished_) {
         finishing_ = true;
         final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
       }
+    } else {
+      queued_bytes_ -= queue_.front()->size;
+      queue_.pop_front();
     }
     PumpLocked();
   }
@@ -80,11 +102,7 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
   void OnCancel() override {
     hub_->Remove(this);
     absl::MutexLock lock(&mutex_);
-    // A write in flight still reads the front event (StartWrite keeps a pointer to it until
-    // OnWriteDone, which may come after this with ok true and pops it): drop only the rest.
-    // Clearing it all here freed the message under the write, and OnWriteDone then popped an
-    // empty deque: a segfault when a watch was cancelled (deadline, client gone) mid-write.
-    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
+    DropUnsentLocked();
     if (!finishing_) {
       finishing_ = true;
       final_status_ = grpc::Status::CANCELLED;
@@ -98,11 +116,19 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
   }
 
  private:
+  // Keeps only the event being written (gRPC holds it until OnWriteDone).
+  void DropUnsentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back()->size;
+      queue_.pop_back();
+    }
+  }
+
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (writing_ || finished_) return;
     if (!queue_.empty()) {
       writing_ = true;
-      StartWrite(&queue_.front());
+      StartWrite(&queue_.front()->bytes);
     } else if (finishing_) {
       finished_ = true;
       Finish(final_status_);
@@ -112,8 +138,11 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
   WatchHub* const hub_;
   const std::string job_id_;
   const uint64_t sequence_;
+  const size_t max_bytes_;
   absl::Mutex mutex_;
-  std::deque<v1::WatchJobResponse> queue_ ABSL_GUARDED_BY(mutex_);
+  // The events not yet written; the first is in flight while writing_.
+  std::deque<std::shared_ptr<const WatchEvent>> queue_ ABSL_GUARDED_BY(mutex_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
@@ -123,7 +152,7 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<v1::WatchJobRespon
 namespace {
 
 // A reactor that finishes at once with a status.
-class FailedWatch final : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
+class FailedWatch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedWatch(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -133,12 +162,21 @@ class FailedWatch final : public grpc::ServerWriteReactor<v1::WatchJobResponse> 
 
 WatchHub::~WatchHub() { Close(); }
 
-grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchHub::Fail(const grpc::Status& status) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Fail(const grpc::Status& status) {
   return new FailedWatch(status);
 }
 
-grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchHub::Start(
-    std::shared_ptr<const jobs::Job> job) {
+grpc::Slice WatchHub::JobBytesLocked(const std::shared_ptr<const jobs::Job>& job) {
+  SerializedJob& cached = serialized_[job->record.job_id];
+  if (cached.job != job) {
+    v1::Job proto;
+    codec::JobToProto(job->record, *job->plan, &proto);
+    cached = SerializedJob{job, SerializeJob(proto)};
+  }
+  return cached.bytes;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Start(std::shared_ptr<const jobs::Job> job) {
   absl::MutexLock lock(&mutex_);
   if (closed_) {
     return Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
@@ -149,11 +187,9 @@ grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchHub::Start(
                                           " watch streams; retry later")));
   }
   // Registered and given its snapshot under the hub's lock: no change can fall between the two.
-  auto* watch = new Watch(this, job->record.job_id, next_sequence_++);
+  auto* watch = new Watch(this, job->record.job_id, next_sequence_++, max_queue_bytes_);
   watches_.emplace(job->record.job_id, watch);
-  watch->Push(
-      MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, job->record.job_id, job.get(), 0, clock_->Now()),
-      false);
+  watch->Push(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, 0, clock_->Now(), JobBytesLocked(job)), false);
   return watch;
 }
 
@@ -186,18 +222,27 @@ void WatchHub::Deliver() {
     }
     const bool last = event.type == jobs::JobEvent::Type::kDeleted;
     auto [begin, end] = watches_.equal_range(event.job_id);
-    std::optional<v1::WatchJobResponse> message;
+    std::shared_ptr<const WatchEvent> message;
     for (auto it = begin; it != end;) {
       if (it->second->sequence() > queued.sequence) {
         ++it;
         continue;
       }
-      if (!message.has_value()) {
-        message = MakeEvent(type, event.job_id, event.job.get(), event.effective_step, queued.time);
+      if (message == nullptr) {
+        grpc::Slice job_bytes;
+        if (event.job != nullptr) {
+          job_bytes = JobBytesLocked(event.job);
+        } else {
+          v1::Job proto;
+          proto.set_name(codec::JobName(event.job_id));
+          job_bytes = SerializeJob(proto);
+        }
+        message = MakeEvent(type, event.effective_step, queued.time, job_bytes);
       }
-      it->second->Push(*message, last);
+      it->second->Push(message, last);
       it = last ? watches_.erase(it) : std::next(it);
     }
+    if (last || !watches_.contains(event.job_id)) serialized_.erase(event.job_id);
   }
 }
 
@@ -205,8 +250,9 @@ void WatchHub::Close() {
   absl::MutexLock lock(&mutex_);
   closed_ = true;
   queue_.clear();
-  for (auto& [job_id, watch] : watches_) watch->Push(std::nullopt, true);
+  for (auto& [job_id, watch] : watches_) watch->Push(nullptr, true);
   watches_.clear();
+  serialized_.clear();
 }
 
 void WatchHub::Remove(Watch* watch) {
@@ -215,6 +261,7 @@ void WatchHub::Remove(Watch* watch) {
   for (auto it = begin; it != end; ++it) {
     if (it->second == watch) {
       watches_.erase(it);
+      if (!watches_.contains(watch->job_id())) serialized_.erase(watch->job_id());
       return;
     }
   }

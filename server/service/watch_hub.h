@@ -1,6 +1,12 @@
 // WatchJob streams: each watch gets the job on subscribe, then every change the registry reports.
 // The registry tells changes under its write lock; the hub only queues them there and builds and
 // sends the messages on the injected executor, in the order of the changes.
+//
+// Memory: each event is serialized once and its bytes are shared by every stream it goes to (the
+// method is served raw: streams write grpc::ByteBuffers whose slices are reference-counted), and
+// the serialized job is shared by every snapshot of that job version. A stream holds at most
+// max_queue_bytes of events not yet written (or one event, if larger); beyond that it fell behind
+// and ends with RESOURCE_EXHAUSTED, and the client reconnects for a fresh snapshot.
 #ifndef HPSCHED_SERVICE_WATCH_HUB_H_
 #define HPSCHED_SERVICE_WATCH_HUB_H_
 
@@ -21,23 +27,33 @@
 
 namespace hpsched::service {
 
-// Most events queued for one slow watcher before its stream is ended with RESOURCE_EXHAUSTED.
+// Most events queued for one slow watcher before its stream is ended with RESOURCE_EXHAUSTED (the
+// byte bound, max_queue_bytes, usually ends it first).
 inline constexpr size_t kMaxQueuedEvents = 1024;
+
+// One WatchJobResponse, serialized once; shared by the streams it is written to.
+struct WatchEvent {
+  grpc::ByteBuffer bytes;
+  size_t size = 0;
+};
 
 class WatchHub final : public jobs::JobObserver {
  public:
   // `clock` (event times) and `executor` must outlive the hub; the executor must drop or have run
   // its tasks before the hub is destroyed.
-  WatchHub(size_t max_watches, const jobs::Clock* clock, jobs::Executor* executor)
-      : max_watches_(max_watches), clock_(clock), delivery_(executor, [this] { Deliver(); }) {}
+  WatchHub(size_t max_watches, size_t max_queue_bytes, const jobs::Clock* clock,
+           jobs::Executor* executor)
+      : max_watches_(max_watches),
+        max_queue_bytes_(max_queue_bytes),
+        clock_(clock),
+        delivery_(executor, [this] { Deliver(); }) {}
   ~WatchHub() override;
 
   // Starts a stream for `job` that first sends its snapshot. RESOURCE_EXHAUSTED when
   // max_watches streams are open, UNAVAILABLE after Close.
-  grpc::ServerWriteReactor<hpsched::v1::WatchJobResponse>* Start(
-      std::shared_ptr<const jobs::Job> job);
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(std::shared_ptr<const jobs::Job> job);
   // A stream that only finishes with `status`.
-  static grpc::ServerWriteReactor<hpsched::v1::WatchJobResponse>* Fail(const grpc::Status& status);
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Fail(const grpc::Status& status);
 
   // Queues the change and schedules its delivery; builds no message (called under the registry's
   // lock).
@@ -56,11 +72,20 @@ class WatchHub final : public jobs::JobObserver {
     absl::Time time;
     uint64_t sequence;
   };
+  // The serialized job of one version, shared by its snapshots and its event.
+  struct SerializedJob {
+    std::shared_ptr<const jobs::Job> job;
+    grpc::Slice bytes;
+  };
   void Remove(Watch* watch);
   // Sends the queued changes, oldest first, to the watches registered before each.
   void Deliver();
+  // The bytes of `job` from the cache, serializing them when the cache holds another version.
+  grpc::Slice JobBytesLocked(const std::shared_ptr<const jobs::Job>& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const size_t max_watches_;
+  const size_t max_queue_bytes_;
   const jobs::Clock* const clock_;
   mutable absl::Mutex mutex_;
   std::multimap<std::string, Watch*> watches_ ABSL_GUARDED_BY(mutex_);
@@ -69,6 +94,8 @@ class WatchHub final : public jobs::JobObserver {
   // existed when the registry made it), as when changes were sent under the registry's lock.
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
+  // Per watched job, the last version serialized; dropped when its last watch ends.
+  std::map<std::string, SerializedJob> serialized_ ABSL_GUARDED_BY(mutex_);
   // Runs Deliver once for any number of queued changes.
   jobs::CoalescedTask delivery_;
 };

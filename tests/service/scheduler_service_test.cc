@@ -10,13 +10,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "client/client.h"
 #include "client/prefetching_reader.h"
 #include "golden/golden_util.h"
 #include "jobs/executor.h"
+#include "jobs/work_pool.h"
 #include "store/memory_job_store.h"
 
 namespace hpsched {
@@ -679,6 +682,146 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
   EXPECT_EQ(seen, std::vector<double>(final_values->series(0).values().begin(),
                                       final_values->series(0).values().end()));
   EXPECT_LT(seen.back(), 1.0);  // Reductions happened.
+}
+
+// --- Costly work: the evaluation budget, the work pool, cancellation, repeated names
+
+// A service with a small budget (10000 units), costly above 1000 units, and the test's own pool.
+class CostlyCallsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    client::ClientOptions options;
+    options.timeout = absl::Seconds(30);
+    client_ = std::make_unique<client::Client>(server_->InProcessChannel(grpc::ChannelArguments()),
+                                               options);
+    // A step schedule costs 1 unit per value.
+    ASSERT_TRUE(
+        client_->CreateJob("two", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})", {0.1, 1.0}))
+            .ok());
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  service::ServiceOptions Options() {
+    service::ServiceOptions options;
+    options.clock = &clock_;
+    options.executor = &executor_;
+    options.work_pool = &pool_;
+    options.limits.max_eval_cost = 10'000;
+    options.limits.inline_eval_cost = 1'000;
+    return options;
+  }
+
+  static v1::PreviewRequest StepPreview(int64_t count) {
+    v1::PreviewRequest request;
+    *request.mutable_schedule() = ScheduleJson(R"({"step": {"step_size": 10, "gamma": 0.5}})");
+    request.add_base_values(0.1);
+    request.add_base_values(1.0);
+    request.set_count(count);
+    return request;
+  }
+
+  store::MemoryJobStore store_;
+  jobs::FakeClock clock_{absl::Now()};
+  jobs::ManualExecutor executor_{&clock_};
+  jobs::WorkPool pool_{1, 0};
+  jobs::JobRegistry registry_{&store_, &clock_};
+  service::SchedulerService service_{&registry_, Options()};
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(CostlyCallsTest, TheEvaluationBudgetIsCheckedBeforeEvaluating) {
+  const std::string over =
+      ": the request would cost 12000 evaluation units (count x the per-step cost of each "
+      "series), more than the server's limit of 10000 (--max_eval_cost); ask for fewer steps, "
+      "groups or hyperparameters";
+  auto values = client_->GetValues(ValuesAt("two", 0, 6000));
+  EXPECT_EQ(values.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(values.status().message(), "count" + over);
+  // BatchGetValues: the total of its requests.
+  v1::BatchGetValuesRequest batch;
+  *batch.add_requests() = ValuesAt("two", 0, 3000);
+  *batch.add_requests() = ValuesAt("two", 100, 3000);
+  auto batched = client_->BatchGetValues(batch);
+  EXPECT_EQ(batched.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(batched.status().message(), "requests[1].count" + over);
+  auto preview = client_->Preview(StepPreview(6000));
+  EXPECT_EQ(preview.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(preview.status().message(), "count" + over);
+
+  // Within the budget but costly: evaluated on the pool, the same values (PyTorch StepLR, gamma
+  // 0.5 every 10 steps: step 4999 of base 1.0 is 0.5^499).
+  auto within = client_->GetValues(ValuesAt("two", 0, 5000));
+  ASSERT_TRUE(within.ok()) << within.status();
+  EXPECT_EQ(within->series(1).values(4999), std::pow(0.5, 499));
+  auto previewed = client_->Preview(StepPreview(5000));
+  ASSERT_TRUE(previewed.ok()) << previewed.status();
+  EXPECT_EQ(previewed->series(0).values(25), 0.1 * 0.25);
+}
+
+TEST_F(CostlyCallsTest, AFullPoolRefusesCostlyCallsAndServesCheapOnes) {
+  absl::Notification started, release;
+  ASSERT_TRUE(pool_.TrySchedule([&] {
+    started.Notify();
+    release.WaitForNotification();
+  }));
+  started.WaitForNotification();
+  auto costly = client_->Preview(StepPreview(1000));  // 2000 units.
+  EXPECT_EQ(costly.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(costly.status().message(), HasSubstr("busy with costly evaluations"));
+  EXPECT_EQ(client_->GetValues(ValuesAt("two", 0, 1000)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // Cheap calls run on the thread that received them.
+  EXPECT_TRUE(client_->Preview(StepPreview(500)).ok());
+  EXPECT_TRUE(client_->GetValues(ValuesAt("two", 0, 500)).ok());
+  release.Notify();
+}
+
+TEST_F(CostlyCallsTest, EvaluationsStopAtTheEndOfTheShutdownGrace) {
+  service_.CancelEvaluationsAt(clock_.Now());
+  const std::string message =
+      "the server is shutting down: the evaluation was stopped at the end of its grace";
+  auto costly = client_->Preview(StepPreview(4000));
+  EXPECT_EQ(costly.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(costly.status().message(), message);
+  auto values = client_->GetValues(ValuesAt("two", 0, 4000));
+  EXPECT_EQ(values.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(values.status().message(), message);
+}
+
+// Each update wraps the history before it: 256 of them must not make the cost estimate explode
+// (a recursive walk of the shared pieces hung the first version of this change).
+TEST_F(CostlyCallsTest, TheCostOfALongHistoryIsLinear) {
+  for (int k = 0; k < 4; ++k) {
+    v1::UpdateJobRequest update;
+    update.set_name("two");
+    for (int i = 0; i < 64; ++i) {
+      auto* change = update.add_updates();
+      change->set_hyperparameter("lr");
+      change->mutable_segment()->set_effective_step(1000 + 64 * k + i);
+      change->mutable_segment()->set_scale(1.0);
+    }
+    ASSERT_TRUE(client_->UpdateJob(update).ok());
+  }
+  auto values = client_->GetValues(ValuesAt("two", 1200, 3));
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(values->series(1).values(0), std::pow(0.5, 120));
+}
+
+TEST_F(CostlyCallsTest, RepeatedHyperparameterNamesAnswerOnceAndAreBounded) {
+  v1::GetValuesRequest request = ValuesAt("two", 0, 3);
+  for (int i = 0; i < 1024; ++i) request.add_hyperparameters("lr");
+  auto once = client_->GetValues(request);
+  ASSERT_TRUE(once.ok()) << once.status();
+  EXPECT_EQ(once->series_size(), 2);  // lr, each group once.
+  request.add_hyperparameters("lr");
+  auto refused = client_->GetValues(request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "hyperparameters: must name at most 1024 hyperparameters, got 1025");
 }
 
 }  // namespace

@@ -16,7 +16,9 @@ namespace {
 class ChainedNode final : public Node {
  public:
   ChainedNode(double base, std::vector<NodePtr> children, double bound)
-      : Node(bound), base_(base), children_(std::move(children)) {}
+      : Node(bound), base_(base), children_(std::move(children)), step_cost_(1) {
+    for (const NodePtr& child : children_) step_cost_ += child->step_cost();
+  }
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     constexpr size_t kChunk = 256;
@@ -38,9 +40,12 @@ class ChainedNode final : public Node {
     for (const NodePtr& child : children_) child->AddReportDependences(start, end, shift, out);
   }
 
+  int64_t step_cost() const override { return step_cost_; }
+
  private:
   double base_;
   std::vector<NodePtr> children_;
+  int64_t step_cost_;  // Computed once: reads ask for it per call.
 };
 
 }  // namespace

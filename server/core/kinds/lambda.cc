@@ -22,6 +22,9 @@ class LambdaNode final : public Node {
     EvaluateAtSteps(expression_, start, out);
     for (double& value : out) value = base_ * value;
   }
+  int64_t step_cost() const override {
+    return 1 + static_cast<int64_t>(expression_.instruction_count());
+  }
 
  private:
   double base_;

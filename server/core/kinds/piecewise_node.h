@@ -26,7 +26,12 @@ class PiecewiseNode final : public Node {
   PiecewiseNode(std::vector<NodePtr> children, std::vector<int64_t> boundaries)
       : Node(MaxBound(children)),
         children_(std::move(children)),
-        boundaries_(std::move(boundaries)) {}
+        boundaries_(std::move(boundaries)),
+        step_cost_(1) {
+    for (const NodePtr& child : children_) {
+      step_cost_ = std::max(step_cost_, 1 + child->step_cost());
+    }
+  }
 
   void Evaluate(int64_t start, std::span<double> out) const override {
     const int64_t end = start + static_cast<int64_t>(out.size());
@@ -56,6 +61,9 @@ class PiecewiseNode final : public Node {
     }
   }
 
+  // Each value is one child's: the costliest child's (computed once: reads ask for it per call).
+  int64_t step_cost() const override { return step_cost_; }
+
  private:
   static double MaxBound(const std::vector<NodePtr>& children) {
     double bound = 0;
@@ -65,6 +73,7 @@ class PiecewiseNode final : public Node {
 
   std::vector<NodePtr> children_;
   std::vector<int64_t> boundaries_;
+  int64_t step_cost_;
 };
 
 // The pieces of a piecewise kind (sequential's milestones, optax join_schedules' boundaries): reads
