@@ -22,6 +22,7 @@ class SharedNode final : public Node {
                             std::vector<ReportDependence>* out) const override {
     node_->AddReportDependences(start, end, shift, out);
   }
+  int64_t step_cost() const override { return node_->step_cost(); }
 
  private:
   std::shared_ptr<const Node> node_;

@@ -191,6 +191,34 @@ std::string LongExpression() {
   return text;
 }
 
+// A shared subtree costs what it costs unshared: the evaluation budget (steps x step_cost) must not
+// shrink because groups share what they compiled (the wrapper forwards step_cost()).
+TEST(PlanCostTest, ASharedSubtreeKeepsItsStepCost) {
+  const ScheduleSpec tree = Tree(15, 16);
+  CompileContext alone;
+  alone.path = "schedule";
+  alone.base = 0.2;
+  auto unshared = CompileSchedule(tree, alone);
+  ASSERT_TRUE(unshared.ok()) << unshared.status();
+  CompileCache cache;
+  NodePtr last;
+  for (int g = 0; g < 2; ++g) {
+    CompileContext context;
+    context.path = "schedule";
+    context.base = 0.1 * (g + 1);
+    context.group = g;
+    context.num_groups = 2;
+    context.cache = &cache;
+    auto node = CompileSchedule(tree, context);
+    ASSERT_TRUE(node.ok()) << node.status();
+    last = *std::move(node);
+  }
+  ASSERT_GT(cache.shared(), 0);
+  // chained: 1 + its 15 children, each a chained of 1 + 16 constants.
+  EXPECT_EQ((*unshared)->step_cost(), 1 + 15 * 17);
+  EXPECT_EQ(last->step_cost(), (*unshared)->step_cost());
+}
+
 TEST(PlanCostTest, ExpressionOperationsCountPerGroup) {
   const ScheduleSpec lambda{"lambda", {{"expression", LongExpression()}}, {}};
   SpecCost one;

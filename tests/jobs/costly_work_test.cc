@@ -68,11 +68,10 @@ TEST(CancellableEvaluatorTest, StopsBetweenChunks) {
 }
 
 TEST(WorkPoolTest, RefusesBeyondItsThreadsAndQueue) {
-  absl::Notification release;
+  absl::Notification release, started;  // Outlive the pool, whose thread uses them.
   std::atomic<int> ran = 0;
   {
     WorkPool pool(1, 1);
-    absl::Notification started;
     ASSERT_TRUE(pool.TrySchedule([&] {
       started.Notify();
       release.WaitForNotification();

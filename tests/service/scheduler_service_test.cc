@@ -763,12 +763,14 @@ TEST_F(CostlyCallsTest, TheEvaluationBudgetIsCheckedBeforeEvaluating) {
 }
 
 TEST_F(CostlyCallsTest, AFullPoolRefusesCostlyCallsAndServesCheapOnes) {
-  absl::Notification started, release;
-  ASSERT_TRUE(pool_.TrySchedule([&] {
-    started.Notify();
-    release.WaitForNotification();
+  // Shared with the task: it may still be returning from WaitForNotification when the test ends.
+  auto started = std::make_shared<absl::Notification>();
+  auto release = std::make_shared<absl::Notification>();
+  ASSERT_TRUE(pool_.TrySchedule([started, release] {
+    started->Notify();
+    release->WaitForNotification();
   }));
-  started.WaitForNotification();
+  started->WaitForNotification();
   auto costly = client_->Preview(StepPreview(1000));  // 2000 units.
   EXPECT_EQ(costly.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(costly.status().message(), HasSubstr("busy with costly evaluations"));
@@ -777,7 +779,7 @@ TEST_F(CostlyCallsTest, AFullPoolRefusesCostlyCallsAndServesCheapOnes) {
   // Cheap calls run on the thread that received them.
   EXPECT_TRUE(client_->Preview(StepPreview(500)).ok());
   EXPECT_TRUE(client_->GetValues(ValuesAt("two", 0, 500)).ok());
-  release.Notify();
+  release->Notify();
 }
 
 TEST_F(CostlyCallsTest, EvaluationsStopAtTheEndOfTheShutdownGrace) {
