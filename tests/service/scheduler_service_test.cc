@@ -42,16 +42,25 @@ v1::Job LrJob(const std::string& schedule_json, std::vector<double> bases = {0.1
   return job;
 }
 
+// An in-process server for `service`, and a client of it (30 s per call).
+std::unique_ptr<grpc::Server> StartInProcess(grpc::Service* service) {
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+std::unique_ptr<client::Client> InProcessClient(grpc::Server& server) {
+  client::ClientOptions options;
+  options.timeout = absl::Seconds(30);
+  return std::make_unique<client::Client>(server.InProcessChannel(grpc::ChannelArguments()),
+                                          options);
+}
+
 class SchedulerServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    client::ClientOptions options;
-    options.timeout = absl::Seconds(30);
-    client_ = std::make_unique<client::Client>(server_->InProcessChannel(grpc::ChannelArguments()),
-                                               options);
+    server_ = StartInProcess(&service_);
+    client_ = InProcessClient(*server_);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -690,13 +699,8 @@ TEST_F(SchedulerServiceTest, PrefetchingReaderNeverCachesProvisionalValues) {
 class CostlyCallsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    client::ClientOptions options;
-    options.timeout = absl::Seconds(30);
-    client_ = std::make_unique<client::Client>(server_->InProcessChannel(grpc::ChannelArguments()),
-                                               options);
+    server_ = StartInProcess(&service_);
+    client_ = InProcessClient(*server_);
     // A step schedule costs 1 unit per value.
     ASSERT_TRUE(
         client_->CreateJob("two", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})", {0.1, 1.0}))
