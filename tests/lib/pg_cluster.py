@@ -18,7 +18,8 @@ As a command line:
 
     pg_cluster.py run -- CMD ARGS...    # runs CMD with HPSCHED_POSTGRES_URL set; cleans up after
     pg_cluster.py start --dir DIR       # leaves a cluster running; prints its URL (also in DIR/url)
-    pg_cluster.py stop --dir DIR        # stops it, keeps the data (start --dir DIR starts it again)
+    pg_cluster.py stop --dir DIR        # stops it, keeps the data (start --dir DIR starts it again);
+                                        # --mode immediate for a crash
     pg_cluster.py destroy --dir DIR     # stops it and removes DIR
 
 The server authenticates TCP connections with a password (scram-sha-256), so a URL that reaches a
@@ -232,10 +233,14 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "start", "stop", "destroy"])
     parser.add_argument("--dir", help="the cluster's directory (start/stop/destroy)")
-    parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ARGS... (run)")
-    args = parser.parse_args()
+    parser.add_argument("--mode", default="fast", choices=["smart", "fast", "immediate"],
+                        help="stop: how (immediate is a crash: recovery from the WAL at start)")
+    # run: everything after "--" is the command.
+    own, argv = sys.argv[1:], []
+    if "--" in own:
+        own, argv = own[:own.index("--")], own[own.index("--") + 1:]
+    args = parser.parse_args(own)
     if args.command == "run":
-        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:
             parser.error("run: give the command after --")
         cluster = PgCluster(args.dir)
@@ -271,7 +276,7 @@ def main():
             f.write(cluster.url + "\n")
         print(cluster.url)
     elif args.command == "stop":
-        cluster.stop()
+        cluster.stop(mode=args.mode)
     else:
         cluster.destroy()
     return 0
