@@ -1177,6 +1177,24 @@ class ReplicasRuntimeTest(unittest.TestCase):
     deploy_replicas_runtime runs this inside tests/lib/pg_cluster.py): both serve, a job created through one is read
     through the other and through the CLI given both addresses, SIGTERM gives exit 0."""
 
+    def test_start_errors_name_the_url_not_its_password(self):
+        root = tempfile.mkdtemp(prefix="hpsched-deploy-replicas-")
+        self.addCleanup(shutil.rmtree, root, True)
+        base = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_METRICS_PORT": "0",
+                "HPSCHED_STORE": "postgres"}
+        r = subprocess.run([SERVER], env=base, cwd=root, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("cannot start: INVALID_ARGUMENT: --postgres_url: must be set with --store=postgres",
+                      r.stdout + r.stderr)
+        dead = free_loopback_port()
+        url = f"postgresql://hpsched:s3cret-deploy-pw@127.0.0.1:{dead}/hpsched?connect_timeout=5"
+        r = subprocess.run([SERVER], env=dict(base, HPSCHED_POSTGRES_URL=url), cwd=root, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"cannot start: UNAVAILABLE: postgres hpsched@127.0.0.1:{dead}/hpsched: cannot connect: ",
+                      r.stdout + r.stderr)
+        self.assertNotIn("s3cret-deploy-pw", r.stdout + r.stderr)
+
     def test_two_replicas_from_the_configmap(self):
         url = os.environ.get("HPSCHED_POSTGRES_URL")
         if not url:
