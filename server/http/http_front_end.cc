@@ -232,14 +232,20 @@ absl::StatusOr<std::unique_ptr<HttpFrontEnd>> HttpFrontEnd::Start(
 
 HttpFrontEnd::~HttpFrontEnd() { Shutdown(); }
 
-void HttpFrontEnd::Shutdown() {
+void HttpFrontEnd::BeginShutdown() {
   {
     absl::MutexLock lock(&mutex_);
     if (stopping_) return;
     stopping_ = true;
     for (EventStream* stream : streams_) stream->Cancel();
   }
+  // Closes the listening socket: the accept loop ends, and the listener thread then joins the
+  // workers (cpp-httplib's ThreadPool::shutdown).
   if (server_ != nullptr) server_->stop();
+}
+
+void HttpFrontEnd::Shutdown() {
+  BeginShutdown();
   if (listener_.joinable()) listener_.join();
 }
 

@@ -92,7 +92,10 @@ class HttpFrontEnd {
   // Event streams open now.
   int open_streams() const { return open_streams_.load(); }
 
-  // Stops accepting, ends the event streams, waits for the workers. Idempotent.
+  // Stops accepting and ends the event streams, without waiting: the workers finish their
+  // requests (within the read and write timeouts) meanwhile. Idempotent.
+  void BeginShutdown();
+  // BeginShutdown, then waits for the workers. Idempotent.
   void Shutdown();
 
  private:

@@ -440,7 +440,8 @@ class HttpApiTest(unittest.TestCase):
 
     def test_slow_and_abandoned_clients_do_not_hold_shutdown(self):
         tmp = tempfile.mkdtemp(prefix="hpsched-http-shutdown-", dir=self.tmp)
-        server = start_server(tmp, "--shutdown_grace=2s", name="shutdown")
+        # A heartbeat longer than the stop deadline below: only ending the streams at shutdown stops them in time.
+        server = start_server(tmp, "--shutdown_grace=2s", "--http_heartbeat=120s", name="shutdown")
         with self.grpc.insecure_channel(server.address) as channel:
             stub = self.svc_grpc.SchedulerServiceStub(channel)
             job = self.pb.Job()
