@@ -14,10 +14,13 @@
 #include "civetweb.h"
 #include "core/status_macros.h"
 #include "grpc/health/v1/health.pb.h"
+#include "http/http_front_end.h"
 #include "listen_address.h"
 #include "metrics/instrumented_job_store.h"
 #include "metrics/prometheus_metrics.h"
 #include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
 #include "store/postgres_connection.h"
@@ -117,12 +120,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   const bool open = !options.auth_token_file.empty() || options.allow_unauthenticated_remote;
   const bool chose_loopback =
       !open &&
-      (options.address.empty() || (options.metrics_port != 0 && options.metrics_address.empty()));
+      (options.address.empty() || (options.metrics_port != 0 && options.metrics_address.empty()) ||
+       (options.http_port != 0 && options.http_address.empty()));
   ASSIGN_OR_RETURN(options.address, ChooseHost(options.address, open, "address"));
   // An address of metrics that are off binds nothing, so it is not refused.
   if (options.metrics_port != 0) {
     ASSIGN_OR_RETURN(options.metrics_address,
                      ChooseHost(options.metrics_address, open, "metrics_address"));
+  }
+  if (options.http_port != 0) {
+    if (options.http_address.empty()) {
+      options.http_address = options.address;
+    } else {
+      ASSIGN_OR_RETURN(options.http_address,
+                       ChooseHost(options.http_address, open, "http_address"));
+    }
   }
   if (chose_loopback) {
     spdlog::warn(
@@ -149,6 +161,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   }
   if (options.health_port != 0) {
     RETURN_IF_ERROR(CheckCanListen("health", "--health_port", health_address));
+  }
+  const ListenAddress http_address{options.http_address, options.http_port};
+  if (options.http_port != 0) {
+    RETURN_IF_ERROR(CheckCanListen("HTTP", "--http_port", http_address));
   }
   // TLS files are checked before the store is opened, too.
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -213,6 +229,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   if (server->auth_ != nullptr) service_options.verdicts = &server->verdicts_;
   server->service_ =
       std::make_unique<service::SchedulerService>(server->registry_.get(), service_options);
+  {
+    // Sampled at each scrape, on the metrics port and on the HTTP listener's /metrics.
+    service::SchedulerService* service = server->service_.get();
+    server->sampled_gauges_ = server->metrics_->SampledGauges({
+        {"hpsched_watch_streams", "Open WatchJob streams.",
+         [service] { return static_cast<double>(service->watch_count()); }},
+        {"hpsched_waiting_calls", "GetValues calls waiting for metric reports.",
+         [service] { return static_cast<double>(service->waiting_count()); }},
+    });
+  }
   if (options.metrics_port != 0) {
     try {
       server->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
@@ -223,13 +249,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
           absl::StrCat("cannot serve metrics on ", metrics_address.ToString(), ": ", e.what()));
     }
     server->exposer_->RegisterCollectable(server->metrics_->registry());
-    service::SchedulerService* service = server->service_.get();
-    server->sampled_gauges_ = server->metrics_->SampledGauges({
-        {"hpsched_watch_streams", "Open WatchJob streams.",
-         [service] { return static_cast<double>(service->watch_count()); }},
-        {"hpsched_waiting_calls", "GetValues calls waiting for metric reports.",
-         [service] { return static_cast<double>(service->waiting_count()); }},
-    });
     server->exposer_->RegisterCollectable(server->sampled_gauges_);
     const std::vector<int> ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? 0 : ports[0];
@@ -306,6 +325,38 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
     }
     server->health_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   }
+  if (options.http_port != 0) {
+    http::HttpOptions http;
+    http.host = options.http_address;
+    http.port = options.http_port;
+    http.tls_cert = options.tls_cert;
+    http.tls_key = options.tls_key;
+    http.tls_client_ca = options.tls_client_ca;
+    http.max_body_bytes = static_cast<size_t>(std::max(0, options.max_request_bytes));
+    http.max_streams = options.http_max_streams;
+    http.heartbeat = options.http_heartbeat;
+    http.metrics_text = [registry = server->metrics_->registry(),
+                         sampled = server->sampled_gauges_] {
+      std::vector<prometheus::MetricFamily> families = registry->Collect();
+      for (prometheus::MetricFamily& family : sampled->Collect()) {
+        families.push_back(std::move(family));
+      }
+      return prometheus::TextSerializer().Serialize(families);
+    };
+    if (server->auth_ != nullptr) {
+      // Pages need the lowest role; API calls are decided by the gRPC interceptor's table.
+      const service::Authenticator* auth = server->auth_.get();
+      http.authorize_page = [auth](absl::string_view authorization) {
+        return auth->Check(authorization, service::Role::kReader, "pages");
+      };
+    }
+    grpc::ChannelArguments channel_args;
+    // Responses are bounded by the service (the 400,000-value cap), not by a client limit.
+    channel_args.SetMaxReceiveMessageSize(-1);
+    ASSIGN_OR_RETURN(
+        server->http_,
+        http::HttpFrontEnd::Start(http, server->grpc_server_->InProcessChannel(channel_args)));
+  }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   spdlog::info(
       "hpsched-server serving on {}:{} ({}, {}; {} store{}, {} jobs loaded in {}); metrics {}",
@@ -321,12 +372,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       server->metrics_port_ == 0 ? std::string("off")
                                  : absl::StrCat("on http://", options.metrics_address, ":",
                                                 server->metrics_port_, "/metrics"));
+  if (server->http_ != nullptr) {
+    spdlog::info("HTTP (JSON API under /v1/, dashboard at /) on {}://{}:{}",
+                 options.tls_cert.empty() ? "http" : "https", options.http_address,
+                 server->http_->port());
+  }
   if (server->health_port_ != 0) {
     spdlog::info("health only (plaintext grpc.health.v1) on {}:{}", options.health_address,
                  server->health_port_);
   }
   return server;
 }
+
+int Server::http_port() const { return http_ == nullptr ? 0 : http_->port(); }
 
 Server::~Server() {
   Shutdown();
@@ -335,6 +393,10 @@ Server::~Server() {
 
 void Server::Shutdown() {
   if (grpc_server_ == nullptr || shut_down_.exchange(true)) return;
+  // The HTTP listener first: it stops accepting and its event streams end; its workers finish
+  // their requests (at most its 5 s read and write timeouts) while the gRPC port drains, so the two
+  // waits overlap instead of adding up.
+  if (http_ != nullptr) http_->BeginShutdown();
   grpc_server_->GetHealthCheckService()->Shutdown();
   if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   // Watch streams end and waiting calls answer now, so in-flight calls can all finish in time.
@@ -343,6 +405,7 @@ void Server::Shutdown() {
   const absl::Time grace_end = clock_.Now() + options_.shutdown_grace;
   service_->CancelEvaluationsAt(grace_end);
   grpc_server_->Shutdown(absl::ToChronoTime(grace_end));
+  if (http_ != nullptr) http_->Shutdown();
   // Probes saw NOT_SERVING during the drain; the health port goes last.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   // The exact served marks, and the clean-stop mark with them (the memory store keeps nothing).
