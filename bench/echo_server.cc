@@ -1,8 +1,9 @@
-// The RPC benchmark's baseline server (bench/rpc_bench.py): a trivial callback-API service built from the same gRPC
-// as hpsched-server, answering one double (Tiny) or a plain 32 KiB payload (Large) with no other work. GetValues is
-// judged as a ratio of its calls/s under the same load.
+// The RPC benchmark's baseline server (bench/rpc_bench.py): a trivial callback-API service built
+// from the same gRPC as hpsched-server, answering one double (Tiny) or a plain 32 KiB payload
+// (Large) with no other work. GetValues is judged as a ratio of its calls/s under the same load.
 //
-// Usage: echo_server --port_file=FILE   (listens on 127.0.0.1, a free port written to FILE; stops on SIGTERM/SIGINT)
+// Usage: echo_server --port_file=FILE   (listens on 127.0.0.1, a free port written to FILE; stops
+// on SIGTERM/SIGINT)
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "hpsched/bench/echo.grpc.pb.h"
 
 namespace {
@@ -64,6 +66,10 @@ void OnSignal(int) { stop_requested.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef NDEBUG
+  // As hpsched-server does (server/main.cc): the same process-wide lock settings for both servers.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   std::string port_file;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--port_file=", 12) == 0) {
