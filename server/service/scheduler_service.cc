@@ -26,10 +26,14 @@ void ToProto(const jobs::Job& job, v1::Job* proto) {
   codec::JobToProto(job.record, *job.plan, proto);
 }
 
-// Sizes `series` for `count` values and returns its buffer, for the evaluator to write into.
+// Sizes `series` for `count` values and returns its buffer, for the evaluator to write into. The
+// values are left unset (no zero fill: 1.3% of a count-4096 call's CPU): the evaluator writes every
+// one, and a call whose evaluation stops clears its responses.
 std::span<double> SizedValues(v1::Series* series, int64_t count) {
-  series->mutable_values()->Resize(static_cast<int>(count), 0.0);
-  return std::span<double>(series->mutable_values()->mutable_data(), static_cast<size_t>(count));
+  google::protobuf::RepeatedField<double>* values = series->mutable_values();
+  values->Reserve(static_cast<int>(count));
+  double* out = values->AddNAlreadyReserved(static_cast<int>(count));
+  return std::span<double>(out, static_cast<size_t>(count));
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
