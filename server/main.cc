@@ -173,8 +173,9 @@ struct GivenFlags {
 int main(int argc, char** argv) {
 #ifdef NDEBUG
   // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock (gRPC's own included) feeds
-  // a process-wide lock-order graph: about 4% of a GetValues call's CPU (bench/README.md). Release
-  // builds skip it, as Abseil's own NDEBUG default does; the tests' builds keep it.
+  // a process-wide lock-order graph: 3.3% of the server's CPU under GetValues load
+  // (bench/README.md). NDEBUG builds of the server skip it, as Abseil's own NDEBUG default does;
+  // Debug builds and the unit tests (which do not run this main) keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
   absl::SetProgramUsageMessage(
