@@ -40,7 +40,7 @@ ECHO_COUNT = "/hpsched.bench.Echo/Count"
 LARGE_COUNT = 4096
 H2LOAD_IN_FLIGHT = 8 * 64  # -c 8 -m 64
 # h2load's calls per measured run (full, quick), about 5 s each here; a warm-up run of a tenth goes first.
-H2LOAD_CALLS = {"tiny": {False: 200000, True: 5000}, "large": {False: 80000, True: 2000}}
+H2LOAD_CALLS = {"tiny": {False: 150000, True: 5000}, "large": {False: 40000, True: 2000}}
 # The targets of issue 11.
 TARGET_TINY_RATIO = 0.95
 TARGET_P99_MS = 2.0
