@@ -19,7 +19,7 @@ DEMO_TARGETS := hpsched-server toy-trainer hpsched
 SERVER_TARGETS := hpsched-server hpsched
 PORT ?= 50051
 
-.PHONY: all deps deps-build deps-test build build-demo build-server demo test test-asan test-tsan fuzz fuzz-long soak bench format \
+.PHONY: all deps deps-build deps-test build build-demo build-server demo test test-asan test-tsan fuzz fuzz-long soak bench bench-smoke format \
   clean
 
 all: build
@@ -107,8 +107,13 @@ soak: build
 	/usr/bin/python3 tests/e2e/crash_test.py $(BUILD_DIR) 30 --sync off
 	/usr/bin/python3 tests/e2e/flood_test.py $(BUILD_DIR) 200000
 
+# Every section of bench/run_bench.py (SECTIONS), each within its budget, in under 15 minutes on 2 cores; writes
+# bench/results/<date>-<short commit>.md. bench-smoke: the same in smoke mode (seconds), into the build tree.
 bench: build
-	@echo "benchmarks: see bench/README.md"
+	/usr/bin/python3 bench/run_bench.py --build=$(BUILD_DIR)
+
+bench-smoke: build
+	/usr/bin/python3 bench/run_bench.py --quick --build=$(BUILD_DIR) --out-dir=$(BUILD_DIR)/bench-smoke
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -121,19 +121,27 @@ ResetGuard::InterceptorFactory() {
   return std::make_unique<ResetGuardFactory>(this);
 }
 
+ResetGuard::Shard& ResetGuard::ShardOf(const std::string& peer) {
+  return shards_[absl::Hash<std::string>{}(peer) % kShards];
+}
+
 void ResetGuard::CallStarted(const std::string& peer) {
   if (threshold_ <= 0) return;
-  absl::MutexLock lock(&mutex_);
-  if (peers_.size() >= kMaxPeers && !peers_.contains(peer)) peers_.clear();
-  ++peers_[peer].calls;
+  Shard& shard = ShardOf(peer);
+  absl::MutexLock lock(&shard.mutex);
+  if (shard.peers.size() >= kMaxPeers / kShards && !shard.peers.contains(peer)) {
+    shard.peers.clear();
+  }
+  ++shard.peers[peer].calls;
 }
 
 void ResetGuard::CallEnded(const std::string& peer, bool premature) {
   if (threshold_ <= 0 || !premature) return;
   {
-    absl::MutexLock lock(&mutex_);
-    auto it = peers_.find(peer);
-    if (it == peers_.end()) return;
+    Shard& shard = ShardOf(peer);
+    absl::MutexLock lock(&shard.mutex);
+    auto it = shard.peers.find(peer);
+    if (it == shard.peers.end()) return;
     Counts& counts = it->second;
     ++counts.premature;
     if (counts.closing || counts.premature < threshold_ || 2 * counts.premature <= counts.calls) {

@@ -20,12 +20,15 @@
 // (deploy/envoy/) remains the answer to many connections.
 //
 // Thread-safe; the per-call cost is one lock of a mutex around a hash map update at the call's
-// start and end. The table is bounded (`kMaxPeers`); when full it is cleared.
+// start (and at its end when premature). The table is split in kShards by the peer's hash, each
+// with its own mutex, so concurrent calls of different connections seldom wait for each other.
+// It is bounded (`kMaxPeers` in all); a full shard is cleared.
 #ifndef HPSCHED_SERVER_RESET_GUARD_H_
 #define HPSCHED_SERVER_RESET_GUARD_H_
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -33,6 +36,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/synchronization/mutex.h"
 
 namespace hpsched::server {
@@ -53,16 +57,21 @@ class ResetGuard {
 
  private:
   static constexpr size_t kMaxPeers = 1 << 16;
+  static constexpr size_t kShards = 16;
   struct Counts {
     int64_t calls = 0;
     int64_t premature = 0;
     bool closing = false;
   };
+  struct Shard {
+    absl::Mutex mutex;
+    absl::flat_hash_map<std::string, Counts> peers ABSL_GUARDED_BY(mutex);
+  };
+  Shard& ShardOf(const std::string& peer);
 
   const int64_t threshold_;
   std::atomic<int64_t> closed_{0};
-  absl::Mutex mutex_;
-  absl::flat_hash_map<std::string, Counts> peers_ ABSL_GUARDED_BY(mutex_);
+  std::array<Shard, kShards> shards_;
 };
 
 // Shuts down (SHUT_RDWR) every socket of this process whose peer is `peer`, in gRPC's form

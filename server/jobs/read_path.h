@@ -110,7 +110,10 @@ class ReadPath {
   const core::Evaluator& evaluator() const { return *evaluator_; }
 
  private:
-  absl::StatusOr<PlannedRead> PlanOne(const ReadRequest& request, absl::string_view prefix,
+  // The field paths one request's errors name (read_path.cc).
+  class FieldPaths;
+
+  absl::StatusOr<PlannedRead> PlanOne(const ReadRequest& request, const FieldPaths& fields,
                                       int64_t* total_values, int64_t* total_cost) const;
 
   const JobRegistry* const registry_;

@@ -1,6 +1,7 @@
 #include "service/scheduler_service.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,10 +26,14 @@ void ToProto(const jobs::Job& job, v1::Job* proto) {
   codec::JobToProto(job.record, *job.plan, proto);
 }
 
-// Sizes `series` for `count` values and returns its buffer, for the evaluator to write into.
+// Sizes `series` for `count` values and returns its buffer, for the evaluator to write into. The
+// values are left unset (no zero fill: 1.3% of a count-4096 call's CPU): the evaluator writes every
+// one, and a call whose evaluation stops clears its responses.
 std::span<double> SizedValues(v1::Series* series, int64_t count) {
-  series->mutable_values()->Resize(static_cast<int>(count), 0.0);
-  return std::span<double>(series->mutable_values()->mutable_data(), static_cast<size_t>(count));
+  google::protobuf::RepeatedField<double>* values = series->mutable_values();
+  values->Reserve(static_cast<int>(count));
+  double* out = values->AddNAlreadyReserved(static_cast<int>(count));
+  return std::span<double>(out, static_cast<size_t>(count));
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
@@ -48,10 +53,11 @@ jobs::PendingPolicy PolicyFromProto(v1::PendingPolicy policy) {
   }
 }
 
+// `job_field`: the path errors about the job's name name ("job", "requests[i].job").
 jobs::ReadRequest ReadRequestFromProto(const v1::GetValuesRequest& request,
-                                       absl::string_view prefix) {
+                                       absl::string_view job_field) {
   jobs::ReadRequest read;
-  read.job_id = codec::JobIdFromName(request.job(), absl::StrCat(prefix, "job"));
+  read.job_id = codec::JobIdFromName(request.job(), job_field);
   read.start = request.step();
   read.count = request.count();
   read.hyperparameters.assign(request.hyperparameters().begin(), request.hyperparameters().end());
@@ -126,6 +132,8 @@ SchedulerService::SchedulerService(jobs::JobRegistry* registry, const ServiceOpt
       pending_(options.limits.max_waiting_calls, clock_, executor_) {
   registry_->AddObserver(&watches_);
   registry_->AddObserver(&pending_);
+  SetMessageAllocatorFor_GetValues(&get_values_messages_);
+  SetMessageAllocatorFor_BatchGetValues(&batch_get_values_messages_);
 }
 
 SchedulerService::~SchedulerService() {
@@ -293,13 +301,15 @@ SchedulerService::StopFn SchedulerService::StopFor(grpc::CallbackServerContext* 
                                                    bool check_deadline) const {
   const absl::Time deadline =
       check_deadline ? absl::FromChrono(context->deadline()) : absl::InfiniteFuture();
+  return [this, context, deadline] { return ShouldStop(context, deadline); };
+}
+
+bool SchedulerService::ShouldStop(grpc::CallbackServerContext* context, absl::Time deadline) const {
   // The call's deadline is gRPC's, on the system clock; the shutdown grace is on the service's.
-  return [this, context, deadline] {
-    return absl::Now() >= deadline ||
-           clock_->Now() >=
-               absl::FromUnixNanos(cancel_evaluations_at_.load(std::memory_order_relaxed)) ||
-           context->IsCancelled();
-  };
+  return absl::Now() >= deadline ||
+         clock_->Now() >=
+             absl::FromUnixNanos(cancel_evaluations_at_.load(std::memory_order_relaxed)) ||
+         context->IsCancelled();
 }
 
 absl::Status SchedulerService::StoppedStatus(grpc::CallbackServerContext* context) const {
@@ -348,6 +358,15 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerCont
   std::optional<absl::Status> done = PlanValues(*call, false, &reason, &plan);
   if (done.has_value()) {
     if (!done->ok()) return Finish(context, *done);
+    if (plan.total_cost <= options_.limits.inline_eval_cost) {
+      // Evaluate's inline case without its closures (each a heap allocation): the stop check
+      // lives on this stack, for as long as the evaluation that reads it.
+      const absl::Time deadline = absl::FromChrono(context->deadline());
+      auto stop_now = [this, context, deadline] { return ShouldStop(context, deadline); };
+      absl::Status status = EvaluateValues(*call, plan, StopFn(std::ref(stop_now)));
+      if (absl::IsCancelled(status) && status.message().empty()) status = StoppedStatus(context);
+      return Finish(context, status);
+    }
     const int64_t cost = plan.total_cost;
     return Evaluate(context, cost, [this, call, plan = std::move(plan)](const StopFn& stop) {
       return EvaluateValues(*call, plan, stop);
@@ -377,7 +396,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContex
                                                       v1::GetValuesResponse* response) {
   if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
   auto call = std::make_shared<ValuesCall>();
-  call->requests.push_back(ReadRequestFromProto(*request, ""));
+  call->requests.push_back(ReadRequestFromProto(*request, "job"));
   call->responses.push_back(response);
   return ServeValues(context, std::move(call));
 }
@@ -395,7 +414,7 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
   call->names = jobs::FieldNames::kBatch;
   for (int i = 0; i < request->requests_size(); ++i) {
     call->requests.push_back(
-        ReadRequestFromProto(request->requests(i), absl::StrCat("requests[", i, "].")));
+        ReadRequestFromProto(request->requests(i), absl::StrCat("requests[", i, "].job")));
     call->responses.push_back(response->add_responses());
   }
   return ServeValues(context, std::move(call));

@@ -20,6 +20,7 @@
 #include "jobs/job_registry.h"
 #include "jobs/read_path.h"
 #include "jobs/work_pool.h"
+#include "service/arena_messages.h"
 #include "service/auth.h"
 #include "service/pending_calls.h"
 #include "service/service_metrics.h"
@@ -174,6 +175,9 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
   // (with `check_deadline`; a parked call's last try answers at its deadline), or the shutdown
   // grace ended. `context` must outlive the returned function's use.
   StopFn StopFor(grpc::CallbackServerContext* context, bool check_deadline = true) const;
+  // What StopFor's functions answer: whether the call on `context` should stop now, `deadline`
+  // being its deadline (or InfiniteFuture).
+  bool ShouldStop(grpc::CallbackServerContext* context, absl::Time deadline) const;
   // Why an evaluation stopped (after `stop` said so): CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE.
   absl::Status StoppedStatus(grpc::CallbackServerContext* context) const;
   // Runs `work` inline when it costs at most inline_eval_cost, else on the work pool (or answers
@@ -195,6 +199,11 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
   const jobs::ReadPath read_path_;
   WatchHub watches_;
   PendingCalls pending_;
+  // The values calls' messages, on one arena per call (registered in the constructor).
+  ArenaMessageAllocator<hpsched::v1::GetValuesRequest, hpsched::v1::GetValuesResponse>
+      get_values_messages_;
+  ArenaMessageAllocator<hpsched::v1::BatchGetValuesRequest, hpsched::v1::BatchGetValuesResponse>
+      batch_get_values_messages_;
 };
 
 }  // namespace hpsched::service
