@@ -46,6 +46,8 @@ class Section(NamedTuple):
 SECTIONS = [
     Section("RPC: GetValues against a gRPC echo baseline",
             [PYTHON, "bench/rpc_bench.py", "--build={build}"], budget_s=300, quick_budget_s=60),
+    Section("HTTP: the JSON API against gRPC", [PYTHON, "bench/http_bench.py", "{build}"], budget_s=60,
+            quick_budget_s=30),
 ]
 
 
