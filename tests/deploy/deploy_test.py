@@ -1214,7 +1214,8 @@ class ReplicasRuntimeTest(unittest.TestCase):
         for i in range(2):
             port_file = os.path.join(root, f"port{i}")
             env = dict(base, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=port_file,
-                       HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_AUTH_TOKEN_FILE=tokens,
+                       HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_HTTP_PORT="0",
+                       HPSCHED_AUTH_TOKEN_FILE=tokens,
                        HPSCHED_POSTGRES_URL=url)
             log_path = os.path.join(server_process.log_dir(build_dir()), f"replica{i}.log")
             server_process.keep_log(log_path)
