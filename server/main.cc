@@ -37,10 +37,16 @@ ABSL_FLAG(std::string, log_format, "text", "text, or json for one JSON object pe
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM before they are cancelled.");
 ABSL_FLAG(std::string, store, "sqlite",
-          "sqlite (durable, under --data_dir) or memory (for throwaway runs: nothing survives a "
+          "sqlite (durable, under --data_dir), postgres (durable, in the database at "
+          "--postgres_url; several servers may share it) or memory (for throwaway runs: nothing "
+          "survives a "
           "restart).");
 ABSL_FLAG(std::string, data_dir, "/var/lib/hpsched",
           "Directory of the SQLite store; one server per directory.");
+ABSL_FLAG(std::string, postgres_url, "",
+          "PostgreSQL of --store=postgres: a libpq URI (postgresql://user:password@host:5432/db) "
+          "or key=value string; better from the environment (HPSCHED_POSTGRES_URL) or a secret "
+          "than on the command line. The password is never logged.");
 ABSL_FLAG(std::string, sync, "full",
           "full: acknowledged writes survive a power loss; normal: they survive a process crash, a "
           "power loss can "
@@ -214,6 +220,11 @@ int main(int argc, char** argv) {
         absl::GetFlag(FLAGS_data_dir));
   }
 
+  if (absl::GetFlag(FLAGS_store) != "postgres" && !absl::GetFlag(FLAGS_postgres_url).empty()) {
+    spdlog::warn("--postgres_url is set but --store={}: the PostgreSQL database is not used",
+                 absl::GetFlag(FLAGS_store));
+  }
+
   // Block the shutdown signals in every thread; one thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -239,6 +250,7 @@ int main(int argc, char** argv) {
   options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
   options.store = absl::GetFlag(FLAGS_store);
+  options.postgres_url = absl::GetFlag(FLAGS_postgres_url);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);

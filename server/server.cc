@@ -20,6 +20,8 @@
 #include "prometheus/exposer.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
+#include "store/postgres_connection.h"
+#include "store/postgres_job_store.h"
 #include "store/sqlite_job_store.h"
 #include "tls_files.h"
 
@@ -160,7 +162,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   std::unique_ptr<store::JobStore> backing;
   if (options.store == "memory") {
     backing = std::make_unique<store::MemoryJobStore>();
-  } else if (options.store == "sqlite") {
+  } else if (options.store == "sqlite" || options.store == "postgres") {
     if (options.served_mark_interval <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--served_mark_interval: must be > 0, got ",
@@ -170,14 +172,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       return absl::InvalidArgumentError(
           absl::StrCat("--served_mark_reserve: must be >= 1, got ", options.served_mark_reserve));
     }
-    store::SqliteOptions sqlite;
-    sqlite.data_dir = options.data_dir;
-    sqlite.accept_empty_store = options.accept_empty_store;
-    ASSIGN_OR_RETURN(sqlite.sync, store::SqliteJobStore::ParseSyncMode(options.sync));
-    ASSIGN_OR_RETURN(backing, store::SqliteJobStore::Open(sqlite));
+    if (options.store == "postgres") {
+      store::PostgresOptions postgres;
+      postgres.url = options.postgres_url;
+      ASSIGN_OR_RETURN(backing, store::PostgresJobStore::Open(postgres));
+    } else {
+      store::SqliteOptions sqlite;
+      sqlite.data_dir = options.data_dir;
+      sqlite.accept_empty_store = options.accept_empty_store;
+      ASSIGN_OR_RETURN(sqlite.sync, store::SqliteJobStore::ParseSyncMode(options.sync));
+      ASSIGN_OR_RETURN(backing, store::SqliteJobStore::Open(sqlite));
+    }
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("--store: must be sqlite or memory, got \"", options.store, "\""));
+        absl::StrCat("--store: must be sqlite, postgres or memory, got \"", options.store, "\""));
   }
   server->store_ =
       std::make_unique<metrics::InstrumentedJobStore>(std::move(backing), server->metrics_.get());
@@ -186,7 +194,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   const absl::Time load_start = absl::Now();
   RETURN_IF_ERROR(server->registry_->Load());
   server->registry_->AddObserver(server->metrics_.get());
-  if (options.store == "sqlite") {
+  if (options.store != "memory") {
     server->flush_executor_ = std::make_unique<jobs::ThreadExecutor>(&server->clock_);
     server->registry_->StartServedMarkFlusher(
         server->flush_executor_.get(), options.served_mark_interval, options.served_mark_reserve);
@@ -306,7 +314,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
                                : (options.tls_client_ca.empty() ? "TLS" : "mutual TLS"),
       server->auth_ == nullptr ? "auth off" : "bearer-token auth", options.store,
       options.store == "sqlite" ? absl::StrCat(" in ", options.data_dir, ", sync ", options.sync)
-                                : "",
+      : options.store == "postgres"
+          ? absl::StrCat(" at ", store::PgWhere(options.postgres_url).value_or("?"))
+          : "",
       server->registry_->size(), absl::FormatDuration(load_time),
       server->metrics_port_ == 0 ? std::string("off")
                                  : absl::StrCat("on http://", options.metrics_address, ":",
@@ -336,7 +346,7 @@ void Server::Shutdown() {
   // Probes saw NOT_SERVING during the drain; the health port goes last.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   // The exact served marks, and the clean-stop mark with them (the memory store keeps nothing).
-  if (options_.store == "sqlite") {
+  if (options_.store != "memory") {
     if (absl::Status status = registry_->PersistServedMarks(); !status.ok()) {
       spdlog::error("could not write the served steps: {}", std::string(status.message()));
     }

@@ -41,17 +41,20 @@ struct ServerOptions {
   bool allow_unauthenticated_remote = false;
   // How long Shutdown lets in-flight calls finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(5);
-  // "sqlite" (durable, under data_dir) or "memory" (nothing survives a restart).
+  // "sqlite" (durable, under data_dir), "postgres" (durable, in the database at postgres_url,
+  // which several servers may share) or "memory" (nothing survives a restart).
   std::string store = "sqlite";
+  // libpq URI or key=value string of the postgres store; may hold a password (never logged).
+  std::string postgres_url;
   std::string data_dir = "/var/lib/hpsched";
   // "full", "normal" or "off": see store::SyncMode.
   std::string sync = "full";
   // Start on a missing or empty hpsched.db where the directory's IDENTITY says a database that
   // held jobs was (otherwise the start is refused).
   bool accept_empty_store = false;
-  // The sqlite store's served marks: written in the background every served_mark_interval, each
-  // with a reservation served_mark_reserve steps ahead; a read past a reservation waits for the
-  // next one to be durable (see JobRegistry::StartServedMarkFlusher).
+  // The sqlite and postgres stores' served marks: written in the background every
+  // served_mark_interval, each with a reservation served_mark_reserve steps ahead; a read past a
+  // reservation waits for the next one to be durable (see JobRegistry::StartServedMarkFlusher).
   absl::Duration served_mark_interval = absl::Seconds(1);
   int64_t served_mark_reserve = 10'000;
   // TLS: PEM files of the server's certificate chain and key; with tls_client_ca, clients must

@@ -19,6 +19,7 @@ RULES = {
     "hpsched_codec": [GRPC, r"hpsched_store", r"hpsched_sqlite_store", r"hpsched_jobs", r"hpsched_service.*"],
     "hpsched_store": [GRPC, r"hpsched_jobs", r"hpsched_service.*", r"hpsched_server.*"],
     "hpsched_sqlite_store": [GRPC, r"hpsched_jobs", r"hpsched_service.*", r"hpsched_server.*"],
+    "hpsched_postgres_store": [GRPC, r"hpsched_codec", r"hpsched_jobs", r"hpsched_service.*", r"hpsched_server.*"],
     "hpsched_jobs": [GRPC, r"hpsched_service.*", r"hpsched_server.*"],
     "hpsched_service": [r"hpsched_server.*"],
     "hpsched_client": [r"hpsched_service.*", r"hpsched_jobs", r"hpsched_.*store", r"hpsched_server.*"],
@@ -26,8 +27,8 @@ RULES = {
     "toy-trainer": [r"hpsched_service.*", r"hpsched_jobs", r"hpsched_.*store", r"hpsched_server.*"],
 }
 # Targets that must exist: a rule on a renamed target would otherwise pass by checking nothing.
-REQUIRED = ["hpsched_core", "hpsched_codec", "hpsched_store", "hpsched_sqlite_store", "hpsched_jobs",
-            "hpsched_service", "hpsched_client", "hpsched"]
+REQUIRED = ["hpsched_core", "hpsched_codec", "hpsched_store", "hpsched_sqlite_store", "hpsched_postgres_store",
+            "hpsched_jobs", "hpsched_service", "hpsched_client", "hpsched"]
 
 
 def parse(text):
@@ -79,6 +80,7 @@ def self_test():
     good = {"hpsched_core": ["absl::status"], "hpsched_codec": ["hpsched_core", "hpsched_messages"],
             "hpsched_messages": ["protobuf::libprotobuf"], "hpsched_store": ["hpsched_core"],
             "hpsched_sqlite_store": ["hpsched_store", "hpsched_codec"], "hpsched_jobs": ["hpsched_store"],
+            "hpsched_postgres_store": ["hpsched_store", "libpq"],
             "hpsched_service": ["hpsched_jobs", "gRPC::grpc++"], "hpsched_client": ["hpsched_proto"],
             "hpsched": ["hpsched_client", "hpsched_codec"]}
     assert violations(good) == [], violations(good)
