@@ -40,14 +40,21 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ClientOptions
   return grpc::SslCredentials(ssl);
 }
 
-Client::Client(ClientOptions options)
-    : Client(grpc::CreateChannel(options.target, ChannelCredentials(options)), options) {}
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenChannel(options_);
+  if (!channel.ok()) {
+    channel_error_ = channel.status();
+    channel = grpc::CreateChannel("localhost:0", grpc::InsecureChannelCredentials());
+  }
+  stub_ = v1::SchedulerService::NewStub(*std::move(channel));
+}
 
 Client::Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options)
     : options_(std::move(options)), stub_(v1::SchedulerService::NewStub(std::move(channel))) {}
 
 template <typename Request, typename Response, typename Method>
 absl::StatusOr<Response> Client::Call(Method method, const Request& request) {
+  if (!channel_error_.ok()) return channel_error_;
   const absl::Time deadline = absl::Now() + options_.timeout;
   absl::Duration backoff = options_.initial_backoff;
   absl::BitGen gen;

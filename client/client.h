@@ -19,7 +19,10 @@
 namespace hpsched::client {
 
 struct ClientOptions {
-  // gRPC target, e.g. "localhost:50051".
+  // Where the server or its replicas are: one gRPC target ("localhost:50051", or
+  // "dns:///hpsched.example:50051", whose every address record is a replica), or a comma-separated
+  // list of HOST:PORT ("10.0.0.1:50051,10.0.0.2:50051"; names in a list are resolved once, when
+  // the channel opens). Calls go round-robin over the replicas (ServiceConfigJson).
   std::string target = "localhost:50051";
   // Deadline of each call, retries included.
   absl::Duration timeout = absl::Seconds(10);
@@ -40,11 +43,25 @@ struct ClientOptions {
 // The channel credentials `options` describe.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ClientOptions& options);
 
+// The gRPC target for ClientOptions::target: a target URI or a single HOST:PORT as it is; a list
+// as "ipv4:a:p,b:p" (or ipv6:), its names resolved now. InvalidArgument naming --target for an
+// empty entry, a missing port or mixed address families; Unavailable when a name does not resolve.
+absl::StatusOr<std::string> ChannelTarget(absl::string_view addresses);
+// The channel's service config: round_robin over every address of the target, and, with
+// max_attempts > 1, gRPC's retry on UNAVAILABLE (up to 3 tries, each on the next replica) for the
+// reads and the mutations safe to repeat (CreateJob and UpdateJob carry a request_id; a repeated
+// metric report is a no-op). DeleteJob and WatchJob are left to the caller.
+std::string ServiceConfigJson(const ClientOptions& options);
+// The channel Client(options) opens: ChannelTarget, ServiceConfigJson, retries on. Errors as
+// ChannelTarget's.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const ClientOptions& options);
+
 // Thread-safe. Errors are the server's status (code and message) as absl::Status; DEADLINE_EXCEEDED
 // when the call's deadline passes; UNAVAILABLE after the last attempt.
 class Client {
  public:
-  // Connects lazily, with the credentials of `options`.
+  // Connects lazily (OpenChannel), with the credentials of `options`. When options.target is
+  // not valid, every call answers OpenChannel's error.
   explicit Client(ClientOptions options);
   Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
 
@@ -77,6 +94,8 @@ class Client {
   absl::StatusOr<Response> Call(Method method, const Request& request);
 
   ClientOptions options_;
+  // OpenChannel's error, answered by every call; OK otherwise.
+  absl::Status channel_error_;
   std::unique_ptr<v1::SchedulerService::Stub> stub_;
 };
 

@@ -65,8 +65,9 @@
 #include "codec/spec_json.h"
 
 ABSL_FLAG(std::string, target, "",
-          "Server address HOST:PORT (default: the HPSCHED_TARGET environment variable, else "
-          "localhost:50051).");
+          "Server address HOST:PORT, a comma-separated list of replicas, or dns:///NAME:PORT "
+          "(every address record a replica); calls go round-robin (default: the HPSCHED_TARGET "
+          "environment variable, else localhost:50051).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(std::string, token_file, "",
           "File holding a bearer token for servers with auth (the HPSCHED_TOKEN environment "
@@ -257,7 +258,12 @@ absl::StatusOr<client::ClientOptions> ClientOptionsFromFlags() {
 // health: 0 when SERVING, 1 otherwise (never 2: Docker reserves it).
 int Health(const client::ClientOptions& options) {
   // The credentials every other command uses (health is open to callers without a token).
-  auto channel = grpc::CreateChannel(options.target, client::ChannelCredentials(options));
+  auto opened = client::OpenChannel(options);
+  if (!opened.ok()) {
+    Fail(opened.status());
+    return 1;
+  }
+  auto channel = *std::move(opened);
   auto status =
       cli::CheckHealth(channel, absl::GetFlag(FLAGS_service), absl::GetFlag(FLAGS_timeout));
   if (!status.ok()) {

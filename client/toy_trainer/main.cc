@@ -18,7 +18,8 @@
 #include "client/toy_trainer/toy_model.h"
 #include "codec/spec_json.h"
 
-ABSL_FLAG(std::string, target, "localhost:50051", "hpsched server address.");
+ABSL_FLAG(std::string, target, "localhost:50051",
+          "hpsched server: HOST:PORT, a comma-separated list of replicas, or dns:///NAME:PORT.");
 ABSL_FLAG(std::string, job, "",
           "Use this existing job (its \"lr\", group 0) instead of creating one.");
 ABSL_FLAG(std::string, job_id, "toy-trainer", "Id of the job to create.");

@@ -3,13 +3,19 @@
 Every call has a deadline (`timeout` seconds, retries included) and is retried with exponential backoff and full
 jitter while the server answers UNAVAILABLE, up to `max_attempts` attempts. CreateJob and UpdateJob always carry a
 request_id (generated when the caller gives none), so a retried create or update is never applied twice; a retried
-ReportMetrics is a no-op on the server. Errors are raised as HpschedError,
+ReportMetrics is a no-op on the server. The target may name several replicas (a comma-separated list, or
+dns:///name:port with an address record per replica): calls go round-robin over them, and gRPC itself retries
+UNAVAILABLE on the next replica for the calls that are safe to repeat (see service_config). Errors are raised as
+HpschedError,
 which carries the gRPC status code and the server's message. A Client is thread-safe: one channel, shared by every
 thread.
 """
 from __future__ import annotations
 
+import ipaddress
+import json
 import random
+import socket
 import threading
 import time
 import uuid
@@ -25,7 +31,8 @@ from hpsched.updates import build_updates
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2, scheduler_service_pb2_grpc
 from hpsched.watch import JobWatch
 
-__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES"]
+__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES", "channel_target",
+           "service_config", "RETRIED_METHODS"]
 
 # GetValuesRequest.pending_policy by name: what GetValues does with values that wait for metric reports.
 PENDING_POLICIES = {
@@ -35,6 +42,68 @@ PENDING_POLICIES = {
 }
 
 DEFAULT_TARGET = "localhost:50051"
+
+# The methods gRPC retries on UNAVAILABLE by itself, on the next replica: the reads, and the mutations safe to send
+# twice (CreateJob and UpdateJob carry a request_id; a repeated metric report is recognized and changes nothing).
+# Not DeleteJob (no request_id: a repeat after a lost answer says NOT_FOUND) nor WatchJob (a stream: reopen it).
+RETRIED_METHODS = ("GetJob", "ListJobs", "GetValues", "BatchGetValues", "Preview", "CreateJob", "UpdateJob",
+                   "ReportMetrics")
+
+
+def channel_target(addresses: str) -> str:
+    """The gRPC target for `addresses`: a target URI (dns:///name:port, ipv4:..., unix:...) or one HOST:PORT as it
+    is; a comma-separated list of HOST:PORT as one ipv4: (or ipv6:) target of every address, names resolved now.
+    Raises ValueError naming the entry for an empty entry, a missing port or mixed address families."""
+    target = addresses.strip()
+    if not target:
+        raise ValueError("target: must not be empty")
+    if ":/" in target or target.startswith(("ipv4:", "ipv6:", "unix:")):
+        return target
+    entries = [e.strip() for e in target.split(",")]
+    if len(entries) == 1:
+        return target
+    v4, v6 = [], []
+    all_v4 = all_v6 = True
+    for entry in entries:
+        if not entry:
+            raise ValueError(f'target: "{target}" has an empty address in its list')
+        if entry.startswith("["):
+            host, _, port = entry[1:].partition("]:")
+        else:
+            host, sep, port = entry.rpartition(":")
+            if not sep:
+                raise ValueError(f'target: "{entry}" must be HOST:PORT (a list needs every port)')
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f'target: "{entry}" must be HOST:PORT with a port in 1..65535')
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+        except socket.gaierror as e:
+            raise ValueError(f'target: cannot resolve "{host}": {e}') from None
+        ips4 = sorted(a for a in found if ipaddress.ip_address(a.split("%")[0]).version == 4)
+        ips6 = sorted(a for a in found if ipaddress.ip_address(a.split("%")[0]).version == 6)
+        all_v4, all_v6 = all_v4 and bool(ips4), all_v6 and bool(ips6)
+        v4 += [f"{a}:{port}" for a in ips4]
+        v6 += [f"[{a}]:{port}" for a in ips6]
+    if all_v4:
+        return "ipv4:" + ",".join(v4)
+    if all_v6:
+        return "ipv6:" + ",".join(v6)
+    raise ValueError(f'target: "{target}" mixes IPv4-only and IPv6-only addresses; list one family (or use dns:///)')
+
+
+def service_config(max_attempts: int = 5, initial_backoff: float = 0.1, max_backoff: float = 2.0) -> str:
+    """The channel's gRPC service config (JSON): round_robin over every address, and with max_attempts > 1 gRPC's
+    retry on UNAVAILABLE (up to 3 tries, each on the next replica) for RETRIED_METHODS. The client's own backoff loop
+    (max_attempts) covers longer outages."""
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if max_attempts > 1:
+        config["methodConfig"] = [{
+            "name": [{"service": "hpsched.v1.SchedulerService", "method": m} for m in RETRIED_METHODS],
+            "retryPolicy": {"maxAttempts": min(max_attempts, 3),
+                            "initialBackoff": f"{max(initial_backoff / 2, 0.001):.3f}s",
+                            "maxBackoff": f"{max(max_backoff, 0.001):.3f}s", "backoffMultiplier": 2,
+                            "retryableStatusCodes": ["UNAVAILABLE"]}}]
+    return json.dumps(config, separators=(",", ":"))
 
 
 class Values(dict):
@@ -191,11 +260,13 @@ def _build_job(hyperparameters: Any, job: Any, labels: Optional[Mapping[str, str
 class Client:
     """A client of hpsched.v1.SchedulerService.
 
-    target: gRPC target, e.g. "localhost:50051". timeout: deadline of each call in seconds, retries included.
+    target: where the server or its replicas are: "localhost:50051", a comma-separated list of HOST:PORT, or
+    "dns:///name:port" (see channel_target); calls go round-robin. timeout: deadline of each call in seconds, retries
+    included.
     max_attempts: attempts per call while the server is UNAVAILABLE (1 = no retry). initial_backoff, max_backoff:
     the backoff before the second attempt, doubling up to max_backoff; each sleep is a uniformly random fraction of
     it (full jitter) and never runs past the deadline. channel: an existing grpc.Channel to use instead of opening
-    one (the client does not close it). channel_options: gRPC channel arguments.
+    one (the client does not close it). channel_options: gRPC channel arguments (they override the service config).
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, timeout: float = 10.0, max_attempts: int = 5, *,
@@ -213,7 +284,15 @@ class Client:
         self.initial_backoff = float(initial_backoff)
         self.max_backoff = float(max_backoff)
         self._owns_channel = channel is None
-        self._channel = channel if channel is not None else grpc.insecure_channel(target, options=list(channel_options))
+        if channel is None:
+            resolved = channel_target(target)
+            options: list[tuple[str, Any]] = [
+                ("grpc.service_config", service_config(self.max_attempts, self.initial_backoff, self.max_backoff)),
+                ("grpc.enable_retries", 1)]
+            if resolved != target.strip() and not target.strip().startswith("ipv"):
+                options.append(("grpc.default_authority", target.split(",")[0].strip()))
+            channel = grpc.insecure_channel(resolved, options=options + list(channel_options))
+        self._channel = channel
         self._stub = scheduler_service_pb2_grpc.SchedulerServiceStub(self._channel)
         self._random = random.Random()
         self._random_lock = threading.Lock()

@@ -1,5 +1,7 @@
 // The client library's retry policy against a fake server: UNAVAILABLE is retried with backoff up
-// to max_attempts, other errors are not, and CreateJob retries reuse one request_id.
+// to max_attempts, other errors are not, and CreateJob retries reuse one request_id. Several
+// replicas: the target list and its errors, round-robin over three servers, and a caller that sees
+// no error while one of them goes away mid-run.
 #include "client/client.h"
 
 #include <grpcpp/server_builder.h>
@@ -9,6 +11,12 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace hpsched::client {
 namespace {
@@ -133,6 +141,119 @@ TEST(ClientDeadlineTest, NoServerGivesUnavailableWithinTheDeadline) {
   EXPECT_TRUE(status.code() == absl::StatusCode::kUnavailable ||
               status.code() == absl::StatusCode::kDeadlineExceeded)
       << status;
+}
+
+TEST(ChannelTargetTest, ListsBecomeOneTargetOfAddresses) {
+  EXPECT_EQ(*ChannelTarget("localhost:50051"), "localhost:50051");
+  EXPECT_EQ(*ChannelTarget("dns:///hpsched.example:50051"), "dns:///hpsched.example:50051");
+  EXPECT_EQ(*ChannelTarget(" 127.0.0.1:1, 127.0.0.2:2 "), "ipv4:127.0.0.1:1,127.0.0.2:2");
+  EXPECT_EQ(*ChannelTarget("[::1]:7,[::2]:8"), "ipv6:[::1]:7,[::2]:8");
+  EXPECT_EQ(ChannelTarget("127.0.0.1:1,,127.0.0.2:2").status().message(),
+            "--target: \"127.0.0.1:1,,127.0.0.2:2\" has an empty address in its list");
+  EXPECT_EQ(ChannelTarget("127.0.0.1:1,127.0.0.2").status().message(),
+            "--target: \"127.0.0.2\" must be HOST:PORT (a list needs every port)");
+  EXPECT_EQ(ChannelTarget("127.0.0.1:1,127.0.0.2:0").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChannelTarget("127.0.0.1:1,[::1]:2").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChannelTarget("").status().message(), "--target: must not be empty");
+  // A client with a bad target answers its error on every call, without crashing.
+  ClientOptions options;
+  options.target = "127.0.0.1:1,";
+  Client client(options);
+  EXPECT_EQ(client.GetJob("a").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ChannelTargetTest, TheServiceConfigRetriesWhatIsSafeToRepeat) {
+  ClientOptions options;
+  const std::string config = ServiceConfigJson(options);
+  EXPECT_TRUE(absl::StrContains(config, R"({"loadBalancingConfig":[{"round_robin":{}}])"));
+  for (const char* method : {"GetValues", "GetJob", "CreateJob", "UpdateJob", "ReportMetrics"}) {
+    EXPECT_TRUE(absl::StrContains(config, absl::StrCat(R"("method":")", method, R"(")"))) << method;
+  }
+  EXPECT_FALSE(absl::StrContains(config, "DeleteJob"));
+  EXPECT_FALSE(absl::StrContains(config, "WatchJob"));
+  EXPECT_TRUE(absl::StrContains(config, R"("retryableStatusCodes":["UNAVAILABLE"])"));
+  options.max_attempts = 1;
+  EXPECT_EQ(ServiceConfigJson(options), R"({"loadBalancingConfig":[{"round_robin":{}}]})");
+}
+
+// A replica: answers GetJob with a label naming itself.
+class NamedService final : public v1::SchedulerService::CallbackService {
+ public:
+  explicit NamedService(std::string name) : name_(std::move(name)) {}
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const v1::GetJobRequest* request, v1::Job* response) override {
+    ++calls;
+    response->set_name(request->name());
+    (*response->mutable_labels())["replica"] = name_;
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::string name_;
+};
+
+TEST(ReplicasTest, RoundRobinAndNoErrorWhenOneReplicaGoesAway) {
+  constexpr int kReplicas = 3;
+  std::vector<std::unique_ptr<NamedService>> services;
+  std::vector<std::unique_ptr<grpc::Server>> servers;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < kReplicas; ++i) {
+    services.push_back(std::make_unique<NamedService>(absl::StrCat("r", i)));
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(services.back().get());
+    servers.push_back(builder.BuildAndStart());
+    ASSERT_NE(servers.back(), nullptr);
+    addresses.push_back(absl::StrCat("127.0.0.1:", port));
+  }
+  ClientOptions options;
+  options.target = absl::StrJoin(addresses, ",");
+  options.timeout = absl::Seconds(20);  // Liveness only.
+  Client client(options);
+
+  // Round-robin: once every replica is connected, consecutive calls visit all of them.
+  std::set<std::string> seen;
+  for (int call = 0; call < 300 && seen.size() < kReplicas; ++call) {
+    auto job = client.GetJob("a");
+    ASSERT_TRUE(job.ok()) << job.status();
+    seen.insert(job->labels().at("replica"));
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kReplicas));
+
+  // Calls from two threads while replica r0 goes away: none fails.
+  std::atomic<int> errors{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 2; ++t) {
+    callers.emplace_back([&] {
+      for (int call = 0; call < 300; ++call) {
+        auto job = client.GetJob("a");
+        if (!job.ok()) {
+          ++errors;
+          ADD_FAILURE() << job.status();
+        }
+        ++done;
+      }
+    });
+  }
+  while (done.load() < 100) std::this_thread::yield();
+  servers[0]->Shutdown(std::chrono::system_clock::now());  // Cancels what it has in flight.
+  const int r0_calls = services[0]->calls.load();
+  const int others_before = services[1]->calls.load() + services[2]->calls.load();
+  const int done_at_shutdown = done.load();
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_EQ(errors.load(), 0);
+  // After it went away, r0 answered nothing and the others answered the rest.
+  EXPECT_EQ(services[0]->calls.load(), r0_calls);
+  EXPECT_GE(services[1]->calls.load() + services[2]->calls.load() - others_before,
+            600 - done_at_shutdown);
+  for (int i = 1; i < kReplicas; ++i) servers[i]->Shutdown();
 }
 
 }  // namespace

@@ -9,6 +9,11 @@ ConfigTest    every YAML file parses; the ports, addresses, data directory and H
               image's paths); probes are gRPC probes on the health-only port (or the gRPC port); the health checks
               use `hpsched health`; the Kubernetes security settings; deploy/README.md's settings table matches the flags; the build context
               filter keeps every source file and drops build trees.
+ReplicasConfigTest  deploy/k8s-replicas/ (Deployment of N replicas, the URL from a Secret, headless Service,
+              --max_connection_age, the clients' service config equal to the one the clients build, PostgreSQL as a
+              StatefulSet) and deploy/docker-compose.replicas.yml (two replicas and PostgreSQL).
+ReplicasRuntimeTest  two servers from the replicas ConfigMap's settings on a throwaway PostgreSQL (run inside
+              tests/lib/pg_cluster.py; skipped without HPSCHED_POSTGRES_URL).
 PackagesTest  the Dockerfile's runtime packages are exactly the Debian packages owning the shared libraries `ldd`
               reports for both binaries (`dpkg -S`), plus ca-certificates. Skipped when dpkg is not available.
 RuntimeTest   the binaries laid out as in the image (DIR/usr/local/bin, stripped like the Dockerfile does), started
@@ -362,6 +367,11 @@ def k8s_docs():
     return docs
 
 
+def is_client_doc(doc):
+    """A document for the clients' pods (label app.kubernetes.io/component: client), not the server's."""
+    return ((doc.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") == "client"
+
+
 def compose_env(service):
     env = service.get("environment") or {}
     if isinstance(env, list):
@@ -534,6 +544,8 @@ class ConfigTest(unittest.TestCase):
             used.setdefault(var, set()).add("deploy/Dockerfile")
         for path in yaml_files():
             for doc in load_yaml(path):
+                if is_client_doc(doc):
+                    continue  # the clients' settings (HPSCHED_TARGET): ReplicasConfigTest checks them
                 for s in strings_in(doc):
                     for var in re.findall(r"\b(HPSCHED_[A-Z0-9_]+)", s):
                         used.setdefault(var, set()).add(rel(path))
@@ -955,6 +967,295 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(notes.get("prometheus.io/scrape"), "true")
         self.assertEqual(notes.get("prometheus.io/port"), str(ports["metrics"]))
         self.assertIn(notes.get("prometheus.io/path", "/metrics"), ("/metrics",))
+
+
+# --- several replicas over PostgreSQL -------------------------------------------------------------------------------
+
+
+def replicas_docs():
+    """(kind, name) -> document, for deploy/k8s-replicas/."""
+    docs = {}
+    for path in yaml_files():
+        if os.path.dirname(path) == deploy_path("k8s-replicas"):
+            for doc in load_yaml(path):
+                docs[(doc.get("kind"), doc["metadata"]["name"])] = doc
+    return docs
+
+
+@functools.lru_cache(maxsize=None)
+def client_service_config():
+    """The service config the Python client builds (python/hpsched/client.py), from the package the build made."""
+    sys.path.insert(0, os.path.join(build_dir(), "python"))
+    try:
+        from hpsched.client import service_config  # noqa: PLC0415 (the built package)
+    finally:
+        sys.path.pop(0)
+    return json.loads(service_config())
+
+
+class ReplicasConfigTest(unittest.TestCase):
+    """deploy/k8s-replicas/ and deploy/docker-compose.replicas.yml: N replicas on PostgreSQL."""
+
+    maxDiff = None
+
+    def setUp(self):
+        need_yaml(self)
+        self.docs = replicas_docs()
+
+    def doc(self, kind, name):
+        self.assertIn((kind, name), self.docs, f"deploy/k8s-replicas/ has no {kind} {name}")
+        return self.docs[(kind, name)]
+
+    def test_kinds_and_no_namespace(self):
+        self.assertEqual(sorted(self.docs), [("ConfigMap", "hpsched"), ("ConfigMap", "hpsched-client"),
+                                             ("Deployment", "hpsched"), ("Service", "hpsched-replicas"),
+                                             ("Service", "postgres"), ("StatefulSet", "postgres")])
+        for (kind, name), doc in self.docs.items():
+            with self.subTest(doc=f"{kind} {name}"):
+                self.assertNotIn("namespace", doc["metadata"])
+
+    def server_env(self):
+        env = dict(self.doc("ConfigMap", "hpsched")["data"])
+        for value in env.values():
+            self.assertIsInstance(value, str, "ConfigMap values are strings")
+        return env
+
+    def test_server_settings(self):
+        env = self.server_env()
+        flags = server_flags()
+        for var in env:
+            with self.subTest(variable=var):
+                self.assertTrue(env_var_flag(var) in flags, f"{var} is no flag of hpsched-server")
+        self.assertEqual(env.get("HPSCHED_STORE"), "postgres")
+        self.assertNotIn("HPSCHED_POSTGRES_URL", env, "the URL holds a password: it comes from a Secret")
+        self.assertNotIn("HPSCHED_DATA_DIR", env, "the replicas keep nothing on disk")
+        age = parse_duration(env.get("HPSCHED_MAX_CONNECTION_AGE", "0s"))
+        self.assertGreater(age, 0, "--max_connection_age set, so clients reconnect and rebalance")
+        self.assertLess(age, 3600, "--max_connection_age short enough to rebalance within the hour")
+        self.assertTrue(env.get("HPSCHED_AUTH_TOKEN_FILE"), "auth on (the server refuses [::] without it)")
+
+    def test_deployment(self):
+        dep = self.doc("Deployment", "hpsched")
+        spec, pod = dep["spec"], dep["spec"]["template"]["spec"]
+        self.assertGreaterEqual(spec["replicas"], 2, "N replicas")
+        self.assertEqual(spec.get("strategy", {}).get("type"), "RollingUpdate")
+        self.assertEqual(spec["strategy"]["rollingUpdate"]["maxUnavailable"], 1, "one replica at a time")
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        for k, v in spec["selector"]["matchLabels"].items():
+            self.assertEqual(labels.get(k), v)
+        self.assertNotIn("volumeClaimTemplates", spec)
+        containers = pod["containers"]
+        self.assertEqual(len(containers), 1)
+        c = containers[0]
+        self.assertEqual([r["configMapRef"]["name"] for r in c["envFrom"]], ["hpsched"])
+        url = [e for e in c.get("env") or [] if e["name"] == "HPSCHED_POSTGRES_URL"]
+        self.assertEqual(len(url), 1, "HPSCHED_POSTGRES_URL in the container's env")
+        self.assertEqual(url[0]["valueFrom"]["secretKeyRef"]["name"], "hpsched-postgres",
+                         "HPSCHED_POSTGRES_URL from the Secret hpsched-postgres")
+        self.assertNotIn("value", url[0])
+        for item in c.get("env") or []:
+            self.assertTrue(env_var_flag(item["name"]) in server_flags(), f"{item['name']} is no server flag")
+        # As the single server's StatefulSet: ports, gRPC probes on the health-only port, security, image.
+        env = self.server_env()
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        self.assertEqual(ports, {"grpc": int(env["HPSCHED_PORT"]), "metrics": int(env["HPSCHED_METRICS_PORT"]),
+                                 "health": int(env["HPSCHED_HEALTH_PORT"])})
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            with self.subTest(probe=probe):
+                self.assertEqual(set(c[probe]) & {"grpc", "httpGet", "tcpSocket", "exec"}, {"grpc"})
+                self.assertEqual(c[probe]["grpc"]["port"], ports["health"])
+        self.assertEqual(c["readinessProbe"]["grpc"].get("service"), GRPC_SERVICE)
+        merged = dict(pod.get("securityContext") or {}, **(c.get("securityContext") or {}))
+        self.assertIs(merged.get("runAsNonRoot"), True)
+        self.assertEqual(merged.get("runAsUser"), UID)
+        self.assertIs(c["securityContext"].get("readOnlyRootFilesystem"), True)
+        self.assertIs(c["securityContext"].get("allowPrivilegeEscalation"), False)
+        self.assertIn("ALL", c["securityContext"]["capabilities"]["drop"])
+        self.assertIs(pod.get("enableServiceLinks"), False)
+        grace = parse_duration(env.get("HPSCHED_SHUTDOWN_GRACE", server_flags()["shutdown_grace"]))
+        self.assertGreater(pod.get("terminationGracePeriodSeconds", 30), grace)
+        compose = load_yaml(deploy_path("docker-compose.yml"))[0]["services"]["hpsched"]
+        self.assertEqual(c["image"], compose["image"], "the image compose builds")
+        mounts = {m["mountPath"] for m in c.get("volumeMounts") or []}
+        self.assertNotIn(DATA_DIR, mounts, "no data volume: the state is in PostgreSQL")
+        budget = int(env.get("HPSCHED_MAX_CALL_MEMORY_BYTES", server_flags()["max_call_memory_bytes"]))
+        self.assertLess(budget, parse_quantity(c["resources"]["limits"]["memory"]) * 0.75)
+
+    def test_headless_service_for_client_side_balancing(self):
+        svc = self.doc("Service", "hpsched-replicas")
+        dep = self.doc("Deployment", "hpsched")
+        self.assertEqual(svc["spec"].get("clusterIP"), "None", "headless: one DNS record per replica")
+        self.assertIs(svc["spec"].get("publishNotReadyAddresses", False), False, "only ready replicas in DNS")
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        for k, v in svc["spec"]["selector"].items():
+            self.assertEqual(labels.get(k), v, "the Service selects the replicas")
+        ports = {p["name"]: p["containerPort"] for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"]}
+        by_name = {p["name"]: p for p in svc["spec"]["ports"]}
+        self.assertEqual(by_name["grpc"]["port"], default_port())
+        self.assertEqual(ports[by_name["grpc"]["targetPort"]], ports["grpc"])
+        notes = svc["metadata"].get("annotations") or {}
+        self.assertEqual(notes.get("prometheus.io/port"), str(ports["metrics"]))
+
+    def test_client_service_config(self):
+        cm = self.doc("ConfigMap", "hpsched-client")
+        self.assertTrue(is_client_doc(cm))
+        data = cm["data"]
+        self.assertEqual(set(data), {"HPSCHED_TARGET", "service-config.json"})
+        target = data["HPSCHED_TARGET"]
+        self.assertRegex(target, r"^dns:///hpsched-replicas(\.[a-z0-9.-]+)?:50051$",
+                         "a dns:/// target on the headless Service, so gRPC resolves every replica")
+        with open(os.path.join(SOURCE_DIR, "client", "cli", "main.cc")) as f:
+            self.assertIn("HPSCHED_TARGET", f.read(), "the CLI reads HPSCHED_TARGET")
+        config = json.loads(data["service-config.json"])
+        self.assertEqual(config["loadBalancingConfig"], [{"round_robin": {}}])
+        # The same config the clients build by themselves.
+        self.assertEqual(config, client_service_config())
+        retried = {n["method"] for n in config["methodConfig"][0]["name"]}
+        self.assertNotIn("DeleteJob", retried)
+        self.assertNotIn("WatchJob", retried)
+        self.assertEqual(config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"], ["UNAVAILABLE"])
+
+    def test_postgres_statefulset(self):
+        sts = self.doc("StatefulSet", "postgres")
+        svc = self.doc("Service", "postgres")
+        self.assertEqual(sts["spec"]["serviceName"], "postgres")
+        c = sts["spec"]["template"]["spec"]["containers"][0]
+        self.assertRegex(c["image"], r"^postgres:15[.-]", "PostgreSQL 15, pinned to a major version")
+        env = {e["name"]: e for e in c["env"]}
+        self.assertEqual(env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"], "hpsched-postgres")
+        self.assertNotIn("value", env["POSTGRES_PASSWORD"])
+        claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        self.assertIn(mounts["/var/lib/postgresql/data"], claims, "the data directory is a PVC")
+        self.assertTrue(env["PGDATA"]["value"].startswith("/var/lib/postgresql/data/"), "PGDATA below the mount")
+        args = " ".join(c.get("args") or [])
+        self.assertNotRegex(args, r"fsync=off|synchronous_commit=off", "acknowledged means on disk")
+        self.assertEqual(svc["spec"]["ports"][0]["port"], 5432)
+        for k, v in svc["spec"]["selector"].items():
+            self.assertEqual(sts["spec"]["template"]["metadata"]["labels"].get(k), v)
+        # The URL in the docs points at this Service.
+        with open(deploy_path("k8s-replicas", "deployment.yaml")) as f:
+            self.assertIn("@postgres:5432/hpsched", f.read())
+        with open(deploy_path("k8s-replicas", "postgres.yaml")) as f:
+            self.assertRegex(f.read(), r"(?i)managed PostgreSQL.*operator", "a note on production PostgreSQL")
+
+    def test_compose_two_replicas(self):
+        compose = load_yaml(deploy_path("docker-compose.replicas.yml"))[0]
+        services = compose["services"]
+        replicas = {n: s for n, s in services.items() if "build" in s}
+        self.assertEqual(len(replicas), 2, "two replicas")
+        self.assertIn("postgres", services)
+        pg = services["postgres"]
+        self.assertRegex(pg["image"], r"^postgres:15[.-]")
+        self.assertIn("healthcheck", pg)
+        published = []
+        for name, svc in replicas.items():
+            with self.subTest(replica=name):
+                env = compose_env(svc)
+                for var in env:
+                    self.assertTrue(env_var_flag(var) in server_flags(), f"{var} is no server flag")
+                self.assertEqual(env["HPSCHED_STORE"], "postgres")
+                url = env["HPSCHED_POSTGRES_URL"]
+                self.assertRegex(url, r"^postgresql://hpsched:\$\{[A-Z_]+(:\?[^}]*)?\}@postgres:5432/hpsched$",
+                                 "the URL names the postgres service; its password comes from the environment")
+                self.assertGreater(parse_duration(env["HPSCHED_MAX_CONNECTION_AGE"]), 0)
+                self.assertEqual(svc["depends_on"]["postgres"]["condition"], "service_healthy")
+                self.assertEqual(os.path.normpath(os.path.join(deploy_path(), svc["build"]["context"])),
+                                 os.path.normpath(SOURCE_DIR))
+                self.assertFalse([dst for _, dst in compose_mounts(svc) if dst == DATA_DIR], "no data volume")
+                self.assertEqual(compose_container_ports(svc), [default_port(), default_metrics_port()])
+                published += [str(p).split(":")[0] for p in svc["ports"]]
+                grace = parse_duration(env.get("HPSCHED_SHUTDOWN_GRACE", server_flags()["shutdown_grace"]))
+                self.assertGreater(parse_duration(svc["stop_grace_period"]), grace)
+        self.assertEqual(len(published), len(set(published)), "each replica publishes its own host ports")
+        self.assertNotRegex(json.dumps(compose), r"password@|:[A-Za-z0-9]{6,}@postgres", "no password in the file")
+
+
+class ReplicasRuntimeTest(unittest.TestCase):
+    """Two servers started with deploy/k8s-replicas/configmap.yaml's settings (addresses and ports moved to loopback
+    and 0, a token file of the test's own) and HPSCHED_POSTGRES_URL from the environment (ctest's
+    deploy_replicas_runtime runs this inside tests/lib/pg_cluster.py): both serve, a job created through one is read
+    through the other and through the CLI given both addresses, SIGTERM gives exit 0."""
+
+    def test_start_errors_name_the_url_not_its_password(self):
+        root = tempfile.mkdtemp(prefix="hpsched-deploy-replicas-")
+        self.addCleanup(shutil.rmtree, root, True)
+        base = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_METRICS_PORT": "0",
+                "HPSCHED_STORE": "postgres"}
+        r = subprocess.run([SERVER], env=base, cwd=root, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("cannot start: INVALID_ARGUMENT: --postgres_url: must be set with --store=postgres",
+                      r.stdout + r.stderr)
+        dead = free_loopback_port()
+        url = f"postgresql://hpsched:s3cret-deploy-pw@127.0.0.1:{dead}/hpsched?connect_timeout=5"
+        r = subprocess.run([SERVER], env=dict(base, HPSCHED_POSTGRES_URL=url), cwd=root, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"cannot start: UNAVAILABLE: postgres hpsched@127.0.0.1:{dead}/hpsched: cannot connect: ",
+                      r.stdout + r.stderr)
+        self.assertNotIn("s3cret-deploy-pw", r.stdout + r.stderr)
+
+    def test_two_replicas_from_the_configmap(self):
+        url = os.environ.get("HPSCHED_POSTGRES_URL")
+        if not url:
+            self.skipTest("HPSCHED_POSTGRES_URL is not set (ctest runs this through tests/lib/pg_cluster.py)")
+        need_yaml(self)
+        base = dict(replicas_docs()[("ConfigMap", "hpsched")]["data"])
+        root = tempfile.mkdtemp(prefix="hpsched-deploy-replicas-")
+        self.addCleanup(shutil.rmtree, root, True)
+        tokens = os.path.join(root, "tokens")
+        with open(tokens, "w") as f:
+            f.write("admin deploy-replicas-admin-token-0123456789\n")
+        token_file = os.path.join(root, "token")
+        with open(token_file, "w") as f:
+            f.write("deploy-replicas-admin-token-0123456789\n")
+        ports = []
+        procs = []
+        for i in range(2):
+            port_file = os.path.join(root, f"port{i}")
+            env = dict(base, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=port_file,
+                       HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_AUTH_TOKEN_FILE=tokens,
+                       HPSCHED_POSTGRES_URL=url)
+            log_path = os.path.join(server_process.log_dir(build_dir()), f"replica{i}.log")
+            server_process.keep_log(log_path)
+            log = open(log_path, "ab")
+            self.addCleanup(log.close)
+            proc = subprocess.Popen([SERVER], env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            self.addCleanup(kill_if_running, proc)
+            port = wait_for_port_file(proc, port_file)
+            self.assertIsNotNone(port, f"replica {i}: no port file (exit {proc.poll()}):\n{read(log_path)}")
+            password = url.rsplit("@", 1)[0].rsplit(":", 1)[-1]
+            self.assertNotIn(password, read(log_path, 1 << 20), "the log shows the database password")
+            ports.append(port)
+            procs.append(proc)
+
+        def cli(port_list, *args):
+            target = ",".join(f"127.0.0.1:{p}" for p in port_list)
+            return subprocess.run([CLI, f"--target={target}", f"--token_file={token_file}", *args], env={},
+                                  capture_output=True, text=True, timeout=60)
+
+        r = cli(ports[:1], "create", "deploy-replicas", '--schedule={"constant": {}}', "--base=0.5")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The other replica loads it from PostgreSQL at start; a replica started now sees it too.
+        r = cli(ports, "list")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for i, proc in enumerate(procs):
+            with self.subTest(replica=i):
+                self.assertEqual(stop(proc), 0, "SIGTERM: exit 0")
+        third_port_file = os.path.join(root, "port2")
+        env = dict(base, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=third_port_file,
+                   HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_AUTH_TOKEN_FILE=tokens,
+                   HPSCHED_POSTGRES_URL=url)
+        proc = subprocess.Popen([SERVER], env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT)
+        self.addCleanup(kill_if_running, proc)
+        port = wait_for_port_file(proc, third_port_file)
+        self.assertIsNotNone(port)
+        r = cli([port], "get", "deploy-replicas")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("deploy-replicas", r.stdout)
+        self.assertEqual(stop(proc), 0)
 
 
 # ======================================================================================================================
