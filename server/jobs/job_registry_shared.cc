@@ -444,6 +444,9 @@ absl::Status JobRegistry::RetireShared() {
     }
   }
   RETURN_IF_ERROR(shared_->Retire(marks));
+  // The job store's own clean-stop record (its session), so the next start does not take this
+  // one for a crash; its per-job marks are not the guard's with replicas (replica_marks is).
+  RETURN_IF_ERROR(store_->PutServedMarks({}, true));
   spdlog::info("wrote the exact served steps of {} jobs; this replica's lease ends", marks.size());
   return absl::OkStatus();
 }
