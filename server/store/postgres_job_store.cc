@@ -261,6 +261,18 @@ absl::StatusOr<std::vector<core::JobRecord>> PostgresJobStore::List(size_t page_
   return Select("list", " WHERE job_id > $1 ORDER BY job_id LIMIT $2::bigint", params);
 }
 
+absl::Status PostgresJobStore::RunInTransaction(
+    absl::string_view what, absl::FunctionRef<absl::Status(PgConnection&)> body) {
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(ClearCleanStop());
+  PgConnection& db = *connection_;
+  RETURN_IF_ERROR(db.Begin(what));
+  absl::Status status = body(db);
+  if (status.ok()) status = db.Commit(what);
+  if (!status.ok()) db.Rollback();
+  return status;
+}
+
 absl::Status PostgresJobStore::PutServedMarks(std::span<const ServedMark> marks, bool clean_stop) {
   absl::MutexLock lock(&mutex_);
   if (marks.empty() && !clean_stop && !clean_stop_written_) return absl::OkStatus();

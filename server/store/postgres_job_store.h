@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -65,6 +66,14 @@ class PostgresJobStore final : public JobStore {
                                                     absl::string_view after) override;
   // One statement for all marks (plus the session row with `clean_stop`), in one transaction.
   absl::Status PutServedMarks(std::span<const ServedMark> marks, bool clean_stop) override;
+
+  // Runs `body` on the store's connection inside one transaction, serialized with the store's own
+  // calls (for what must commit together with the store's rows: a change log, a row lock held
+  // while deciding). Commits when `body` returns OK; rolls back and returns its error otherwise.
+  // Unavailable when the connection is lost (the outcome of a lost commit is unknown, as for Put).
+  // `body` must not call this store.
+  absl::Status RunInTransaction(absl::string_view what,
+                                absl::FunctionRef<absl::Status(PgConnection&)> body);
 
   // Whether no store on this database had ended without a clean stop when this one opened.
   bool opened_after_clean_stop() const { return opened_after_clean_stop_; }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """hpsched.Client with several replicas: the target list and its errors, the service config, round-robin over three
 real hpsched-server processes, and a caller that sees no error while one of them is SIGKILLed mid-run; the C++ CLI
-takes the same list.
+and toy trainer take the same list (with one of the servers dead).
 
 Each server has its own memory store (the replicas' shared PostgreSQL is the replicas tests' business): the same job
 is created on each, labelled with the server's name, so GetJob tells which replica answered and GetValues answers
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -109,6 +110,17 @@ class ReplicasTest(unittest.TestCase):
             self.assertEqual(calls[0], 800)
             after = {client.get_job("j").labels["replica"] for _ in range(30)}
             self.assertEqual(after, {"r1", "r2"})
+
+    def test_the_toy_trainer_takes_the_list(self):
+        trainer = os.path.join(os.path.dirname(os.path.dirname(server_binary())), "client", "toy-trainer")
+        self.servers[2].process.send_signal(signal.SIGKILL)
+        self.servers[2].process.wait(10)
+        out = subprocess.run([trainer, f"--target={self.target}", "--job=j", "--epochs=25", "--window=4"],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        golden = torch_steplr(26)
+        printed = re.findall(r"^Epoch (\d+) - LR: (\S+)$", out.stdout, re.M)
+        self.assertEqual(printed, [(f"{e + 1:02d}", f"{golden[e + 1]:.5f}") for e in range(25)])
 
     def test_the_cli_takes_the_list(self):
         cli = os.path.join(os.path.dirname(os.path.dirname(server_binary())), "client", "hpsched")
