@@ -48,6 +48,19 @@ ABSL_FLAG(std::string, postgres_url, "",
           "PostgreSQL of --store=postgres: a libpq URI (postgresql://user:password@host:5432/db) "
           "or key=value string; better from the environment (HPSCHED_POSTGRES_URL) or a secret "
           "than on the command line. The password is never logged.");
+ABSL_FLAG(std::string, replica_id, "",
+          "With --store=postgres: this replica's name among the servers sharing the database "
+          "(unique; empty: host name and process id). docs/replicas.md.");
+ABSL_FLAG(
+    absl::Duration, replica_lease, absl::Seconds(10),
+    "With --store=postgres: the lease a replica renews in the database; without it, it serves "
+    "only steps it served before.");
+ABSL_FLAG(
+    absl::Duration, replica_fence_timeout, absl::Seconds(1),
+    "With --store=postgres: how long an UpdateJob waits for the other replicas' served marks.");
+ABSL_FLAG(absl::Duration, replica_catchup_interval, absl::Seconds(1),
+          "With --store=postgres: how often a replica reads the change log even without a "
+          "notification.");
 ABSL_FLAG(std::string, sync, "full",
           "full: acknowledged writes survive a power loss; normal: they survive a process crash, a "
           "power loss can "
@@ -274,6 +287,10 @@ int main(int argc, char** argv) {
   options.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
   options.store = absl::GetFlag(FLAGS_store);
   options.postgres_url = absl::GetFlag(FLAGS_postgres_url);
+  options.replica_id = absl::GetFlag(FLAGS_replica_id);
+  options.replica_lease = absl::GetFlag(FLAGS_replica_lease);
+  options.replica_fence_timeout = absl::GetFlag(FLAGS_replica_fence_timeout);
+  options.replica_catchup_interval = absl::GetFlag(FLAGS_replica_catchup_interval);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);

@@ -5,6 +5,7 @@
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <limits>
@@ -25,12 +26,15 @@
 #include "store/memory_job_store.h"
 #include "store/postgres_connection.h"
 #include "store/postgres_job_store.h"
+#include "store/postgres_shared_store.h"
 #include "store/sqlite_job_store.h"
 #include "tls_files.h"
 
 namespace hpsched::server {
 
 constexpr char kServiceName[] = "hpsched.v1.SchedulerService";
+// With replicas: NOT_SERVING while this replica has lost the database (docs/replicas.md).
+constexpr char kReplicaHealthName[] = "hpsched.v1.SchedulerService.replica";
 
 namespace {
 
@@ -192,6 +196,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       store::PostgresOptions postgres;
       postgres.url = options.postgres_url;
       ASSIGN_OR_RETURN(backing, store::PostgresJobStore::Open(postgres));
+      // Opened after the job store, which migrates the schema the shared store needs.
+      std::string replica_id = options.replica_id;
+      if (replica_id.empty()) {
+        char host[256] = {};
+        gethostname(host, sizeof(host) - 1);
+        replica_id = absl::StrCat(host, "-", getpid());
+      }
+      ASSIGN_OR_RETURN(server->shared_store_,
+                       store::PostgresSharedStore::Open(options.postgres_url, replica_id));
     } else {
       store::SqliteOptions sqlite;
       sqlite.data_dir = options.data_dir;
@@ -207,6 +220,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       std::make_unique<metrics::InstrumentedJobStore>(std::move(backing), server->metrics_.get());
   server->registry_ =
       std::make_unique<jobs::JobRegistry>(server->store_.get(), &server->clock_, options.max_jobs);
+  if (server->shared_store_ != nullptr) {
+    server->registry_->UseSharedStore(server->shared_store_.get(), options.replica_fence_timeout);
+    jobs::ReplicaSyncOptions sync;
+    sync.lease = options.replica_lease;
+    sync.catchup_interval = options.replica_catchup_interval;
+    Server* s = server.get();
+    server->replica_sync_ = std::make_unique<jobs::ReplicaSync>(
+        server->registry_.get(), server->shared_store_.get(), sync,
+        [s](bool healthy) { s->SetReplicaHealth(healthy); });
+    jobs::ReplicaSync* follower = server->replica_sync_.get();
+    server->registry_->SetBehindCallback([follower] { follower->Trigger(); });
+  }
   const absl::Time load_start = absl::Now();
   RETURN_IF_ERROR(server->registry_->Load());
   server->registry_->AddObserver(server->metrics_.get());
@@ -237,6 +262,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
          [service] { return static_cast<double>(service->watch_count()); }},
         {"hpsched_waiting_calls", "GetValues calls waiting for metric reports.",
          [service] { return static_cast<double>(service->waiting_count()); }},
+        {"hpsched_replica_degraded",
+         "1 while this replica has lost the shared database (docs/replicas.md), else 0.",
+         [self = server.get()] { return self->replica_degraded_.load() ? 1.0 : 0.0; }},
     });
   }
   if (options.metrics_port != 0) {
@@ -358,6 +386,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
         http::HttpFrontEnd::Start(http, server->grpc_server_->InProcessChannel(channel_args)));
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  if (server->replica_sync_ != nullptr) {
+    server->SetReplicaHealth(true);
+    server->replica_sync_->Start();
+    spdlog::info("replica {} of the database at {}", server->shared_store_->replica_id(),
+                 store::PgWhere(options.postgres_url).value_or("?"));
+  }
   spdlog::info(
       "hpsched-server serving on {}:{} ({}, {}; {} store{}, {} jobs loaded in {}); metrics {}",
       options.address, server->port_,
@@ -385,6 +419,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
 }
 
 int Server::http_port() const { return http_ == nullptr ? 0 : http_->port(); }
+
+void Server::SetReplicaHealth(bool healthy) {
+  // The replica's own health: NOT_SERVING while the database is away (reads go on, mutations
+  // answer UNAVAILABLE); the overall and the service's status stay SERVING, so reads still come.
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kReplicaHealthName, healthy);
+  if (health_server_ != nullptr) {
+    health_server_->GetHealthCheckService()->SetServingStatus(kReplicaHealthName, healthy);
+  }
+  replica_degraded_.store(!healthy);
+}
 
 Server::~Server() {
   Shutdown();
@@ -414,6 +458,7 @@ void Server::Shutdown() {
       spdlog::error("could not write the served steps: {}", std::string(status.message()));
     }
   }
+  if (replica_sync_ != nullptr) replica_sync_->Stop();
 }
 
 void Server::Wait() {

@@ -14,6 +14,7 @@
 #include "jobs/clock.h"
 #include "jobs/executor.h"
 #include "jobs/job_registry.h"
+#include "jobs/replica_sync.h"
 #include "reset_guard.h"
 #include "service/scheduler_service.h"
 #include "store/job_store.h"
@@ -61,6 +62,13 @@ struct ServerOptions {
   // reservation waits for the next one to be durable (see JobRegistry::StartServedMarkFlusher).
   absl::Duration served_mark_interval = absl::Seconds(1);
   int64_t served_mark_reserve = 10'000;
+  // Replicas (the postgres store; docs/replicas.md): this replica's name among those sharing the
+  // database (empty: host name and process id), its lease, how long an update waits for the other
+  // replicas' exact marks, and the catch-up's safety-net interval.
+  std::string replica_id;
+  absl::Duration replica_lease = absl::Seconds(10);
+  absl::Duration replica_fence_timeout = absl::Seconds(1);
+  absl::Duration replica_catchup_interval = absl::Seconds(1);
   // TLS: PEM files of the server's certificate chain and key; with tls_client_ca, clients must
   // present a certificate signed by that CA (mutual TLS). All empty: plaintext.
   std::string tls_cert;
@@ -142,6 +150,8 @@ class Server {
 
  private:
   Server() = default;
+  // The health status kReplicaHealthName and the degraded gauge (ReplicaSync's callback).
+  void SetReplicaHealth(bool healthy);
 
   ServerOptions options_;
   std::unique_ptr<metrics::PrometheusMetrics> metrics_;
@@ -149,6 +159,8 @@ class Server {
   int metrics_port_ = 0;
   std::shared_ptr<prometheus::Collectable> sampled_gauges_;
   std::unique_ptr<store::JobStore> store_;
+  // With the postgres store: the replicas' shared database (outlives the registry and the sync).
+  std::unique_ptr<store::SharedJobStore> shared_store_;
   std::unique_ptr<service::Authenticator> auth_;
   // Declared before grpc_server_, whose interceptors point at it.
   std::unique_ptr<ResetGuard> reset_guard_;
@@ -156,6 +168,8 @@ class Server {
   service::CallVerdicts verdicts_;
   jobs::SystemClock clock_;
   std::unique_ptr<jobs::JobRegistry> registry_;
+  // Follows the other replicas; stopped (destroyed) before the registry it applies changes to.
+  std::unique_ptr<jobs::ReplicaSync> replica_sync_;
   std::unique_ptr<service::SchedulerService> service_;
   // The service's retries, deadlines and watch deliveries. Declared after service_ so that it is
   // destroyed (its thread joined, its queued tasks dropped) before the service its tasks point at.
@@ -173,6 +187,7 @@ class Server {
   std::unique_ptr<http::HttpFrontEnd> http_;
   // Shutdown runs once (the signal thread, then the destructor).
   std::atomic<bool> shut_down_{false};
+  std::atomic<bool> replica_degraded_{false};
 };
 
 }  // namespace hpsched::server

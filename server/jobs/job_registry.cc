@@ -14,6 +14,7 @@
 #include "core/history.h"
 #include "core/job_id.h"
 #include "core/status_macros.h"
+#include "jobs/closing.h"
 #include "spdlog/spdlog.h"
 
 namespace hpsched::jobs {
@@ -64,10 +65,20 @@ absl::Status RenameSegmentError(const absl::Status& status, size_t h, size_t k, 
 
 }  // namespace
 
+std::string JobRegistry::EtagOf(const core::JobRecord& record) { return MakeEtag(record); }
+
+absl::StatusOr<std::shared_ptr<const core::JobPlan>> JobRegistry::CompileAccepted(
+    const core::JobRecord& record) {
+  return CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
+}
+
 JobRegistry::JobRegistry(store::JobStore* store, const Clock* clock, size_t max_jobs)
     : store_(store), clock_(clock), max_jobs_(max_jobs) {}
 
 void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> job) {
+  // A fence outlives the job it was taken on (FenceReads): the new job starts fenced.
+  absl::MutexLock fence_lock(&fence_mutex_);
+  if (job != nullptr && !fences_.empty()) job->fence_step.store(LowestFence(job_id));
   absl::MutexLock lock(&table_mutex_);
   if (job == nullptr) {
     jobs_.erase(job_id);
@@ -77,9 +88,21 @@ void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> 
 }
 
 absl::Status JobRegistry::Load() {
-  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, store_->LoadAll());
+  std::vector<core::JobRecord> records;
+  std::vector<int64_t> revisions;
+  if (shared_ != nullptr) {
+    ASSIGN_OR_RETURN(store::SharedJobStore::Snapshot snapshot, shared_->LoadAllShared());
+    for (store::SharedJob& job : snapshot.jobs) {
+      records.push_back(std::move(job.record));
+      revisions.push_back(job.revision);
+    }
+    loaded_seq_ = snapshot.seq;
+  } else {
+    ASSIGN_OR_RETURN(records, store_->LoadAll());
+  }
   std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs;
-  for (core::JobRecord& record : records) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    core::JobRecord& record = records[i];
     auto plan = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
     if (!plan.ok()) {
       return absl::InternalError(absl::StrCat("stored job ", record.job_id,
@@ -88,7 +111,8 @@ absl::Status JobRegistry::Load() {
     std::string id = record.job_id;
     const int64_t served = record.served_through;
     jobs.emplace(std::move(id),
-                 std::make_shared<const Job>(std::move(record), *std::move(plan), served));
+                 std::make_shared<const Job>(std::move(record), *std::move(plan), served,
+                                             revisions.empty() ? 0 : revisions[i]));
   }
   absl::MutexLock write_lock(&write_mutex_);
   absl::MutexLock lock(&table_mutex_);
@@ -109,6 +133,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   for (core::HyperparameterSpec& hp : spec.hyperparameters) hp.segments.clear();
   // Compile outside the lock: it is the expensive part and needs no shared state.
   ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan, core::JobPlan::Compile(spec, "job"));
+  if (shared_ != nullptr) return CreateShared(job_id, std::move(spec), std::move(plan), request_id);
 
   absl::MutexLock write_lock(&write_mutex_);
   if (auto existing_job = Get(job_id); existing_job.ok()) {
@@ -158,6 +183,7 @@ JobPage JobRegistry::List(size_t page_size, absl::string_view after) const {
 }
 
 absl::Status JobRegistry::Delete(absl::string_view job_id) {
+  if (shared_ != nullptr) return DeleteShared(job_id);
   absl::MutexLock write_lock(&write_mutex_);
   RETURN_IF_ERROR(Get(job_id).status());
   RETURN_IF_ERROR(store_->Delete(job_id));
@@ -178,9 +204,14 @@ void JobRegistry::Notify(const JobEvent& event) {
 
 bool JobRegistry::MarkServed(const Job& job, int64_t last_step) const {
   int64_t seen = job.served_through.load();
+  // Without a lease a replica serves only what it served before (docs/replicas.md, leases).
+  if (seen < last_step && !lease_valid_.load()) return false;
   while (seen < last_step && !job.served_through.compare_exchange_weak(seen, last_step)) {
   }
   if (job.closing.load()) return false;
+  // Another replica's update is pending from this step on (R3): the mark above is in the
+  // acknowledgement, or this read waits for the fence to go.
+  if (last_step >= job.fence_step.load()) return false;
   // The mark is raised before the flusher is woken, so the flush it runs sees it.
   if (reserving_.load() && last_step > job.reserved_through.load()) {
     if (!marks_persisted_.load()) flush_now_->Trigger();  // After shutdown's write: no flusher.
@@ -223,6 +254,7 @@ void JobRegistry::FlushAndLog() {
 absl::Status JobRegistry::FlushServedMarks() {
   absl::MutexLock write_lock(&write_mutex_);
   if (marks_persisted_.load()) return absl::OkStatus();
+  if (shared_ != nullptr) return FlushShared();
   struct Flushed {
     std::shared_ptr<const Job> job;
     int64_t served;
@@ -260,6 +292,7 @@ absl::Status JobRegistry::FlushServedMarks() {
 absl::Status JobRegistry::PersistServedMarks() {
   absl::MutexLock write_lock(&write_mutex_);
   if (marks_persisted_.exchange(true)) return absl::OkStatus();
+  if (shared_ != nullptr) return RetireShared();
   std::vector<store::ServedMark> marks;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
@@ -276,31 +309,6 @@ absl::Status JobRegistry::PersistServedMarks() {
   spdlog::info("wrote the served steps of {} jobs and the clean-stop mark", marks.size());
   return absl::OkStatus();
 }
-
-namespace {
-
-// Closes a job for a mutation; reopens it unless the mutation committed (replaced the job), and
-// then calls `reopened` (which tells observers), so readers waiting on the job retry.
-class Closing {
- public:
-  Closing(const Job& job, std::function<void()> reopened)
-      : job_(job), reopened_(std::move(reopened)) {
-    job_.closing.store(true);
-  }
-  ~Closing() {
-    if (committed_) return;
-    job_.closing.store(false);
-    reopened_();
-  }
-  void Committed() { committed_ = true; }
-
- private:
-  const Job& job_;
-  std::function<void()> reopened_;
-  bool committed_ = false;
-};
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Commit(
     core::JobRecord record, std::shared_ptr<const core::JobPlan> plan, const Job& current) {
@@ -329,15 +337,40 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
     return absl::InvalidArgumentError(absl::StrCat(
         "updates: must have at most ", kMaxUpdatesPerRequest, " updates, got ", changes.size()));
   }
+  if (shared_ != nullptr) {
+    return UpdateShared(job_id, std::move(changes), etag, request_id, allow_rewrite);
+  }
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
   Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
     Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
   });
+  ASSIGN_OR_RETURN(UpdateDecision decision,
+                   DecideUpdate(current, changes, etag, request_id, allow_rewrite,
+                                current->served_through.load()));
+  if (decision.retry != nullptr) return decision.retry;
+  ASSIGN_OR_RETURN(std::shared_ptr<const Job> job,
+                   Commit(std::move(decision.record), std::move(decision.plan), *current));
+  closing.Committed();
+  spdlog::info("updated job jobs/{} to version {} ({} changes, from step {})", std::string(job_id),
+               job->record.version, changes.size(), decision.first_step);
+  Notify(JobEvent{JobEvent::Type::kUpdated, std::string(job_id), job, decision.first_step});
+  return job;
+}
+
+absl::StatusOr<JobRegistry::UpdateDecision> JobRegistry::DecideUpdate(
+    const std::shared_ptr<const Job>& current, const std::vector<SegmentChange>& request,
+    absl::string_view etag, absl::string_view request_id, bool allow_rewrite,
+    int64_t served) const {
+  std::vector<SegmentChange> changes = request;
+  UpdateDecision decision;
   const core::JobRecord& old = current->record;
   if (!request_id.empty()) {
     for (const auto& [seen, version] : old.update_requests) {
-      if (seen == request_id) return current;  // A retry: applied already.
+      if (seen == request_id) {  // A retry: applied already.
+        decision.retry = current;
+        return decision;
+      }
     }
   }
   if (!etag.empty() && etag != old.etag) {
@@ -349,7 +382,6 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
   record.version = old.version + 1;
   record.update_time = clock_->Now();
   const int64_t now_nanos = absl::ToUnixNanos(record.update_time);
-  const int64_t served = current->served_through.load();
   int64_t first_step = core::kStepLimit;
   // Where each change lands: (hyperparameter index, segment index) for error paths.
   std::vector<std::pair<size_t, size_t>> places;
@@ -401,13 +433,10 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
       record.update_requests.erase(record.update_requests.begin());
     }
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<const Job> job,
-                   Commit(std::move(record), *std::move(plan), *current));
-  closing.Committed();
-  spdlog::info("updated job jobs/{} to version {} ({} changes, from step {})", std::string(job_id),
-               job->record.version, changes.size(), first_step);
-  Notify(JobEvent{JobEvent::Type::kUpdated, std::string(job_id), job, first_step});
-  return job;
+  decision.record = std::move(record);
+  decision.plan = *std::move(plan);
+  decision.first_step = first_step;
+  return decision;
 }
 
 absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
@@ -432,12 +461,39 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
     return absl::InvalidArgumentError(absl::StrCat("next_step: must be greater than step (", step,
                                                    ") and < 2^53, or -1, got ", *next_step));
   }
+  if (shared_ != nullptr) return ReportShared(job_id, step, metrics, next_step);
   absl::MutexLock write_lock(&write_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<const Job> current, Get(job_id));
   Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
     Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
   });
-  core::JobRecord record = current->record;
+  ASSIGN_OR_RETURN(ReportDecision decision, DecideReport(*current, step, metrics, next_step));
+  ReportResult result;
+  if (decision.duplicate) {
+    result.job = current;
+    result.duplicate = true;
+    return result;
+  }
+  result.reduction_steps = std::move(decision.reduction_steps);
+  ASSIGN_OR_RETURN(result.job,
+                   Commit(std::move(decision.record), std::move(decision.plan), *current));
+  closing.Committed();
+  if (result.reduction_steps.empty()) {
+    Notify(JobEvent{JobEvent::Type::kMetricsReported, std::string(job_id), result.job, step + 1});
+  } else {
+    spdlog::info("job jobs/{}: plateau reduction from step {}", std::string(job_id),
+                 result.reduction_steps.front());
+    Notify(JobEvent{JobEvent::Type::kPlateauReduced, std::string(job_id), result.job,
+                    result.reduction_steps.front()});
+  }
+  return result;
+}
+
+absl::StatusOr<JobRegistry::ReportDecision> JobRegistry::DecideReport(
+    const Job& current, int64_t step, const std::map<std::string, double>& metrics,
+    std::optional<int64_t> next_step) const {
+  ReportDecision result;
+  core::JobRecord record = current.record;
   bool changed = false;
   for (const auto& [name, value] : metrics) {
     const std::string field =
@@ -479,9 +535,7 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
     reports.emplace(step, report);
     changed = true;
   }
-  ReportResult result;
   if (!changed) {
-    result.job = current;
     result.duplicate = true;
     return result;
   }
@@ -490,13 +544,13 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   // New reductions that change a value (a reduction after its schedule stopped applying, in a
   // `sequential` or under a later segment, changes nothing).
   std::vector<int64_t> candidates;
-  const std::vector<int64_t>& before = current->plan->reduction_steps();
+  const std::vector<int64_t>& before = current.plan->reduction_steps();
   std::set_difference(plan->reduction_steps().begin(), plan->reduction_steps().end(),
                       before.begin(), before.end(), std::back_inserter(candidates));
   for (int64_t step : candidates) {
     for (size_t i = 0; i < plan->series().size(); ++i) {
       double old_value = 0, new_value = 0;
-      current->plan->series()[i].node->Evaluate(step, std::span<double>(&old_value, 1));
+      current.plan->series()[i].node->Evaluate(step, std::span<double>(&old_value, 1));
       plan->series()[i].node->Evaluate(step, std::span<double>(&new_value, 1));
       if (old_value != new_value) {
         result.reduction_steps.push_back(step);
@@ -504,16 +558,8 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
       }
     }
   }
-  ASSIGN_OR_RETURN(result.job, Commit(std::move(record), std::move(plan), *current));
-  closing.Committed();
-  if (result.reduction_steps.empty()) {
-    Notify(JobEvent{JobEvent::Type::kMetricsReported, std::string(job_id), result.job, step + 1});
-  } else {
-    spdlog::info("job jobs/{}: plateau reduction from step {}", std::string(job_id),
-                 result.reduction_steps.front());
-    Notify(JobEvent{JobEvent::Type::kPlateauReduced, std::string(job_id), result.job,
-                    result.reduction_steps.front()});
-  }
+  result.record = std::move(record);
+  result.plan = std::move(plan);
   return result;
 }
 

@@ -18,6 +18,7 @@
 #include "jobs/clock.h"
 #include "jobs/executor.h"
 #include "store/job_store.h"
+#include "store/shared_job_store.h"
 
 namespace hpsched::jobs {
 
@@ -27,15 +28,19 @@ inline constexpr size_t kMaxUpdatesPerRequest = 64;
 // A job as the registry holds it: immutable, shared with in-flight reads, replaced whole on change.
 struct Job {
   // `served`: the served mark as the store holds it, which also bounds what may be served unseen.
-  Job(core::JobRecord r, std::shared_ptr<const core::JobPlan> p, int64_t served = -1)
+  // `revision`: the shared database's change that wrote the record (0 without one).
+  Job(core::JobRecord r, std::shared_ptr<const core::JobPlan> p, int64_t served = -1,
+      int64_t rev = 0)
       : record(std::move(r)),
         plan(std::move(p)),
+        revision(rev),
         served_through(served),
         reserved_through(served),
         flushed_through(served) {}
 
   core::JobRecord record;
   std::shared_ptr<const core::JobPlan> plan;
+  const int64_t revision;
   // The highest step GetValues has served (-1 for none): the mutable part, carried over to the job
   // that replaces this one, written to the store with the next mutation and by the served-mark
   // flusher (see JobRegistry::StartServedMarkFlusher).
@@ -47,6 +52,9 @@ struct Job {
   mutable std::atomic<int64_t> flushed_through;
   // Set while a mutation is replacing this job: readers must not serve from it (see MarkServed).
   mutable std::atomic<bool> closing{false};
+  // With replicas: the lowest step of another replica's pending update (docs/replicas.md, R3);
+  // reads of it or later wait. core::kStepLimit for none.
+  mutable std::atomic<int64_t> fence_step{core::kStepLimit};
 };
 
 // A change the registry made, told to observers in the order the changes were made.
@@ -165,6 +173,38 @@ class JobRegistry {
   // `observer` must outlive the registry; add observers before serving.
   void AddObserver(JobObserver* observer);
 
+  // --- Replicas (docs/replicas.md). None of these is used with one server.
+
+  // Makes every mutation a transaction of `shared` (which must outlive the registry), and Load read
+  // from it. A mutation that fences other replicas waits up to `fence_timeout` for them. Call
+  // before Load.
+  void UseSharedStore(store::SharedJobStore* shared, absl::Duration fence_timeout);
+  bool shared() const { return shared_ != nullptr; }
+  // The change sequence number the last Load is consistent with (replicas follow from there).
+  int64_t loaded_seq() const { return loaded_seq_; }
+  // Publishes `job` as the database holds it (nullopt: deleted) when it is newer than the job
+  // held, keeping this replica's served marks, and tells observers as for a local change.
+  void ApplyRemote(absl::string_view job_id, std::optional<store::SharedJob> job);
+  // The revision of the job held (0 for none).
+  int64_t HeldRevision(absl::string_view job_id) const;
+  // Every job id held, in order.
+  std::vector<std::string> HeldJobIds() const;
+  // Fences reads of `fence.job_id` at `fence.step` (R3), then returns the exact served mark, for
+  // the acknowledgement. Takes no write lock (so it never waits for a local mutation).
+  int64_t FenceReads(const store::Fence& fence);
+  // Whether a fence is held for `id` (acknowledged or being acknowledged).
+  bool HoldsFence(int64_t id) const;
+  // Returns an epoch to pass to LiftFences: take it before reading the pending fences.
+  int64_t FenceEpoch() const;
+  // Lifts every fence held that was taken before `epoch` and is not in `pending`; parked reads of
+  // those jobs plan again. Call after applying every change read after `pending` was.
+  void LiftFences(std::span<const store::Fence> pending, int64_t epoch);
+  // While the lease is not valid, reads past a job's served mark wait (docs/replicas.md, leases).
+  void SetLeaseValid(bool valid);
+  // Called (on the flusher's thread) when a flush finds a job the database holds a newer revision
+  // of: the replica catches up.
+  void SetBehindCallback(std::function<void()> behind) { on_behind_ = std::move(behind); }
+
   size_t size() const;
 
  private:
@@ -179,6 +219,59 @@ class JobRegistry {
   absl::StatusOr<std::shared_ptr<const Job>> Commit(core::JobRecord record,
                                                     std::shared_ptr<const core::JobPlan> plan,
                                                     const Job& current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+
+  // A record's etag, and its plan as the server accepted it (job_registry.cc's rules).
+  static std::string EtagOf(const core::JobRecord& record);
+  static absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileAccepted(
+      const core::JobRecord& record);
+  // The job as the database holds it, as a Job: `held` itself when it is that revision, else
+  // compiled, with `held`'s served marks (null `held`: none).
+  absl::StatusOr<std::shared_ptr<const Job>> FromShared(
+      const store::SharedJob& shared, const std::shared_ptr<const Job>& held) const;
+  // The shared-mode flush (FlushServedMarks).
+  absl::Status FlushShared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // Publishes `job` in place of `held` (closed by the caller) after a commit or catch-up.
+  std::shared_ptr<const Job> Carry(std::shared_ptr<const Job> job, const Job* held)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // The decisions of Update and ReportMetrics on `current`, whoever holds the lock.
+  struct UpdateDecision {
+    std::shared_ptr<const Job> retry;  // A retry of an applied request: this job, unchanged.
+    core::JobRecord record;
+    std::shared_ptr<const core::JobPlan> plan;
+    int64_t first_step = 0;
+  };
+  absl::StatusOr<UpdateDecision> DecideUpdate(const std::shared_ptr<const Job>& current,
+                                              const std::vector<SegmentChange>& changes,
+                                              absl::string_view etag, absl::string_view request_id,
+                                              bool allow_rewrite, int64_t served) const;
+  struct ReportDecision {
+    bool duplicate = false;
+    core::JobRecord record;
+    std::shared_ptr<const core::JobPlan> plan;
+    std::vector<int64_t> reduction_steps;
+  };
+  absl::StatusOr<ReportDecision> DecideReport(const Job& current, int64_t step,
+                                              const std::map<std::string, double>& metrics,
+                                              std::optional<int64_t> next_step) const;
+  absl::StatusOr<std::shared_ptr<const Job>> CreateShared(absl::string_view job_id,
+                                                          core::JobSpec spec,
+                                                          std::shared_ptr<const core::JobPlan> plan,
+                                                          absl::string_view request_id);
+  absl::StatusOr<std::shared_ptr<const Job>> UpdateShared(absl::string_view job_id,
+                                                          std::vector<SegmentChange> changes,
+                                                          absl::string_view etag,
+                                                          absl::string_view request_id,
+                                                          bool allow_rewrite);
+  absl::StatusOr<ReportResult> ReportShared(absl::string_view job_id, int64_t step,
+                                            const std::map<std::string, double>& metrics,
+                                            std::optional<int64_t> next_step);
+  absl::Status DeleteShared(absl::string_view job_id);
+  // The exact marks at a graceful stop (PersistServedMarks).
+  absl::Status RetireShared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // ApplyRemote with write_mutex_ held; returns the job published (null after a delete).
+  std::shared_ptr<const Job> ApplyLocked(absl::string_view job_id,
+                                         std::optional<store::SharedJob> job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
 
   // FlushServedMarks, then the next tick unless stopped.
@@ -207,6 +300,26 @@ class JobRegistry {
   std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs_
       ABSL_GUARDED_BY(table_mutex_);
   std::vector<JobObserver*> observers_;
+
+  // Replicas. Set before serving, then read-only.
+  store::SharedJobStore* shared_ = nullptr;
+  absl::Duration fence_timeout_;
+  std::function<void()> on_behind_;
+  std::atomic<bool> lease_valid_{true};
+  int64_t loaded_seq_ = 0;
+  // Fences held (FenceReads): id -> (job id, step, epoch taken). Publish copies a job's lowest
+  // step into the job it publishes, so a fence outlives the replacing of its job.
+  struct HeldFence {
+    std::string job_id;
+    int64_t step;
+    int64_t epoch;
+  };
+  mutable absl::Mutex fence_mutex_ ABSL_ACQUIRED_AFTER(write_mutex_)
+      ABSL_ACQUIRED_BEFORE(table_mutex_);
+  std::map<int64_t, HeldFence> fences_ ABSL_GUARDED_BY(fence_mutex_);
+  mutable int64_t fence_epoch_ ABSL_GUARDED_BY(fence_mutex_) = 0;
+  // The lowest fenced step of `job_id`, kStepLimit for none.
+  int64_t LowestFence(absl::string_view job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fence_mutex_);
 };
 
 }  // namespace hpsched::jobs

@@ -32,6 +32,46 @@ constexpr PgMigration kMigrations[] = {
         started_at TIMESTAMPTZ NOT NULL DEFAULT now()
       );
     )sql"},
+    // Replicas (docs/replicas.md): additive, so a server of migration 1 still runs beside them.
+    {2, "replicas: job heads, change log, per-replica marks, fences, leases",
+     R"sql(
+      -- The job's lock (FOR UPDATE by mutations) and the change that last wrote it.
+      CREATE TABLE replica_heads (
+        job_id TEXT COLLATE "C" PRIMARY KEY,
+        revision BIGINT NOT NULL
+      );
+      INSERT INTO replica_heads (job_id, revision) SELECT job_id, 0 FROM jobs;
+      -- Every committed change, followed by number (a missed notification loses nothing).
+      CREATE TABLE replica_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        job_id TEXT COLLATE "C" NOT NULL
+      );
+      -- Each replica's served mark and reservation per job.
+      CREATE TABLE replica_marks (
+        job_id TEXT COLLATE "C" NOT NULL,
+        replica_id TEXT NOT NULL,
+        served BIGINT NOT NULL,
+        reserved BIGINT NOT NULL,
+        PRIMARY KEY (job_id, replica_id)
+      );
+      -- Pending updates waiting for other replicas' exact marks, and their answers.
+      CREATE TABLE replica_fences (
+        id BIGSERIAL PRIMARY KEY,
+        job_id TEXT COLLATE "C" NOT NULL,
+        step BIGINT NOT NULL,
+        deadline TIMESTAMPTZ NOT NULL
+      );
+      CREATE TABLE replica_fence_acks (
+        fence_id BIGINT NOT NULL,
+        replica_id TEXT NOT NULL,
+        served BIGINT NOT NULL,
+        PRIMARY KEY (fence_id, replica_id)
+      );
+      CREATE TABLE replica_leases (
+        replica_id TEXT PRIMARY KEY,
+        lease_until TIMESTAMPTZ NOT NULL
+      );
+    )sql"},
 };
 
 }  // namespace

@@ -93,7 +93,8 @@ class PostgresStoreFactory {
     ASSERT_TRUE((*db)
                     ->Script("drop",
                              "DROP TABLE IF EXISTS jobs, meta, store_sessions, "
-                             "schema_migrations CASCADE")
+                             "schema_migrations, replica_heads, replica_changes, replica_marks, "
+                             "replica_fences, replica_fence_acks, replica_leases CASCADE")
                     .ok());
   }
 
