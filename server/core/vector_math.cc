@@ -328,5 +328,16 @@ void OneCyclePhase(double begin, double end, double phase_start, double phase_le
 
 std::string VectorTargetName() { return HWY_DYNAMIC_DISPATCH(simd::TargetNameImpl)(); }
 
+std::vector<int64_t> AvailableVectorTargets() {
+  std::vector<int64_t> targets;
+  const int64_t available = hwy::SupportedTargets() & HWY_TARGETS;
+  for (int64_t bit = 1; bit != 0 && bit <= available; bit <<= 1) {
+    if ((available & bit) != 0) targets.push_back(bit);  // Lower bits are the better targets.
+  }
+  return targets;
+}
+
+void RestrictVectorTarget(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
+
 }  // namespace hpsched::core
 #endif  // HWY_ONCE

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace hpsched::core {
 
@@ -46,6 +47,12 @@ class ScopedMathPath {
 // The instruction set the vector path runs on in this process ("AVX2", "AVX3" = AVX-512, "SSE4",
 // ...), as Highway names it.
 std::string VectorTargetName();
+
+// For tests and benchmarks. The vector targets this binary holds that this CPU supports (Highway's
+// target bits, best first), and a restriction of the dispatch to one of them (0 lifts it). Not
+// thread-safe: call while no evaluation runs.
+std::vector<int64_t> AvailableVectorTargets();
+void RestrictVectorTarget(int64_t target);
 
 namespace simd {
 
