@@ -45,12 +45,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 using D = hn::ScalableTag<double>;
 using V = hn::Vec<D>;
 
-// SLEEF's cos takes one branch of its argument reduction for a whole vector, chosen by the
-// largest lane (|x| < 15: two-constant Cody-Waite; up to 1e14: four constants; beyond:
-// Payne-Hanek), and the branches may differ in the last bit. A lane's result must not depend on its
-// neighbours, so a vector with any |x| >= kSmallTrig is computed lane by lane, each lane broadcast
-// alone.
+// SLEEF's cos takes one branch of its argument reduction for a whole vector, chosen by its largest
+// lane (sleefsimddp.c: |x| < 15, TRIGRANGEMAX2: two-constant Cody-Waite; < 1e14, TRIGRANGEMAX:
+// four constants; beyond: Payne-Hanek), and the branches may differ in the last bit. A lane's
+// result must not depend on its neighbours, so a vector whose lanes fall in different ranges is
+// computed lane by lane, each lane broadcast alone.
 constexpr double kSmallTrig = 15;
+constexpr double kMediumTrig = 1e14;
 
 #if HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
 HWY_INLINE V RawCos(V x) { return V{Sleef_cosd2_u10sse4(x.raw)}; }
@@ -86,7 +87,12 @@ HWY_INLINE V Pow(V x, V y) {
 // produced by the validated formulas) count as large and go lane by lane too.
 HWY_INLINE V Cos(V x) {
   const D d;
-  if (HWY_LIKELY(hn::AllTrue(d, hn::Lt(hn::Abs(x), hn::Set(d, kSmallTrig))))) return RawCos(x);
+  const V magnitude = hn::Abs(x);
+  const auto small = hn::Lt(magnitude, hn::Set(d, kSmallTrig));
+  if (HWY_LIKELY(hn::AllTrue(d, small))) return RawCos(x);
+  if (hn::AllFalse(d, small) && hn::AllTrue(d, hn::Lt(magnitude, hn::Set(d, kMediumTrig)))) {
+    return RawCos(x);
+  }
   HWY_ALIGN double lanes[hn::MaxLanes(d)];
   hn::Store(x, d, lanes);
   for (size_t i = 0; i < hn::Lanes(d); ++i) {
