@@ -123,6 +123,19 @@ HWY_INLINE void ForSteps(int64_t start, std::span<double> out, const Kernel& ker
   }
 }
 
+void CosImpl(std::span<double> x) {
+  const D d;
+  const size_t n = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + n <= x.size(); i += n) hn::StoreU(Cos(hn::LoadU(d, x.data() + i)), d, x.data() + i);
+  if (i < x.size()) {
+    HWY_ALIGN double lanes[hn::MaxLanes(d)] = {};  // Padding 0: a small argument.
+    std::copy(x.data() + i, x.data() + x.size(), lanes);
+    hn::Store(Cos(hn::Load(d, lanes)), d, lanes);
+    std::copy(lanes, lanes + (x.size() - i), x.data() + i);
+  }
+}
+
 void CosineAnnealingStepsImpl(double base, double eta_min, double t_max, int64_t start,
                               std::span<double> out) {
   const D d;
@@ -241,6 +254,7 @@ ScopedMathPath::~ScopedMathPath() { current_path = previous_; }
 
 namespace simd {
 
+HWY_EXPORT(CosImpl);
 HWY_EXPORT(CosineAnnealingStepsImpl);
 HWY_EXPORT(CosineAnnealingPairsImpl);
 HWY_EXPORT(LinearStepsImpl);
@@ -251,6 +265,14 @@ HWY_EXPORT(TargetNameImpl);
 
 // Each scalar branch is the kind's formula as it was written before the vector path, one libm
 // call per value: the reference.
+
+void Cos(std::span<double> x) {
+  if (CurrentMathPath() == MathPath::kScalar) {
+    for (double& value : x) value = std::cos(value);
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(CosImpl)(x);
+}
 
 void CosineAnnealingSteps(double base, double eta_min, double t_max, int64_t start,
                           std::span<double> out) {

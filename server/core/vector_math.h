@@ -56,6 +56,10 @@ void RestrictVectorTarget(int64_t target);
 
 namespace simd {
 
+// x[i] = cos(x[i]), in place: for formulas that compute their cos argument and finish around it in
+// scalar code (ClosedFormNode's cos-split formulas).
+void Cos(std::span<double> x);
+
 // PyTorch's cosine annealing (cosine_formula.h): for t = start + i,
 // out[i] = eta_min + (base - eta_min) * (1 + cos(pi * t / t_max)) / 2.
 void CosineAnnealingSteps(double base, double eta_min, double t_max, int64_t start,

@@ -119,7 +119,7 @@ ScheduleSpec Spec(std::string kind, std::map<std::string, core::ParamValue, std:
   return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};
 }
 
-// A random spec of a vectorized kind or a composition of them.
+// A random spec of a vectorized kind or a composition of them (case 8 is the default).
 ScheduleSpec RandomSpec(std::mt19937_64& rng) {
   auto uniform = [&](double lo, double hi) {
     return std::uniform_real_distribution<double>(lo, hi)(rng);
@@ -134,7 +134,7 @@ ScheduleSpec RandomSpec(std::mt19937_64& rng) {
     return Spec("cosine_annealing", {{"t_max", std::max<int64_t>(1, log_integer(0, 7))},
                                      {"eta_min", integer(0, 2) == 0 ? 0.0 : uniform(0, 1e-2)}});
   };
-  switch (integer(0, 8)) {
+  switch (integer(0, 13)) {
     case 0:
       return cosine();
     case 1:
@@ -166,6 +166,34 @@ ScheduleSpec RandomSpec(std::mt19937_64& rng) {
     }
     case 7:
       return Spec("chained", {}, {Spec("exponential", {{"gamma", uniform(0.9, 1)}}), cosine()});
+    // The library kinds whose formulas take their cos through the vector kernel.
+    case 9: {
+      const int64_t warmup = log_integer(0, 4);
+      return Spec("transformers", {{"name", std::string("cosine")},
+                                   {"num_warmup_steps", warmup},
+                                   {"num_training_steps", warmup + log_integer(0, 6) + 1}});
+    }
+    case 10:
+      return Spec("deepspeed", {{"name", std::string("WarmupCosineLR")},
+                                {"total_num_steps", log_integer(1, 6) + 10},
+                                {"warmup_num_steps", log_integer(0, 1)}});
+    case 11: {
+      const int64_t warmup = log_integer(0, 3);
+      return Spec("megatron", {{"name", std::string("cosine")},
+                               {"max_lr", std::vector<double>{uniform(1e-4, 1)}},
+                               {"min_lr", std::vector<double>{0.0}},
+                               {"lr_warmup_steps", warmup},
+                               {"lr_decay_steps", warmup + log_integer(0, 6) + 1}});
+    }
+    case 12:
+      return Spec("optax", {{"name", std::string("cosine_decay_schedule")},
+                            {"init_value", std::vector<double>{uniform(1e-4, 1)}},
+                            {"decay_steps", log_integer(0, 6) + 1},
+                            {"alpha", uniform(0, 0.5)}});
+    case 13:
+      return Spec("keras", {{"name", std::string("CosineDecay")},
+                            {"initial_learning_rate", std::vector<double>{uniform(1e-4, 1)}},
+                            {"decay_steps", static_cast<double>(log_integer(0, 6) + 1)}});
     default:
       return Spec("sequential", {{"milestones", std::vector<int64_t>{log_integer(0, 5)}}},
                   {Spec("polynomial", {{"total_iters", log_integer(0, 5) + 1}, {"power", 2.0}}),
@@ -176,7 +204,7 @@ ScheduleSpec RandomSpec(std::mt19937_64& rng) {
 TEST(VectorCoreTest, RandomizedSweepWithinContractAndSpanIndependent) {
   std::mt19937_64 rng(20261202);
   ForEachTarget([&] {
-    for (int trial = 0; trial < 1500; ++trial) {
+    for (int trial = 0; trial < 2500; ++trial) {
       const ScheduleSpec spec = RandomSpec(rng);
       const double base = std::pow(10.0, std::uniform_real_distribution<double>(-8, 3)(rng));
       auto nodes = core::CompileStandalone(spec, std::vector<double>{base}, "schedule");
