@@ -1,8 +1,9 @@
 // The span kernels of vector_math.h. Highway compiles the vector part once per x86 target
 // (foreach_target) and HWY_DYNAMIC_DISPATCH picks the best one the CPU supports, once per
 // process. cos and pow are SLEEF's 1-ULP functions for that target's vector width (SLEEF's
-// dispatcher would choose by itself, but one vector width per Highway target keeps the loops and
-// the math in the same registers). Compiled with -ffp-contract=off (server/CMakeLists.txt).
+// dispatcher would choose by itself, but the width of each Highway target's registers keeps the
+// loops and the math together, and spans' tails use SLEEF's 2-lane deterministic variants).
+// Compiled with -ffp-contract=off (server/CMakeLists.txt).
 #include "core/vector_math.h"
 
 #include <algorithm>
@@ -21,20 +22,30 @@ HWY_BEFORE_NAMESPACE();
 // SLEEF's per-target entry points (sleef.h declares them only when the whole translation unit is
 // built for that instruction set; here only the Highway target's functions are). Declared once
 // per target, inside that target's pragma region, so the vector arguments pass in its registers.
+// On AVX2 and AVX-512, the finz_ functions: SLEEF's deterministic FMA variants, which give the same
+// bits at every vector width, so a span's tail can run on 2 lanes and still match the full
+// vectors' lanes.
 #if HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
 extern "C" {
 __m128d Sleef_cosd2_u10sse4(__m128d);
 __m128d Sleef_powd2_u10sse4(__m128d, __m128d);
 }
-#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+#elif HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3)
 extern "C" {
-__m256d Sleef_cosd4_u10avx2(__m256d);
-__m256d Sleef_powd4_u10avx2(__m256d, __m256d);
-}
-#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
-extern "C" {
-__m512d Sleef_cosd8_u10avx512f(__m512d);
-__m512d Sleef_powd8_u10avx512f(__m512d, __m512d);
+// The 2-lane tail functions serve both targets: declared once, in whichever pass comes first
+// (xmm arguments pass the same way under either).
+#ifndef HPSCHED_SLEEF_AVX2128_DECLARED
+#define HPSCHED_SLEEF_AVX2128_DECLARED
+__m128d Sleef_finz_cosd2_u10avx2128(__m128d);
+__m128d Sleef_finz_powd2_u10avx2128(__m128d, __m128d);
+#endif
+#if HWY_TARGET == HWY_AVX2
+__m256d Sleef_finz_cosd4_u10avx2(__m256d);
+__m256d Sleef_finz_powd4_u10avx2(__m256d, __m256d);
+#else
+__m512d Sleef_finz_cosd8_u10avx512f(__m512d);
+__m512d Sleef_finz_powd8_u10avx512f(__m512d, __m512d);
+#endif
 }
 #endif
 
@@ -42,8 +53,14 @@ namespace hpsched::core::simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// D: the target's full vectors. DT: the vectors of a span's tail (2 lanes where the full vectors
+// are wider and SLEEF's results do not depend on the width).
 using D = hn::ScalableTag<double>;
-using V = hn::Vec<D>;
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3)
+using DT = hn::FixedTag<double, 2>;
+#else
+using DT = D;
+#endif
 
 // SLEEF's cos takes one branch of its argument reduction for a whole vector, chosen by its largest
 // lane (sleefsimddp.c: |x| < 15, TRIGRANGEMAX2: two-constant Cody-Waite; < 1e14, TRIGRANGEMAX:
@@ -53,183 +70,195 @@ using V = hn::Vec<D>;
 constexpr double kSmallTrig = 15;
 constexpr double kMediumTrig = 1e14;
 
+// cos and pow of a whole vector of tag DD.
+template <class DD>
+HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
 #if HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
-HWY_INLINE V RawCos(V x) { return V{Sleef_cosd2_u10sse4(x.raw)}; }
-HWY_INLINE V Pow(V x, V y) { return V{Sleef_powd2_u10sse4(x.raw, y.raw)}; }
+  return hn::Vec<DD>{Sleef_cosd2_u10sse4(x.raw)};
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
-HWY_INLINE V RawCos(V x) { return V{Sleef_cosd4_u10avx2(x.raw)}; }
-HWY_INLINE V Pow(V x, V y) { return V{Sleef_powd4_u10avx2(x.raw, y.raw)}; }
+  if constexpr (hn::MaxLanes(DD()) == 4) {
+    return hn::Vec<DD>{Sleef_finz_cosd4_u10avx2(x.raw)};
+  } else {
+    return hn::Vec<DD>{Sleef_finz_cosd2_u10avx2128(x.raw)};
+  }
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
-HWY_INLINE V RawCos(V x) { return V{Sleef_cosd8_u10avx512f(x.raw)}; }
-HWY_INLINE V Pow(V x, V y) { return V{Sleef_powd8_u10avx512f(x.raw, y.raw)}; }
+  if constexpr (hn::MaxLanes(DD()) == 8) {
+    return hn::Vec<DD>{Sleef_finz_cosd8_u10avx512f(x.raw)};
+  } else {
+    return hn::Vec<DD>{Sleef_finz_cosd2_u10avx2128(x.raw)};
+  }
 #else
-// Targets without a SLEEF counterpart here (SSSE3, EMU128, scalar): libm lane by lane, which is
-// the scalar reference itself.
-HWY_INLINE V RawCos(V x) {
-  const D d;
+  // Targets without a SLEEF counterpart here (SSSE3, EMU128, scalar): libm lane by lane, which is
+  // the scalar reference itself.
   HWY_ALIGN double lanes[hn::MaxLanes(d)];
   hn::Store(x, d, lanes);
   for (size_t i = 0; i < hn::Lanes(d); ++i) lanes[i] = std::cos(lanes[i]);
   return hn::Load(d, lanes);
+#endif
 }
-HWY_INLINE V Pow(V x, V y) {
-  const D d;
+
+template <class DD>
+HWY_INLINE hn::Vec<DD> Pow(DD d, hn::Vec<DD> x, hn::Vec<DD> y) {
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
+  return hn::Vec<DD>{Sleef_powd2_u10sse4(x.raw, y.raw)};
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+  if constexpr (hn::MaxLanes(DD()) == 4) {
+    return hn::Vec<DD>{Sleef_finz_powd4_u10avx2(x.raw, y.raw)};
+  } else {
+    return hn::Vec<DD>{Sleef_finz_powd2_u10avx2128(x.raw, y.raw)};
+  }
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
+  if constexpr (hn::MaxLanes(DD()) == 8) {
+    return hn::Vec<DD>{Sleef_finz_powd8_u10avx512f(x.raw, y.raw)};
+  } else {
+    return hn::Vec<DD>{Sleef_finz_powd2_u10avx2128(x.raw, y.raw)};
+  }
+#else
   HWY_ALIGN double xs[hn::MaxLanes(d)];
   HWY_ALIGN double ys[hn::MaxLanes(d)];
   hn::Store(x, d, xs);
   hn::Store(y, d, ys);
   for (size_t i = 0; i < hn::Lanes(d); ++i) xs[i] = std::pow(xs[i], ys[i]);
   return hn::Load(d, xs);
-}
 #endif
+}
 
 // cos with each lane's result a function of that lane alone (see kSmallTrig). NaN lanes (never
 // produced by the validated formulas) count as large and go lane by lane too.
-HWY_INLINE V Cos(V x) {
-  const D d;
-  const V magnitude = hn::Abs(x);
+template <class DD>
+HWY_INLINE hn::Vec<DD> Cos(DD d, hn::Vec<DD> x) {
+  const auto magnitude = hn::Abs(x);
   const auto small = hn::Lt(magnitude, hn::Set(d, kSmallTrig));
-  if (HWY_LIKELY(hn::AllTrue(d, small))) return RawCos(x);
+  if (HWY_LIKELY(hn::AllTrue(d, small))) return RawCos(d, x);
   if (hn::AllFalse(d, small) && hn::AllTrue(d, hn::Lt(magnitude, hn::Set(d, kMediumTrig)))) {
-    return RawCos(x);
+    return RawCos(d, x);
   }
   HWY_ALIGN double lanes[hn::MaxLanes(d)];
   hn::Store(x, d, lanes);
   for (size_t i = 0; i < hn::Lanes(d); ++i) {
-    lanes[i] = hn::GetLane(RawCos(hn::Set(d, lanes[i])));
+    lanes[i] = hn::GetLane(RawCos(d, hn::Set(d, lanes[i])));
   }
   return hn::Load(d, lanes);
 }
 
-// Runs `kernel(t)` (t: a vector of consecutive steps as doubles) over out: full vectors, then the
-// tail through one more full vector whose extra lanes are discarded, so a step's value never
-// depends on where the span ends.
+// Runs `kernel(tag, t)` (t: a vector of consecutive steps as doubles) over out: full vectors, then
+// the tail in vectors of DT whose extra lanes are discarded, so a step's value never depends on
+// where the span ends.
 template <typename Kernel>
 HWY_INLINE void ForSteps(int64_t start, std::span<double> out, const Kernel& kernel) {
   const D d;
   const size_t n = hn::Lanes(d);
-  const V iota = hn::Iota(d, 0.0);
+  const auto iota = hn::Iota(d, 0.0);
   size_t i = 0;
   for (; i + n <= out.size(); i += n) {
     // start + i < 2^53: exact, and so is every lane's sum.
-    const V t = hn::Add(hn::Set(d, static_cast<double>(start + static_cast<int64_t>(i))), iota);
-    hn::StoreU(kernel(t), d, out.data() + i);
+    const auto t = hn::Add(hn::Set(d, static_cast<double>(start + static_cast<int64_t>(i))), iota);
+    hn::StoreU(kernel(d, t), d, out.data() + i);
   }
-  if (i < out.size()) {
-    HWY_ALIGN double tail[hn::MaxLanes(d)];
-    const V t = hn::Add(hn::Set(d, static_cast<double>(start + static_cast<int64_t>(i))), iota);
-    hn::Store(kernel(t), d, tail);
-    std::copy(tail, tail + (out.size() - i), out.data() + i);
+  const DT dt;
+  const size_t nt = hn::Lanes(dt);
+  const auto iota_t = hn::Iota(dt, 0.0);
+  for (; i < out.size(); i += nt) {
+    HWY_ALIGN double tail[hn::MaxLanes(dt)];
+    const auto t =
+        hn::Add(hn::Set(dt, static_cast<double>(start + static_cast<int64_t>(i))), iota_t);
+    hn::Store(kernel(dt, t), dt, tail);
+    std::copy(tail, tail + std::min(nt, out.size() - i), out.data() + i);
+  }
+}
+
+// Runs `kernel(tag, a, b)` over the values a[i], b[i] of two arrays into out, the tail in vectors
+// of DT padded with `pad_a`, `pad_b`.
+template <typename Kernel>
+HWY_INLINE void ForPairs(const double* a, const double* b, double pad_a, double pad_b,
+                         std::span<double> out, const Kernel& kernel) {
+  const D d;
+  const size_t n = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + n <= out.size(); i += n) {
+    hn::StoreU(kernel(d, hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, out.data() + i);
+  }
+  const DT dt;
+  const size_t nt = hn::Lanes(dt);
+  for (; i < out.size(); i += nt) {
+    const size_t m = std::min(nt, out.size() - i);
+    HWY_ALIGN double as[hn::MaxLanes(dt)];
+    HWY_ALIGN double bs[hn::MaxLanes(dt)];
+    std::fill(as, as + nt, pad_a);
+    std::fill(bs, bs + nt, pad_b);
+    std::copy(a + i, a + i + m, as);
+    std::copy(b + i, b + i + m, bs);
+    hn::Store(kernel(dt, hn::Load(dt, as), hn::Load(dt, bs)), dt, as);
+    std::copy(as, as + m, out.data() + i);
   }
 }
 
 void CosImpl(std::span<double> x) {
-  const D d;
-  const size_t n = hn::Lanes(d);
-  size_t i = 0;
-  for (; i + n <= x.size(); i += n) hn::StoreU(Cos(hn::LoadU(d, x.data() + i)), d, x.data() + i);
-  if (i < x.size()) {
-    HWY_ALIGN double lanes[hn::MaxLanes(d)] = {};  // Padding 0: a small argument.
-    std::copy(x.data() + i, x.data() + x.size(), lanes);
-    hn::Store(Cos(hn::Load(d, lanes)), d, lanes);
-    std::copy(lanes, lanes + (x.size() - i), x.data() + i);
-  }
+  // Padding 0: a small argument, which never changes the branch of the lanes beside it.
+  ForPairs(x.data(), x.data(), 0.0, 0.0, x, [](auto d, auto v, auto) { return Cos(d, v); });
 }
 
 void CosineAnnealingStepsImpl(double base, double eta_min, double t_max, int64_t start,
                               std::span<double> out) {
-  const D d;
-  const V pi = hn::Set(d, std::numbers::pi);
-  const V vt_max = hn::Set(d, t_max);
-  const V one = hn::Set(d, 1.0);
-  const V half = hn::Set(d, 0.5);  // x / 2 and x * 0.5 round the same exact value.
-  const V veta = hn::Set(d, eta_min);
-  const V range = hn::Set(d, base - eta_min);
-  ForSteps(start, out, [&](V t) {
-    const V c = Cos(hn::Div(hn::Mul(pi, t), vt_max));
-    return hn::Add(veta, hn::Mul(hn::Mul(range, hn::Add(one, c)), half));
+  ForSteps(start, out, [&](auto d, auto t) {
+    const auto c = Cos(d, hn::Div(hn::Mul(hn::Set(d, std::numbers::pi), t), hn::Set(d, t_max)));
+    // x / 2 and x * 0.5 round the same exact value.
+    const auto scaled =
+        hn::Mul(hn::Mul(hn::Set(d, base - eta_min), hn::Add(hn::Set(d, 1.0), c)), hn::Set(d, 0.5));
+    return hn::Add(hn::Set(d, eta_min), scaled);
   });
 }
 
 void CosineAnnealingPairsImpl(double base, double eta_min, const double* t, const double* t_max,
                               std::span<double> out) {
-  const D d;
-  const size_t n = hn::Lanes(d);
-  const V pi = hn::Set(d, std::numbers::pi);
-  const V one = hn::Set(d, 1.0);
-  const V half = hn::Set(d, 0.5);
-  const V veta = hn::Set(d, eta_min);
-  const V range = hn::Set(d, base - eta_min);
-  const auto formula = [&](V vt, V vt_max) {
-    const V c = Cos(hn::Div(hn::Mul(pi, vt), vt_max));
-    return hn::Add(veta, hn::Mul(hn::Mul(range, hn::Add(one, c)), half));
-  };
-  size_t i = 0;
-  for (; i + n <= out.size(); i += n) {
-    hn::StoreU(formula(hn::LoadU(d, t + i), hn::LoadU(d, t_max + i)), d, out.data() + i);
-  }
-  if (i < out.size()) {
-    // Padding lanes hold t = 0, t_max = 1: a small argument, so they never change the branch.
-    HWY_ALIGN double ts[hn::MaxLanes(d)] = {};
-    HWY_ALIGN double maxes[hn::MaxLanes(d)];
-    std::fill(maxes, maxes + hn::MaxLanes(d), 1.0);
-    std::copy(t + i, t + out.size(), ts);
-    std::copy(t_max + i, t_max + out.size(), maxes);
-    hn::Store(formula(hn::Load(d, ts), hn::Load(d, maxes)), d, ts);
-    std::copy(ts, ts + (out.size() - i), out.data() + i);
-  }
+  // Padding lanes hold t = 0, t_max = 1: a small argument, so they never change the branch.
+  ForPairs(t, t_max, 0.0, 1.0, out, [&](auto d, auto vt, auto vt_max) {
+    const auto c = Cos(d, hn::Div(hn::Mul(hn::Set(d, std::numbers::pi), vt), vt_max));
+    const auto scaled =
+        hn::Mul(hn::Mul(hn::Set(d, base - eta_min), hn::Add(hn::Set(d, 1.0), c)), hn::Set(d, 0.5));
+    return hn::Add(hn::Set(d, eta_min), scaled);
+  });
 }
 
 void LinearStepsImpl(double base, double start_factor, double delta, int64_t total, int64_t start,
                      std::span<double> out) {
-  const D d;
-  const V vbase = hn::Set(d, base);
-  const V vstart = hn::Set(d, start_factor);
-  const V vdelta = hn::Set(d, delta);
-  const V vtotal = hn::Set(d, static_cast<double>(total));
-  ForSteps(start, out, [&](V t) {
+  const double total_d = static_cast<double>(total);
+  ForSteps(start, out, [&](auto d, auto t) {
     // min in doubles equals min in integers: both are exact below 2^53.
-    const V frac = hn::Div(hn::Mul(vdelta, hn::Min(t, vtotal)), vtotal);
-    return hn::Mul(vbase, hn::Add(vstart, frac));
+    const auto vtotal = hn::Set(d, total_d);
+    const auto frac = hn::Div(hn::Mul(hn::Set(d, delta), hn::Min(t, vtotal)), vtotal);
+    return hn::Mul(hn::Set(d, base), hn::Add(hn::Set(d, start_factor), frac));
   });
 }
 
 void ExponentialStepsImpl(double base, double gamma, int64_t start, std::span<double> out) {
-  const D d;
-  const V vbase = hn::Set(d, base);
-  const V vgamma = hn::Set(d, gamma);
-  ForSteps(start, out, [&](V t) { return hn::Mul(vbase, Pow(vgamma, t)); });
+  ForSteps(start, out,
+           [&](auto d, auto t) { return hn::Mul(hn::Set(d, base), Pow(d, hn::Set(d, gamma), t)); });
 }
 
 void PolynomialStepsImpl(double base, int64_t total, double power, int64_t start,
                          std::span<double> out) {
-  const D d;
-  const V vbase = hn::Set(d, base);
-  const V vtotal = hn::Set(d, static_cast<double>(total));
-  const V vpower = hn::Set(d, power);
-  const V one = hn::Set(d, 1.0);
-  ForSteps(start, out, [&](V t) {
-    const V x = hn::Sub(one, hn::Div(hn::Min(t, vtotal), vtotal));
-    return hn::Mul(vbase, Pow(x, vpower));
+  const double total_d = static_cast<double>(total);
+  ForSteps(start, out, [&](auto d, auto t) {
+    const auto vtotal = hn::Set(d, total_d);
+    const auto x = hn::Sub(hn::Set(d, 1.0), hn::Div(hn::Min(t, vtotal), vtotal));
+    return hn::Mul(hn::Set(d, base), Pow(d, x, hn::Set(d, power)));
   });
 }
 
 void OneCyclePhaseImpl(double begin, double end, double phase_start, double phase_length,
                        bool cosine, int64_t start, int64_t last, std::span<double> out) {
-  const D d;
-  const V vbegin = hn::Set(d, begin);
-  const V vend = hn::Set(d, end);
-  const V vphase_start = hn::Set(d, phase_start);
-  const V vlength = hn::Set(d, phase_length);
-  const V vlast = hn::Set(d, static_cast<double>(last));
-  const V pi = hn::Set(d, std::numbers::pi);
-  const V one = hn::Set(d, 1.0);
-  const V half_range = hn::Set(d, (begin - end) / 2.0);
-  const V slope = hn::Set(d, end - begin);
-  ForSteps(start, out, [&](V t) {
-    const V pct = hn::Div(hn::Sub(hn::Min(t, vlast), vphase_start), vlength);
-    if (cosine) return hn::Add(vend, hn::Mul(half_range, hn::Add(Cos(hn::Mul(pi, pct)), one)));
-    return hn::Add(hn::Mul(slope, pct), vbegin);
+  const double last_d = static_cast<double>(last);
+  const double half_range = (begin - end) / 2.0;
+  const double slope = end - begin;
+  ForSteps(start, out, [&](auto d, auto t) {
+    const auto pct = hn::Div(hn::Sub(hn::Min(t, hn::Set(d, last_d)), hn::Set(d, phase_start)),
+                             hn::Set(d, phase_length));
+    if (cosine) {
+      const auto c = Cos(d, hn::Mul(hn::Set(d, std::numbers::pi), pct));
+      return hn::Add(hn::Set(d, end), hn::Mul(hn::Set(d, half_range), hn::Add(c, hn::Set(d, 1.0))));
+    }
+    return hn::Add(hn::Mul(hn::Set(d, slope), pct), hn::Set(d, begin));
   });
 }
 
