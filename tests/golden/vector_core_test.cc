@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,6 +25,11 @@ namespace hpsched {
 namespace {
 
 using core::ScheduleSpec;
+
+ScheduleSpec Spec(std::string kind, std::map<std::string, core::ParamValue, std::less<>> params,
+                  std::vector<ScheduleSpec> children = {}) {
+  return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};
+}
 
 // The accuracy contract of the vector path.
 bool WithinContract(double scalar, double vector, double scale) {
@@ -85,6 +91,46 @@ TEST(VectorCoreTest, TheBestTargetIsAVectorTarget) {
       << "vector path on " << name;
 }
 
+TEST(VectorCoreTest, EvaluatorFlagNamesThePaths) {
+  EXPECT_EQ(*core::ParseEvaluatorPath("vector", "--evaluator"),
+            core::EvaluatorOptions::Path::kVector);
+  EXPECT_EQ(*core::ParseEvaluatorPath("scalar", "--evaluator"),
+            core::EvaluatorOptions::Path::kScalar);
+  const auto bad = core::ParseEvaluatorPath("avx2", "--evaluator");
+  ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "--evaluator: must be \"vector\" or \"scalar\", got \"avx2\"");
+}
+
+// The scalar evaluator is the reference as it was before the vector path: PyTorch's closed form
+// with libm's cos, bit for bit; MakeEvaluator gives each path.
+TEST(VectorCoreTest, ScalarEvaluatorIsTheLibmFormula) {
+  auto nodes = core::CompileStandalone(
+      Spec("cosine_annealing", {{"t_max", int64_t{1000}}, {"eta_min", 0.001}}),
+      std::vector<double>{0.1}, "schedule");
+  ASSERT_TRUE(nodes.ok());
+  core::EvaluatorOptions options;
+  options.path = core::EvaluatorOptions::Path::kScalar;
+  const auto scalar = core::MakeEvaluator(options);
+  options.path = core::EvaluatorOptions::Path::kVector;
+  const auto vector = core::MakeEvaluator(options);
+  std::vector<double> reference(2000);
+  std::vector<double> fast(2000);
+  Evaluate(*scalar, *(*nodes)[0], 0, reference);
+  Evaluate(*vector, *(*nodes)[0], 0, fast);
+  int differ = 0;
+  for (int64_t t = 0; t < 2000; ++t) {
+    const double libm =
+        0.001 +
+        (0.1 - 0.001) * (1 + std::cos(std::numbers::pi * static_cast<double>(t) / 1000)) / 2;
+    ASSERT_EQ(reference[static_cast<size_t>(t)], libm) << "step " << t;
+    differ += fast[static_cast<size_t>(t)] != libm;
+  }
+  // Where SLEEF's vector cos is available, some values round differently from libm's.
+  if (core::VectorTargetName() == "AVX2" || core::VectorTargetName() == "AVX3") {
+    EXPECT_GT(differ, 0);
+  }
+}
+
 TEST(VectorCoreTest, EveryGoldenCaseWithinContractAndStillMatchesTheReferenceLibrary) {
   const std::vector<golden::GoldenFile> files = testing::LoadAllGoldens();
   std::mt19937_64 rng(11);
@@ -115,11 +161,6 @@ TEST(VectorCoreTest, EveryGoldenCaseWithinContractAndStillMatchesTheReferenceLib
     }
     EXPECT_GT(points, 1000);
   });
-}
-
-ScheduleSpec Spec(std::string kind, std::map<std::string, core::ParamValue, std::less<>> params,
-                  std::vector<ScheduleSpec> children = {}) {
-  return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};
 }
 
 // A random spec of a vectorized kind or a composition of them (case 8 is the default).
