@@ -3,14 +3,15 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 # Debian packages in two sets. BUILD_PACKAGES: what configuring and building the default tree needs (the compiler,
 # CMake, gRPC, protobuf, Abseil, spdlog, SQLite, libpq for the PostgreSQL store, cpp-httplib for the HTTP front end,
-# prometheus-cpp; GoogleTest because the default configure looks for it). The demo and the Docker builder need only
-# these. TEST_PACKAGES: the rest of what `make test` runs (PyTorch and grpcio for the golden and end-to-end tests,
-# PyYAML for the deploy checks, python3-h2 for the HTTP/2 flood test, openssl for the TLS tests, clang for the fuzzers,
-# PostgreSQL 15 for the throwaway clusters of the store and replica tests, Google Benchmark for bench/; Node.js and npm
-# for buf, handled below).
+# Highway and SLEEF for the vector core, prometheus-cpp; GoogleTest because the default configure looks for it). The
+# demo and the Docker builder need only these. TEST_PACKAGES: the rest of what `make test` runs (PyTorch and grpcio for
+# the golden and end-to-end tests, PyYAML for the deploy checks, python3-h2 for the HTTP/2 flood test, openssl for the
+# TLS tests, clang for the fuzzers, PostgreSQL 15 for the throwaway clusters of the store and replica tests, Google
+# Benchmark for bench/; Node.js and npm for buf, handled below).
 BUILD_PACKAGES := build-essential cmake pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
   protobuf-compiler grpc-proto libabsl-dev libspdlog-dev prometheus-cpp-dev libsqlite3-dev libgtest-dev libgmock-dev \
-  libssl-dev libcivetweb-dev libpq-dev libcpp-httplib-dev
+  libssl-dev libcivetweb-dev libpq-dev libcpp-httplib-dev \
+  libhwy-dev libsleef-dev
 TEST_PACKAGES := libbenchmark-dev python3-grpcio python3-protobuf python3-torch python3-yaml python3-h2 openssl clang-14 \
   libclang-rt-14-dev postgresql-15
 # The binaries `make demo` runs (tools/demo.sh: the server and the toy trainer) and the CLI the README uses next;

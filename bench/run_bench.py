@@ -44,6 +44,8 @@ class Section(NamedTuple):
 
 # Adding a benchmark is one line here.
 SECTIONS = [
+    Section("Evaluation core: scalar reference vs vector path",
+            [PYTHON, "bench/core_bench.py", "--binary={build}/bench/evaluator_bench"], budget_s=300, quick_budget_s=60),
     Section("RPC: GetValues against a gRPC echo baseline",
             [PYTHON, "bench/rpc_bench.py", "--build={build}"], budget_s=300, quick_budget_s=60),
     Section("HTTP: the JSON API against gRPC", [PYTHON, "bench/http_bench.py", "{build}"], budget_s=60,

@@ -121,6 +121,9 @@ ABSL_FLAG(int64_t, max_eval_cost, 50'000'000,
 ABSL_FLAG(int64_t, inline_eval_cost, int64_t{1} << 20,
           "Calls costing more than this evaluate on the evaluation threads, not gRPC's.");
 ABSL_FLAG(int, eval_threads, 2, "Threads for costly evaluations.");
+ABSL_FLAG(std::string, evaluator, "vector",
+          "Math of the closed-form kinds: vector (SIMD, chosen at run time) or scalar (the libm "
+          "reference); see docs/catalog.md, Accuracy of the vector path.");
 ABSL_FLAG(int64_t, eval_queue, 64,
           "Costly calls that may wait for an evaluation thread; more are RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_watch_queue_bytes, int64_t{8} << 20,
@@ -233,6 +236,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(logging.message()).c_str());
     return 2;
   }
+  auto evaluator_path =
+      hpsched::core::ParseEvaluatorPath(absl::GetFlag(FLAGS_evaluator), "--evaluator");
+  if (!evaluator_path.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(evaluator_path.status().message()).c_str());
+    return 2;
+  }
   if (!ValidPort("port", absl::GetFlag(FLAGS_port)) ||
       !ValidPort("metrics_port", absl::GetFlag(FLAGS_metrics_port)) ||
       !ValidPort("health_port", absl::GetFlag(FLAGS_health_port)) ||
@@ -306,6 +315,7 @@ int main(int argc, char** argv) {
   options.limits.max_eval_cost = std::max<int64_t>(1, absl::GetFlag(FLAGS_max_eval_cost));
   options.limits.inline_eval_cost = absl::GetFlag(FLAGS_inline_eval_cost);
   options.limits.eval_threads = std::max(1, absl::GetFlag(FLAGS_eval_threads));
+  options.evaluator.path = *evaluator_path;
   options.limits.eval_queue =
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_eval_queue)));
   options.limits.max_watch_queue_bytes =

@@ -251,6 +251,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   service_options.clock = &server->clock_;
   service_options.executor = server->executor_.get();
   service_options.metrics = server->metrics_.get();
+  server->evaluator_ = core::MakeEvaluator(options.evaluator);
+  service_options.evaluator = server->evaluator_.get();
   if (server->auth_ != nullptr) service_options.verdicts = &server->verdicts_;
   server->service_ =
       std::make_unique<service::SchedulerService>(server->registry_.get(), service_options);

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/evaluator.h"
 #include "jobs/clock.h"
 #include "jobs/executor.h"
 #include "jobs/job_registry.h"
@@ -87,6 +88,8 @@ struct ServerOptions {
   int64_t max_call_memory_bytes = int64_t{1} << 30;
   // Open WatchJob streams and GetValues calls waiting for metric reports.
   service::ServiceLimits limits;
+  // The evaluator of every value served (--evaluator): the vector path, or the scalar reference.
+  core::EvaluatorOptions evaluator;
   // A connection on which at least this many calls ended before their request message arrived, and
   // more than half of its calls, is closed (HTTP/2 rapid reset; see reset_guard.h). 0: off.
   int64_t reset_flood_threshold = 1000;
@@ -170,6 +173,8 @@ class Server {
   std::unique_ptr<jobs::JobRegistry> registry_;
   // Follows the other replicas; stopped (destroyed) before the registry it applies changes to.
   std::unique_ptr<jobs::ReplicaSync> replica_sync_;
+  // Evaluates for the service; declared before it, so destroyed after.
+  std::unique_ptr<core::Evaluator> evaluator_;
   std::unique_ptr<service::SchedulerService> service_;
   // The service's retries, deadlines and watch deliveries. Declared after service_ so that it is
   // destroyed (its thread joined, its queued tasks dropped) before the service its tasks point at.

@@ -1,6 +1,7 @@
 #include "core/evaluator.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core {
 
@@ -22,12 +23,33 @@ absl::Status CheckStepRange(int64_t start, int64_t count, absl::string_view star
   return absl::OkStatus();
 }
 
+absl::StatusOr<EvaluatorOptions::Path> ParseEvaluatorPath(absl::string_view name,
+                                                          absl::string_view field) {
+  if (name == "vector") return EvaluatorOptions::Path::kVector;
+  if (name == "scalar") return EvaluatorOptions::Path::kScalar;
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": must be \"vector\" or \"scalar\", got \"", name, "\""));
+}
+
 void ScalarEvaluator::Evaluate(std::span<const EvalQuery> queries) const {
+  const ScopedMathPath scalar(MathPath::kScalar);
   for (const EvalQuery& query : queries) query.node->Evaluate(query.start, query.out);
 }
 
+void VectorEvaluator::Evaluate(std::span<const EvalQuery> queries) const {
+  const ScopedMathPath vector(MathPath::kVector);
+  for (const EvalQuery& query : queries) query.node->Evaluate(query.start, query.out);
+}
+
+std::unique_ptr<Evaluator> MakeEvaluator(const EvaluatorOptions& options) {
+  if (options.path == EvaluatorOptions::Path::kScalar) {
+    return std::make_unique<ScalarEvaluator>(options);
+  }
+  return std::make_unique<VectorEvaluator>(options);
+}
+
 const Evaluator& DefaultEvaluator() {
-  static const ScalarEvaluator* const evaluator = new ScalarEvaluator();
+  static const VectorEvaluator* const evaluator = new VectorEvaluator();
   return *evaluator;
 }
 

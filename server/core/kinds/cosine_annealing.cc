@@ -10,6 +10,7 @@
 #include "core/kind_registry.h"
 #include "core/kinds/cosine_formula.h"
 #include "core/status_macros.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core::kinds {
 namespace {
@@ -23,10 +24,7 @@ class CosineAnnealingNode final : public Node {
         t_max_(static_cast<double>(t_max)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) {
-      const double t = static_cast<double>(start + static_cast<int64_t>(i));
-      out[i] = CosineAnnealing(base_, eta_min_, t, t_max_);
-    }
+    simd::CosineAnnealingSteps(base_, eta_min_, t_max_, start, out);
   }
 
  private:

@@ -7,6 +7,8 @@
 // Restart boundaries are found in integer arithmetic. PyTorch's step(epoch) uses a floating-point
 // logarithm instead and misplaces some of them (t_0=10, t_mult=3, step 1210 gives eta_min where a
 // restart gives b): we give the value of its plain step(), which is right.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -15,6 +17,7 @@
 #include "core/kind_registry.h"
 #include "core/kinds/cosine_formula.h"
 #include "core/status_macros.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core::kinds {
 namespace {
@@ -29,16 +32,25 @@ class WarmRestartsNode final : public Node {
         t_mult_(t_mult) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
+    // The cycle bookkeeping in integers, chunk by chunk; the formula over each chunk in one kernel.
+    constexpr size_t kChunk = 256;
+    std::array<double, kChunk> t_curs;
+    std::array<double, kChunk> t_is;
     int64_t t_cur = 0;
     int64_t t_i = 0;
     Locate(start, &t_cur, &t_i);
-    for (size_t i = 0; i < out.size(); ++i) {
-      out[i] =
-          CosineAnnealing(base_, eta_min_, static_cast<double>(t_cur), static_cast<double>(t_i));
-      if (++t_cur >= t_i) {
-        t_cur = 0;
-        t_i = Grow(t_i);
+    for (size_t offset = 0; offset < out.size(); offset += kChunk) {
+      const size_t n = std::min(kChunk, out.size() - offset);
+      for (size_t i = 0; i < n; ++i) {
+        t_curs[i] = static_cast<double>(t_cur);
+        t_is[i] = static_cast<double>(t_i);
+        if (++t_cur >= t_i) {
+          t_cur = 0;
+          t_i = Grow(t_i);
+        }
       }
+      simd::CosineAnnealingPairs(base_, eta_min_, t_curs.data(), t_is.data(),
+                                 out.subspan(offset, n));
     }
   }
 

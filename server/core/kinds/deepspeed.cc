@@ -100,9 +100,13 @@ struct WarmupCosine {
   double warmup_min_ratio;
   double cos_min_ratio;
 
-  double operator()(int64_t n) const { return n == 0 ? 0.0 : base * Ratio(n - 1); }
+  template <typename Math>
+  double operator()(int64_t n, const Math& math) const {
+    return n == 0 ? 0.0 : base * Ratio(n - 1, math);
+  }
 
-  double Ratio(int64_t it) const {
+  template <typename Math>
+  double Ratio(int64_t it, const Math& math) const {
     if (it < warmup.steps) {
       return warmup_min_ratio + warmup.Gamma(it) * (1. - warmup_min_ratio);
     }
@@ -110,7 +114,7 @@ struct WarmupCosine {
     const int64_t real_total_steps = std::max<int64_t>(1, total - warmup.steps);
     const double progress =
         std::min(1.0, static_cast<double>(real_last_step) / static_cast<double>(real_total_steps));
-    const double ratio = (1 + std::cos(std::numbers::pi * progress)) / 2;
+    const double ratio = (1 + math.Cos(std::numbers::pi * progress)) / 2;
     return std::max(0.0, cos_min_ratio + (1. - cos_min_ratio) * ratio);
   }
 };

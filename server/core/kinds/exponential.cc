@@ -6,6 +6,7 @@
 #include "core/kind_registry.h"
 #include "core/kinds/geometric_bound.h"
 #include "core/status_macros.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core::kinds {
 namespace {
@@ -16,9 +17,7 @@ class ExponentialNode final : public Node {
       : Node(bound), base_(base), gamma_(gamma) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) {
-      out[i] = base_ * std::pow(gamma_, static_cast<double>(start + static_cast<int64_t>(i)));
-    }
+    simd::ExponentialSteps(base_, gamma_, start, out);
   }
 
  private:

@@ -120,23 +120,25 @@ struct CosineDecay {
   std::optional<double> warmup_target;
   double warmup_steps;
 
-  double Decay(double step, double decay_from) const {
+  template <typename Math>
+  double Decay(double step, double decay_from, const Math& math) const {
     const double completed_fraction = step / decay_steps;
-    const double cosine_decayed = 0.5 * (1.0 + std::cos(kPi * completed_fraction));
+    const double cosine_decayed = 0.5 * (1.0 + math.Cos(kPi * completed_fraction));
     const double decayed = (1 - alpha) * cosine_decayed + alpha;
     return decay_from * decayed;
   }
 
-  double operator()(int64_t step) const {
+  template <typename Math>
+  double operator()(int64_t step, const Math& math) const {
     double global_step = static_cast<double>(step);
-    if (!warmup_target.has_value()) return Decay(std::min(global_step, decay_steps), initial);
+    if (!warmup_target.has_value()) return Decay(std::min(global_step, decay_steps), initial, math);
     global_step = std::min(global_step, decay_steps + warmup_steps);
     if (global_step < warmup_steps) {
       const double completed_fraction = global_step / warmup_steps;
       const double total_step_delta = *warmup_target - initial;
       return total_step_delta * completed_fraction + initial;
     }
-    return Decay(global_step - warmup_steps, *warmup_target);
+    return Decay(global_step - warmup_steps, *warmup_target, math);
   }
 };
 

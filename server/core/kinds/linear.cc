@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
 #include "core/status_macros.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core::kinds {
 namespace {
@@ -21,11 +22,7 @@ class LinearNode final : public Node {
         total_iters_(total_iters) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
-    const double total = static_cast<double>(total_iters_);
-    for (size_t i = 0; i < out.size(); ++i) {
-      const int64_t t = std::min(total_iters_, start + static_cast<int64_t>(i));
-      out[i] = base_ * (start_ + delta_ * static_cast<double>(t) / total);
-    }
+    simd::LinearSteps(base_, start_, delta_, total_iters_, start, out);
   }
 
  private:

@@ -54,21 +54,10 @@ struct LrConfig {
   int64_t wsd_decay;
 };
 
-class MegatronLrNode final : public Node {
- public:
-  // Every phase lies between two of init_lr, max_lr and min_lr (each coefficient is in [0, 1], and
-  // inverse-square-root's ratio is <= 1 past the warmup).
-  explicit MegatronLrNode(const LrConfig& c)
-      : Node(RoundBoundUp(
-            std::max({std::fabs(c.init_lr), std::fabs(c.max_lr), std::fabs(c.min_lr)}))),
-        c_(c) {}
-
-  void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = ValueAt(start + static_cast<int64_t>(i));
-  }
-
- private:
-  double ValueAt(int64_t n) const {
+// A cos-split formula (closed_form_node.h): its cos runs on the vector path.
+struct MegatronLr {
+  template <typename Math>
+  double operator()(int64_t n, const Math& math) const {
     if (c_.warmup > 0 && n <= c_.warmup) {
       return c_.init_lr +
              (c_.max_lr - c_.init_lr) * static_cast<double>(n) / static_cast<double>(c_.warmup);
@@ -90,10 +79,10 @@ class MegatronLrNode final : public Node {
         coeff = 1.0 - ratio;
         break;
       case Style::kCosine:
-        coeff = 0.5 * (std::cos(std::numbers::pi * ratio) + 1.0);
+        coeff = 0.5 * (math.Cos(std::numbers::pi * ratio) + 1.0);
         break;
       case Style::kWsd:
-        coeff = WsdCoeff(n);
+        coeff = WsdCoeff(n, math);
         break;
       case Style::kInverseSqrt:
       case Style::kConstant:
@@ -102,7 +91,8 @@ class MegatronLrNode final : public Node {
     return c_.min_lr + coeff * (c_.max_lr - c_.min_lr);
   }
 
-  double WsdCoeff(int64_t n) const {
+  template <typename Math>
+  double WsdCoeff(int64_t n, const Math& math) const {
     const int64_t anneal_start = c_.decay - c_.wsd_decay;
     if (n <= anneal_start) return 1.0;
     const double s = static_cast<double>(n - anneal_start) / static_cast<double>(c_.wsd_decay);
@@ -110,7 +100,7 @@ class MegatronLrNode final : public Node {
       case WsdStyle::kLinear:
         return 1.0 - s;
       case WsdStyle::kCosine:
-        return 0.5 * (std::cos(std::numbers::pi * s) + 1.0);
+        return 0.5 * (math.Cos(std::numbers::pi * s) + 1.0);
       case WsdStyle::kExponential:
         return 2.0 * std::pow(0.5, s) - 1.0;
       case WsdStyle::kMinusSqrt:
@@ -130,13 +120,17 @@ struct MegatronWd {
   int64_t incr_steps;
   double mult;
 
-  double operator()(int64_t n) const { return WeightDecay(n) * mult; }
+  template <typename Math>
+  double operator()(int64_t n, const Math& math) const {
+    return WeightDecay(n, math) * mult;
+  }
 
-  double WeightDecay(int64_t n) const {
+  template <typename Math>
+  double WeightDecay(int64_t n, const Math& math) const {
     if (n > incr_steps || style == WdStyle::kConstant) return end_wd;
     const double ratio = static_cast<double>(n) / static_cast<double>(incr_steps);
     const double coeff =
-        style == WdStyle::kLinear ? ratio : 0.5 * (std::cos(std::numbers::pi * (1 - ratio)) + 1.0);
+        style == WdStyle::kLinear ? ratio : 0.5 * (math.Cos(std::numbers::pi * (1 - ratio)) + 1.0);
     return start_wd + coeff * (end_wd - start_wd);
   }
 };
@@ -212,7 +206,10 @@ absl::StatusOr<NodePtr> CompileLr(const Params& p, Style style) {
                   : wsd_name == "cosine"    ? WsdStyle::kCosine
                                             : WsdStyle::kMinusSqrt;
   }
-  return std::make_unique<MegatronLrNode>(c);
+  // Every phase lies between two of init_lr, max_lr and min_lr (each coefficient is in [0, 1], and
+  // inverse-square-root's ratio is <= 1 past the warmup).
+  return MakeClosedFormNode(
+      MegatronLr{c}, std::max({std::fabs(c.init_lr), std::fabs(c.max_lr), std::fabs(c.min_lr)}));
 }
 
 #define HPSCHED_MEGATRON_LR "max_lr min_lr init_lr lr_warmup_steps lr_decay_steps"

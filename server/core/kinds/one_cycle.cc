@@ -22,6 +22,7 @@
 #include "core/kind_registry.h"
 #include "core/kinds/momentum_cycle.h"
 #include "core/status_macros.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core::kinds {
 namespace {
@@ -42,31 +43,35 @@ class OneCycleNode final : public Node {
         total_steps_(total_steps),
         cosine_(cosine) {}
 
+  // A step s (clamped to the last step) belongs to the first phase with s <= end_step (or to the
+  // last phase): the span splits into runs of one phase each, and each run is one kernel call.
   void Evaluate(int64_t start, std::span<double> out) const override {
-    for (size_t i = 0; i < out.size(); ++i) {
-      const int64_t step = std::min(start + static_cast<int64_t>(i), total_steps_ - 1);
-      out[i] = ValueAt(static_cast<double>(step));
+    const int64_t last = total_steps_ - 1;
+    const int64_t end = start + static_cast<int64_t>(out.size());
+    int64_t t = start;
+    double start_step = 0;
+    for (int p = 0; p < num_phases_ && t < end; ++p) {
+      const Phase& phase = phases_[p];
+      int64_t run_end = end;  // Steps past `last` clamp to it and so join the phase `last` is in.
+      if (p < num_phases_ - 1) {
+        if (static_cast<double>(std::min(t, last)) > phase.end_step) {
+          start_step = phase.end_step;
+          continue;
+        }
+        // The steps s <= end_step (end_step >= 0 and < 2^53, so its floor is exact), unless
+        // `last` is among them.
+        const int64_t phase_last = static_cast<int64_t>(std::floor(phase.end_step));
+        if (phase_last < last) run_end = std::min(end, phase_last + 1);
+      }
+      simd::OneCyclePhase(
+          phase.start_value, phase.end_value, start_step, phase.end_step - start_step, cosine_, t,
+          last, out.subspan(static_cast<size_t>(t - start), static_cast<size_t>(run_end - t)));
+      t = run_end;
+      start_step = phase.end_step;
     }
   }
 
  private:
-  double ValueAt(double step) const {
-    double start_step = 0;
-    for (int p = 0; p < num_phases_; ++p) {
-      const Phase& phase = phases_[p];
-      if (step <= phase.end_step || p == num_phases_ - 1) {
-        const double pct = (step - start_step) / (phase.end_step - start_step);
-        if (cosine_) {
-          const double cos_out = std::cos(std::numbers::pi * pct) + 1;
-          return phase.end_value + (phase.start_value - phase.end_value) / 2.0 * cos_out;
-        }
-        return (phase.end_value - phase.start_value) * pct + phase.start_value;
-      }
-      start_step = phase.end_step;
-    }
-    return 0;  // Unreachable: the last phase always matches.
-  }
-
   std::array<Phase, 3> phases_;
   int num_phases_;
   int64_t total_steps_;

@@ -75,9 +75,11 @@ struct CosineDecay {
   double steps;
   double alpha;
   double exponent;
-  double operator()(int64_t t) const {
+  template <typename Math>
+  double operator()(int64_t t, const Math& math) const {
     const double count = std::min(static_cast<double>(t), steps);
-    const double cosine = 0.5 * (1 + std::cos(std::numbers::pi * count / steps));
+    const double cosine = 0.5 * (1 + math.Cos(std::numbers::pi * count / steps));
+    if constexpr (Math::kRecording) return 0;  // Only the cos argument was wanted.
     const double decayed = (1 - alpha) * std::pow(cosine, exponent) + alpha;
     return init * decayed;
   }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
 #include "core/status_macros.h"
+#include "core/vector_math.h"
 
 namespace hpsched::core::kinds {
 namespace {
@@ -20,11 +21,7 @@ class PolynomialNode final : public Node {
         power_(power) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
-    const double total = static_cast<double>(total_iters_);
-    for (size_t i = 0; i < out.size(); ++i) {
-      const int64_t t = std::min(total_iters_, start + static_cast<int64_t>(i));
-      out[i] = base_ * std::pow(1.0 - static_cast<double>(t) / total, power_);
-    }
+    simd::PolynomialSteps(base_, total_iters_, power_, start, out);
   }
 
  private:

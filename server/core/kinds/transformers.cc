@@ -41,11 +41,20 @@ double Progress(int64_t step, int64_t warmup, int64_t training) {
 
 // LambdaLR: value(N) = b * lr_lambda(N), where |lr_lambda| <= `lambda_bound` at every step (each
 // compiler below says why).
+// A cos-split lambda (closed_form_node.h) stays one, so its cos runs on the vector path.
 template <typename Lambda>
 NodePtr LambdaLr(double base, Lambda lr_lambda, double lambda_bound) {
-  return MakeClosedFormNode(
-      [base, lr_lambda](int64_t step) -> double { return base * lr_lambda(step); },
-      std::fabs(base) * lambda_bound);
+  if constexpr (CosSplitFormula<Lambda>) {
+    return MakeClosedFormNode(
+        [base, lr_lambda](int64_t step, const auto& math) -> double {
+          return base * lr_lambda(step, math);
+        },
+        std::fabs(base) * lambda_bound);
+  } else {
+    return MakeClosedFormNode(
+        [base, lr_lambda](int64_t step) -> double { return base * lr_lambda(step); },
+        std::fabs(base) * lambda_bound);
+  }
 }
 
 // The bound of a factor that lies between `rate` and 1 (or is clamped at 0 below): max(1, |rate|).
@@ -56,8 +65,12 @@ template <typename After>
 struct WarmupThen {
   int64_t warmup;
   After after;
-  double operator()(int64_t step) const {
+  double operator()(int64_t step) const requires(!CosSplitFormula<After>) {
     return step < warmup ? Warmup(step, warmup) : after(step);
+  }
+  template <typename Math>
+  double operator()(int64_t step, const Math& math) const requires CosSplitFormula<After> {
+    return step < warmup ? Warmup(step, warmup) : after(step, math);
   }
 };
 
@@ -89,9 +102,10 @@ struct Cosine {
   int64_t training;
   double num_cycles;
   double min_lr_rate;
-  double operator()(int64_t step) const {
+  template <typename Math>
+  double operator()(int64_t step, const Math& math) const {
     const double progress = Progress(step, warmup, training);
-    double factor = 0.5 * (1.0 + std::cos(kPi * num_cycles * 2.0 * progress));
+    double factor = 0.5 * (1.0 + math.Cos(kPi * num_cycles * 2.0 * progress));
     factor = factor * (1 - min_lr_rate) + min_lr_rate;
     return std::max(0.0, factor);
   }
@@ -103,10 +117,11 @@ struct CosineWithRestarts {
   int64_t warmup;
   int64_t training;
   double num_cycles;
-  double operator()(int64_t step) const {
+  template <typename Math>
+  double operator()(int64_t step, const Math& math) const {
     const double progress = Progress(step, warmup, training);
     if (progress >= 1.0) return 0.0;
-    return std::max(0.0, 0.5 * (1.0 + std::cos(kPi * std::fmod(num_cycles * progress, 1.0))));
+    return std::max(0.0, 0.5 * (1.0 + math.Cos(kPi * std::fmod(num_cycles * progress, 1.0))));
   }
 };
 
@@ -147,7 +162,8 @@ struct CosineWarmupWithMinLr {
   double num_cycles;
   double min_lr_rate;
   std::optional<double> warmup_lr_rate;
-  double operator()(int64_t step) const {
+  template <typename Math>
+  double operator()(int64_t step, const Math& math) const {
     const double s = static_cast<double>(step);
     if (s < warmup) {
       if (!warmup_lr_rate.has_value()) return (s + 1.) / std::max(1., warmup);
@@ -155,7 +171,7 @@ struct CosineWarmupWithMinLr {
       return r + (1.0 - r) * s / std::max(1., warmup - 1);
     }
     const double progress = (s - warmup + 1.) / std::max(1., training - warmup);
-    double factor = 0.5 * (1.0 + std::cos(kPi * num_cycles * 2.0 * progress));
+    double factor = 0.5 * (1.0 + math.Cos(kPi * num_cycles * 2.0 * progress));
     factor = factor * (1 - min_lr_rate) + min_lr_rate;
     return std::max(0.0, factor);
   }
@@ -178,14 +194,15 @@ struct WarmupStableDecay {
     return std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio);
   }
 
-  double operator()(int64_t step) const {
+  template <typename Math>
+  double operator()(int64_t step, const Math& math) const {
     if (step < warmup) {
       const double progress = Warmup(step, warmup);
       switch (warmup_type) {
         case Shape::kLinear:
           return Scaled(progress);
         case Shape::kCosine:
-          return Scaled(0.5 * (1.0 - std::cos(kPi * progress)));
+          return Scaled(0.5 * (1.0 - math.Cos(kPi * progress)));
         case Shape::kOneMinusSqrt:
           return Scaled(1.0 - std::sqrt(1.0 - progress));
       }
@@ -198,7 +215,7 @@ struct WarmupStableDecay {
         case Shape::kLinear:
           return Scaled(1.0 - progress);
         case Shape::kCosine:
-          return Scaled(0.5 * (1.0 + std::cos(kPi * num_cycles * 2.0 * progress)));
+          return Scaled(0.5 * (1.0 + math.Cos(kPi * num_cycles * 2.0 * progress)));
         case Shape::kOneMinusSqrt:
           return Scaled(1.0 - std::sqrt(progress));
       }
