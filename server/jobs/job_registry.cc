@@ -69,27 +69,27 @@ JobRegistry::JobRegistry(store::JobStore* store, const Clock* clock, size_t max_
 
 void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> job) {
   absl::MutexLock lock(&table_mutex_);
-  if (job == nullptr) {
-    jobs_.erase(job_id);
-  } else {
-    jobs_.insert_or_assign(job_id, std::move(job));
-  }
+  auto it = jobs_.find(job_id);
+  // The entry's key is its job's id: a replaced job leaves, and its successor takes its place.
+  if (it != jobs_.end()) it = jobs_.erase(it);
+  if (job != nullptr) jobs_.insert(it, std::move(job));
 }
 
 absl::Status JobRegistry::Load() {
-  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, store_->LoadAll());
-  std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs;
-  for (core::JobRecord& record : records) {
+  // Row by row: each record is compiled and becomes its job as it is read, so the start never
+  // holds every record twice (issue 11: 10^6 jobs).
+  Table jobs;
+  RETURN_IF_ERROR(store_->LoadEach([&](core::JobRecord record) -> absl::Status {
     auto plan = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
     if (!plan.ok()) {
       return absl::InternalError(absl::StrCat("stored job ", record.job_id,
                                               " does not compile: ", plan.status().message()));
     }
-    std::string id = record.job_id;
     const int64_t served = record.served_through;
-    jobs.emplace(std::move(id),
-                 std::make_shared<const Job>(std::move(record), *std::move(plan), served));
-  }
+    jobs.insert(jobs.end(),
+                std::make_shared<const Job>(std::move(record), *std::move(plan), served));
+    return absl::OkStatus();
+  }));
   absl::MutexLock write_lock(&write_mutex_);
   absl::MutexLock lock(&table_mutex_);
   jobs_ = std::move(jobs);
@@ -145,14 +145,14 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Get(absl::string_view jo
     return absl::NotFoundError(
         absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
   }
-  return it->second;
+  return *it;
 }
 
 JobPage JobRegistry::List(size_t page_size, absl::string_view after) const {
   JobPage page;
   absl::ReaderMutexLock lock(&table_mutex_);
   auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
-  for (; it != jobs_.end() && page.jobs.size() < page_size; ++it) page.jobs.push_back(it->second);
+  for (; it != jobs_.end() && page.jobs.size() < page_size; ++it) page.jobs.push_back(*it);
   if (it != jobs_.end() && !page.jobs.empty()) page.next_after = page.jobs.back()->record.job_id;
   return page;
 }
@@ -234,7 +234,8 @@ absl::Status JobRegistry::FlushServedMarks() {
   std::vector<Flushed> flushed;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) {
+    for (const std::shared_ptr<const Job>& job : jobs_) {
+      const std::string& id = job->record.job_id;
       const int64_t served = job->served_through.load();
       if (served <= job->flushed_through.load()) continue;
       const int64_t old = job->reserved_through.load();
@@ -263,7 +264,8 @@ absl::Status JobRegistry::PersistServedMarks() {
   std::vector<store::ServedMark> marks;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) {
+    for (const std::shared_ptr<const Job>& job : jobs_) {
+      const std::string& id = job->record.job_id;
       const int64_t served = job->served_through.load();
       if (served > job->flushed_through.load()) {
         marks.push_back(

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -204,8 +205,22 @@ class JobRegistry {
   absl::Mutex write_mutex_ ABSL_ACQUIRED_BEFORE(table_mutex_);
   // Guards the table; held exclusively only to swap a pointer.
   mutable absl::Mutex table_mutex_;
-  std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs_
-      ABSL_GUARDED_BY(table_mutex_);
+  // Orders jobs by id and finds them by id: the key is the job's own record.job_id, so an entry is
+  // one pointer (16 bytes in a B-tree node), not a map node with a second copy of the id (80
+  // bytes a job at 10^6 jobs, issue 11).
+  struct ById {
+    using is_transparent = void;
+    static absl::string_view Id(const std::shared_ptr<const Job>& job) {
+      return job->record.job_id;
+    }
+    static absl::string_view Id(absl::string_view id) { return id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Id(a) < Id(b);
+    }
+  };
+  using Table = absl::btree_set<std::shared_ptr<const Job>, ById>;
+  Table jobs_ ABSL_GUARDED_BY(table_mutex_);
   std::vector<JobObserver*> observers_;
 };
 

@@ -109,23 +109,30 @@ absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
   return record;
 }
 
-// Steps `stmt` (a kSelect) to the end and finalizes it.
-absl::StatusOr<std::vector<core::JobRecord>> ReadRows(sqlite3* db, sqlite3_stmt* stmt) {
-  std::vector<core::JobRecord> records;
+// Steps `stmt` (a kSelect) to the end, handing each row's record to `visit`, and finalizes it.
+// Stops at the first error (a row that does not parse, or one of `visit`).
+absl::Status VisitRows(sqlite3* db, sqlite3_stmt* stmt,
+                       absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
   absl::Status status;
   int step;
   while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
     absl::StatusOr<core::JobRecord> record = DecodeRow(stmt);
-    if (!record.ok()) {
-      status = record.status();
-      break;
-    }
-    records.push_back(*std::move(record));
+    status = record.ok() ? visit(*std::move(record)) : record.status();
+    if (!status.ok()) break;
   }
   if (status.ok() && step != SQLITE_DONE)
     status = absl::UnavailableError(absl::StrCat("sqlite: load: ", sqlite3_errmsg(db)));
   sqlite3_finalize(stmt);
-  if (!status.ok()) return status;
+  return status;
+}
+
+// Every row of `stmt` (a kSelect); finalizes it.
+absl::StatusOr<std::vector<core::JobRecord>> ReadRows(sqlite3* db, sqlite3_stmt* stmt) {
+  std::vector<core::JobRecord> records;
+  RETURN_IF_ERROR(VisitRows(db, stmt, [&](core::JobRecord record) {
+    records.push_back(std::move(record));
+    return absl::OkStatus();
+  }));
   return records;
 }
 static_assert(std::size(kMigrations) == SqliteJobStore::kSchemaVersion);
@@ -556,6 +563,12 @@ absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " ORDER BY job_id", "load"));
   return ReadRows(db_, stmt);
+}
+
+absl::Status SqliteJobStore::LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " ORDER BY job_id", "load"));
+  return VisitRows(db_, stmt, visit);
 }
 
 absl::StatusOr<core::JobRecord> SqliteJobStore::Get(absl::string_view job_id) {
