@@ -17,8 +17,9 @@
 #include "store/sqlite_job_store.h"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s DATA_DIR JOBS\n", argv[0]);
+  const std::string mode = argc > 3 ? argv[3] : "distinct";
+  if ((argc != 3 && argc != 4) || (mode != "distinct" && mode != "same")) {
+    std::fprintf(stderr, "usage: %s DATA_DIR JOBS [distinct|same]\n", argv[0]);
     return 2;
   }
   const long jobs = std::strtol(argv[2], nullptr, 10);
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
     lr.name = "lr";
     lr.base_values = {0.1};
     lr.schedule.kind = "cosine_annealing";
-    lr.schedule.params["t_max"] = int64_t{1000 + i};
+    lr.schedule.params["t_max"] = int64_t{mode == "same" ? 1000 : 1000 + i};
     record.spec.hyperparameters.push_back(std::move(lr));
     record.version = 1;
     record.etag = absl::StrFormat("1-%016x", static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull);

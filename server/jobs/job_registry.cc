@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <iterator>
+#include <variant>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
@@ -44,6 +45,42 @@ absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(
   return core::JobPlan::Compile(record.spec, path, &log, budgets);
 }
 
+// Hashes a job's spec for SharedPlan: every field (equal specs hash equal); a collision only costs
+// a comparison, as SharedPlan compares the specs themselves.
+template <typename H>
+H HashSchedule(H state, const core::ScheduleSpec& schedule) {
+  state =
+      H::combine(std::move(state), schedule.kind, schedule.params.size(), schedule.children.size());
+  for (const auto& [name, value] : schedule.params) {
+    state = H::combine(std::move(state), name, value.index());
+    state = std::visit([&](const auto& v) { return H::combine(std::move(state), v); }, value);
+  }
+  for (const core::ScheduleSpec& child : schedule.children) {
+    state = HashSchedule(std::move(state), child);
+  }
+  return state;
+}
+
+struct SpecKey {
+  const core::JobSpec& spec;
+
+  template <typename H>
+  friend H AbslHashValue(H state, const SpecKey& key) {
+    for (const core::HyperparameterSpec& hp : key.spec.hyperparameters) {
+      state = H::combine(std::move(state), hp.name, hp.base_values, hp.segments.size());
+      state = HashSchedule(std::move(state), hp.schedule);
+      for (const core::SegmentSpec& segment : hp.segments) {
+        state = H::combine(std::move(state), segment.effective_step, segment.change, segment.scale,
+                           segment.pin, segment.global_time, segment.anchor, segment.version,
+                           segment.create_time_nanos);
+        state = HashSchedule(std::move(state), segment.schedule);
+      }
+    }
+    state = H::combine(std::move(state), key.spec.labels.size(), key.spec.metrics.size());
+    return state;
+  }
+};
+
 absl::Status CheckRequestId(absl::string_view request_id) {
   if (request_id.size() > kMaxRequestIdLength) {
     return absl::InvalidArgumentError(absl::StrCat("request_id: must be at most ",
@@ -75,22 +112,45 @@ void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> 
   if (job != nullptr) jobs_.insert(it, std::move(job));
 }
 
+std::shared_ptr<const core::JobPlan> JobRegistry::SharedPlan(const core::JobRecord& record) const {
+  if (!record.metric_reports.empty()) return nullptr;
+  auto donor = plan_donors_.find(absl::HashOf(SpecKey{record.spec}));
+  if (donor == plan_donors_.end()) return nullptr;
+  const std::shared_ptr<const Job> job = donor->second.lock();
+  if (job == nullptr || !job->record.metric_reports.empty() || job->record.spec != record.spec) {
+    return nullptr;
+  }
+  return job->plan;
+}
+
+void JobRegistry::OfferPlan(const std::shared_ptr<const Job>& job) {
+  if (!job->record.metric_reports.empty()) return;
+  if (plan_donors_.size() >= kMaxPlanDonors) plan_donors_.clear();
+  plan_donors_.insert_or_assign(absl::HashOf(SpecKey{job->record.spec}), job);
+}
+
 absl::Status JobRegistry::Load() {
-  // Row by row: each record is compiled and becomes its job as it is read, so the start never
-  // holds every record twice (issue 11: 10^6 jobs).
+  absl::MutexLock write_lock(&write_mutex_);
+  // Row by row: each record is compiled (or given the plan of an equal spec) and becomes its job
+  // as it is read, so the start never holds every record twice (issue 11: 10^6 jobs).
   Table jobs;
-  RETURN_IF_ERROR(store_->LoadEach([&](core::JobRecord record) -> absl::Status {
-    auto plan = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
-    if (!plan.ok()) {
-      return absl::InternalError(absl::StrCat("stored job ", record.job_id,
-                                              " does not compile: ", plan.status().message()));
+  RETURN_IF_ERROR(store_->LoadEach([&](core::JobRecord record) ABSL_NO_THREAD_SAFETY_ANALYSIS
+                                   -> absl::Status {  // write_mutex_ is held.
+    std::shared_ptr<const core::JobPlan> plan = SharedPlan(record);
+    if (plan == nullptr) {
+      auto compiled = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
+      if (!compiled.ok()) {
+        return absl::InternalError(absl::StrCat(
+            "stored job ", record.job_id, " does not compile: ", compiled.status().message()));
+      }
+      plan = *std::move(compiled);
     }
     const int64_t served = record.served_through;
-    jobs.insert(jobs.end(),
-                std::make_shared<const Job>(std::move(record), *std::move(plan), served));
+    auto job = std::make_shared<const Job>(std::move(record), std::move(plan), served);
+    OfferPlan(job);
+    jobs.insert(jobs.end(), std::move(job));
     return absl::OkStatus();
   }));
-  absl::MutexLock write_lock(&write_mutex_);
   absl::MutexLock lock(&table_mutex_);
   jobs_ = std::move(jobs);
   return absl::OkStatus();
@@ -131,7 +191,10 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   record.create_request_id = std::string(request_id);
   record.etag = MakeEtag(record);
   RETURN_IF_ERROR(store_->Put(record));
+  // Validated and compiled above; an equal spec's plan is the same plan, held once.
+  if (auto shared = SharedPlan(record); shared != nullptr) plan = std::move(shared);
   auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
+  OfferPlan(job);
   Publish(std::string(job_id), job);
   spdlog::info("created job jobs/{} ({} hyperparameters, {} series)", std::string(job_id),
                job->record.spec.hyperparameters.size(), job->plan->series().size());

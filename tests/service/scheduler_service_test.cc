@@ -647,7 +647,9 @@ TEST(SlowWatcherTest, NeitherDelaysTheWriterNorTheOtherWatchers) {
   service::ServiceOptions options;
   options.clock = &clock;
   options.executor = &executor;
-  options.limits.max_watch_queue_bytes = 4096;
+  // Events grow with the segments (about 8 KB at 200): a reading stream holds one or two (a write
+  // completes on gRPC's thread after the client has read it), the slow one all of them.
+  options.limits.max_watch_queue_bytes = 64 << 10;
   service::SchedulerService service{&registry, options};
   std::unique_ptr<grpc::Server> server = StartInProcess(&service);
   std::unique_ptr<client::Client> client = InProcessClient(*server);
