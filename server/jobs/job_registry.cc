@@ -112,21 +112,19 @@ void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> 
   if (job != nullptr) jobs_.insert(it, std::move(job));
 }
 
-std::shared_ptr<const core::JobPlan> JobRegistry::SharedPlan(const core::JobRecord& record) const {
+std::shared_ptr<const core::JobPlan> JobRegistry::SharedPlan(const core::JobRecord& record,
+                                                             std::weak_ptr<const Job>** slot) {
+  *slot = nullptr;
   if (!record.metric_reports.empty()) return nullptr;
-  auto donor = plan_donors_.find(absl::HashOf(SpecKey{record.spec}));
-  if (donor == plan_donors_.end()) return nullptr;
-  const std::shared_ptr<const Job> job = donor->second.lock();
+  std::weak_ptr<const Job>& donor =
+      plan_donors_[absl::HashOf(SpecKey{record.spec}) & (kPlanDonors - 1)];
+  *slot = &donor;
+  const std::shared_ptr<const Job> job = donor.lock();
   if (job == nullptr || !job->record.metric_reports.empty() || job->record.spec != record.spec) {
     return nullptr;
   }
+  *slot = nullptr;  // Its donor stays.
   return job->plan;
-}
-
-void JobRegistry::OfferPlan(const std::shared_ptr<const Job>& job) {
-  if (!job->record.metric_reports.empty()) return;
-  if (plan_donors_.size() >= kMaxPlanDonors) plan_donors_.clear();
-  plan_donors_.insert_or_assign(absl::HashOf(SpecKey{job->record.spec}), job);
 }
 
 absl::Status JobRegistry::Load() {
@@ -136,7 +134,8 @@ absl::Status JobRegistry::Load() {
   Table jobs;
   RETURN_IF_ERROR(store_->LoadEach([&](core::JobRecord record) ABSL_NO_THREAD_SAFETY_ANALYSIS
                                    -> absl::Status {  // write_mutex_ is held.
-    std::shared_ptr<const core::JobPlan> plan = SharedPlan(record);
+    std::weak_ptr<const Job>* slot;
+    std::shared_ptr<const core::JobPlan> plan = SharedPlan(record, &slot);
     if (plan == nullptr) {
       auto compiled = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
       if (!compiled.ok()) {
@@ -147,7 +146,7 @@ absl::Status JobRegistry::Load() {
     }
     const int64_t served = record.served_through;
     auto job = std::make_shared<const Job>(std::move(record), std::move(plan), served);
-    OfferPlan(job);
+    OfferPlan(job, slot);
     jobs.insert(jobs.end(), std::move(job));
     return absl::OkStatus();
   }));
@@ -192,9 +191,10 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   record.etag = MakeEtag(record);
   RETURN_IF_ERROR(store_->Put(record));
   // Validated and compiled above; an equal spec's plan is the same plan, held once.
-  if (auto shared = SharedPlan(record); shared != nullptr) plan = std::move(shared);
+  std::weak_ptr<const Job>* slot;
+  if (auto shared = SharedPlan(record, &slot); shared != nullptr) plan = std::move(shared);
   auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
-  OfferPlan(job);
+  OfferPlan(job, slot);
   Publish(std::string(job_id), job);
   spdlog::info("created job jobs/{} ({} hyperparameters, {} series)", std::string(job_id),
                job->record.spec.hyperparameters.size(), job->plan->series().size());

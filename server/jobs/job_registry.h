@@ -12,7 +12,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -186,11 +185,15 @@ class JobRegistry {
   // Plans are shared between jobs whose specs are equal and that hold no metric reports: such a
   // plan is a function of the spec alone, and immutable, so 10^5 jobs made from one template hold
   // one compiled plan, not 10^5 (issue 11: about 300 bytes a single-hyperparameter job). The plan
-  // of an earlier job with `spec`, or null.
-  std::shared_ptr<const core::JobPlan> SharedPlan(const core::JobRecord& record) const
+  // of an earlier job with `record`'s spec, or null; `*slot` is where `record`'s job offers its
+  // own (OfferPlan), or null when it has reports.
+  std::shared_ptr<const core::JobPlan> SharedPlan(const core::JobRecord& record,
+                                                  std::weak_ptr<const Job>** slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
-  // Offers `job`'s plan to later jobs with the same spec.
-  void OfferPlan(const std::shared_ptr<const Job>& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // Offers `job`'s plan to later jobs with the same spec, in the slot SharedPlan gave.
+  static void OfferPlan(const std::shared_ptr<const Job>& job, std::weak_ptr<const Job>* slot) {
+    if (slot != nullptr) *slot = job;
+  }
 
   // FlushServedMarks, then the next tick unless stopped.
   void FlushTick();
@@ -232,11 +235,12 @@ class JobRegistry {
   using Table = absl::btree_set<std::shared_ptr<const Job>, ById>;
   Table jobs_ ABSL_GUARDED_BY(table_mutex_);
   std::vector<JobObserver*> observers_;
-  // By a hash of the spec, the last job that offered its plan (SharedPlan); at most
-  // kMaxPlanDonors entries, forgotten all at once when full, so distinct specs cost a bounded
-  // 1.5 MiB, not bytes per job.
-  static constexpr size_t kMaxPlanDonors = size_t{1} << 16;
-  absl::flat_hash_map<size_t, std::weak_ptr<const Job>> plan_donors_ ABSL_GUARDED_BY(write_mutex_);
+  // By a hash of the spec (its low bits), the last job that offered its plan (SharedPlan): a
+  // fixed table, so distinct specs cost a bounded 1 MiB, not bytes per job, and a spec whose slot
+  // another took just compiles its own plan.
+  static constexpr size_t kPlanDonors = size_t{1} << 16;
+  std::vector<std::weak_ptr<const Job>> plan_donors_ ABSL_GUARDED_BY(write_mutex_) =
+      std::vector<std::weak_ptr<const Job>>(kPlanDonors);
 };
 
 }  // namespace hpsched::jobs

@@ -75,8 +75,9 @@ absl::string_view Column(sqlite3_stmt* stmt, int i) {
 }
 
 // The record of the current row of a kSelect statement, without the mark columns. DataLoss naming
-// the job when it does not parse.
-absl::StatusOr<core::JobRecord> DecodeRecord(sqlite3_stmt* stmt) {
+// the job when it does not parse. `stored` is scratch space, reused from row to row (a load of
+// 10^6 rows then allocates each message's parts once, not once a row).
+absl::StatusOr<core::JobRecord> DecodeRecord(sqlite3_stmt* stmt, StoredJob& stored) {
   const std::string job_id(Column(stmt, 0));
   const int64_t version = sqlite3_column_int64(stmt, 1);
   const absl::string_view job = Column(stmt, 2);
@@ -91,7 +92,7 @@ absl::StatusOr<core::JobRecord> DecodeRecord(sqlite3_stmt* stmt) {
     StateFromProto(state, &record);
     return record;
   }
-  StoredJob stored;
+  stored.Clear();
   if (sqlite3_column_int64(stmt, 5) != kStoredJobFormat ||
       !stored.ParseFromArray(job.data(), static_cast<int>(job.size())) ||
       stored.job_id() != job_id || stored.version() != version) {
@@ -102,8 +103,8 @@ absl::StatusOr<core::JobRecord> DecodeRecord(sqlite3_stmt* stmt) {
 
 // The record of the current row, its served_through raised to the mark written in the background
 // (which, after an unclean stop, Open has raised to the reservation).
-absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
-  ASSIGN_OR_RETURN(core::JobRecord record, DecodeRecord(stmt));
+absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt, StoredJob& stored) {
+  ASSIGN_OR_RETURN(core::JobRecord record, DecodeRecord(stmt, stored));
   record.served_through =
       std::max<int64_t>(record.served_through, sqlite3_column_int64(stmt, 6) - 1);
   return record;
@@ -114,9 +115,10 @@ absl::StatusOr<core::JobRecord> DecodeRow(sqlite3_stmt* stmt) {
 absl::Status VisitRows(sqlite3* db, sqlite3_stmt* stmt,
                        absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
   absl::Status status;
+  StoredJob stored;
   int step;
   while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-    absl::StatusOr<core::JobRecord> record = DecodeRow(stmt);
+    absl::StatusOr<core::JobRecord> record = DecodeRow(stmt, stored);
     status = record.ok() ? visit(*std::move(record)) : record.status();
     if (!status.ok()) break;
   }
