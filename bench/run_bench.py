@@ -50,6 +50,8 @@ SECTIONS = [
             [PYTHON, "bench/rpc_bench.py", "--build={build}"], budget_s=300, quick_budget_s=60),
     Section("HTTP: the JSON API against gRPC", [PYTHON, "bench/http_bench.py", "{build}"], budget_s=60,
             quick_budget_s=30),
+    Section("Scale: 10^6 jobs, 10^4 watchers", [PYTHON, "bench/scale_bench.py", "{build}"], budget_s=240,
+            quick_budget_s=60),
     Section("Replicas over PostgreSQL", [PYTHON, "bench/replica_bench.py", "{build}"], budget_s=120,
             quick_budget_s=60),
 ]

@@ -90,7 +90,7 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
     cost.multiplicative_groups = 0;  // Each multiplicative schedule's own budget, as before.
   }
   auto plan = std::make_shared<JobPlan>();
-  for (const auto& [name, track] : log) plan->pending_steps_[name] = track.pending_step;
+  for (const auto& [name, track] : log) plan->pending_steps_.emplace_back(name, track.pending_step);
   std::set<int64_t> reductions;
   std::set<absl::string_view> names;
   for (size_t h = 0; h < spec.hyperparameters.size(); ++h) {
@@ -182,7 +182,9 @@ int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected, int64_t start
   int64_t from = kNeverPending;
   for (size_t index : selected) {
     for (const ReportDependence& dependence : series_[index].dependences) {
-      auto track = pending_steps_.find(dependence.metric);
+      auto track =
+          std::find_if(pending_steps_.begin(), pending_steps_.end(),
+                       [&](const auto& pending) { return pending.first == dependence.metric; });
       if (track == pending_steps_.end() || track->second == kNeverPending) continue;
       // Reports up to the pending one have arrived; the value at t is provisional once it depends
       // on a report at or after it: first_report <= s <= min(t - 1, last_report), s >= pending.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -75,8 +76,9 @@ class JobPlan {
 
  private:
   std::vector<SeriesPlan> series_;
-  // Per metric the job declares, the step of its first missing expected report.
-  std::map<std::string, int64_t, std::less<>> pending_steps_;
+  // Per metric the job declares (at most kMaxMetrics), the step of its first missing expected
+  // report. A vector, not a map: an empty one costs nothing per job beyond its 24 bytes.
+  std::vector<std::pair<std::string, int64_t>> pending_steps_;
   std::vector<int64_t> reduction_steps_;
 };
 

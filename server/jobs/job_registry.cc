@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <iterator>
+#include <variant>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
@@ -45,6 +46,42 @@ absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileRecord(
   return core::JobPlan::Compile(record.spec, path, &log, budgets);
 }
 
+// Hashes a job's spec for SharedPlan: every field (equal specs hash equal); a collision only costs
+// a comparison, as SharedPlan compares the specs themselves.
+template <typename H>
+H HashSchedule(H state, const core::ScheduleSpec& schedule) {
+  state =
+      H::combine(std::move(state), schedule.kind, schedule.params.size(), schedule.children.size());
+  for (const auto& [name, value] : schedule.params) {
+    state = H::combine(std::move(state), name, value.index());
+    state = std::visit([&](const auto& v) { return H::combine(std::move(state), v); }, value);
+  }
+  for (const core::ScheduleSpec& child : schedule.children) {
+    state = HashSchedule(std::move(state), child);
+  }
+  return state;
+}
+
+struct SpecKey {
+  const core::JobSpec& spec;
+
+  template <typename H>
+  friend H AbslHashValue(H state, const SpecKey& key) {
+    for (const core::HyperparameterSpec& hp : key.spec.hyperparameters) {
+      state = H::combine(std::move(state), hp.name, hp.base_values, hp.segments.size());
+      state = HashSchedule(std::move(state), hp.schedule);
+      for (const core::SegmentSpec& segment : hp.segments) {
+        state = H::combine(std::move(state), segment.effective_step, segment.change, segment.scale,
+                           segment.pin, segment.global_time, segment.anchor, segment.version,
+                           segment.create_time_nanos);
+        state = HashSchedule(std::move(state), segment.schedule);
+      }
+    }
+    state = H::combine(std::move(state), key.spec.labels.size(), key.spec.metrics.size());
+    return state;
+  }
+};
+
 absl::Status CheckRequestId(absl::string_view request_id) {
   if (request_id.size() > kMaxRequestIdLength) {
     return absl::InvalidArgumentError(absl::StrCat("request_id: must be at most ",
@@ -80,41 +117,61 @@ void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> 
   absl::MutexLock fence_lock(&fence_mutex_);
   if (job != nullptr && !fences_.empty()) job->fence_step.store(LowestFence(job_id));
   absl::MutexLock lock(&table_mutex_);
-  if (job == nullptr) {
-    jobs_.erase(job_id);
-  } else {
-    jobs_.insert_or_assign(job_id, std::move(job));
+  auto it = jobs_.find(job_id);
+  // The entry's key is its job's id: a replaced job leaves, and its successor takes its place.
+  if (it != jobs_.end()) it = jobs_.erase(it);
+  if (job != nullptr) jobs_.insert(it, std::move(job));
+}
+
+std::shared_ptr<const core::JobPlan> JobRegistry::SharedPlan(const core::JobRecord& record,
+                                                             std::weak_ptr<const Job>** slot) {
+  *slot = nullptr;
+  if (!record.metric_reports.empty()) return nullptr;
+  std::weak_ptr<const Job>& donor =
+      plan_donors_[absl::HashOf(SpecKey{record.spec}) & (kPlanDonors - 1)];
+  *slot = &donor;
+  const std::shared_ptr<const Job> job = donor.lock();
+  if (job == nullptr || !job->record.metric_reports.empty() || job->record.spec != record.spec) {
+    return nullptr;
   }
+  *slot = nullptr;  // Its donor stays.
+  return job->plan;
 }
 
 absl::Status JobRegistry::Load() {
-  std::vector<core::JobRecord> records;
-  std::vector<int64_t> revisions;
+  absl::MutexLock write_lock(&write_mutex_);
+  Table jobs;
+  // Compiles `record` (or gives it the plan of an equal spec) and adds its job to `jobs`.
+  auto add = [&](core::JobRecord record, int64_t revision) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      -> absl::Status {  // write_mutex_ is held.
+    std::weak_ptr<const Job>* slot;
+    std::shared_ptr<const core::JobPlan> plan = SharedPlan(record, &slot);
+    if (plan == nullptr) {
+      auto compiled = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
+      if (!compiled.ok()) {
+        return absl::InternalError(absl::StrCat(
+            "stored job ", record.job_id, " does not compile: ", compiled.status().message()));
+      }
+      plan = *std::move(compiled);
+    }
+    const int64_t served = record.served_through;
+    auto job = std::make_shared<const Job>(std::move(record), std::move(plan), served, revision);
+    OfferPlan(job, slot);
+    jobs.insert(jobs.end(), std::move(job));
+    return absl::OkStatus();
+  };
   if (shared_ != nullptr) {
     ASSIGN_OR_RETURN(store::SharedJobStore::Snapshot snapshot, shared_->LoadAllShared());
     for (store::SharedJob& job : snapshot.jobs) {
-      records.push_back(std::move(job.record));
-      revisions.push_back(job.revision);
+      RETURN_IF_ERROR(add(std::move(job.record), job.revision));
     }
     loaded_seq_ = snapshot.seq;
   } else {
-    ASSIGN_OR_RETURN(records, store_->LoadAll());
+    // Row by row: each record becomes its job as it is read, so the start never holds every
+    // record twice (issue 11: 10^6 jobs).
+    RETURN_IF_ERROR(
+        store_->LoadEach([&](core::JobRecord record) { return add(std::move(record), 0); }));
   }
-  std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs;
-  for (size_t i = 0; i < records.size(); ++i) {
-    core::JobRecord& record = records[i];
-    auto plan = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
-    if (!plan.ok()) {
-      return absl::InternalError(absl::StrCat("stored job ", record.job_id,
-                                              " does not compile: ", plan.status().message()));
-    }
-    std::string id = record.job_id;
-    const int64_t served = record.served_through;
-    jobs.emplace(std::move(id),
-                 std::make_shared<const Job>(std::move(record), *std::move(plan), served,
-                                             revisions.empty() ? 0 : revisions[i]));
-  }
-  absl::MutexLock write_lock(&write_mutex_);
   absl::MutexLock lock(&table_mutex_);
   jobs_ = std::move(jobs);
   return absl::OkStatus();
@@ -156,7 +213,11 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   record.create_request_id = std::string(request_id);
   record.etag = MakeEtag(record);
   RETURN_IF_ERROR(store_->Put(record));
+  // Validated and compiled above; an equal spec's plan is the same plan, held once.
+  std::weak_ptr<const Job>* slot;
+  if (auto shared = SharedPlan(record, &slot); shared != nullptr) plan = std::move(shared);
   auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
+  OfferPlan(job, slot);
   Publish(std::string(job_id), job);
   spdlog::info("created job jobs/{} ({} hyperparameters, {} series)", std::string(job_id),
                job->record.spec.hyperparameters.size(), job->plan->series().size());
@@ -170,14 +231,14 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Get(absl::string_view jo
     return absl::NotFoundError(
         absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
   }
-  return it->second;
+  return *it;
 }
 
 JobPage JobRegistry::List(size_t page_size, absl::string_view after) const {
   JobPage page;
   absl::ReaderMutexLock lock(&table_mutex_);
   auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
-  for (; it != jobs_.end() && page.jobs.size() < page_size; ++it) page.jobs.push_back(it->second);
+  for (; it != jobs_.end() && page.jobs.size() < page_size; ++it) page.jobs.push_back(*it);
   if (it != jobs_.end() && !page.jobs.empty()) page.next_after = page.jobs.back()->record.job_id;
   return page;
 }
@@ -266,7 +327,8 @@ absl::Status JobRegistry::FlushServedMarks() {
   std::vector<Flushed> flushed;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) {
+    for (const std::shared_ptr<const Job>& job : jobs_) {
+      const std::string& id = job->record.job_id;
       const int64_t served = job->served_through.load();
       if (served <= job->flushed_through.load()) continue;
       const int64_t old = job->reserved_through.load();
@@ -296,7 +358,8 @@ absl::Status JobRegistry::PersistServedMarks() {
   std::vector<store::ServedMark> marks;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) {
+    for (const std::shared_ptr<const Job>& job : jobs_) {
+      const std::string& id = job->record.job_id;
       const int64_t served = job->served_through.load();
       if (served > job->flushed_through.load()) {
         marks.push_back(

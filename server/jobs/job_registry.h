@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -273,6 +274,18 @@ class JobRegistry {
   std::shared_ptr<const Job> ApplyLocked(absl::string_view job_id,
                                          std::optional<store::SharedJob> job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // Plans are shared between jobs whose specs are equal and that hold no metric reports: such a
+  // plan is a function of the spec alone, and immutable, so 10^5 jobs made from one template hold
+  // one compiled plan, not 10^5 (issue 11: about 300 bytes a single-hyperparameter job). The plan
+  // of an earlier job with `record`'s spec, or null; `*slot` is where `record`'s job offers its
+  // own (OfferPlan), or null when it has reports.
+  std::shared_ptr<const core::JobPlan> SharedPlan(const core::JobRecord& record,
+                                                  std::weak_ptr<const Job>** slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
+  // Offers `job`'s plan to later jobs with the same spec, in the slot SharedPlan gave.
+  static void OfferPlan(const std::shared_ptr<const Job>& job, std::weak_ptr<const Job>* slot) {
+    if (slot != nullptr) *slot = job;
+  }
 
   // FlushServedMarks, then the next tick unless stopped.
   void FlushTick();
@@ -297,8 +310,22 @@ class JobRegistry {
   absl::Mutex write_mutex_ ABSL_ACQUIRED_BEFORE(table_mutex_);
   // Guards the table; held exclusively only to swap a pointer.
   mutable absl::Mutex table_mutex_;
-  std::map<std::string, std::shared_ptr<const Job>, std::less<>> jobs_
-      ABSL_GUARDED_BY(table_mutex_);
+  // Orders jobs by id and finds them by id: the key is the job's own record.job_id, so an entry is
+  // one pointer (16 bytes in a B-tree node), not a map node with a second copy of the id (80
+  // bytes a job at 10^6 jobs, issue 11).
+  struct ById {
+    using is_transparent = void;
+    static absl::string_view Id(const std::shared_ptr<const Job>& job) {
+      return job->record.job_id;
+    }
+    static absl::string_view Id(absl::string_view id) { return id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Id(a) < Id(b);
+    }
+  };
+  using Table = absl::btree_set<std::shared_ptr<const Job>, ById>;
+  Table jobs_ ABSL_GUARDED_BY(table_mutex_);
   std::vector<JobObserver*> observers_;
 
   // Replicas. Set before serving, then read-only.
@@ -320,6 +347,12 @@ class JobRegistry {
   mutable int64_t fence_epoch_ ABSL_GUARDED_BY(fence_mutex_) = 0;
   // The lowest fenced step of `job_id`, kStepLimit for none.
   int64_t LowestFence(absl::string_view job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fence_mutex_);
+  // By a hash of the spec (its low bits), the last job that offered its plan (SharedPlan): a
+  // fixed table, so distinct specs cost a bounded 1 MiB, not bytes per job, and a spec whose slot
+  // another took just compiles its own plan.
+  static constexpr size_t kPlanDonors = size_t{1} << 16;
+  std::vector<std::weak_ptr<const Job>> plan_donors_ ABSL_GUARDED_BY(write_mutex_) =
+      std::vector<std::weak_ptr<const Job>>(kPlanDonors);
 };
 
 }  // namespace hpsched::jobs

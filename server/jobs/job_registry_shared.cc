@@ -127,7 +127,7 @@ std::vector<std::string> JobRegistry::HeldJobIds() const {
   absl::ReaderMutexLock lock(&table_mutex_);
   std::vector<std::string> ids;
   ids.reserve(jobs_.size());
-  for (const auto& [id, job] : jobs_) ids.push_back(id);
+  for (const auto& job : jobs_) ids.push_back(job->record.job_id);
   return ids;
 }
 
@@ -145,7 +145,7 @@ int64_t JobRegistry::FenceReads(const store::Fence& fence) {
   absl::ReaderMutexLock lock(&table_mutex_);
   auto it = jobs_.find(fence.job_id);
   if (it == jobs_.end()) return -1;
-  const Job& job = *it->second;
+  const Job& job = **it;
   // The fence first, then the mark: a reader marks first, then checks the fence (MarkServed).
   job.fence_step.store(std::min(job.fence_step.load(), fence.step));
   return job.served_through.load();
@@ -181,8 +181,8 @@ void JobRegistry::LiftFences(std::span<const store::Fence> pending, int64_t epoc
     for (const std::string& id : job_ids) {
       auto it = jobs_.find(id);
       if (it == jobs_.end()) continue;
-      it->second->fence_step.store(LowestFence(id));
-      lifted.push_back(it->second);
+      (*it)->fence_step.store(LowestFence(id));
+      lifted.push_back(*it);
     }
   }
   for (const auto& job : lifted) {
@@ -197,7 +197,7 @@ void JobRegistry::SetLeaseValid(bool valid) {
   std::vector<std::shared_ptr<const Job>> jobs;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) jobs.push_back(job);
+    for (const auto& job : jobs_) jobs.push_back(job);
   }
   for (const auto& job : jobs) {
     Notify(JobEvent{JobEvent::Type::kUnchanged, job->record.job_id, job, 0});
@@ -402,7 +402,7 @@ absl::Status JobRegistry::FlushShared() {
   std::vector<Flushed> flushed;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) {
+    for (const auto& job : jobs_) {
       const int64_t served = job->served_through.load();
       const int64_t old = job->reserved_through.load();
       // A reservation left behind its mark (capped by a fence, or refused while behind) is asked
@@ -410,7 +410,7 @@ absl::Status JobRegistry::FlushShared() {
       if (served <= job->flushed_through.load() && served <= old) continue;
       const int64_t reserved =
           std::max(old, std::min(served + reserve_steps_, core::kStepLimit - 1));
-      marks.push_back(store::ReplicaMark{id, served, reserved, job->revision});
+      marks.push_back(store::ReplicaMark{job->record.job_id, served, reserved, job->revision});
       flushed.push_back(Flushed{job, served, served > old});
     }
   }
@@ -438,9 +438,9 @@ absl::Status JobRegistry::RetireShared() {
   std::vector<store::ReplicaMark> marks;
   {
     absl::ReaderMutexLock lock(&table_mutex_);
-    for (const auto& [id, job] : jobs_) {
+    for (const auto& job : jobs_) {
       const int64_t served = job->served_through.load();
-      marks.push_back(store::ReplicaMark{id, served, served, job->revision});
+      marks.push_back(store::ReplicaMark{job->record.job_id, served, served, job->revision});
     }
   }
   RETURN_IF_ERROR(shared_->Retire(marks));

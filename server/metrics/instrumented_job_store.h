@@ -18,6 +18,9 @@ class InstrumentedJobStore final : public store::JobStore {
   absl::Status Put(const core::JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override { return inner_->LoadAll(); }
+  absl::Status LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) override {
+    return inner_->LoadEach(visit);
+  }
   absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override {
     return inner_->Get(job_id);
   }

@@ -5,6 +5,8 @@
 
 #include <deque>
 #include <iterator>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "codec/proto_convert.h"
@@ -112,8 +114,13 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
 
   void OnDone() override {
     hub_->Remove(this);
-    delete this;
+    // Deliver may still hold the stream (a Push now finds it finished and does nothing); the last
+    // holder deletes it.
+    std::shared_ptr<Watch> self = std::move(self_);
   }
+
+  // The reactor's own reference, dropped in OnDone.
+  void Hold(std::shared_ptr<Watch> self) { self_ = std::move(self); }
 
  private:
   // Keeps only the event being written (gRPC holds it until OnWriteDone).
@@ -147,6 +154,7 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<Watch> self_;
 };
 
 namespace {
@@ -166,17 +174,39 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Fail(const grpc::Status& s
   return new FailedWatch(status);
 }
 
-grpc::Slice WatchHub::JobBytesLocked(const std::shared_ptr<const jobs::Job>& job) {
-  SerializedJob& cached = serialized_[job->record.job_id];
-  if (cached.job != job) {
-    v1::Job proto;
-    codec::JobToProto(job->record, *job->plan, &proto);
-    cached = SerializedJob{job, SerializeJob(proto)};
-  }
-  return cached.bytes;
+std::optional<grpc::Slice> WatchHub::CachedBytesLocked(const jobs::Job& job) const {
+  auto cached = serialized_.find(job.record.job_id);
+  if (cached == serialized_.end() || cached->second.job.get() != &job) return std::nullopt;
+  return cached->second.bytes;
 }
 
+void WatchHub::CacheBytesLocked(const std::shared_ptr<const jobs::Job>& job,
+                                const grpc::Slice& bytes) {
+  // An entry lives while the job has watches (Remove and Deliver drop it with the last one).
+  if (!watches_.contains(job->record.job_id)) return;
+  SerializedJob& cached = serialized_[job->record.job_id];
+  if (cached.job != nullptr && cached.job->record.version > job->record.version) return;
+  cached = SerializedJob{job, bytes};
+}
+
+namespace {
+
+grpc::Slice JobBytes(const jobs::Job& job) {
+  v1::Job proto;
+  codec::JobToProto(job.record, *job.plan, &proto);
+  return SerializeJob(proto);
+}
+
+}  // namespace
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Start(std::shared_ptr<const jobs::Job> job) {
+  std::optional<grpc::Slice> bytes;
+  {
+    absl::MutexLock lock(&mutex_);
+    bytes = CachedBytesLocked(*job);
+  }
+  // Serialized outside the lock: the snapshot is of `job`, whatever has changed meanwhile.
+  if (!bytes.has_value()) bytes = JobBytes(*job);
   absl::MutexLock lock(&mutex_);
   if (closed_) {
     return Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
@@ -187,10 +217,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Start(std::shared_ptr<cons
                                           " watch streams; retry later")));
   }
   // Registered and given its snapshot under the hub's lock: no change can fall between the two.
-  auto* watch = new Watch(this, job->record.job_id, next_sequence_++, max_queue_bytes_);
+  auto watch =
+      std::make_shared<Watch>(this, job->record.job_id, next_sequence_++, max_queue_bytes_);
+  watch->Hold(watch);
   watches_.emplace(job->record.job_id, watch);
-  watch->Push(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, 0, clock_->Now(), JobBytesLocked(job)), false);
-  return watch;
+  CacheBytesLocked(job, *bytes);
+  watch->Push(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, 0, clock_->Now(), *bytes), false);
+  return watch.get();
 }
 
 void WatchHub::OnJobEvent(const jobs::JobEvent& event) {
@@ -201,10 +234,14 @@ void WatchHub::OnJobEvent(const jobs::JobEvent& event) {
 }
 
 void WatchHub::Deliver() {
-  absl::MutexLock lock(&mutex_);
-  while (!queue_.empty()) {
-    const Queued queued = std::move(queue_.front());
-    queue_.pop_front();
+  absl::MutexLock deliver_lock(&deliver_mutex_);
+  std::deque<Queued> queue;
+  {
+    absl::MutexLock lock(&mutex_);
+    queue.swap(queue_);
+  }
+  std::vector<std::shared_ptr<Watch>> targets;
+  for (const Queued& queued : queue) {
     const jobs::JobEvent& event = queued.event;
     v1::JobEventType type;
     switch (event.type) {
@@ -221,28 +258,39 @@ void WatchHub::Deliver() {
         continue;  // Changes of no value (reports that reduce nothing) are not events for watchers.
     }
     const bool last = event.type == jobs::JobEvent::Type::kDeleted;
-    auto [begin, end] = watches_.equal_range(event.job_id);
-    std::shared_ptr<const WatchEvent> message;
-    for (auto it = begin; it != end;) {
-      if (it->second->sequence() > queued.sequence) {
-        ++it;
-        continue;
-      }
-      if (message == nullptr) {
-        grpc::Slice job_bytes;
-        if (event.job != nullptr) {
-          job_bytes = JobBytesLocked(event.job);
-        } else {
-          v1::Job proto;
-          proto.set_name(codec::JobName(event.job_id));
-          job_bytes = SerializeJob(proto);
+    targets.clear();
+    std::optional<grpc::Slice> job_bytes;
+    {
+      absl::MutexLock lock(&mutex_);
+      if (closed_) return;
+      auto [begin, end] = watches_.equal_range(event.job_id);
+      for (auto it = begin; it != end;) {
+        if (it->second->sequence() > queued.sequence) {
+          ++it;
+          continue;
         }
-        message = MakeEvent(type, event.effective_step, queued.time, job_bytes);
+        targets.push_back(it->second);
+        it = last ? watches_.erase(it) : std::next(it);
       }
-      it->second->Push(message, last);
-      it = last ? watches_.erase(it) : std::next(it);
+      if (last || !watches_.contains(event.job_id)) serialized_.erase(event.job_id);
+      if (event.job != nullptr) job_bytes = CachedBytesLocked(*event.job);
     }
-    if (last || !watches_.contains(event.job_id)) serialized_.erase(event.job_id);
+    if (targets.empty()) continue;
+    // Serialized once, outside every lock, and shared by every stream it goes to.
+    if (!job_bytes.has_value()) {
+      if (event.job != nullptr) {
+        job_bytes = JobBytes(*event.job);
+        absl::MutexLock lock(&mutex_);
+        CacheBytesLocked(event.job, *job_bytes);
+      } else {
+        v1::Job proto;
+        proto.set_name(codec::JobName(event.job_id));
+        job_bytes = SerializeJob(proto);
+      }
+    }
+    const std::shared_ptr<const WatchEvent> message =
+        MakeEvent(type, event.effective_step, queued.time, *job_bytes);
+    for (const std::shared_ptr<Watch>& watch : targets) watch->Push(message, last);
   }
 }
 
@@ -259,7 +307,7 @@ void WatchHub::Remove(Watch* watch) {
   absl::MutexLock lock(&mutex_);
   auto [begin, end] = watches_.equal_range(watch->job_id());
   for (auto it = begin; it != end; ++it) {
-    if (it->second == watch) {
+    if (it->second.get() == watch) {
       watches_.erase(it);
       if (!watches_.contains(watch->job_id())) serialized_.erase(watch->job_id());
       return;

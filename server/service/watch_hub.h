@@ -7,6 +7,11 @@
 // the serialized job is shared by every snapshot of that job version. A stream holds at most
 // max_queue_bytes of events not yet written (or one event, if larger); beyond that it fell behind
 // and ends with RESOURCE_EXHAUSTED, and the client reconnects for a fresh snapshot.
+//
+// Who waits for whom (issue 11: 10^4 streams on one job): the hub's lock guards only its tables
+// and is held for pointer work; no job is serialized and no stream is written under it. So the
+// registry's writer, whose OnJobEvent takes that lock, never waits for a serialization or for a
+// fan-out to 10^4 streams, and a stream that does not read only fills its own bounded queue.
 #ifndef HPSCHED_SERVICE_WATCH_HUB_H_
 #define HPSCHED_SERVICE_WATCH_HUB_H_
 
@@ -16,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -78,17 +84,26 @@ class WatchHub final : public jobs::JobObserver {
     grpc::Slice bytes;
   };
   void Remove(Watch* watch);
-  // Sends the queued changes, oldest first, to the watches registered before each.
-  void Deliver();
-  // The bytes of `job` from the cache, serializing them when the cache holds another version.
-  grpc::Slice JobBytesLocked(const std::shared_ptr<const jobs::Job>& job)
+  // Sends the queued changes, oldest first, to the watches registered before each: takes the
+  // targets under mutex_, then serializes and writes without it.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mutex_);
+  // The cached bytes of exactly `job` (this version), if any.
+  std::optional<grpc::Slice> CachedBytesLocked(const jobs::Job& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Caches `bytes` as `job`'s while the job is watched, unless a later version is cached.
+  void CacheBytesLocked(const std::shared_ptr<const jobs::Job>& job, const grpc::Slice& bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const size_t max_watches_;
   const size_t max_queue_bytes_;
   const jobs::Clock* const clock_;
+  // Held for the whole of a Deliver (which runs on the executor, possibly on more than one thread
+  // in tests): events reach each stream in order. Taken before mutex_, never under it.
+  absl::Mutex deliver_mutex_ ABSL_ACQUIRED_BEFORE(mutex_);
   mutable absl::Mutex mutex_;
-  std::multimap<std::string, Watch*> watches_ ABSL_GUARDED_BY(mutex_);
+  // Shared with Deliver while it writes outside mutex_; a stream's reactor holds itself until
+  // OnDone.
+  std::multimap<std::string, std::shared_ptr<Watch>> watches_ ABSL_GUARDED_BY(mutex_);
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
   // Numbers watches and changes alike: a change goes to the watches numbered below it (those that
   // existed when the registry made it), as when changes were sent under the registry's lock.

@@ -8,6 +8,12 @@
 
 namespace hpsched::store {
 
+absl::Status JobStore::LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, LoadAll());
+  for (core::JobRecord& record : records) RETURN_IF_ERROR(visit(std::move(record)));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<core::JobRecord> JobStore::Get(absl::string_view job_id) {
   ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, LoadAll());
   for (core::JobRecord& record : records) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -41,6 +42,11 @@ class JobStore {
   // stopped cleanly (PutServedMarks with `clean_stop`, nothing written after it), at least every
   // reserved_through written for it.
   virtual absl::StatusOr<std::vector<core::JobRecord>> LoadAll() = 0;
+  // Calls `visit` with every record LoadAll would return, in the same order, one at a time: a
+  // start with 10^6 jobs never holds them all twice. Stops at the first error, of the store or of
+  // `visit`, and returns it. The default visits what LoadAll returns; stores that can read row by
+  // row override it.
+  virtual absl::Status LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit);
   // One job. NotFound if there is none. The default reads LoadAll; stores override it.
   virtual absl::StatusOr<core::JobRecord> Get(absl::string_view job_id);
   // At most `page_size` jobs with job_id > `after` (every job for an empty `after`), in order of

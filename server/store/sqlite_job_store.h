@@ -63,6 +63,8 @@ class SqliteJobStore final : public JobStore {
   absl::Status Delete(absl::string_view job_id) override;
   // Every job, in order of job_id. DataLoss naming the job when a stored row does not parse.
   absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override;
+  // Row by row (one statement, the store's lock held throughout); DataLoss as LoadAll.
+  absl::Status LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) override;
   // DataLoss naming the job when its row does not parse (Get, List).
   absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override;
   absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,

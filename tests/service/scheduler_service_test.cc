@@ -635,6 +635,64 @@ TEST_F(SchedulerServiceTest, ShutdownEndsWatchesAndAnswersWaitingCalls) {
   EXPECT_EQ(stream->Next().status().code(), absl::StatusCode::kOutOfRange);  // Ended with OK.
 }
 
+// A watcher that never reads (issue 11) holds back neither the writer nor the other watchers: its
+// stream keeps the one event in flight (the in-process transport hands a message over only when
+// the client reads) and, once its bounded queue would overflow, ends with RESOURCE_EXHAUSTED;
+// meanwhile every UpdateJob succeeds and a reading watcher gets every event, in order.
+TEST(SlowWatcherTest, NeitherDelaysTheWriterNorTheOtherWatchers) {
+  store::MemoryJobStore store;
+  jobs::FakeClock clock{absl::Now()};
+  jobs::ManualExecutor executor{&clock};
+  jobs::JobRegistry registry{&store, &clock};
+  service::ServiceOptions options;
+  options.clock = &clock;
+  options.executor = &executor;
+  // Events grow with the segments (about 8 KB at 200): a reading stream holds one or two (a write
+  // completes on gRPC's thread after the client has read it), the slow one all of them.
+  options.limits.max_watch_queue_bytes = 64 << 10;
+  service::SchedulerService service{&registry, options};
+  std::unique_ptr<grpc::Server> server = StartInProcess(&service);
+  std::unique_ptr<client::Client> client = InProcessClient(*server);
+
+  ASSERT_TRUE(client->CreateJob("w", LrJob(R"({"cosine_annealing": {"t_max": 100}})")).ok());
+  std::unique_ptr<client::WatchStream> slow = client->WatchJob("w");  // Never read until the end.
+  ASSERT_TRUE(Eventually([&] { return service.watch_count() == 1; }));
+  std::unique_ptr<client::WatchStream> fast = client->WatchJob("w");
+  auto snapshot = fast->Next();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->job().version(), 1);
+
+  constexpr int kUpdates = 200;  // Under the 256 segments a hyperparameter may hold.
+  for (int i = 0; i < kUpdates; ++i) {
+    v1::UpdateJobRequest update;
+    update.set_name("w");
+    auto* change = update.add_updates();
+    change->set_hyperparameter("lr");
+    change->mutable_segment()->set_effective_step(1000 + i);
+    change->mutable_segment()->set_scale(0.5);
+    auto updated = client->UpdateJob(update);
+    ASSERT_TRUE(updated.ok()) << "update " << i << ": " << updated.status();
+    EXPECT_EQ(updated->version(), i + 2);
+    executor.RunDue();
+    auto event = fast->Next();
+    ASSERT_TRUE(event.ok()) << "update " << i << ": " << event.status();
+    EXPECT_EQ(event->type(), v1::JOB_EVENT_TYPE_UPDATED);
+    EXPECT_EQ(event->job().version(), i + 2);
+    EXPECT_EQ(event->effective_step(), 1000 + i);
+  }
+  // The slow stream gets what was in flight (its snapshot), then its end; no event after it.
+  auto first = slow->Next();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->type(), v1::JOB_EVENT_TYPE_SNAPSHOT);
+  const absl::Status ended = slow->Next().status();
+  EXPECT_EQ(ended.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(ended.message(), HasSubstr("--max_watch_queue_bytes"));
+  EXPECT_TRUE(Eventually([&] { return service.watch_count() == 1; }));  // The fast one.
+  service.Shutdown();
+  EXPECT_EQ(fast->Next().status().code(), absl::StatusCode::kOutOfRange);
+  server->Shutdown();
+}
+
 TEST_F(SchedulerServiceTest, PrefetchingReaderDropsValuesAChangeMadeStale) {
   ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
   client::PrefetchingReader reader(client_.get(), "demo", client::PrefetchOptions{.window = 100});

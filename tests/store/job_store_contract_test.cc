@@ -199,6 +199,31 @@ TYPED_TEST(JobStoreContractTest, LoadAllAndListGoInJobIdOrder) {
   EXPECT_TRUE(store.List(10, "e")->empty());
 }
 
+// LoadEach (the start's streaming load) visits exactly what LoadAll returns, in order, and stops at
+// the visitor's first error.
+TYPED_TEST(JobStoreContractTest, LoadEachVisitsWhatLoadAllReturnsAndStopsAtAnError) {
+  JobStore& store = *this->store_;
+  for (const char* id : {"c", "a", "b"}) ASSERT_TRUE(store.Put(this->Record(id, 3)).ok());
+  std::vector<core::JobRecord> visited;
+  ASSERT_TRUE(store
+                  .LoadEach([&](core::JobRecord record) {
+                    visited.push_back(std::move(record));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(visited, *store.LoadAll());
+  ASSERT_EQ(visited.size(), 3u);
+  EXPECT_EQ(visited[0].job_id, "a");
+
+  std::vector<std::string> before_error;
+  const absl::Status stopped = store.LoadEach([&](core::JobRecord record) {
+    before_error.push_back(record.job_id);
+    return record.job_id == "b" ? absl::InternalError("stop at b") : absl::OkStatus();
+  });
+  EXPECT_EQ(stopped, absl::InternalError("stop at b"));
+  EXPECT_EQ(before_error, (std::vector<std::string>{"a", "b"}));
+}
+
 TYPED_TEST(JobStoreContractTest, LiveStateRoundTrips) {
   core::JobRecord r = this->Record("live", 4);
   core::SegmentSpec anchored;
