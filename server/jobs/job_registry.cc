@@ -31,7 +31,7 @@ core::MetricLog MetricLogOf(const core::JobRecord& record) {
   for (const core::MetricSpec& metric : record.spec.metrics) {
     auto reports = record.metric_reports.find(metric.name);
     log[metric.name] = core::BuildTrack(
-        metric, reports == record.metric_reports.end() ? core::MetricReports() : reports->second);
+        metric, reports == record.metric_reports.end() ? core::MetricHistory() : reports->second);
   }
   return log;
 }
@@ -386,7 +386,9 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Update(absl::string_view
     places.emplace_back(h, hp.segments.size());
     hp.segments.push_back(std::move(change.segment));
   }
-  auto plan = CompileRecord(record, "job");
+  // The reports are those of the current plan: its tracks and plateau states carry over.
+  auto plan = core::JobPlan::Compile(record.spec, "job", &current->plan->metrics(),
+                                     core::JobPlan::Budgets::kEnforce, current->plan.get());
   if (!plan.ok()) {
     absl::Status status = plan.status();
     for (size_t i = 0; i < places.size(); ++i) {
@@ -437,7 +439,10 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   Closing closing(*current, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // write_mutex_ is held.
     Notify(JobEvent{JobEvent::Type::kUnchanged, std::string(job_id), current, 0});
   });
+  // Copies the record in O(spec): its histories share their storage (core::MetricHistory).
   core::JobRecord record = current->record;
+  // The tracks the current plan was compiled with, extended below by what this report completes.
+  core::MetricLog log = current->plan->metrics();
   bool changed = false;
   for (const auto& [name, value] : metrics) {
     const std::string field =
@@ -459,24 +464,24 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
                                                      "\" is reported every ", spec->every_steps,
                                                      " steps"));
     }
-    core::MetricReports& reports = record.metric_reports[name];
+    core::MetricHistory& reports = record.metric_reports[name];
     const core::MetricReport report{value, announced ? *next_step : core::kNoNextReport};
-    if (auto it = reports.find(step); it != reports.end()) {
-      if (it->second == report) continue;  // The same report again.
+    if (const core::MetricReport* had = reports.Find(step); had != nullptr) {
+      if (*had == report) continue;  // The same report again.
       return absl::FailedPreconditionError(absl::StrCat(
-          field, ": step ", step, " was already reported with value ", it->second.value,
-          it->second.next_step != report.next_step
-              ? absl::StrCat(" and next_step ", it->second.next_step)
-              : "",
+          field, ": step ", step, " was already reported with value ", had->value,
+          had->next_step != report.next_step ? absl::StrCat(" and next_step ", had->next_step) : "",
           "; a report cannot change"));
     }
-    RETURN_IF_ERROR(core::CheckReportStep(*spec, reports, step, "step"));
+    core::MetricTrack& track = log[name];
+    RETURN_IF_ERROR(core::CheckReportStep(*spec, track, step, "step"));
     if (reports.size() >= core::kMaxReportsPerMetric) {
       return absl::ResourceExhaustedError(absl::StrCat(field, ": the job holds the maximum of ",
                                                        core::kMaxReportsPerMetric,
                                                        " reports of this metric"));
     }
-    reports.emplace(step, report);
+    reports.Add(step, report);
+    core::ExtendTrack(*spec, reports, &track);
     changed = true;
   }
   ReportResult result;
@@ -486,14 +491,13 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
     return result;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan,
-                   CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted));
+                   core::JobPlan::Compile(record.spec, "job", &log,
+                                          core::JobPlan::Budgets::kAccepted, current->plan.get()));
   // New reductions that change a value (a reduction after its schedule stopped applying, in a
-  // `sequential` or under a later segment, changes nothing).
-  std::vector<int64_t> candidates;
-  const std::vector<int64_t>& before = current->plan->reduction_steps();
-  std::set_difference(plan->reduction_steps().begin(), plan->reduction_steps().end(),
-                      before.begin(), before.end(), std::back_inserter(candidates));
-  for (int64_t step : candidates) {
+  // `sequential` or under a later segment, changes nothing), and that the current plan did not
+  // have already.
+  for (int64_t step : plan->new_reduction_steps()) {
+    if (current->plan->HasReductionAt(step)) continue;
     for (size_t i = 0; i < plan->series().size(); ++i) {
       double old_value = 0, new_value = 0;
       current->plan->series()[i].node->Evaluate(step, std::span<double>(&old_value, 1));
