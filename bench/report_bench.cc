@@ -6,8 +6,8 @@
 // Usage (from the repo root): build/bench/report_bench [--server=build/server/hpsched-server]
 //                             [--reports=100000] [--quick]
 // Prints one Markdown section. Target: the median near the 100,000th report within 2x of the
-// median near the 100th. Budget: about 90 s on 2 loaded cores for the full run (SQLite's fsync per
-// report dominates); --quick (2,000 reports) takes a few seconds.
+// median near the 100th. Budget: about 2.5 min on 2 loaded cores for the full run (SQLite's fsync
+// per report, with --sync full, takes most of it); --quick (2,000 reports) takes a few seconds.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -104,11 +104,12 @@ void Check(const grpc::Status& status, const char* what) {
   }
 }
 
-// A loss that falls with noise and stalls in stretches: the plateau reduces now and then, in
-// both groups.
+// A loss that falls in stairs of 300 steps, with a little noise: each stair improves on the last,
+// then stalls, so the plateau (patience 50, cooldown 50) reduces about twice per stair, all along
+// the run (factor 0.99 from 0.1 leaves room for about 1,100 reductions before eps stops them).
 double Loss(int64_t step) {
-  return 1.0 / (1.0 + 0.0005 * static_cast<double>(step % 5000)) +
-         0.02 * std::sin(static_cast<double>(step) * 0.61);
+  return 1.0 / (1.0 + 0.01 * static_cast<double>(step / 300)) +
+         5e-5 * std::sin(static_cast<double>(step) * 0.61);
 }
 
 void CreateJob(v1::SchedulerService::Stub& stub) {
@@ -120,10 +121,9 @@ void CreateJob(v1::SchedulerService::Stub& stub) {
   lr->add_base_values(0.05);
   v1::ReduceOnPlateauSchedule* plateau = lr->mutable_schedule()->mutable_reduce_on_plateau();
   plateau->set_metric("loss");
-  plateau->set_patience(20);
-  plateau->set_factor(0.9);
-  plateau->set_cooldown(5);
-  plateau->add_min_lr(1e-6);
+  plateau->set_patience(50);
+  plateau->set_factor(0.99);
+  plateau->set_cooldown(50);
   v1::MetricSpec* metric = request.mutable_job()->add_metrics();
   metric->set_name("loss");
   metric->set_every_steps(1);
@@ -132,19 +132,22 @@ void CreateJob(v1::SchedulerService::Stub& stub) {
   Check(stub.CreateJob(&context, request, &job), "CreateJob");
 }
 
-// The values of steps [0, count) of every series.
+// The values of steps [0, count) of every series, read 50,000 steps at a time (a read returns at
+// most 100,000 values).
 std::vector<double> Values(v1::SchedulerService::Stub& stub, int64_t count) {
-  v1::GetValuesRequest request;
-  request.set_job("jobs/bench");
-  request.set_step(0);
-  request.set_count(count);
-  request.set_pending_policy(v1::PENDING_POLICY_PROVISIONAL_NOW);
-  grpc::ClientContext context;
-  v1::GetValuesResponse response;
-  Check(stub.GetValues(&context, request, &response), "GetValues");
   std::vector<double> values;
-  for (const v1::Series& series : response.series()) {
-    values.insert(values.end(), series.values().begin(), series.values().end());
+  for (int64_t start = 0; start < count; start += 50'000) {
+    v1::GetValuesRequest request;
+    request.set_job("jobs/bench");
+    request.set_step(start);
+    request.set_count(std::min<int64_t>(50'000, count - start));
+    request.set_pending_policy(v1::PENDING_POLICY_PROVISIONAL_NOW);
+    grpc::ClientContext context;
+    v1::GetValuesResponse response;
+    Check(stub.GetValues(&context, request, &response), "GetValues");
+    for (const v1::Series& series : response.series()) {
+      values.insert(values.end(), series.values().begin(), series.values().end());
+    }
   }
   return values;
 }

@@ -584,8 +584,9 @@ absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
       if (!record.metric_reports.contains(metric)) dropped.push_back(metric);
     }
   }
-  // A job the store has not written since Open may hold rows of a record it replaces.
-  const bool unknown = written == nullptr;
+  // A job the store has neither written nor read since Open may hold rows of a record it replaces
+  // (after LoadAll, which reads the whole table, a job without an entry has none).
+  const bool unknown = written == nullptr && !table_known_;
   const bool transaction = !writes.empty() || !dropped.empty() || unknown;
   if (transaction) RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
   absl::Status status;
@@ -629,11 +630,7 @@ absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
     if (transaction) (void)Exec(db_, "ROLLBACK");
     return status;
   }
-  std::map<std::string, WrittenReports, std::less<>>& now = written_[record.job_id];
-  now.clear();
-  for (const auto& [metric, reports] : record.metric_reports) {
-    now.emplace(metric, WrittenReports{reports.lineage(), reports.size()});
-  }
+  NoteWritten({&record, 1}, {false});
   NoteHeldJobs();
   return absl::OkStatus();
 }
@@ -651,12 +648,13 @@ absl::Status SqliteJobStore::DeleteReports(absl::string_view job_id, const std::
   return absl::OkStatus();
 }
 
-void SqliteJobStore::NoteWritten(const std::vector<core::JobRecord>& records,
+void SqliteJobStore::NoteWritten(std::span<const core::JobRecord> records,
                                  const std::vector<bool>& in_rows) {
   for (size_t i = 0; i < records.size(); ++i) {
     const core::JobRecord& record = records[i];
-    if (in_rows[i]) {
-      // Reports the row itself held (written before schema 5): the next Put writes them all.
+    // Reports the row itself held (written before schema 5) are written whole by the next Put;
+    // a job without reports needs no entry (jobs without reports are most jobs).
+    if (in_rows[i] || record.metric_reports.empty()) {
       if (auto it = written_.find(record.job_id); it != written_.end()) written_.erase(it);
       continue;
     }
@@ -744,6 +742,7 @@ absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::LoadAll() {
                    PrepareReports(db_, " ORDER BY job_id, metric, seq", "load reports"));
   RETURN_IF_ERROR(AddReportRows(db_, reports, &records));
   NoteWritten(records, in_rows);
+  table_known_ = true;
   return records;
 }
 

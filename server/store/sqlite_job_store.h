@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -97,7 +98,7 @@ class SqliteJobStore final : public JobStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Notes that the table holds exactly the reports of `records`, except where `in_rows` says
   // that the record's row held reports.
-  void NoteWritten(const std::vector<core::JobRecord>& records, const std::vector<bool>& in_rows)
+  void NoteWritten(std::span<const core::JobRecord> records, const std::vector<bool>& in_rows)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   // What the metric_reports table holds of one metric of a job: the first `count` reports of the
@@ -119,9 +120,11 @@ class SqliteJobStore final : public JobStore {
   sqlite3_stmt* put_report_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* delete_reports_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* delete_job_reports_ ABSL_GUARDED_BY(mutex_) = nullptr;
-  // Per job the store wrote or read since Open, per metric (see Put).
+  // Per job with reports the store wrote or read since Open, per metric (see Put).
   std::map<std::string, std::map<std::string, WrittenReports, std::less<>>, std::less<>> written_
       ABSL_GUARDED_BY(mutex_);
+  // Whether written_ covers every job with rows in metric_reports (after LoadAll).
+  bool table_known_ ABSL_GUARDED_BY(mutex_) = false;
   // Set by PutServedMarks(clean_stop) until the next write.
   bool clean_stop_written_ ABSL_GUARDED_BY(mutex_) = false;
   // Whether IDENTITY records that this database has held a job.
