@@ -443,7 +443,13 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
   core::JobRecord record = current->record;
   // The tracks the current plan was compiled with, extended below by what this report completes.
   core::MetricLog log = current->plan->metrics();
-  bool changed = false;
+  // Every report is checked before any is added: a request refused halfway must not leave an
+  // entry in a history's shared storage (the next report would then copy the history).
+  struct Adding {
+    const core::MetricSpec* spec;
+    core::MetricReport report;
+  };
+  std::vector<std::pair<std::string, Adding>> adding;
   for (const auto& [name, value] : metrics) {
     const std::string field =
         absl::StrCat("metrics[\"", absl::CHexEscape(name.substr(0, 64)), "\"]");
@@ -464,7 +470,10 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
                                                      "\" is reported every ", spec->every_steps,
                                                      " steps"));
     }
-    core::MetricHistory& reports = record.metric_reports[name];
+    auto history = record.metric_reports.find(name);
+    const core::MetricHistory empty;
+    const core::MetricHistory& reports =
+        history == record.metric_reports.end() ? empty : history->second;
     const core::MetricReport report{value, announced ? *next_step : core::kNoNextReport};
     if (const core::MetricReport* had = reports.Find(step); had != nullptr) {
       if (*had == report) continue;  // The same report again.
@@ -473,19 +482,21 @@ absl::StatusOr<ReportResult> JobRegistry::ReportMetrics(
           had->next_step != report.next_step ? absl::StrCat(" and next_step ", had->next_step) : "",
           "; a report cannot change"));
     }
-    core::MetricTrack& track = log[name];
-    RETURN_IF_ERROR(core::CheckReportStep(*spec, track, step, "step"));
+    RETURN_IF_ERROR(core::CheckReportStep(*spec, log[name], step, "step"));
     if (reports.size() >= core::kMaxReportsPerMetric) {
       return absl::ResourceExhaustedError(absl::StrCat(field, ": the job holds the maximum of ",
                                                        core::kMaxReportsPerMetric,
                                                        " reports of this metric"));
     }
-    reports.Add(step, report);
-    core::ExtendTrack(*spec, reports, &track);
-    changed = true;
+    adding.emplace_back(name, Adding{&*spec, report});
+  }
+  for (const auto& [name, add] : adding) {
+    core::MetricHistory& reports = record.metric_reports[name];
+    reports.Add(step, add.report);
+    core::ExtendTrack(*add.spec, reports, &log[name]);
   }
   ReportResult result;
-  if (!changed) {
+  if (adding.empty()) {
     result.job = current;
     result.duplicate = true;
     return result;
