@@ -260,7 +260,8 @@ void PlanToProto(const core::JobPlan& plan, hpsched::v1::Job* proto) {
     std::set<int64_t> steps;
     for (const core::SeriesPlan& series : plan.series()) {
       if (series.hyperparameter == hp.name()) {
-        steps.insert(series.reduction_steps.begin(), series.reduction_steps.end());
+        const std::vector<int64_t> shown = series.reduction_steps();
+        steps.insert(shown.begin(), shown.end());
       }
     }
     hp.mutable_plateau_reductions()->Add(steps.begin(), steps.end());

@@ -63,7 +63,8 @@ absl::Status CheckLabels(const std::map<std::string, std::string>& labels, absl:
 absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& spec,
                                                                 absl::string_view path,
                                                                 const MetricLog* metrics,
-                                                                Budgets budgets) {
+                                                                Budgets budgets,
+                                                                const JobPlan* previous) {
   const std::string hps_path = absl::StrCat(path, ".hyperparameters");
   if (spec.hyperparameters.empty())
     return Invalid(hps_path, "must have at least one hyperparameter");
@@ -91,7 +92,7 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
   }
   auto plan = std::make_shared<JobPlan>();
   for (const auto& [name, track] : log) plan->pending_steps_.emplace_back(name, track.pending_step);
-  std::set<int64_t> reductions;
+  std::set<int64_t> new_reductions;
   std::set<absl::string_view> names;
   for (size_t h = 0; h < spec.hyperparameters.size(); ++h) {
     const HyperparameterSpec& hp = spec.hyperparameters[h];
@@ -121,16 +122,23 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
       context.hyperparameter = hp.name;
       context.metrics = &log;
       context.notes = &notes;
-      ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
-      reductions.insert(notes.reduction_steps.begin(), notes.reduction_steps.end());
-      // The reductions that show in this series: a reduction after its schedule stopped applying
-      // (a later `sequential` child, a later segment) changes nothing here.
-      std::set<int64_t> shown;
-      for (int64_t step : notes.reduction_steps) {
-        double around[2];
-        node->Evaluate(step - 1, std::span<double>(around, 2));
-        if (around[0] != around[1]) shown.insert(step);
+      // The same series of the previous plan (series are listed by hyperparameter, then group).
+      const size_t index = plan->series_.size();
+      if (previous != nullptr && index < previous->series_.size() &&
+          previous->series_[index].hyperparameter == hp.name &&
+          previous->series_[index].group == static_cast<int>(g)) {
+        context.previous_plateaus = &previous->series_[index].plateaus;
       }
+      ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
+      new_reductions.insert(notes.new_reduction_steps.begin(), notes.new_reduction_steps.end());
+      // Sorted by key for the next compile's lookups; a key compiled twice keeps its first state
+      // (a later compile checks a state's inputs before it resumes from it).
+      std::stable_sort(notes.plateaus.begin(), notes.plateaus.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      notes.plateaus.erase(
+          std::unique(notes.plateaus.begin(), notes.plateaus.end(),
+                      [](const auto& a, const auto& b) { return a.first == b.first; }),
+          notes.plateaus.end());
       std::vector<ReportDependence> dependences;
       node->AddReportDependences(0, kStepLimit, 0, &dependences);
       plan->series_.push_back(SeriesPlan{hp.name,
@@ -138,11 +146,63 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
                                          std::move(node),
                                          {notes.metrics.begin(), notes.metrics.end()},
                                          std::move(dependences),
-                                         {shown.begin(), shown.end()}});
+                                         std::move(notes.plateaus)});
     }
   }
-  plan->reduction_steps_.assign(reductions.begin(), reductions.end());
+  plan->new_reduction_steps_.assign(new_reductions.begin(), new_reductions.end());
+  plan->metrics_ = std::move(log);
   return plan;
+}
+
+namespace {
+
+// Every reduction of `plateaus`, as global steps, increasing, distinct.
+void AddReductionSteps(const PlateauStates& plateaus, std::set<int64_t>* steps) {
+  for (const auto& [key, state] : plateaus) {
+    for (size_t i = 0; i < state->reductions.size(); ++i) {
+      steps->insert(state->reductions[i].first + state->time_offset);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> SeriesPlan::reduction_steps() const {
+  std::set<int64_t> all;
+  AddReductionSteps(plateaus, &all);
+  std::vector<int64_t> shown;
+  for (int64_t step : all) {
+    double around[2];
+    node->Evaluate(step - 1, std::span<double>(around, 2));
+    if (around[0] != around[1]) shown.push_back(step);
+  }
+  return shown;
+}
+
+std::vector<int64_t> JobPlan::reduction_steps() const {
+  std::set<int64_t> all;
+  for (const SeriesPlan& series : series_) AddReductionSteps(series.plateaus, &all);
+  return {all.begin(), all.end()};
+}
+
+bool JobPlan::HasReductionAt(int64_t step) const {
+  for (const SeriesPlan& series : series_) {
+    for (const auto& [key, state] : series.plateaus) {
+      const auto& reductions = state->reductions;
+      const int64_t local = step - state->time_offset;
+      size_t lo = 0, hi = reductions.size();
+      while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (reductions[mid].first < local) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      if (lo < reductions.size() && reductions[lo].first == local) return true;
+    }
+  }
+  return false;
 }
 
 absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string> names,

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "core/metric_reports.h"
 #include "core/node.h"
+#include "core/plateau_state.h"
 #include "core/schedule_spec.h"
 
 namespace hpsched::core {
@@ -34,8 +35,13 @@ struct SeriesPlan {
   // Which steps depend on which reports (Node::AddReportDependences over every step): a step
   // outside every one of them is final whatever reports are missing.
   std::vector<ReportDependence> dependences;
-  // The steps at which a reduce_on_plateau schedule lowered the series' value, increasing.
-  std::vector<int64_t> reduction_steps;
+  // The state of every reduce_on_plateau schedule of the series, by key (see PlateauStates).
+  PlateauStates plateaus;
+
+  // The steps at which a reduce_on_plateau schedule lowered the series' value, increasing: its
+  // reductions that show (one after its schedule stopped applying, under a later `sequential`
+  // child or segment, changes nothing). O(reductions).
+  std::vector<int64_t> reduction_steps() const;
 };
 
 // Immutable once compiled; shared between the job table and in-flight reads.
@@ -46,14 +52,20 @@ class JobPlan {
   // ("job.hyperparameters[0].schedule.step.step_size: must be > 0, got -1"). On success, series()
   // lists hyperparameters in spec order, then groups.
   // `metrics` are the job's metric reports (see MetricLog); null means none have arrived.
+  // `previous`, the plan of the job before this change (same hyperparameters and groups), lets
+  // each reduce_on_plateau schedule resume from its state there: a compile then costs what the
+  // spec costs plus the reports `previous` had not taken, however many it had (values identical to
+  // a compile without it).
   // Budgets::kEnforce (CreateJob, UpdateJob) first checks the spec's cost (core/spec_cost.h);
   // Budgets::kAccepted recompiles a spec the server has already accepted (a stored job at start,
   // a metric report), under the rules it was accepted with, so that a stricter budget never
   // makes a stored job unloadable.
   enum class Budgets { kEnforce, kAccepted };
-  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(
-      const JobSpec& spec, absl::string_view path, const MetricLog* metrics = nullptr,
-      Budgets budgets = Budgets::kEnforce);
+  static absl::StatusOr<std::shared_ptr<const JobPlan>> Compile(const JobSpec& spec,
+                                                                absl::string_view path,
+                                                                const MetricLog* metrics = nullptr,
+                                                                Budgets budgets = Budgets::kEnforce,
+                                                                const JobPlan* previous = nullptr);
 
   const std::vector<SeriesPlan>& series() const { return series_; }
 
@@ -64,8 +76,18 @@ class JobPlan {
   int64_t ProvisionalFrom(std::span<const size_t> selected, int64_t start = 0,
                           int64_t end = kStepLimit) const;
 
-  // The global steps at which reduce_on_plateau schedules reduce a value, increasing, distinct.
-  const std::vector<int64_t>& reduction_steps() const { return reduction_steps_; }
+  // The global steps at which reduce_on_plateau schedules reduce a value, increasing, distinct
+  // (whether or not the reduction shows in its series). O(reductions).
+  std::vector<int64_t> reduction_steps() const;
+  // Whether one of them is `step`. O(plateau schedules x log reductions).
+  bool HasReductionAt(int64_t step) const;
+  // The reduction steps that reports this compile took produced (reports `previous` had not taken;
+  // every report without `previous`), increasing, distinct.
+  const std::vector<int64_t>& new_reduction_steps() const { return new_reduction_steps_; }
+
+  // The tracks the plan was compiled with, one per declared metric: the start of the next plan's
+  // (ExtendTrack), copied in O(1).
+  const MetricLog& metrics() const { return metrics_; }
 
   // Indices into series() of the named hyperparameters, every group of each, in the order of the
   // job, each once however often it is named; all series when `names` is empty. InvalidArgument
@@ -79,7 +101,8 @@ class JobPlan {
   // Per metric the job declares (at most kMaxMetrics), the step of its first missing expected
   // report. A vector, not a map: an empty one costs nothing per job beyond its 24 bytes.
   std::vector<std::pair<std::string, int64_t>> pending_steps_;
-  std::vector<int64_t> reduction_steps_;
+  std::vector<int64_t> new_reduction_steps_;
+  MetricLog metrics_;
 };
 
 // Checks one hyperparameter's base values: 1 to kMaxGroups finite numbers. InvalidArgument names

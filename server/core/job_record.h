@@ -27,8 +27,8 @@ struct JobRecord {
   absl::Time update_time;
   // The request_id of the CreateJob that made the job, for retries; may be empty.
   std::string create_request_id;
-  // Every metric report, by metric name.
-  std::map<std::string, MetricReports, std::less<>> metric_reports;
+  // Every metric report, by metric name (copied in O(1): see MetricHistory).
+  std::map<std::string, MetricHistory, std::less<>> metric_reports;
   // The request_ids of the latest UpdateJob calls (at most kMaxRememberedRequests, oldest first),
   // each with the version it made.
   std::vector<std::pair<std::string, int64_t>> update_requests;

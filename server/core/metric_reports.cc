@@ -1,5 +1,6 @@
 #include "core/metric_reports.h"
 
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -18,6 +19,39 @@ bool IsMetricName(absl::string_view name) {
   return true;
 }
 
+MetricHistory::MetricHistory(
+    std::initializer_list<std::pair<const int64_t, MetricReport>> reports) {
+  for (const auto& [step, report] : reports) Add(step, report);
+}
+
+MetricHistory::MetricHistory(const MetricReports& reports) {
+  for (const auto& [step, report] : reports) Add(step, report);
+}
+
+const MetricReport* MetricHistory::Find(int64_t step) const {
+  const std::optional<size_t> at = log_.Find(step);
+  return at.has_value() ? &log_[*at].report : nullptr;
+}
+
+void MetricHistory::Add(int64_t step, const MetricReport& report) {
+  log_.Append(Entry{step, report}, step);
+}
+
+MetricReports MetricHistory::ToMap() const {
+  MetricReports reports;
+  for (size_t i = 0; i < log_.size(); ++i) reports.emplace(log_[i].step, log_[i].report);
+  return reports;
+}
+
+bool MetricHistory::operator==(const MetricHistory& other) const {
+  if (size() != other.size()) return false;
+  for (size_t i = 0; i < log_.size(); ++i) {
+    const MetricReport* found = other.Find(log_[i].step);
+    if (found == nullptr || !(*found == log_[i].report)) return false;
+  }
+  return true;
+}
+
 MetricTrack BuildTrack(const MetricSpec& spec, const MetricReports& reports) {
   MetricTrack track;
   if (spec.every_steps > 0) {
@@ -26,7 +60,7 @@ MetricTrack BuildTrack(const MetricSpec& spec, const MetricReports& reports) {
     // Stored steps all follow the cadence (CheckReportStep), so the map's order is the walk's.
     for (auto it = reports.begin(); expected < kStepLimit; expected += spec.every_steps, ++it) {
       if (it == reports.end() || it->first != expected) break;
-      track.reports.emplace_back(it->first, it->second.value);
+      track.reports.Append({it->first, it->second.value});
     }
     track.pending_step = expected < kStepLimit ? expected : kNeverPending;
     return track;
@@ -35,7 +69,7 @@ MetricTrack BuildTrack(const MetricSpec& spec, const MetricReports& reports) {
   while (true) {
     auto it = reports.find(expected);
     if (it == reports.end()) break;
-    track.reports.emplace_back(it->first, it->second.value);
+    track.reports.Append({it->first, it->second.value});
     if (it->second.next_step == kNoNextReport) {
       expected = kNeverPending;
       break;
@@ -44,6 +78,29 @@ MetricTrack BuildTrack(const MetricSpec& spec, const MetricReports& reports) {
   }
   track.pending_step = expected;
   return track;
+}
+
+MetricTrack BuildTrack(const MetricSpec& spec, const MetricHistory& reports) {
+  MetricTrack track;
+  track.pending_step = spec.every_steps > 0 ? spec.every_steps - 1 : spec.first_step;
+  ExtendTrack(spec, reports, &track);
+  return track;
+}
+
+void ExtendTrack(const MetricSpec& spec, const MetricHistory& reports, MetricTrack* track) {
+  while (track->pending_step != kNeverPending) {
+    const int64_t expected = track->pending_step;
+    const MetricReport* report = reports.Find(expected);
+    if (report == nullptr) return;
+    track->reports.Append({expected, report->value});
+    if (spec.every_steps > 0) {
+      // kStepLimit - expected > every_steps: the next expected step is below the limit.
+      track->pending_step =
+          kStepLimit - expected > spec.every_steps ? expected + spec.every_steps : kNeverPending;
+    } else {
+      track->pending_step = report->next_step == kNoNextReport ? kNeverPending : report->next_step;
+    }
+  }
 }
 
 absl::Status CheckMetricSpecs(std::span<const MetricSpec> specs, absl::string_view path) {
@@ -101,6 +158,15 @@ absl::Status CheckReportStep(const MetricSpec& spec, const MetricReports& report
       absl::StrCat(field, ": metric \"", spec.name, "\" is not expected at step ", step,
                    " (its first report is at step ", spec.first_step,
                    ", later ones at the steps earlier reports announce)"));
+}
+
+absl::Status CheckReportStep(const MetricSpec& spec, const MetricTrack& track, int64_t step,
+                             absl::string_view field) {
+  if (spec.every_steps == 0 && (step == spec.first_step || step == track.pending_step)) {
+    return absl::OkStatus();
+  }
+  // The cadence alone, or the error for a step no report announced.
+  return CheckReportStep(spec, MetricReports(), step, field);
 }
 
 }  // namespace hpsched::core

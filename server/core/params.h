@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/metric_reports.h"
+#include "core/plateau_state.h"
 #include "core/schedule_spec.h"
 
 namespace hpsched::core {
@@ -29,9 +30,12 @@ class CompileCache;
 struct CompileNotes {
   // The metrics the schedule's values depend on.
   std::set<std::string> metrics;
-  // The global steps at which a reduce_on_plateau schedule reduced its value (any group; may
-  // repeat).
-  std::vector<int64_t> reduction_steps;
+  // The state of every reduce_on_plateau schedule compiled, by key (see PlateauStates), in the
+  // order compiled.
+  PlateauStates plateaus;
+  // The global steps at which a reduce_on_plateau schedule reduced its value on a report this
+  // compile took (not one a resumed state had taken before); may repeat.
+  std::vector<int64_t> new_reduction_steps;
 };
 
 // What a kind's compiler knows about where it is: the field path of the schedule
@@ -55,6 +59,10 @@ struct CompileContext {
   const MetricLog* metrics = nullptr;
   // Where compilers leave what the job plan needs to know; may be null.
   CompileNotes* notes = nullptr;
+  // The plateau states of the same series in the job's previous plan, sorted by key: a
+  // reduce_on_plateau resumes from its own (same key and inputs) instead of replaying every report.
+  // May be null.
+  const PlateauStates* previous_plateaus = nullptr;
   // Shares subtrees that do not depend on the group between the groups of one hyperparameter
   // (core/compile_cache.h); null compiles everything. A compiler that reads its own group's
   // parameters (other than through Params::PerGroupDouble, which does) calls MarkGroupDependent().

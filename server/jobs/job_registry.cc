@@ -33,7 +33,7 @@ core::MetricLog MetricLogOf(const core::JobRecord& record) {
   for (const core::MetricSpec& metric : record.spec.metrics) {
     auto reports = record.metric_reports.find(metric.name);
     log[metric.name] = core::BuildTrack(
-        metric, reports == record.metric_reports.end() ? core::MetricReports() : reports->second);
+        metric, reports == record.metric_reports.end() ? core::MetricHistory() : reports->second);
   }
   return log;
 }
@@ -481,7 +481,9 @@ absl::StatusOr<JobRegistry::UpdateDecision> JobRegistry::DecideUpdate(
     places.emplace_back(h, hp.segments.size());
     hp.segments.push_back(std::move(change.segment));
   }
-  auto plan = CompileRecord(record, "job");
+  // The reports are those of the current plan: its tracks and plateau states carry over.
+  auto plan = core::JobPlan::Compile(record.spec, "job", &current->plan->metrics(),
+                                     core::JobPlan::Budgets::kEnforce, current->plan.get());
   if (!plan.ok()) {
     absl::Status status = plan.status();
     for (size_t i = 0; i < places.size(); ++i) {
@@ -556,8 +558,17 @@ absl::StatusOr<JobRegistry::ReportDecision> JobRegistry::DecideReport(
     const Job& current, int64_t step, const std::map<std::string, double>& metrics,
     std::optional<int64_t> next_step) const {
   ReportDecision result;
+  // Copies the record in O(spec): its histories share their storage (core::MetricHistory).
   core::JobRecord record = current.record;
-  bool changed = false;
+  // The tracks the current plan was compiled with, extended below by what this report completes.
+  core::MetricLog log = current.plan->metrics();
+  // Every report is checked before any is added: a request refused halfway must not leave an
+  // entry in a history's shared storage (the next report would then copy the history).
+  struct Adding {
+    const core::MetricSpec* spec;
+    core::MetricReport report;
+  };
+  std::vector<std::pair<std::string, Adding>> adding;
   for (const auto& [name, value] : metrics) {
     const std::string field =
         absl::StrCat("metrics[\"", absl::CHexEscape(name.substr(0, 64)), "\"]");
@@ -578,39 +589,43 @@ absl::StatusOr<JobRegistry::ReportDecision> JobRegistry::DecideReport(
                                                      "\" is reported every ", spec->every_steps,
                                                      " steps"));
     }
-    core::MetricReports& reports = record.metric_reports[name];
+    auto history = record.metric_reports.find(name);
+    const core::MetricHistory empty;
+    const core::MetricHistory& reports =
+        history == record.metric_reports.end() ? empty : history->second;
     const core::MetricReport report{value, announced ? *next_step : core::kNoNextReport};
-    if (auto it = reports.find(step); it != reports.end()) {
-      if (it->second == report) continue;  // The same report again.
+    if (const core::MetricReport* had = reports.Find(step); had != nullptr) {
+      if (*had == report) continue;  // The same report again.
       return absl::FailedPreconditionError(absl::StrCat(
-          field, ": step ", step, " was already reported with value ", it->second.value,
-          it->second.next_step != report.next_step
-              ? absl::StrCat(" and next_step ", it->second.next_step)
-              : "",
+          field, ": step ", step, " was already reported with value ", had->value,
+          had->next_step != report.next_step ? absl::StrCat(" and next_step ", had->next_step) : "",
           "; a report cannot change"));
     }
-    RETURN_IF_ERROR(core::CheckReportStep(*spec, reports, step, "step"));
+    RETURN_IF_ERROR(core::CheckReportStep(*spec, log[name], step, "step"));
     if (reports.size() >= core::kMaxReportsPerMetric) {
       return absl::ResourceExhaustedError(absl::StrCat(field, ": the job holds the maximum of ",
                                                        core::kMaxReportsPerMetric,
                                                        " reports of this metric"));
     }
-    reports.emplace(step, report);
-    changed = true;
+    adding.emplace_back(name, Adding{&*spec, report});
   }
-  if (!changed) {
+  for (const auto& [name, add] : adding) {
+    core::MetricHistory& reports = record.metric_reports[name];
+    reports.Add(step, add.report);
+    core::ExtendTrack(*add.spec, reports, &log[name]);
+  }
+  if (adding.empty()) {
     result.duplicate = true;
     return result;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const core::JobPlan> plan,
-                   CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted));
+                   core::JobPlan::Compile(record.spec, "job", &log,
+                                          core::JobPlan::Budgets::kAccepted, current.plan.get()));
   // New reductions that change a value (a reduction after its schedule stopped applying, in a
-  // `sequential` or under a later segment, changes nothing).
-  std::vector<int64_t> candidates;
-  const std::vector<int64_t>& before = current.plan->reduction_steps();
-  std::set_difference(plan->reduction_steps().begin(), plan->reduction_steps().end(),
-                      before.begin(), before.end(), std::back_inserter(candidates));
-  for (int64_t step : candidates) {
+  // `sequential` or under a later segment, changes nothing), and that the current plan did not
+  // have already.
+  for (int64_t step : plan->new_reduction_steps()) {
+    if (current.plan->HasReductionAt(step)) continue;
     for (size_t i = 0; i < plan->series().size(); ++i) {
       double old_value = 0, new_value = 0;
       current.plan->series()[i].node->Evaluate(step, std::span<double>(&old_value, 1));

@@ -43,10 +43,18 @@ JobEvent RemoteEvent(const Job& held, const std::shared_ptr<const Job>& job) {
   int64_t first = core::kStepLimit;
   for (const auto& [name, reports] : job->record.metric_reports) {
     auto old = held.record.metric_reports.find(name);
-    for (const auto& [step, report] : reports) {
-      if (old == held.record.metric_reports.end() || !old->second.contains(step)) {
-        first = std::min(first, step + 1);
-      }
+    const core::MetricHistory* had =
+        old == held.record.metric_reports.end() ? nullptr : &old->second;
+    // Reports are kept in the order they were added: when the held history is a prefix of the new
+    // one (its last report is where it was), only the reports after it are new.
+    size_t from = 0;
+    if (had != nullptr && !had->empty() && had->size() <= reports.size() &&
+        reports[had->size() - 1].step == (*had)[had->size() - 1].step) {
+      from = had->size();
+    }
+    for (size_t i = from; i < reports.size(); ++i) {
+      const int64_t step = reports[i].step;
+      if (had == nullptr || had->Find(step) == nullptr) first = std::min(first, step + 1);
     }
   }
   if (first == core::kStepLimit) {

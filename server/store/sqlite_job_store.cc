@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -58,6 +59,21 @@ constexpr const char* kMigrations[] = {
       ALTER TABLE jobs ADD COLUMN served_end INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN reserved_end INTEGER NOT NULL DEFAULT 0;
       CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+    )sql",
+    // 5: metric reports in a table of their own, a row per report, so that a report writes one
+    // row, not the job's whole history. `seq` is the report's place in its metric's history (the
+    // order reports were added). A row's StoredJob no longer holds reports; one written before
+    // still does, and they load first (they are older than any in the table).
+    R"sql(
+      CREATE TABLE metric_reports (
+        job_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        value REAL NOT NULL,
+        next_step INTEGER NOT NULL,
+        PRIMARY KEY (job_id, metric, seq)
+      ) WITHOUT ROWID;
     )sql",
 };
 constexpr int64_t kLegacyFormat = 1;
@@ -139,8 +155,56 @@ absl::StatusOr<std::vector<core::JobRecord>> ReadRows(sqlite3* db, sqlite3_stmt*
 }
 static_assert(std::size(kMigrations) == SqliteJobStore::kSchemaVersion);
 
+// Per record just read from its row: whether the row held metric reports (rows written before
+// schema 5).
+std::vector<bool> ReportsInRows(const std::vector<core::JobRecord>& records) {
+  std::vector<bool> in_rows;
+  in_rows.reserve(records.size());
+  for (const core::JobRecord& record : records) in_rows.push_back(!record.metric_reports.empty());
+  return in_rows;
+}
+
+// Adds the rows of a statement selecting (job_id, metric, step, value, next_step), ordered by
+// job_id, metric, seq, to `records` (in order of job_id), after the reports their rows held. A
+// step held twice keeps its first report. Steps `stmt` to the end and finalizes it.
+absl::Status AddReportRows(sqlite3* db, sqlite3_stmt* stmt, std::vector<core::JobRecord>* records) {
+  auto record = records->begin();
+  absl::Status status;
+  int step;
+  while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const absl::string_view job_id = Column(stmt, 0);
+    while (record != records->end() && record->job_id < job_id) ++record;
+    if (record == records->end()) break;
+    if (record->job_id != job_id) continue;  // Reports of a job without a row: none are written.
+    core::MetricHistory& reports = record->metric_reports[std::string(Column(stmt, 1))];
+    const int64_t at = sqlite3_column_int64(stmt, 2);
+    if (reports.Find(at) == nullptr) {
+      reports.Add(
+          at, core::MetricReport{sqlite3_column_double(stmt, 3), sqlite3_column_int64(stmt, 4)});
+    }
+  }
+  if (step != SQLITE_DONE && step != SQLITE_ROW) {
+    status = absl::UnavailableError(absl::StrCat("sqlite: load reports: ", sqlite3_errmsg(db)));
+  }
+  sqlite3_finalize(stmt);
+  return status;
+}
+
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("sqlite: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+// Prepares a selection of (job_id, metric, step, value, next_step) from metric_reports followed by
+// `rest`; `what` names the call in errors.
+absl::StatusOr<sqlite3_stmt*> PrepareReports(sqlite3* db, absl::string_view rest,
+                                             absl::string_view what) {
+  sqlite3_stmt* stmt = nullptr;
+  const std::string sql =
+      absl::StrCat("SELECT job_id, metric, step, value, next_step FROM metric_reports", rest);
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    return absl::UnavailableError(absl::StrCat("sqlite: ", what, ": ", sqlite3_errmsg(db)));
+  }
+  return stmt;
 }
 
 // Prepares kSelect followed by `rest` (a WHERE / ORDER BY clause); `what` names the call in errors.
@@ -446,7 +510,15 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Sqlit
       sqlite3_prepare_v2(db,
                          "UPDATE jobs SET served_end = max(served_end, ?2), "
                          "reserved_end = max(reserved_end, ?3) WHERE job_id = ?1",
-                         -1, &store->put_mark_, nullptr) != SQLITE_OK) {
+                         -1, &store->put_mark_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db,
+                         "INSERT OR REPLACE INTO metric_reports (job_id, metric, seq, step, value, "
+                         "next_step) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         -1, &store->put_report_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "DELETE FROM metric_reports WHERE job_id = ?1 AND metric = ?2", -1,
+                         &store->delete_reports_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "DELETE FROM metric_reports WHERE job_id = ?1", -1,
+                         &store->delete_job_reports_, nullptr) != SQLITE_OK) {
     return SqliteError(db, "prepare");
   }
   return store;
@@ -480,15 +552,56 @@ SqliteJobStore::~SqliteJobStore() {
     sqlite3_finalize(put_);
     sqlite3_finalize(delete_);
     sqlite3_finalize(put_mark_);
+    sqlite3_finalize(put_report_);
+    sqlite3_finalize(delete_reports_);
+    sqlite3_finalize(delete_job_reports_);
     if (db_ != nullptr) sqlite3_close_v2(db_);
   }
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
 }
 
 absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
-  const std::string bytes = RecordToStoredJob(record).SerializeAsString();
+  // The row without its reports: O(spec), whatever the job's age.
+  const std::string bytes = RecordToStoredJob(record, /*with_reports=*/false).SerializeAsString();
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(ClearCleanStop());
+  // The reports to write: those past what the table holds of the same history (see
+  // WrittenReports), or, for a history the store did not write, all of them after its old ones.
+  struct Write {
+    const std::string* metric;
+    const core::MetricHistory* reports;
+    size_t from;
+    bool replace;
+  };
+  std::vector<Write> writes;
+  std::vector<std::string> dropped;
+  std::map<std::string, WrittenReports, std::less<>>* written = nullptr;
+  if (auto it = written_.find(record.job_id); it != written_.end()) written = &it->second;
+  for (const auto& [metric, reports] : record.metric_reports) {
+    const WrittenReports* had = nullptr;
+    if (written != nullptr) {
+      if (auto w = written->find(metric); w != written->end()) had = &w->second;
+    }
+    if (had != nullptr && had->lineage == reports.lineage() && had->count <= reports.size()) {
+      if (had->count < reports.size()) writes.push_back({&metric, &reports, had->count, false});
+    } else {
+      writes.push_back({&metric, &reports, 0, true});
+    }
+  }
+  if (written != nullptr) {
+    for (const auto& [metric, w] : *written) {
+      if (!record.metric_reports.contains(metric)) dropped.push_back(metric);
+    }
+  }
+  // A job the store has neither written nor read since Open may hold rows of a record it replaces
+  // (after LoadAll, which reads the whole table, a job without an entry has none).
+  const bool unknown = written == nullptr && !table_known_;
+  const bool transaction = !writes.empty() || !dropped.empty() || unknown;
+  if (transaction) RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  absl::Status status;
+  const auto failed = [&](absl::string_view what) {
+    return SqliteError(db_, absl::StrCat(what, " ", record.job_id));
+  };
   sqlite3_reset(put_);
   sqlite3_bind_text(put_, 1, record.job_id.data(), static_cast<int>(record.job_id.size()),
                     SQLITE_TRANSIENT);
@@ -496,12 +609,70 @@ absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
   sqlite3_bind_blob(put_, 3, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
   sqlite3_bind_text(put_, 4, record.create_request_id.data(),
                     static_cast<int>(record.create_request_id.size()), SQLITE_TRANSIENT);
-  // A single statement in autocommit mode: committed (and, with sync full, on disk) when it
-  // returns.
-  if (sqlite3_step(put_) != SQLITE_DONE)
-    return SqliteError(db_, absl::StrCat("put ", record.job_id));
+  if (sqlite3_step(put_) != SQLITE_DONE) status = failed("put");
+  if (status.ok() && unknown) status = DeleteReports(record.job_id, nullptr);
+  for (const std::string& metric : dropped) {
+    if (status.ok()) status = DeleteReports(record.job_id, &metric);
+  }
+  for (const Write& write : writes) {
+    if (status.ok() && write.replace && !unknown) {
+      status = DeleteReports(record.job_id, write.metric);
+    }
+    for (size_t i = write.from; status.ok() && i < write.reports->size(); ++i) {
+      const core::MetricHistory::Entry& entry = (*write.reports)[i];
+      sqlite3_reset(put_report_);
+      sqlite3_bind_text(put_report_, 1, record.job_id.data(),
+                        static_cast<int>(record.job_id.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(put_report_, 2, write.metric->data(),
+                        static_cast<int>(write.metric->size()), SQLITE_TRANSIENT);
+      sqlite3_bind_int64(put_report_, 3, static_cast<int64_t>(i));
+      sqlite3_bind_int64(put_report_, 4, entry.step);
+      sqlite3_bind_double(put_report_, 5, entry.report.value);
+      sqlite3_bind_int64(put_report_, 6, entry.report.next_step);
+      if (sqlite3_step(put_report_) != SQLITE_DONE) status = failed("put reports of");
+    }
+  }
+  // Committed (and, with sync full, on disk) when this returns: the row and its new reports
+  // together, or, without reports to write, the row's single statement in autocommit mode.
+  if (transaction && status.ok()) status = Exec(db_, "COMMIT");
+  if (!status.ok()) {
+    if (transaction) (void)Exec(db_, "ROLLBACK");
+    return status;
+  }
+  NoteWritten({&record, 1}, {false});
   NoteHeldJobs();
   return absl::OkStatus();
+}
+
+absl::Status SqliteJobStore::DeleteReports(absl::string_view job_id, const std::string* metric) {
+  sqlite3_stmt* stmt = metric == nullptr ? delete_job_reports_ : delete_reports_;
+  sqlite3_reset(stmt);
+  sqlite3_bind_text(stmt, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
+  if (metric != nullptr) {
+    sqlite3_bind_text(stmt, 2, metric->data(), static_cast<int>(metric->size()), SQLITE_TRANSIENT);
+  }
+  if (sqlite3_step(stmt) != SQLITE_DONE) {
+    return SqliteError(db_, absl::StrCat("delete reports of ", job_id));
+  }
+  return absl::OkStatus();
+}
+
+void SqliteJobStore::NoteWritten(std::span<const core::JobRecord> records,
+                                 const std::vector<bool>& in_rows) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    const core::JobRecord& record = records[i];
+    // Reports the row itself held (written before schema 5) are written whole by the next Put;
+    // a job without reports needs no entry (jobs without reports are most jobs).
+    if (in_rows[i] || record.metric_reports.empty()) {
+      if (auto it = written_.find(record.job_id); it != written_.end()) written_.erase(it);
+      continue;
+    }
+    std::map<std::string, WrittenReports, std::less<>>& now = written_[record.job_id];
+    now.clear();
+    for (const auto& [metric, reports] : record.metric_reports) {
+      now.emplace(metric, WrittenReports{reports.lineage(), reports.size()});
+    }
+  }
 }
 
 absl::Status SqliteJobStore::ClearCleanStop() {
@@ -552,19 +723,36 @@ absl::Status SqliteJobStore::PutServedMarks(std::span<const ServedMark> marks, b
 absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(ClearCleanStop());
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
   sqlite3_reset(delete_);
   sqlite3_bind_text(delete_, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
-  if (sqlite3_step(delete_) != SQLITE_DONE)
-    return SqliteError(db_, absl::StrCat("delete ", job_id));
-  if (sqlite3_changes(db_) == 0)
-    return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  absl::Status status;
+  if (sqlite3_step(delete_) != SQLITE_DONE) {
+    status = SqliteError(db_, absl::StrCat("delete ", job_id));
+  } else if (sqlite3_changes(db_) == 0) {
+    status = absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  }
+  if (status.ok()) status = DeleteReports(job_id, nullptr);
+  if (status.ok()) status = Exec(db_, "COMMIT");
+  if (!status.ok()) {
+    (void)Exec(db_, "ROLLBACK");
+    return status;
+  }
+  if (auto it = written_.find(job_id); it != written_.end()) written_.erase(it);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::LoadAll() {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " ORDER BY job_id", "load"));
-  return ReadRows(db_, stmt);
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, ReadRows(db_, stmt));
+  const std::vector<bool> in_rows = ReportsInRows(records);
+  ASSIGN_OR_RETURN(sqlite3_stmt * reports,
+                   PrepareReports(db_, " ORDER BY job_id, metric, seq", "load reports"));
+  RETURN_IF_ERROR(AddReportRows(db_, reports, &records));
+  NoteWritten(records, in_rows);
+  table_known_ = true;
+  return records;
 }
 
 absl::Status SqliteJobStore::LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
@@ -579,6 +767,7 @@ absl::StatusOr<core::JobRecord> SqliteJobStore::Get(absl::string_view job_id) {
   sqlite3_bind_text(stmt, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
   ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, ReadRows(db_, stmt));
   if (records.empty()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  RETURN_IF_ERROR(AddReportsOf(&records));
   return std::move(records.front());
 }
 
@@ -590,7 +779,26 @@ absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::List(size_t page_si
                    PrepareSelect(db_, " WHERE job_id > ?1 ORDER BY job_id LIMIT ?2", "list"));
   sqlite3_bind_text(stmt, 1, after.data(), static_cast<int>(after.size()), SQLITE_TRANSIENT);
   sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(page_size));
-  return ReadRows(db_, stmt);
+  ASSIGN_OR_RETURN(std::vector<core::JobRecord> records, ReadRows(db_, stmt));
+  RETURN_IF_ERROR(AddReportsOf(&records));
+  return records;
+}
+
+absl::Status SqliteJobStore::AddReportsOf(std::vector<core::JobRecord>* records) {
+  const std::vector<bool> in_rows = ReportsInRows(*records);
+  for (size_t i = 0; i < records->size(); ++i) {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                     PrepareReports(db_, " WHERE job_id = ?1 ORDER BY metric, seq", "get reports"));
+    const std::string& job_id = (*records)[i].job_id;
+    sqlite3_bind_text(stmt, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_TRANSIENT);
+    std::vector<core::JobRecord> one;
+    one.push_back(std::move((*records)[i]));
+    const absl::Status status = AddReportRows(db_, stmt, &one);
+    (*records)[i] = std::move(one.front());
+    RETURN_IF_ERROR(status);
+  }
+  NoteWritten(*records, in_rows);
+  return absl::OkStatus();
 }
 
 }  // namespace hpsched::store

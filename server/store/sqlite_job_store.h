@@ -2,8 +2,11 @@
 #ifndef HPSCHED_STORE_SQLITE_JOB_STORE_H_
 #define HPSCHED_STORE_SQLITE_JOB_STORE_H_
 
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -45,12 +48,16 @@ struct SqliteOptions {
 // Served marks (PutServedMarks) live in their own columns beside the row, so a flush writes a few
 // integers per job, never the job. `meta` records whether the last stop was clean.
 // A row holds the store's own hpsched.store.StoredJob (store/job_state.proto), never an API
-// message. Rows written before schema 3 (a v1.Job) still load, and Put rewrites them in the new
-// format.
+// message. Metric reports (schema 5 on) live in a table of their own, a row per report: a Put
+// writes the job's row and only the reports the table does not hold yet (the store remembers, per
+// job and metric, which history it wrote and how much of it; core::MetricHistory::lineage), so a
+// report costs O(1) however many came before. A Put of a history the store did not write rewrites
+// that metric's reports. Rows written before schema 3 (a v1.Job) still load, and Put rewrites them
+// in the new format.
 class SqliteJobStore final : public JobStore {
  public:
   // The newest schema this code writes; Open migrates older databases to it.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Opens or creates the store. Errors: FailedPrecondition when another process holds the directory
   // or the database, the database has a newer schema than kSchemaVersion, it is not writable, or it
@@ -85,6 +92,23 @@ class SqliteJobStore final : public JobStore {
   absl::Status ClearCleanStop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // After a successful Put: the first job this database holds is recorded in IDENTITY.
   void NoteHeldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Deletes the reports of `metric` of the job, or, with null, every report of the job.
+  absl::Status DeleteReports(absl::string_view job_id, const std::string* metric)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Adds the table's reports to each of `records` (rows just read) and notes them written.
+  absl::Status AddReportsOf(std::vector<core::JobRecord>* records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Notes that the table holds exactly the reports of `records`, except where `in_rows` says
+  // that the record's row held reports.
+  void NoteWritten(std::span<const core::JobRecord> records, const std::vector<bool>& in_rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  // What the metric_reports table holds of one metric of a job: the first `count` reports of the
+  // history with `lineage`.
+  struct WrittenReports {
+    uint64_t lineage = 0;
+    size_t count = 0;
+  };
 
   int lock_fd_ = -1;
   bool opened_after_clean_stop_ = true;
@@ -95,6 +119,14 @@ class SqliteJobStore final : public JobStore {
   sqlite3_stmt* put_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* delete_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* put_mark_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  sqlite3_stmt* put_report_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  sqlite3_stmt* delete_reports_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  sqlite3_stmt* delete_job_reports_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  // Per job with reports the store wrote or read since Open, per metric (see Put).
+  std::map<std::string, std::map<std::string, WrittenReports, std::less<>>, std::less<>> written_
+      ABSL_GUARDED_BY(mutex_);
+  // Whether written_ covers every job with rows in metric_reports (after LoadAll).
+  bool table_known_ ABSL_GUARDED_BY(mutex_) = false;
   // Set by PutServedMarks(clean_stop) until the next write.
   bool clean_stop_written_ ABSL_GUARDED_BY(mutex_) = false;
   // Whether IDENTITY records that this database has held a job.

@@ -96,7 +96,7 @@ core::SegmentSpec SegmentFromProto(const StoredSegment& stored) {
 
 }  // namespace
 
-StoredJob RecordToStoredJob(const core::JobRecord& record) {
+StoredJob RecordToStoredJob(const core::JobRecord& record, bool with_reports) {
   StoredJob stored;
   stored.set_job_id(record.job_id);
   for (const core::HyperparameterSpec& h : record.spec.hyperparameters) {
@@ -118,7 +118,7 @@ StoredJob RecordToStoredJob(const core::JobRecord& record) {
   stored.set_create_time_nanos(absl::ToUnixNanos(record.create_time));
   stored.set_update_time_nanos(absl::ToUnixNanos(record.update_time));
   stored.set_create_request_id(record.create_request_id);
-  *stored.mutable_state() = StateToProto(record);
+  *stored.mutable_state() = StateToProto(record, with_reports);
   return stored;
 }
 
@@ -147,15 +147,17 @@ core::JobRecord StoredJobToRecord(const StoredJob& stored) {
   return record;
 }
 
-JobState StateToProto(const core::JobRecord& record) {
+JobState StateToProto(const core::JobRecord& record, bool with_reports) {
   JobState state;
   for (const auto& [name, reports] : record.metric_reports) {
+    if (!with_reports) break;
     MetricHistory& history = (*state.mutable_metrics())[name];
-    for (const auto& [step, report] : reports) {
+    // In the order they were added (older stores wrote them by step; readers take either).
+    for (size_t i = 0; i < reports.size(); ++i) {
       MetricPoint* point = history.add_points();
-      point->set_step(step);
-      point->set_value(report.value);
-      point->set_next_step(report.next_step);
+      point->set_step(reports[i].step);
+      point->set_value(reports[i].report.value);
+      point->set_next_step(reports[i].report.next_step);
     }
   }
   for (const auto& [request_id, version] : record.update_requests) {
@@ -169,9 +171,12 @@ JobState StateToProto(const core::JobRecord& record) {
 
 void StateFromProto(const JobState& state, core::JobRecord* record) {
   for (const auto& [name, history] : state.metrics()) {
-    core::MetricReports& reports = record->metric_reports[name];
+    core::MetricHistory& reports = record->metric_reports[name];
     for (const MetricPoint& point : history.points()) {
-      reports[point.step()] = core::MetricReport{point.value(), point.next_step()};
+      // A step twice (no writer does that) keeps its first report.
+      if (reports.Find(point.step()) == nullptr) {
+        reports.Add(point.step(), core::MetricReport{point.value(), point.next_step()});
+      }
     }
   }
   for (const RememberedRequest& r : state.update_requests()) {

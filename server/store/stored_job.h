@@ -8,12 +8,14 @@
 
 namespace hpsched::store {
 
-// The whole record. StoredJobToRecord(RecordToStoredJob(r)) == r for every record.
-StoredJob RecordToStoredJob(const core::JobRecord& record);
+// The whole record. StoredJobToRecord(RecordToStoredJob(r)) == r for every record. Without
+// `with_reports`, the state holds no metric reports: a store that keeps them apart (the SQLite
+// store's metric_reports table, written a report at a time) adds them when it reads the row.
+StoredJob RecordToStoredJob(const core::JobRecord& record, bool with_reports = true);
 core::JobRecord StoredJobToRecord(const StoredJob& stored);
 
 // The live part alone (metric reports, UpdateJob request ids, the served mark).
-JobState StateToProto(const core::JobRecord& record);
+JobState StateToProto(const core::JobRecord& record, bool with_reports = true);
 // Adds `state` to `record` (whose live part is empty).
 void StateFromProto(const JobState& state, core::JobRecord* record);
 

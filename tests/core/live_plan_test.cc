@@ -213,7 +213,7 @@ TEST(PlateauTest, InsideSequentialItSeesReportsFromItsStart) {
   EXPECT_EQ(At(*plan, 20), 1.0);
   EXPECT_EQ(At(*plan, 39), 1.0);
   EXPECT_EQ(At(*plan, 40), 0.5);
-  EXPECT_EQ(plan->series()[0].reduction_steps, std::vector<int64_t>{40});
+  EXPECT_EQ(plan->series()[0].reduction_steps(), std::vector<int64_t>{40});
 }
 
 TEST(PlateauTest, InsideOptaxJoinSchedulesItSeesReportsFromItsBoundary) {
@@ -244,7 +244,7 @@ TEST(PlateauTest, ReductionsAfterThePlateauStoppedApplyingDoNotShow) {
   const MetricLog log = Log(spec, {1.0, 2.0, 3.0});
   auto plan = MustCompile(spec, &log);
   EXPECT_EQ(plan->reduction_steps(), (std::vector<int64_t>{20, 30}));
-  EXPECT_EQ(plan->series()[0].reduction_steps, std::vector<int64_t>{20});
+  EXPECT_EQ(plan->series()[0].reduction_steps(), std::vector<int64_t>{20});
 }
 
 TEST(MetricsTest, AnnouncedReportsAndPendingSteps) {

@@ -443,5 +443,114 @@ TEST_F(JobRegistryTest, ReportMetricsRejectsBadInputWithoutChange) {
   EXPECT_EQ(registry_.Get("p")->get(), before.get());
 }
 
+// lr (two groups) on a plateau reported every step, with cooldown and min_lr.
+core::JobSpec BusyPlateauSpec() {
+  core::JobSpec spec;
+  spec.hyperparameters.push_back({"lr",
+                                  {1.0, 0.5},
+                                  core::ScheduleSpec{"reduce_on_plateau",
+                                                     {{"metric", std::string("loss")},
+                                                      {"patience", int64_t{3}},
+                                                      {"cooldown", int64_t{2}},
+                                                      {"factor", 0.8},
+                                                      {"min_lr", std::vector<double>{1e-3, 1e-4}}},
+                                                     {}}});
+  spec.metrics.push_back(core::MetricSpec{"loss", 1, 0});
+  return spec;
+}
+
+// A loss that falls with noise and stalls now and then: many reductions.
+double Loss(int64_t step) {
+  return 1.0 / (1.0 + 0.001 * static_cast<double>(step % 700)) +
+         0.01 * std::sin(static_cast<double>(step) * 0.37);
+}
+
+// Every value of steps [0, end) of every series of `job`.
+std::vector<double> Values(const Job& job, int64_t end) {
+  std::vector<double> all;
+  std::vector<double> values(static_cast<size_t>(end));
+  for (const core::SeriesPlan& series : job.plan->series()) {
+    series.node->Evaluate(0, values);
+    all.insert(all.end(), values.begin(), values.end());
+  }
+  return all;
+}
+
+// The values of replaying every report of `record` in one compile (no carried state).
+std::vector<double> ReplayValues(const core::JobRecord& record, int64_t end) {
+  core::MetricLog log;
+  for (const core::MetricSpec& metric : record.spec.metrics) {
+    log[metric.name] = core::BuildTrack(metric, record.metric_reports.at(metric.name).ToMap());
+  }
+  auto plan = core::JobPlan::Compile(record.spec, "job", &log);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return Values(Job(record, *plan), end);
+}
+
+TEST(PlateauRestartTest, AJobWithManyReportsRestartsWithTheSameValues) {
+  constexpr int64_t kReports = 5000;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    absl::StrCat("hpsched-registry-plateau-", ::getpid());
+  std::filesystem::remove_all(dir);
+  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
+  std::vector<double> before;
+  std::vector<int64_t> reductions;
+  {
+    auto store = store::SqliteJobStore::Open({dir.string(), store::SyncMode::kOff});
+    ASSERT_TRUE(store.ok()) << store.status();
+    JobRegistry registry(store->get(), &clock);
+    ASSERT_TRUE(registry.Load().ok());
+    ASSERT_TRUE(registry.Create("p", BusyPlateauSpec(), "").ok());
+    for (int64_t step = 0; step < kReports; ++step) {
+      auto result = registry.ReportMetrics("p", step, {{"loss", Loss(step)}}, std::nullopt);
+      ASSERT_TRUE(result.ok()) << result.status();
+      reductions.insert(reductions.end(), result->reduction_steps.begin(),
+                        result->reduction_steps.end());
+    }
+    const auto job = *registry.Get("p");
+    before = Values(*job, kReports + 10);
+    EXPECT_EQ(before, ReplayValues(job->record, kReports + 10));
+    EXPECT_EQ(job->plan->reduction_steps(), reductions);
+  }
+  // Dozens of reductions, each from the step after a report, in both groups' values.
+  EXPECT_GT(reductions.size(), 20u);
+  auto store = store::SqliteJobStore::Open({dir.string(), store::SyncMode::kOff});
+  ASSERT_TRUE(store.ok()) << store.status();
+  JobRegistry registry(store->get(), &clock);
+  ASSERT_TRUE(registry.Load().ok());
+  const auto job = *registry.Get("p");
+  EXPECT_EQ(job->record.metric_reports.at("loss").size(), static_cast<size_t>(kReports));
+  EXPECT_EQ(Values(*job, kReports + 10), before);
+  EXPECT_EQ(job->plan->reduction_steps(), reductions);
+  // It goes on from there as if it had never stopped: a duplicate is one, the next report counts.
+  EXPECT_TRUE(registry.ReportMetrics("p", 42, {{"loss", Loss(42)}}, std::nullopt)->duplicate);
+  auto next = registry.ReportMetrics("p", kReports, {{"loss", 5.0}}, std::nullopt);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(Values(**registry.Get("p"), kReports + 10),
+            ReplayValues((*registry.Get("p"))->record, kReports + 10));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(JobRegistryTest, AFailedReportWriteLeavesTheCarriedStateAsItWas) {
+  ASSERT_TRUE(registry_.Create("p", BusyPlateauSpec(), "").ok());
+  for (int64_t step = 0; step < 300; ++step) {
+    if (step % 7 == 3) {
+      // The write fails: the report is not taken, and the history and plateau state the next
+      // report extends are those before it.
+      store_.fail = true;
+      EXPECT_EQ(registry_.ReportMetrics("p", step, {{"loss", 9.0}}, std::nullopt).status().code(),
+                absl::StatusCode::kUnavailable);
+      store_.fail = false;
+    }
+    ASSERT_TRUE(registry_.ReportMetrics("p", step, {{"loss", Loss(step)}}, std::nullopt).ok());
+  }
+  const auto job = *registry_.Get("p");
+  EXPECT_EQ(Values(*job, 310), ReplayValues(job->record, 310));
+  JobRegistry reloaded(&store_, &clock_);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(Values(**reloaded.Get("p"), 310), Values(*job, 310));
+  EXPECT_EQ((*reloaded.Get("p"))->record, job->record);
+}
+
 }  // namespace
 }  // namespace hpsched::jobs

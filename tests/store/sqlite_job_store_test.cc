@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "store/stored_job.h"
 
 namespace hpsched::store {
 namespace {
@@ -44,6 +45,21 @@ class SqliteJobStoreTest : public ::testing::Test {
         << (error ? error : "");
     sqlite3_free(error);
     sqlite3_close(db);
+  }
+
+  // The single integer `sql` selects.
+  int64_t QueryInt(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "hpsched.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    int64_t value = -1;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
   }
 
   static core::JobRecord Record(const std::string& id, int64_t version) {
@@ -445,6 +461,105 @@ TEST_F(SqliteJobStoreTest, UnwritableDirectoryIsAClearError) {
   auto store = SqliteJobStore::Open({"/proc/hpsched-cannot-be-here", SyncMode::kFull});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(store.status().message().find("--data_dir"), std::string::npos);
+}
+
+// (The store holds SQLite's exclusive lock while open: the checks below read the database between
+// opens.)
+TEST_F(SqliteJobStoreTest, AReportWritesOneRowNotTheHistory) {
+  core::JobRecord record = Record("a", 1);
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(record).ok());
+  }
+  const int64_t row_bytes = QueryInt("SELECT length(job) FROM jobs WHERE job_id = 'a'");
+  EXPECT_GT(row_bytes, 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports WHERE job_id = 'a'"), 3);
+  {
+    // 2,000 more reports, a Put each, as the registry writes them: the row stays the same size and
+    // each Put adds one row to metric_reports.
+    auto store = Open();
+    ASSERT_TRUE(store->Put(record).ok());
+    for (int64_t k = 2; k < 2002; ++k) {
+      record.metric_reports["val_loss"].Add(k * 100 + 99, core::MetricReport{1.0 / k});
+      ASSERT_TRUE(store->Put(record).ok());
+    }
+  }
+  EXPECT_EQ(QueryInt("SELECT length(job) FROM jobs WHERE job_id = 'a'"), row_bytes);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports WHERE job_id = 'a'"), 2003);
+  core::JobRecord next;
+  {
+    auto store = Open();
+    auto records = store->LoadAll();
+    ASSERT_TRUE(records.ok()) << records.status();
+    ASSERT_EQ(records->size(), 1u);
+    EXPECT_EQ((*records)[0], record);
+    // The reports keep the order they were added in.
+    const core::MetricHistory& loaded = (*records)[0].metric_reports.at("val_loss");
+    ASSERT_EQ(loaded.size(), 2002u);
+    EXPECT_EQ(loaded[2001].step, 200199);
+    // A loaded history continues where it stopped: one more report, one more row.
+    next = (*records)[0];
+    next.metric_reports["val_loss"].Add(200299, core::MetricReport{0.5});
+    ASSERT_TRUE(store->Put(next).ok());
+    EXPECT_EQ(*store->Get("a"), next);
+  }
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports WHERE job_id = 'a'"), 2004);
+}
+
+TEST_F(SqliteJobStoreTest, APutReplacesReportsOfAnotherHistoryAndADeleteRemovesThem) {
+  core::JobRecord record = Record("a", 1);
+  core::JobRecord other = Record("a", 2);
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(record).ok());
+    // A record whose history is not the one written (fewer reports, other values, a metric gone).
+    other.metric_reports.erase("acc");
+    other.metric_reports["val_loss"] = {{99, core::MetricReport{0.75, core::kNoNextReport}}};
+    ASSERT_TRUE(store->Put(other).ok());
+    EXPECT_EQ(*store->Get("a"), other);
+  }
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports WHERE job_id = 'a'"), 1);
+  {
+    // The history written first, again, with one more report: all of it is written again.
+    auto store = Open();
+    ASSERT_TRUE(store->Put(other).ok());
+    record.metric_reports["val_loss"].Add(299, core::MetricReport{0.125});
+    ASSERT_TRUE(store->Put(record).ok());
+    EXPECT_EQ(*store->Get("a"), record);
+  }
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports WHERE job_id = 'a'"), 4);
+  {
+    auto store = Open();
+    EXPECT_EQ((*store->LoadAll())[0], record);
+    ASSERT_TRUE(store->Delete("a").ok());
+  }
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports"), 0);
+  EXPECT_TRUE(Open()->LoadAll()->empty());
+}
+
+TEST_F(SqliteJobStoreTest, ReportsARowOfSchema4HeldMoveToTheTableOnTheNextPut) {
+  const core::JobRecord record = Record("a", 1);
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(record).ok());
+  }
+  // The row as schema 4 wrote it: every report inside the StoredJob, no metric_reports rows.
+  const std::string bytes = RecordToStoredJob(record).SerializeAsString();
+  std::string hex;
+  for (unsigned char c : bytes) absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+  Sql(absl::StrCat("DELETE FROM metric_reports; UPDATE jobs SET job = x'", hex,
+                   "' WHERE job_id = 'a'"));
+  auto store = Open();
+  auto records = store->LoadAll();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0], record);
+  core::JobRecord next = (*records)[0];
+  next.metric_reports["val_loss"].Add(299, core::MetricReport{0.125});
+  ASSERT_TRUE(store->Put(next).ok());
+  store.reset();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM metric_reports WHERE job_id = 'a'"), 4);
+  EXPECT_EQ((*Open()->LoadAll())[0], next);
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // reduce_on_plateau: PyTorch ReduceLROnPlateau (torch/optim/lr_scheduler.py, torch 1.13:
-// ReduceLROnPlateau.step, _reduce_lr, is_better), replaying the job's metric reports in step order.
+// ReduceLROnPlateau.step, _reduce_lr, is_better), over the job's metric reports in step order.
 // A report at global step s is one step(value) call; the value it leads to holds from step s + 1
 // on. The schedule is compiled again whenever a report arrives, so its node is a plain step
-// function.
+// function; the compile resumes torch's state from the job's previous plan (core/plateau_state.h)
+// and takes only the reports that plan had not taken, so a report costs O(1) amortized whatever
+// the job's age. The values are those of replaying every report: the same operations, in the same
+// order, on the same state.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -11,31 +15,41 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kind_registry.h"
+#include "core/plateau_state.h"
 #include "core/status_macros.h"
 
 namespace hpsched::core::kinds {
 namespace {
 
-// Values change at `starts` (local steps, increasing): values[i] holds from starts[i - 1] on, and
-// values[0] before starts[0]. Every value depends on the reports of `metric` from the schedule's
-// first step (global `first_report`) on.
+// The value is `state.base` before the first reduction, and each reduction's value from its local
+// step on. Every value depends on the reports of the state's metric from the schedule's first step
+// (global time_offset) on.
 class StepFunctionNode final : public Node {
  public:
-  StepFunctionNode(std::vector<int64_t> starts, std::vector<double> values, std::string metric,
-                   int64_t first_report)
-      : Node(Bound(values)),
-        starts_(std::move(starts)),
-        values_(std::move(values)),
-        metric_(std::move(metric)),
-        first_report_(first_report) {}
+  explicit StepFunctionNode(std::shared_ptr<const PlateauState> state)
+      // Reductions lower a positive lr (to at least min_lr >= 0): |base| bounds every value.
+      : Node(std::fabs(state->base)), state_(std::move(state)) {}
 
   void Evaluate(int64_t start, std::span<double> out) const override {
+    const SharedLog<std::pair<int64_t, double>>& reductions = state_->reductions;
     const int64_t end = start + static_cast<int64_t>(out.size());
-    size_t piece = std::upper_bound(starts_.begin(), starts_.end(), start) - starts_.begin();
+    // The first reduction after `start`.
+    size_t lo = 0, hi = reductions.size();
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (reductions[mid].first <= start) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    size_t piece = lo;
     int64_t t = start;
     while (t < end) {
-      const int64_t piece_end = piece < starts_.size() ? std::min(end, starts_[piece]) : end;
-      std::fill(out.begin() + (t - start), out.begin() + (piece_end - start), values_[piece]);
+      const int64_t piece_end =
+          piece < reductions.size() ? std::min(end, reductions[piece].first) : end;
+      const double value = piece == 0 ? state_->base : reductions[piece - 1].second;
+      std::fill(out.begin() + (t - start), out.begin() + (piece_end - start), value);
       t = piece_end;
       ++piece;
     }
@@ -43,48 +57,94 @@ class StepFunctionNode final : public Node {
 
   void AddReportDependences(int64_t start, int64_t end, int64_t shift,
                             std::vector<ReportDependence>* out) const override {
-    if (start < end)
-      out->push_back({metric_, first_report_, kStepLimit, start + shift, end + shift});
+    if (start < end) {
+      out->push_back({state_->metric, state_->time_offset, kStepLimit, start + shift, end + shift});
+    }
   }
 
  private:
-  static double Bound(const std::vector<double>& values) {
-    double bound = 0;
-    for (double v : values) bound = std::max(bound, std::fabs(v));
-    return bound;  // The values themselves: exact.
-  }
-
-  std::vector<int64_t> starts_;
-  std::vector<double> values_;
-  std::string metric_;
-  int64_t first_report_;
+  std::shared_ptr<const PlateauState> state_;
 };
 
-struct Plateau {
-  bool maximize = false;
-  bool relative = true;
-  double factor = 0.1;
-  int64_t patience = 10;
-  double threshold = 1e-4;
-  int64_t cooldown = 0;
-  double min_lr = 0;
-  double eps = 1e-8;
+// torch's is_better, with its order of operations.
+bool IsBetter(const PlateauParams& p, double a, double best) {
+  if (!p.maximize && p.relative) return a < best * (1. - p.threshold);
+  if (!p.maximize) return a < best - p.threshold;
+  if (p.relative) return a > best * (p.threshold + 1.);
+  return a > best + p.threshold;
+}
 
-  // torch's is_better, with its order of operations.
-  bool IsBetter(double a, double best) const {
-    if (!maximize && relative) return a < best * (1. - threshold);
-    if (!maximize) return a < best - threshold;
-    if (relative) return a > best * (threshold + 1.);
-    return a > best + threshold;
+// The state before any report: torch's __init__ and _reset.
+PlateauState Initial(std::string metric, const PlateauParams& params, double base,
+                     int64_t time_offset) {
+  PlateauState state;
+  state.metric = std::move(metric);
+  state.params = params;
+  state.base = base;
+  state.time_offset = time_offset;
+  state.lr = base;
+  state.best = params.maximize ? -std::numeric_limits<double>::infinity()
+                               : std::numeric_limits<double>::infinity();
+  return state;
+}
+
+// One step(value) call for the report at global `step`. Returns whether it reduced the lr.
+bool Take(int64_t step, double value, PlateauState* state) {
+  const PlateauParams& p = state->params;
+  state->last_step = step;
+  ++state->taken;
+  if (step < state->time_offset) return false;  // Before this schedule started.
+  if (IsBetter(p, value, state->best)) {
+    state->best = value;
+    state->num_bad_epochs = 0;
+  } else {
+    ++state->num_bad_epochs;
   }
-};
+  if (state->cooldown_counter > 0) {
+    --state->cooldown_counter;
+    state->num_bad_epochs = 0;
+  }
+  bool reduced = false;
+  if (state->num_bad_epochs > p.patience) {
+    const double lowered = std::max(state->lr * p.factor, p.min_lr);
+    if (state->lr - lowered > p.eps) {
+      state->lr = lowered;
+      state->reductions.Append({step - state->time_offset + 1, lowered});
+      reduced = true;
+    }
+    state->cooldown_counter = p.cooldown;
+    state->num_bad_epochs = 0;
+  }
+  return reduced;
+}
+
+// The state of the previous plan to resume from: same key, same inputs, and a track that extends
+// the reports it took. Null when there is none.
+std::shared_ptr<const PlateauState> Resumable(const CompileContext& context, absl::string_view key,
+                                              const PlateauState& initial,
+                                              const MetricTrack& track) {
+  if (context.previous_plateaus == nullptr) return nullptr;
+  const PlateauStates& states = *context.previous_plateaus;
+  auto it =
+      std::lower_bound(states.begin(), states.end(), key,
+                       [](const auto& entry, absl::string_view k) { return entry.first < k; });
+  if (it == states.end() || it->first != key) return nullptr;
+  const PlateauState& old = *it->second;
+  if (old.metric != initial.metric || !(old.params == initial.params) ||
+      std::bit_cast<uint64_t>(old.base) != std::bit_cast<uint64_t>(initial.base) ||
+      old.time_offset != initial.time_offset || old.taken > track.reports.size() ||
+      (old.taken > 0 && track.reports[old.taken - 1].first != old.last_step)) {
+    return nullptr;
+  }
+  return it->second;
+}
 
 }  // namespace
 
 absl::StatusOr<NodePtr> CompileReduceOnPlateau(const ScheduleSpec& spec,
                                                const CompileContext& context) {
   Params p(spec, context);
-  Plateau plateau;
+  PlateauParams plateau;
   ASSIGN_OR_RETURN(std::string metric, p.String("metric"));
   ASSIGN_OR_RETURN(std::string mode, p.Enum("mode", "min", {"min", "max"}));
   ASSIGN_OR_RETURN(plateau.factor, p.Double("factor", 0.1));
@@ -115,50 +175,37 @@ absl::StatusOr<NodePtr> CompileReduceOnPlateau(const ScheduleSpec& spec,
 
   // Its notes (metrics, reductions) go to each group's plan: never shared.
   context.MarkGroupDependent();
-  std::vector<int64_t> starts;
-  std::vector<double> values = {context.base};
-  if (context.metrics != nullptr) {
-    auto track = context.metrics->find(metric);
-    if (track == context.metrics->end()) {
-      return p.Error(
-          "metric",
-          absl::StrCat("\"", metric, "\" is not declared in the job's metrics (job.metrics)"));
-    }
-    if (context.notes != nullptr) context.notes->metrics.insert(metric);
-    double lr = context.base;
-    double best = plateau.maximize ? -std::numeric_limits<double>::infinity()
-                                   : std::numeric_limits<double>::infinity();
-    int64_t bad = 0;
-    int64_t cooldown_counter = 0;
-    for (const auto& [step, value] : track->second.reports) {
-      if (step < context.time_offset) continue;  // Before this schedule started.
-      if (plateau.IsBetter(value, best)) {
-        best = value;
-        bad = 0;
-      } else {
-        ++bad;
-      }
-      if (cooldown_counter > 0) {
-        --cooldown_counter;
-        bad = 0;
-      }
-      if (bad > plateau.patience) {
-        const double reduced = std::max(lr * plateau.factor, plateau.min_lr);
-        if (lr - reduced > plateau.eps) {
-          lr = reduced;
-          starts.push_back(step - context.time_offset + 1);
-          values.push_back(lr);
-          if (context.notes != nullptr) {
-            context.notes->reduction_steps.push_back(step + 1);
-          }
-        }
-        cooldown_counter = plateau.cooldown;
-        bad = 0;
-      }
-    }
+  PlateauState initial = Initial(metric, plateau, context.base, context.time_offset);
+  if (context.metrics == nullptr) {
+    return std::make_unique<StepFunctionNode>(
+        std::make_shared<const PlateauState>(std::move(initial)));
   }
-  return std::make_unique<StepFunctionNode>(std::move(starts), std::move(values), std::move(metric),
-                                            context.time_offset);
+  auto track = context.metrics->find(metric);
+  if (track == context.metrics->end()) {
+    return p.Error("metric", absl::StrCat("\"", metric,
+                                          "\" is not declared in the job's metrics (job.metrics)"));
+  }
+  const SharedLog<std::pair<int64_t, double>>& reports = track->second.reports;
+  const std::string key = absl::StrCat(context.path, "@", context.time_offset);
+  std::shared_ptr<const PlateauState> state;
+  if (auto old = Resumable(context, key, initial, track->second);
+      old != nullptr && old->taken == reports.size()) {
+    state = std::move(old);  // Nothing new: share it.
+  } else {
+    PlateauState next = old != nullptr ? *old : std::move(initial);
+    for (size_t i = next.taken; i < reports.size(); ++i) {
+      const auto [step, value] = reports[i];
+      if (Take(step, value, &next) && context.notes != nullptr) {
+        context.notes->new_reduction_steps.push_back(step + 1);
+      }
+    }
+    state = std::make_shared<const PlateauState>(std::move(next));
+  }
+  if (context.notes != nullptr) {
+    context.notes->metrics.insert(metric);
+    context.notes->plateaus.emplace_back(key, state);
+  }
+  return std::make_unique<StepFunctionNode>(std::move(state));
 }
 
 }  // namespace hpsched::core::kinds
