@@ -758,7 +758,37 @@ absl::StatusOr<std::vector<core::JobRecord>> SqliteJobStore::LoadAll() {
 absl::Status SqliteJobStore::LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, PrepareSelect(db_, " ORDER BY job_id", "load"));
-  return VisitRows(db_, stmt, visit);
+  // The report rows in the same order of job_id, read alongside the job rows (a merge join): each
+  // job is visited with its reports, and nothing is held for more than one job at a time.
+  absl::StatusOr<sqlite3_stmt*> reports =
+      PrepareReports(db_, " ORDER BY job_id, metric, seq", "load reports");
+  if (!reports.ok()) {
+    sqlite3_finalize(stmt);
+    return reports.status();
+  }
+  int report_step = sqlite3_step(*reports);
+  absl::Status status = VisitRows(db_, stmt, [&](core::JobRecord record) -> absl::Status {
+    const bool in_row = !record.metric_reports.empty();
+    for (; report_step == SQLITE_ROW; report_step = sqlite3_step(*reports)) {
+      const absl::string_view job_id = Column(*reports, 0);
+      if (job_id > record.job_id) break;
+      if (job_id < record.job_id) continue;  // Reports of a job without a row: none are written.
+      core::MetricHistory& history = record.metric_reports[std::string(Column(*reports, 1))];
+      const int64_t at = sqlite3_column_int64(*reports, 2);
+      if (history.Find(at) == nullptr) {  // A step held twice keeps its first report.
+        history.Add(at, core::MetricReport{sqlite3_column_double(*reports, 3),
+                                           sqlite3_column_int64(*reports, 4)});
+      }
+    }
+    if (report_step != SQLITE_ROW && report_step != SQLITE_DONE) {
+      return absl::UnavailableError(absl::StrCat("sqlite: load reports: ", sqlite3_errmsg(db_)));
+    }
+    NoteWritten({&record, 1}, {in_row});
+    return visit(std::move(record));
+  });
+  sqlite3_finalize(*reports);
+  if (status.ok()) table_known_ = true;
+  return status;
 }
 
 absl::StatusOr<core::JobRecord> SqliteJobStore::Get(absl::string_view job_id) {

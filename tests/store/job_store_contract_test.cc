@@ -203,7 +203,17 @@ TYPED_TEST(JobStoreContractTest, LoadAllAndListGoInJobIdOrder) {
 // the visitor's first error.
 TYPED_TEST(JobStoreContractTest, LoadEachVisitsWhatLoadAllReturnsAndStopsAtAnError) {
   JobStore& store = *this->store_;
-  for (const char* id : {"c", "a", "b"}) ASSERT_TRUE(store.Put(this->Record(id, 3)).ok());
+  for (const char* id : {"c", "a", "b"}) {
+    core::JobRecord record = this->Record(id, 3);
+    // Reports too: a store may keep them apart from the job's row (SQLite's metric_reports), and
+    // the streaming load must still give each job its own, in the order they were added.
+    if (id[0] != 'b') {
+      record.metric_reports["loss"] = {{4, core::MetricReport{0.5, core::kNoNextReport}},
+                                       {9, core::MetricReport{id[0] == 'a' ? 0.25 : 0.75,
+                                                              core::kNoNextReport}}};
+    }
+    ASSERT_TRUE(store.Put(record).ok());
+  }
   std::vector<core::JobRecord> visited;
   ASSERT_TRUE(store
                   .LoadEach([&](core::JobRecord record) {
@@ -214,6 +224,10 @@ TYPED_TEST(JobStoreContractTest, LoadEachVisitsWhatLoadAllReturnsAndStopsAtAnErr
   EXPECT_EQ(visited, *store.LoadAll());
   ASSERT_EQ(visited.size(), 3u);
   EXPECT_EQ(visited[0].job_id, "a");
+  ASSERT_EQ(visited[0].metric_reports.size(), 1u);
+  EXPECT_EQ(visited[0].metric_reports.at("loss").Find(9)->value, 0.25);
+  EXPECT_TRUE(visited[1].metric_reports.empty());
+  EXPECT_EQ(visited[2].metric_reports.at("loss").Find(9)->value, 0.75);
 
   std::vector<std::string> before_error;
   const absl::Status stopped = store.LoadEach([&](core::JobRecord record) {
