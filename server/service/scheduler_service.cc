@@ -23,6 +23,10 @@ namespace v1 = ::hpsched::v1;
 
 void ToProto(const jobs::Job& job, v1::Job* proto) {
   codec::JobToProto(job.record, *job.plan, proto);
+  // The served mark is the job's mutable part (not in the record): a read, not a change.
+  if (const int64_t served = job.served_through.load(); served >= 0) {
+    proto->set_served_through(served);
+  }
 }
 
 // Sizes `series` for `count` values and returns its buffer, for the evaluator to write into.
@@ -56,6 +60,7 @@ jobs::ReadRequest ReadRequestFromProto(const v1::GetValuesRequest& request,
   read.count = request.count();
   read.hyperparameters.assign(request.hyperparameters().begin(), request.hyperparameters().end());
   read.pending_policy = PolicyFromProto(request.pending_policy());
+  read.peek = request.peek();
   return read;
 }
 

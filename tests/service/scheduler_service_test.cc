@@ -167,6 +167,45 @@ TEST_F(SchedulerServiceTest, GetValuesSeriesAndLr) {
             "hyperparameters[0]: the job has no hyperparameter \"beta1\"");
 }
 
+// A dashboard's look at a job (peek) must not count as serving: it neither raises the job's
+// served_through nor makes an update of the steps it looked at need allow_rewrite.
+TEST_F(SchedulerServiceTest, APeekReadsWithoutMarkingTheStepsServed) {
+  ASSERT_TRUE(
+      client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})")).ok());
+  EXPECT_FALSE(client_->GetJob("demo")->has_served_through());
+
+  v1::GetValuesRequest read;
+  read.set_job("demo");
+  read.set_step(0);
+  read.set_count(20);
+  ASSERT_TRUE(client_->GetValues(read).ok());
+  EXPECT_EQ(client_->GetJob("demo")->served_through(), 19);
+
+  read.set_peek(true);
+  read.set_count(100);
+  auto peeked = client_->GetValues(read);
+  ASSERT_TRUE(peeked.ok()) << peeked.status();
+  EXPECT_EQ(peeked->series(0).values(15), 0.05);
+  EXPECT_EQ(peeked->series(0).values(99), 0.1 * std::pow(0.5, 9));
+  EXPECT_EQ(client_->GetJob("demo")->served_through(), 19);
+  auto listed = client_->ListJobs(10, "");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->jobs(0).served_through(), 19);
+
+  // Step 50 was only peeked at: an update there needs no allow_rewrite; step 10 was served.
+  v1::UpdateJobRequest update;
+  update.set_name("demo");
+  auto* change = update.add_updates();
+  change->set_hyperparameter("lr");
+  change->mutable_segment()->mutable_pin()->add_values(0.02);
+  change->mutable_segment()->set_effective_step(10);
+  EXPECT_EQ(client_->UpdateJob(update).status().code(), absl::StatusCode::kFailedPrecondition);
+  change->mutable_segment()->set_effective_step(50);
+  auto updated = client_->UpdateJob(update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->served_through(), 19);
+}
+
 TEST_F(SchedulerServiceTest, GetValuesErrors) {
   ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"exponential": {"gamma": 0.9}})")).ok());
   v1::GetValuesRequest request;
