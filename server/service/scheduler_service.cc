@@ -192,6 +192,47 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
   });
 }
 
+grpc::ServerUnaryReactor* SchedulerService::GetMetricReports(
+    grpc::CallbackServerContext* context, const v1::GetMetricReportsRequest* request,
+    v1::GetMetricReportsResponse* response) {
+  return ForJob(context, request->job(), "job", [&](const std::string& id) -> absl::Status {
+    constexpr int kDefaultReports = 10'000;
+    constexpr int kMaxReports = 100'000;
+    const int64_t start = request->start_step();
+    const int64_t end = request->end_step();
+    if (start < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("start_step: must be >= 0, got ", start));
+    }
+    if (end != 0 && end <= start) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("end_step: must be 0 (no end) or > start_step (", start, "), got ", end));
+    }
+    if (request->max_reports() < 0 || request->max_reports() > kMaxReports) {
+      return absl::InvalidArgumentError(absl::StrCat("max_reports: must be in [0, ", kMaxReports,
+                                                     "], got ", request->max_reports()));
+    }
+    const int max = request->max_reports() == 0 ? kDefaultReports : request->max_reports();
+    ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
+    response->set_job(codec::JobName(id));
+    for (const core::MetricSpec& spec : job->record.spec.metrics) {
+      v1::MetricReportSeries* series = response->add_metrics();
+      series->set_metric(spec.name);
+      const auto reports = job->record.metric_reports.find(spec.name);
+      if (reports == job->record.metric_reports.end()) continue;
+      for (auto it = reports->second.lower_bound(start);
+           it != reports->second.end() && (end == 0 || it->first < end); ++it) {
+        if (series->steps_size() == max) {
+          series->set_truncated(true);
+          break;
+        }
+        series->add_steps(it->first);
+        series->add_values(it->second.value);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext* context,
                                                      const v1::ListJobsRequest* request,
                                                      v1::ListJobsResponse* response) {

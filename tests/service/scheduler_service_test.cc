@@ -482,6 +482,50 @@ v1::ReportMetricsRequest Report(int64_t step, double loss) {
   return request;
 }
 
+// The dashboard plots a job's reported metrics beside the schedules they drive.
+TEST_F(SchedulerServiceTest, GetMetricReportsReturnsTheReportsInARange) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  for (int64_t step : {9, 19, 29, 39}) {
+    ASSERT_TRUE(client_->ReportMetrics(Report(step, static_cast<double>(step) / 10)).ok());
+  }
+  auto stub = v1::SchedulerService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  v1::GetMetricReportsRequest request;
+  request.set_job("jobs/p");
+  request.set_start_step(10);
+  request.set_end_step(39);
+  v1::GetMetricReportsResponse response;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->GetMetricReports(&context, request, &response).ok());
+  }
+  EXPECT_EQ(response.job(), "jobs/p");
+  ASSERT_EQ(response.metrics_size(), 1);
+  EXPECT_EQ(response.metrics(0).metric(), "loss");
+  EXPECT_THAT(response.metrics(0).steps(), ::testing::ElementsAre(19, 29));
+  EXPECT_THAT(response.metrics(0).values(), ::testing::ElementsAre(1.9, 2.9));
+  EXPECT_FALSE(response.metrics(0).truncated());
+
+  request.set_end_step(0);
+  request.set_max_reports(2);
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->GetMetricReports(&context, request, &response).ok());
+  }
+  EXPECT_THAT(response.metrics(0).steps(), ::testing::ElementsAre(19, 29));
+  EXPECT_TRUE(response.metrics(0).truncated());
+
+  request.set_end_step(5);
+  grpc::ClientContext bad;
+  const grpc::Status status = stub->GetMetricReports(&bad, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "end_step: must be 0 (no end) or > start_step (10), got 5");
+  request.set_job("jobs/none");
+  request.set_end_step(0);
+  grpc::ClientContext missing;
+  EXPECT_EQ(stub->GetMetricReports(&missing, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 // Waits, without sleeping, until `done()` holds: for what another thread does (the client's watch
 // thread), never for time.
 template <typename Done>
