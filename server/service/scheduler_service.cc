@@ -29,6 +29,11 @@ void ToProto(const jobs::Job& job, v1::Job* proto) {
   }
 }
 
+// Job.watchers: set only when some stream is open, so a job nobody watches reads as it was created.
+void SetWatchers(const WatchHub& hub, const std::string& job_id, v1::Job* proto) {
+  if (const size_t n = hub.WatchersOf(job_id); n > 0) proto->set_watchers(static_cast<int32_t>(n));
+}
+
 // Sizes `series` for `count` values and returns its buffer, for the evaluator to write into.
 std::span<double> SizedValues(v1::Series* series, int64_t count) {
   series->mutable_values()->Resize(static_cast<int>(count), 0.0);
@@ -188,6 +193,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
   return ForJob(context, request->name(), "name", [&](const std::string& id) -> absl::Status {
     ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
     ToProto(*job, response);
+    SetWatchers(watches_, id, response);
     return absl::OkStatus();
   });
 }
@@ -256,7 +262,9 @@ grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext
       for (size_t i = 0; i < page.jobs.size(); ++i) {
         const jobs::Job& job = *page.jobs[i];
         if (!filter.Matches(job.record.job_id, job.record.spec.labels)) continue;
-        ToProto(job, response->add_jobs());
+        v1::Job* listed = response->add_jobs();
+        ToProto(job, listed);
+        SetWatchers(watches_, job.record.job_id, listed);
         if (response->jobs_size() == page_size) {
           const bool more = i + 1 < page.jobs.size() || !page.next_after.empty();
           if (more) next_after = job.record.job_id;

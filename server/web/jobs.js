@@ -57,7 +57,8 @@ const JobsPage = (() => {
         el("table", {id: "jobs-table"},
            el("thead", {}, el("tr", {}, el("th", {}, "id"), el("th", {}, "labels"), el("th", {}, "hyperparameters"),
                               el("th", {class: "num"}, "version"), el("th", {}, "last change"),
-                              el("th", {class: "num", title: "the highest step GetValues has served"}, "progress"))),
+                              el("th", {class: "num", title: "the highest step GetValues has served"}, "progress"),
+                              el("th", {class: "num", title: "open watch streams (WatchJob, dashboard pages)"}, "watchers"))),
            body));
 
     let controller = null;
@@ -93,7 +94,8 @@ const JobsPage = (() => {
           rows.append(el("tr", {"data-job": id}, el("td", {}, el("a", {href: "#/job/" + encodeURIComponent(id)}, id)),
                          labels, hyperparameterCell(job), el("td", {class: "num"}, Api.int(job, "version", 0)),
                          el("td", {}, time(Api.field(job, "update_time"))),
-                         el("td", {class: "num"}, served === undefined ? "—" : served.toLocaleString())));
+                         el("td", {class: "num"}, served === undefined ? "—" : served.toLocaleString()),
+                         el("td", {class: "num"}, Api.int(job, "watchers", 0))));
         }
         body.textContent = "";
         body.append(rows);

@@ -222,7 +222,7 @@ def main() -> int:
             wait_for(driver, "window.hpschedTest.jobsLoaded", "the jobs table loads")
             rows = lambda: [r.get_attribute("data-job") for r in driver.find_elements(By.CSS_SELECTOR, "#jobs-body tr")]
             check(rows() == sorted([*JOBS, BIG]), f"the jobs table lists every job in id order: {rows()}")
-            progress = driver.find_element(By.CSS_SELECTOR, '#jobs-body tr[data-job="resnet-a"] td:last-child').text
+            progress = driver.find_element(By.CSS_SELECTOR, '#jobs-body tr[data-job="resnet-a"] td:nth-child(6)').text
             check(progress == "249", f"the table shows resnet-a's progress as the highest served step 249: {progress!r}")
             loaded = driver.execute_script("return window.hpschedTest.jobsLoaded")
             driver.find_element(By.ID, "filter-label").send_keys("team=vision")
@@ -245,6 +245,7 @@ def main() -> int:
             compare_job_page(driver, stub, "resnet-a", "resnet-a")
             check(client.get_job("resnet-a").served_through == 249,
                   "the page's reads are peeks: resnet-a's served_through is still 249")
+            check(client.get_job("resnet-a").watchers == 1, "the open page follows resnet-a through one watch stream")
             driver.execute_script("window.__noReload = 'still here'")
             draws = driver.execute_script("return window.hpschedTest.draws")
             updated = client.update_job("resnet-a", hpsched.scale("lr", 0.5, from_step=450))
