@@ -1,5 +1,7 @@
 # Writes every target's direct link libraries to ${CMAKE_BINARY_DIR}/link_graph.txt, one line a target:
 # "<target> <TYPE>: <lib>;<lib>;...". tests/arch/check_layers.py reads it to check that the layers link one way.
+# Every target of the tree is written; a layer's rule lives in check_layers.py's RULES (hpsched_core ...
+# hpsched_service, the HTTP front end hpsched_http with its assets hpsched_web_assets, the clients).
 function(_hpsched_collect_targets dir out)
   get_property(targets DIRECTORY "${dir}" PROPERTY BUILDSYSTEM_TARGETS)
   get_property(subdirs DIRECTORY "${dir}" PROPERTY SUBDIRECTORIES)

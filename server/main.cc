@@ -118,6 +118,20 @@ ABSL_FLAG(
     "A plaintext port serving only grpc.health.v1.Health (the statuses of --port), for probes "
     "that cannot speak TLS such as Kubernetes' native gRPC probes; 0 turns it off.");
 ABSL_FLAG(std::string, health_address, "[::]", "Address the --health_port listener binds.");
+// The HTTP listener (issue 13): docs/http.md.
+ABSL_FLAG(int, http_port, 8080,
+          "HTTP port of the JSON API (/v1/...), its server-sent events and the dashboard (/); "
+          "same TLS files and tokens as --port; 0 turns HTTP off.");
+ABSL_FLAG(std::string, http_address, "[::]",
+          "Address the HTTP listener binds; left unset, the same as --address (and the same "
+          "loopback rule without --auth_token_file).");
+ABSL_FLAG(std::string, http_port_file, "",
+          "If set, the bound HTTP port is written to this file once serving.");
+ABSL_FLAG(int, http_max_streams, 64,
+          "Event streams (GET /v1/jobs/{id}:watch) open at once; more are answered 429.");
+ABSL_FLAG(absl::Duration, http_heartbeat, absl::Seconds(15),
+          "An idle event stream gets a heartbeat comment this often (keeps proxies from closing "
+          "it, and finds vanished clients).");
 
 namespace {
 
@@ -194,7 +208,8 @@ int main(int argc, char** argv) {
   }
   if (!ValidPort("port", absl::GetFlag(FLAGS_port)) ||
       !ValidPort("metrics_port", absl::GetFlag(FLAGS_metrics_port)) ||
-      !ValidPort("health_port", absl::GetFlag(FLAGS_health_port))) {
+      !ValidPort("health_port", absl::GetFlag(FLAGS_health_port)) ||
+      !ValidPort("http_port", absl::GetFlag(FLAGS_http_port))) {
     return 2;
   }
   // --data_dir means nothing to the memory store. Given on the command line that is a mistake to
@@ -264,6 +279,10 @@ int main(int argc, char** argv) {
   options.served_mark_interval = absl::GetFlag(FLAGS_served_mark_interval);
   options.served_mark_reserve = absl::GetFlag(FLAGS_served_mark_reserve);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.http_address = given.ValueOrEmpty(FLAGS_http_address);
+  options.http_port = absl::GetFlag(FLAGS_http_port);
+  options.http_max_streams = absl::GetFlag(FLAGS_http_max_streams);
+  options.http_heartbeat = absl::GetFlag(FLAGS_http_heartbeat);
   auto server = hpsched::server::Server::Start(options);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
@@ -271,6 +290,7 @@ int main(int argc, char** argv) {
   }
   WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
   WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), (*server)->metrics_port());
+  WritePortFile(absl::GetFlag(FLAGS_http_port_file), (*server)->http_port());
 
   std::thread signal_waiter([&signals, &server] {
     int signal = 0;

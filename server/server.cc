@@ -14,6 +14,7 @@
 #include "civetweb.h"
 #include "core/status_macros.h"
 #include "grpc/health/v1/health.pb.h"
+#include "http/http_front_end.h"
 #include "listen_address.h"
 #include "metrics/instrumented_job_store.h"
 #include "metrics/prometheus_metrics.h"
@@ -115,12 +116,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   const bool open = !options.auth_token_file.empty() || options.allow_unauthenticated_remote;
   const bool chose_loopback =
       !open &&
-      (options.address.empty() || (options.metrics_port != 0 && options.metrics_address.empty()));
+      (options.address.empty() || (options.metrics_port != 0 && options.metrics_address.empty()) ||
+       (options.http_port != 0 && options.http_address.empty()));
   ASSIGN_OR_RETURN(options.address, ChooseHost(options.address, open, "address"));
   // An address of metrics that are off binds nothing, so it is not refused.
   if (options.metrics_port != 0) {
     ASSIGN_OR_RETURN(options.metrics_address,
                      ChooseHost(options.metrics_address, open, "metrics_address"));
+  }
+  if (options.http_port != 0) {
+    if (options.http_address.empty()) {
+      options.http_address = options.address;
+    } else {
+      ASSIGN_OR_RETURN(options.http_address,
+                       ChooseHost(options.http_address, open, "http_address"));
+    }
   }
   if (chose_loopback) {
     spdlog::warn(
@@ -147,6 +157,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   }
   if (options.health_port != 0) {
     RETURN_IF_ERROR(CheckCanListen("health", "--health_port", health_address));
+  }
+  const ListenAddress http_address{options.http_address, options.http_port};
+  if (options.http_port != 0) {
+    RETURN_IF_ERROR(CheckCanListen("HTTP", "--http_port", http_address));
   }
   // TLS files are checked before the store is opened, too.
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
@@ -298,6 +312,30 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
     }
     server->health_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   }
+  if (options.http_port != 0) {
+    http::HttpOptions http;
+    http.host = options.http_address;
+    http.port = options.http_port;
+    http.tls_cert = options.tls_cert;
+    http.tls_key = options.tls_key;
+    http.tls_client_ca = options.tls_client_ca;
+    http.max_body_bytes = static_cast<size_t>(std::max(0, options.max_request_bytes));
+    http.max_streams = options.http_max_streams;
+    http.heartbeat = options.http_heartbeat;
+    if (server->auth_ != nullptr) {
+      // Pages need the lowest role; API calls are decided by the gRPC interceptor's table.
+      const service::Authenticator* auth = server->auth_.get();
+      http.authorize_page = [auth](absl::string_view authorization) {
+        return auth->Check(authorization, service::Role::kReader, "pages");
+      };
+    }
+    grpc::ChannelArguments channel_args;
+    // Responses are bounded by the service (the 400,000-value cap), not by a client limit.
+    channel_args.SetMaxReceiveMessageSize(-1);
+    ASSIGN_OR_RETURN(
+        server->http_,
+        http::HttpFrontEnd::Start(http, server->grpc_server_->InProcessChannel(channel_args)));
+  }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   spdlog::info(
       "hpsched-server serving on {}:{} ({}, {}; {} store{}, {} jobs loaded in {}); metrics {}",
@@ -311,12 +349,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       server->metrics_port_ == 0 ? std::string("off")
                                  : absl::StrCat("on http://", options.metrics_address, ":",
                                                 server->metrics_port_, "/metrics"));
+  if (server->http_ != nullptr) {
+    spdlog::info("HTTP (JSON API under /v1/, dashboard at /) on {}://{}:{}",
+                 options.tls_cert.empty() ? "http" : "https", options.http_address,
+                 server->http_->port());
+  }
   if (server->health_port_ != 0) {
     spdlog::info("health only (plaintext grpc.health.v1) on {}:{}", options.health_address,
                  server->health_port_);
   }
   return server;
 }
+
+int Server::http_port() const { return http_ == nullptr ? 0 : http_->port(); }
 
 Server::~Server() {
   Shutdown();
@@ -325,6 +370,9 @@ Server::~Server() {
 
 void Server::Shutdown() {
   if (grpc_server_ == nullptr || shut_down_.exchange(true)) return;
+  // The HTTP listener first: its event streams end and its workers finish their calls while the
+  // service still answers them.
+  if (http_ != nullptr) http_->Shutdown();
   grpc_server_->GetHealthCheckService()->Shutdown();
   if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   // Watch streams end and waiting calls answer now, so in-flight calls can all finish in time.

@@ -27,6 +27,10 @@ namespace hpsched::metrics {
 class PrometheusMetrics;
 }  // namespace hpsched::metrics
 
+namespace hpsched::http {
+class HttpFrontEnd;
+}  // namespace hpsched::http
+
 namespace hpsched::server {
 
 struct ServerOptions {
@@ -98,6 +102,16 @@ struct ServerOptions {
   // tells nothing about jobs, so it is not restricted to loopback without authentication.
   std::string health_address = "[::]";
   int health_port = 0;
+  // The HTTP listener (server/http/: JSON API, server-sent events, dashboard) on
+  // http_address:http_port, with the TLS files and tokens of the gRPC port; port 0: off. Empty
+  // address: the gRPC port's (`address` after its default). The loopback rule applies as for
+  // `address`.
+  std::string http_address;
+  int http_port = 8080;
+  // Event streams (GET /v1/jobs/{id}:watch) open at once on the HTTP listener.
+  int http_max_streams = 64;
+  // A heartbeat comment on an idle event stream this often.
+  absl::Duration http_heartbeat = absl::Seconds(15);
 };
 
 class Server {
@@ -115,6 +129,8 @@ class Server {
   int metrics_port() const { return metrics_port_; }
   // The bound health-only port, 0 when it is off.
   int health_port() const { return health_port_; }
+  // The bound HTTP port, 0 when HTTP is off.
+  int http_port() const;
   // Marks health NOT_SERVING, stops accepting calls and waits up to the grace period for in-flight
   // ones. Idempotent.
   void Shutdown();
@@ -149,6 +165,9 @@ class Server {
   // The health-only listener (options_.health_port), shut down after grpc_server_.
   std::unique_ptr<grpc::Server> health_server_;
   int health_port_ = 0;
+  // The HTTP listener, a client of grpc_server_ over an in-process channel: declared after it, so
+  // it is destroyed (its workers joined) first; Shutdown stops it before the service.
+  std::unique_ptr<http::HttpFrontEnd> http_;
   // Shutdown runs once (the signal thread, then the destructor).
   std::atomic<bool> shut_down_{false};
 };

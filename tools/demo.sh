@@ -4,8 +4,9 @@ set -euo pipefail
 build=${1:-build}
 port=${2:-50051}
 log=$(mktemp)
-# The demo reads no metrics: --metrics_port=0 keeps it from needing (or failing on a taken) port 9464.
-"$build/server/hpsched-server" --port="$port" --address=127.0.0.1 --metrics_port=0 >"$log" 2>&1 &
+# The demo reads no metrics and opens no browser: --metrics_port=0 --http_port=0 keep it from needing (or failing
+# on a taken) port 9464 or 8080.
+"$build/server/hpsched-server" --port="$port" --address=127.0.0.1 --metrics_port=0 --http_port=0 >"$log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do

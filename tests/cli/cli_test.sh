@@ -77,7 +77,7 @@ done
 store=()
 "$SERVER" --helpfull >"$tmp/helpfull.txt" 2>&1 || true
 if grep -q -- '-data_dir' "$tmp/helpfull.txt"; then store=(--data_dir="$tmp/data"); fi
-"$SERVER" --address=127.0.0.1 --port=0 --port_file="$tmp/port" --metrics_port=0 "${store[@]}" >"$tmp/server.log" 2>&1 &
+"$SERVER" --address=127.0.0.1 --port=0 --port_file="$tmp/port" --metrics_port=0 --http_port=0 "${store[@]}" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 if ! wait_for_port "$tmp/port" "$server_pid"; then
   not_ok "server writes its port file within 10 s" "$tmp/server.log"

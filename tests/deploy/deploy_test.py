@@ -1131,7 +1131,7 @@ class RuntimeTest(unittest.TestCase):
 
         port_file = os.path.join(root, "tmp", "port")
         env = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_PORT_FILE": port_file,
-               "HPSCHED_METRICS_PORT": "0", "HPSCHED_LOG_FORMAT": "json"}
+               "HPSCHED_METRICS_PORT": "0", "HPSCHED_HTTP_PORT": "0", "HPSCHED_LOG_FORMAT": "json"}
         if "data_dir" in server_flags():  # the image's data directory, inside DIR (never this host's)
             env["HPSCHED_DATA_DIR"] = root + DATA_DIR
         log_path = self.log_path("runtime_file_set.log")
@@ -1239,7 +1239,7 @@ class RuntimeTest(unittest.TestCase):
             metrics_port = free_loopback_port()
             env = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_PORT_FILE": "/tmp/port",
                    "HPSCHED_METRICS_ADDRESS": "127.0.0.1", "HPSCHED_METRICS_PORT": str(metrics_port),
-                   "HPSCHED_LOG_FORMAT": "json"}
+                   "HPSCHED_HTTP_PORT": "0", "HPSCHED_LOG_FORMAT": "json"}
             offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
             proc = self.start(in_root(f"{BIN_DIR}/hpsched-server"), env, log_path, "/")
             port = wait_for_port_file(proc, os.path.join(root, "tmp", "port"))

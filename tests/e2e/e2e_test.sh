@@ -78,7 +78,7 @@ for bin in "$SERVER" "$CLI" "$TRAINER" "$BUF" "$PY"; do
 done
 
 # --- 1. The server, on a free loopback port --------------------------------------------------------------------------
-"$SERVER" --address=127.0.0.1 --port=0 --port_file="$tmp/port" --data_dir="$tmp/data" --metrics_port=0 --log_level=info >"$tmp/server.log" 2>&1 &
+"$SERVER" --address=127.0.0.1 --port=0 --port_file="$tmp/port" --data_dir="$tmp/data" --metrics_port=0 --http_port=0 --log_level=info >"$tmp/server.log" 2>&1 &
 server_pid=$!
 if ! wait_for_port "$tmp/port" "$server_pid"; then
   not_ok "server writes its port file within 10 s" "$tmp/server.log"

@@ -39,6 +39,8 @@ def free_port():
 def run_server(*flags, timeout=15, env=None):
     """Runs hpsched-server to its exit (it is expected to refuse to start); a server still running at the deadline
     is killed and reported as such."""
+    # HTTP off unless asked for (a later flag wins): its fixed default port would collide between tests.
+    flags = ("--http_port=0", *flags)
     try:
         r = subprocess.run([SERVER, *flags], capture_output=True, text=True, timeout=timeout,
                            env=dict(os.environ, **(env or {})))
@@ -160,7 +162,7 @@ class ListenersTest(unittest.TestCase):
         log_path = os.path.join(self.tmp, "loopback.log")
         with open(log_path, "w") as log:
             proc = subprocess.Popen([SERVER, "--store=memory", "--port=0", f"--port_file={port_file}",
-                                     f"--metrics_port={metrics}"], stdout=log, stderr=subprocess.STDOUT)
+                                     f"--metrics_port={metrics}", "--http_port=0"], stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + 15
             while not (os.path.exists(port_file) and read(port_file).strip()):

@@ -51,7 +51,7 @@ class MetricsTest(unittest.TestCase):
         cls.metrics_port = free_port()
         env = dict(HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=os.path.join(cls.tmp, "port"),
                    HPSCHED_METRICS_PORT=str(cls.metrics_port), HPSCHED_METRICS_ADDRESS="127.0.0.1",
-                   HPSCHED_LOG_FORMAT="json", HPSCHED_DATA_DIR=os.path.join(cls.tmp, "data"))
+                   HPSCHED_LOG_FORMAT="json", HPSCHED_HTTP_PORT="0", HPSCHED_DATA_DIR=os.path.join(cls.tmp, "data"))
         # Settings come from the environment only: no flags.
         cls.server = ServerProcess(BUILD, cls.tmp, env=env)
         import grpc

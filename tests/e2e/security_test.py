@@ -218,7 +218,7 @@ class SecurityTest(unittest.TestCase):
                                ([f"--tls_cert={self.tmp}/server.pem"], "--tls_cert and --tls_key: set both"),
                                (["--auth_token_file=/nonexistent"], "--auth_token_file: cannot read")):
             out = subprocess.run([os.path.join(BUILD, "server", "hpsched-server"), "--address=127.0.0.1", "--port=0",
-                                  "--store=memory", "--metrics_port=0", *flags],
+                                  "--store=memory", "--metrics_port=0", "--http_port=0", *flags],
                                  capture_output=True, text=True, timeout=30)
             self.assertNotEqual(out.returncode, 0)
             self.assertIn(message, out.stdout + out.stderr)

@@ -5,7 +5,8 @@
     assert server.stop() == 0          # graceful shutdown exits 0
 
 Flags given replace the defaults of the same name; the defaults are --address=127.0.0.1 --port=0
---port_file=<tmp>/<name>.port --metrics_port=0. `env` adds environment variables (HPSCHED_* settings).
+--port_file=<tmp>/<name>.port --metrics_port=0 --http_port=0 (the fixed default ports would collide
+between tests running in parallel). `env` adds environment variables (HPSCHED_* settings).
 
 Server logs are written under the build tree, not into `tmp` (which tests delete):
 BUILD/test-logs/TEST/RUN/NAME.log, TEST being the test script's name and RUN this process's own directory (time and
@@ -107,7 +108,8 @@ class ServerProcess:
         if os.path.exists(self.port_file):
             os.remove(self.port_file)
         given = {f.split("=", 1)[0] for f in flags}
-        defaults = [f for f in ("--address=127.0.0.1", "--port=0", f"--port_file={self.port_file}", "--metrics_port=0")
+        defaults = [f for f in ("--address=127.0.0.1", "--port=0", f"--port_file={self.port_file}", "--metrics_port=0",
+                                  "--http_port=0")
                     if f.split("=", 1)[0] not in given and not (env and "HPSCHED_" + f[2:].split("=")[0].upper() in env)]
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([os.path.join(build, "server", "hpsched-server"), *defaults, *flags],

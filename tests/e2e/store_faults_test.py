@@ -72,7 +72,7 @@ class Faults:
         """Runs a server that must not start; returns (exit code, output)."""
         try:
             run = subprocess.run([*prefix, self.binary, f"--data_dir={data}", "--address=127.0.0.1", "--port=0",
-                                  "--metrics_port=0", *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  "--metrics_port=0", "--http_port=0", *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, timeout=30)
         except subprocess.TimeoutExpired:
             return None, "still running after 30 s (it started)"

@@ -102,9 +102,10 @@ class ServerProcess:
         # - the memory store: a fresh, private state per server. The default is a SQLite store in /var/lib/hpsched,
         #   shared by every server on the machine (and locked by one of them); HPSCHED_DATA_DIR keeps even that
         #   inside this server's temporary directory should the memory store not be picked up;
-        # - metrics off: their fixed default port would collide between servers of tests running in parallel.
+        # - metrics and HTTP off: their fixed default ports would collide between servers of tests running in
+        #   parallel.
         env = dict(os.environ, HPSCHED_STORE="memory", HPSCHED_DATA_DIR=os.path.join(self._dir.name, "data"),
-                   HPSCHED_METRICS_PORT="0")
+                   HPSCHED_METRICS_PORT="0", HPSCHED_HTTP_PORT="0")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [*_die_with_parent(), server_binary(), "--address=127.0.0.1", f"--port={self.requested_port}",
