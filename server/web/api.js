@@ -163,6 +163,32 @@ const Api = (() => {
     return {version, start, count: total, series, provisionalFrom};
   }
 
+  // One value of every series at each of `steps` (at most 1000) of job `id`, in one
+  // BatchGetValues call of one-step peeks: {version, series: [{hyperparameter, group, values}],
+  // provisionalFrom}, values[i] for steps[i].
+  async function sampledValues(id, steps, signal) {
+    const requests = steps.map((s) => ({job: id, step: s, count: 1, peek: true,
+                                        pending_policy: "PENDING_POLICY_PROVISIONAL_NOW"}));
+    const r = await call("POST", "/v1/jobs:batchGetValues", {requests}, signal);
+    const responses = list(r, "responses");
+    const series = [];
+    let version = 0;
+    let provisionalFrom;
+    responses.forEach((one, i) => {
+      version = Math.max(version, int(one, "version", 0));
+      const p = int(one, "provisional_from", undefined);
+      if (p !== undefined && provisionalFrom === undefined) provisionalFrom = p;
+      list(one, "series").forEach((s, k) => {
+        if (i === 0) {
+          series.push({hyperparameter: field(s, "hyperparameter") || "", group: int(s, "group", 0),
+                       values: new Float64Array(steps.length)});
+        }
+        series[k].values[i] = Number(list(s, "values")[0]);
+      });
+    });
+    return {version, series, provisionalFrom};
+  }
+
   // The metric values reported for job `id` at steps [start, end) (GetMetricReports), at most
   // `max` per metric: [{metric, steps: number[], values: number[], truncated}]. An older server
   // without the route answers 404: no metrics then.
@@ -237,6 +263,6 @@ const Api = (() => {
     return {stop() { stopped = true; controller.abort(); }};
   }
 
-  return {field, int, list, numbers, ApiError, call, jobId, jobFilter, listJobs, getJob, jobValues, metricReports, preview, watch,
+  return {field, int, list, numbers, ApiError, call, jobId, jobFilter, listJobs, getJob, jobValues, sampledValues, metricReports, preview, watch,
           kMaxCount, kMaxValues};
 })();

@@ -9,7 +9,7 @@ const JobPage = (() => {
   // The widest range drawn value by value: 2 x 10^5 steps is a few GetValues calls and well under
   // a second to draw. Wider ranges are drawn from evenly spaced windows (sampled, said on the page).
   const kMaxExact = 200000;
-  const kSampleWindows = 400;
+  const kSampleWindows = 1000;  // BatchGetValues takes at most 1000 requests.
 
   function describe(seg) {
     const f = (n) => Api.field(seg, n);
@@ -97,7 +97,7 @@ const JobPage = (() => {
     }
 
     // Steps [lo, hi) of every series, exactly when the range is small enough, else sampled: the
-    // first step of kSampleWindows evenly spaced windows (one short GetValues each).
+    // first step of kSampleWindows evenly spaced windows (one BatchGetValues of one-step reads).
     async function fetchValues(lo, hi, seriesCount, signal) {
       if (hi - lo <= kMaxExact) {
         const v = await Api.jobValues(id, lo, hi, seriesCount, signal);
@@ -108,16 +108,9 @@ const JobPage = (() => {
       const stride = Math.ceil((hi - lo) / kSampleWindows);
       const starts = [];
       for (let s = lo; s < hi; s += stride) starts.push(s);
-      const parts = [];
-      for (let i = 0; i < starts.length; i += 8) {
-        parts.push(...await Promise.all(starts.slice(i, i + 8).map((s) => Api.jobValues(id, s, s + 1, seriesCount, signal))));
-      }
-      const steps = Float64Array.from(starts);
-      const series = parts[0].series.map((s, k) => ({hyperparameter: s.hyperparameter, group: s.group,
-        values: Float64Array.from(parts.map((p) => p.series[k].values[0]))}));
-      let provisionalFrom;
-      for (const p of parts) if (p.provisionalFrom !== undefined) { provisionalFrom = p.provisionalFrom; break; }
-      return {steps, series, provisionalFrom, sampled: true, version: parts[parts.length - 1].version};
+      const v = await Api.sampledValues(id, starts, signal);
+      return {steps: Float64Array.from(starts), series: v.series, provisionalFrom: v.provisionalFrom, sampled: true,
+              version: v.version};
     }
 
     // A metric's reports as a series aligned with `steps` (null where there is no report): each

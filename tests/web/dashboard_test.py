@@ -329,6 +329,16 @@ def main() -> int:
                 times.append((wall, driver.execute_script("return window.hpschedTest.jobLoadMs"),
                               driver.execute_script("return window.hpschedTest.lastDraw.fetchMs")))
             compare_job_page(driver, stub, BIG, "the 10^5-step job")
+            # Wider than the page reads step by step: 1000 evenly spaced steps, each equal to GetValues.
+            driver.get(base + f"/#/job/{BIG}?from=0&to=2000000")
+            wait_for(driver, "window.hpschedTest.jobReady", "the 2x10^6-step range loads")
+            page = plotted(driver, "lr")
+            steps = [int(s) for s in page.get("step", [])]
+            check(driver.execute_script("return window.hpschedTest.lastDraw.sampled") and steps == list(range(0, 2000000, 2000)),
+                  f"a 2x10^6-step range is drawn from 1000 evenly spaced steps: {steps[:3]}...")
+            want = [stub.GetValues(pb.GetValuesRequest(job=BIG, step=s, count=1, peek=True)).series[0].values[0]
+                    for s in steps[::50]]
+            check(page.get("lr/0", [])[::50] == want, "the sampled points equal GetValues at their steps")
             measured("10^5-step job page, navigation to drawn (wall, 3 runs)",
                      ", ".join(f"{w * 1000:.0f} ms" for w, _, _ in times))
             measured("10^5-step job page, script start to drawn (page's own timer)",
