@@ -127,7 +127,7 @@ ABSL_FLAG(std::string, http_address, "[::]",
           "loopback rule without --auth_token_file).");
 ABSL_FLAG(std::string, http_port_file, "",
           "If set, the bound HTTP port is written to this file once serving.");
-ABSL_FLAG(int, http_max_streams, 64,
+ABSL_FLAG(int, http_max_streams, 32,
           "Event streams (GET /v1/jobs/{id}:watch) open at once; more are answered 429.");
 ABSL_FLAG(absl::Duration, http_heartbeat, absl::Seconds(15),
           "An idle event stream gets a heartbeat comment this often (keeps proxies from closing "

@@ -109,7 +109,7 @@ struct ServerOptions {
   std::string http_address;
   int http_port = 8080;
   // Event streams (GET /v1/jobs/{id}:watch) open at once on the HTTP listener.
-  int http_max_streams = 64;
+  int http_max_streams = 32;
   // A heartbeat comment on an idle event stream this often.
   absl::Duration http_heartbeat = absl::Seconds(15);
 };

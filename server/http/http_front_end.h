@@ -62,7 +62,7 @@ struct HttpOptions {
   size_t max_body_bytes = 4 << 20;
   // Event streams (GET /v1/jobs/{id}:watch) open at once; fewer than `threads`, so that reads are
   // still served while every stream is open.
-  int max_streams = 64;
+  int max_streams = 32;
   // Worker threads; 0: max_streams + 16.
   int threads = 0;
   // A comment line (": heartbeat") on an event stream idle this long, so that proxies keep it

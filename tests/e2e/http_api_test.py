@@ -490,6 +490,43 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(status, 405)
 
 
+def curl_examples(path):
+    """The example lines of a document: those that start with `curl -s ` and reach http://localhost:8080."""
+    with open(os.path.join(REPO, path)) as f:
+        return [line.strip() for line in f if line.startswith("curl -s ") and "http://localhost:8080/" in line]
+
+
+class DocsExamplesTest(unittest.TestCase):
+    """docs/http.md's and the README's curl lines run, in order, each document against a fresh server, and answer
+    2xx with JSON."""
+
+    def run_examples(self, path, minimum):
+        import shlex
+        import subprocess
+        examples = curl_examples(path)
+        self.assertGreaterEqual(len(examples), minimum, f"{path} has fewer curl examples than expected")
+        tmp = tempfile.mkdtemp(prefix="hpsched-http-docs-")
+        server = start_server(tmp, name="docs")
+        try:
+            for line in examples:
+                with self.subTest(line=line):
+                    argv = [a.replace("http://localhost:8080/", f"http://127.0.0.1:{server.http_port}/")
+                            for a in shlex.split(line)]
+                    r = subprocess.run([*argv, "--fail-with-body", "--max-time", str(TIMEOUT)], capture_output=True,
+                                       text=True, timeout=TIMEOUT + 5)
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    json.loads(r.stdout)
+        finally:
+            self.assertEqual(server.stop(), 0)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_docs_http_md(self):
+        self.run_examples(os.path.join("docs", "http.md"), 8)
+
+    def test_readme(self):
+        self.run_examples("README.md", 3)
+
+
 class HttpSecurityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
