@@ -172,7 +172,7 @@ const JobPage = (() => {
           el: box, steps: values.steps, title: name + ": " + Marks.title(Api.field(hp, "schedule")),
           yLabel: name, series: mine.map((s) => ({label: name + "/" + s.group, values: s.values})),
           marks: jobMarks(hp, lo, hi), now: () => Api.int(job, "served_through", undefined), provisionalFrom: values.provisionalFrom,
-          onZoom: (a, b) => { range = [a, b]; draw(); },
+          onZoom: (a, b) => { range = [a, b]; draw(); }, height: hps.length > 1 ? 250 : 320,
         });
       }
       const ms = performance.now() - (drawnOnce ? t0 : started);

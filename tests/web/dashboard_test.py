@@ -220,7 +220,9 @@ def main() -> int:
             # --- the jobs table ---------------------------------------------------------------------------------
             driver.get(base + "/#/jobs")
             wait_for(driver, "window.hpschedTest.jobsLoaded", "the jobs table loads")
-            rows = lambda: [r.get_attribute("data-job") for r in driver.find_elements(By.CSS_SELECTOR, "#jobs-body tr")]
+            # Read in one script: the table may be re-rendered between two element lookups.
+            rows = lambda: driver.execute_script(
+                "return Array.from(document.querySelectorAll('#jobs-body tr'), r => r.dataset.job)")
             check(rows() == sorted([*JOBS, BIG]), f"the jobs table lists every job in id order: {rows()}")
             progress = driver.find_element(By.CSS_SELECTOR, '#jobs-body tr[data-job="resnet-a"] td:nth-child(6)').text
             check(progress == "249", f"the table shows resnet-a's progress as the highest served step 249: {progress!r}")
