@@ -19,6 +19,8 @@
 #include "metrics/instrumented_job_store.h"
 #include "metrics/prometheus_metrics.h"
 #include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "spdlog/spdlog.h"
 #include "store/memory_job_store.h"
 #include "store/sqlite_job_store.h"
@@ -219,6 +221,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   if (server->auth_ != nullptr) service_options.verdicts = &server->verdicts_;
   server->service_ =
       std::make_unique<service::SchedulerService>(server->registry_.get(), service_options);
+  {
+    // Sampled at each scrape, on the metrics port and on the HTTP listener's /metrics.
+    service::SchedulerService* service = server->service_.get();
+    server->sampled_gauges_ = server->metrics_->SampledGauges({
+        {"hpsched_watch_streams", "Open WatchJob streams.",
+         [service] { return static_cast<double>(service->watch_count()); }},
+        {"hpsched_waiting_calls", "GetValues calls waiting for metric reports.",
+         [service] { return static_cast<double>(service->waiting_count()); }},
+    });
+  }
   if (options.metrics_port != 0) {
     try {
       server->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
@@ -229,13 +241,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
           absl::StrCat("cannot serve metrics on ", metrics_address.ToString(), ": ", e.what()));
     }
     server->exposer_->RegisterCollectable(server->metrics_->registry());
-    service::SchedulerService* service = server->service_.get();
-    server->sampled_gauges_ = server->metrics_->SampledGauges({
-        {"hpsched_watch_streams", "Open WatchJob streams.",
-         [service] { return static_cast<double>(service->watch_count()); }},
-        {"hpsched_waiting_calls", "GetValues calls waiting for metric reports.",
-         [service] { return static_cast<double>(service->waiting_count()); }},
-    });
     server->exposer_->RegisterCollectable(server->sampled_gauges_);
     const std::vector<int> ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? 0 : ports[0];
@@ -322,6 +327,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
     http.max_body_bytes = static_cast<size_t>(std::max(0, options.max_request_bytes));
     http.max_streams = options.http_max_streams;
     http.heartbeat = options.http_heartbeat;
+    http.metrics_text = [registry = server->metrics_->registry(),
+                         sampled = server->sampled_gauges_] {
+      std::vector<prometheus::MetricFamily> families = registry->Collect();
+      for (prometheus::MetricFamily& family : sampled->Collect()) {
+        families.push_back(std::move(family));
+      }
+      return prometheus::TextSerializer().Serialize(families);
+    };
     if (server->auth_ != nullptr) {
       // Pages need the lowest role; API calls are decided by the gRPC interceptor's table.
       const service::Authenticator* auth = server->auth_.get();

@@ -168,6 +168,9 @@ absl::StatusOr<std::unique_ptr<HttpFrontEnd>> HttpFrontEnd::Start(
   const size_t threads = static_cast<size_t>(options.threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_socket_options(SocketOptions);
+  // Headers and body go out in separate writes; with Nagle's algorithm the second waits for the
+  // client's delayed ACK (40 ms on Linux) on every small response.
+  server.set_tcp_nodelay(true);
   server.set_payload_max_length(options.max_body_bytes);
   server.set_keep_alive_timeout(2);
   server.set_keep_alive_max_count(100);
@@ -278,6 +281,11 @@ void HttpFrontEnd::ServePage(const httplib::Request& request, const std::string&
       return;
     }
   }
+  if (request.path == "/metrics" && options_.metrics_text) {
+    response.set_header("Cache-Control", "no-store");
+    response.set_content(options_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    return;
+  }
   const web::Asset* asset = web::FindAsset(request.path == "/" ? "/index.html" : request.path);
   if (asset == nullptr) {
     SetJson(response, ErrorReply(static_cast<int>(grpc::StatusCode::NOT_FOUND),
@@ -309,6 +317,14 @@ void HttpFrontEnd::ServeWatch(const ApiRequest& request, httplib::Response& resp
       !s.ok()) {
     SetJson(response, ErrorReply(s));
     return;
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    if (stopping_) {
+      SetJson(response, ErrorReply(static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                                   "the server is shutting down"));
+      return;
+    }
   }
   if (open_streams_.fetch_add(1) >= options_.max_streams) {
     open_streams_.fetch_sub(1);

@@ -1,6 +1,7 @@
 // The HTTP listener of hpsched-server (cpp-httplib, Debian's libcpp-httplib built with OpenSSL):
 // the JSON API (json_api.h) and its server-sent events (event_stream.h) under /v1/, and the
-// dashboard's static files (web/web_assets.h) everywhere else, "/" being /index.html.
+// dashboard's static files (web/web_assets.h) everywhere else, "/" being /index.html; /metrics when
+// the server hands its metrics over.
 //
 // A front end, like the gRPC server: every API request is a call over `channel`, an in-process
 // channel to the server's own SchedulerService, so the service's interceptors decide roles exactly
@@ -69,6 +70,9 @@ struct HttpOptions {
   // open and a vanished client is noticed.
   absl::Duration heartbeat = absl::Seconds(15);
   JsonApiOptions api;
+  // The Prometheus text of the server's metrics, served at GET /metrics (role reader, like a page);
+  // nullptr: no /metrics here.
+  std::function<std::string()> metrics_text;
   // OK when `authorization` ("Bearer <token>", empty when none was sent) may read pages; the
   // Unauthenticated / PermissionDenied status otherwise. nullptr: pages are open.
   std::function<absl::Status(absl::string_view authorization)> authorize_page;

@@ -489,6 +489,19 @@ class HttpApiTest(unittest.TestCase):
         status, got = self.http.call("POST", "/index.html", "{}")
         self.assertEqual(status, 405)
 
+    def test_metrics(self):
+        # The calls the HTTP listener makes are the service's calls, counted as such.
+        self.http.call("GET", "/v1/jobs/metrics-nope")
+        status, headers, body = self.http.raw("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+        text = body.decode()
+        self.assertIn("hpsched_watch_streams ", text)
+        line = [l for l in text.splitlines() if l.startswith("grpc_server_handled_total{") and
+                'grpc_method="GetJob"' in l and 'grpc_code="NotFound"' in l]
+        self.assertEqual(len(line), 1, text[:2000])
+        self.assertGreaterEqual(float(line[0].rsplit(" ", 1)[1]), 1)
+
 
 def curl_examples(path):
     """The example lines of a document: those that start with `curl -s ` and reach http://localhost:8080."""
@@ -564,6 +577,8 @@ class HttpSecurityTest(unittest.TestCase):
         status, got = client(None).call("GET", "/")
         self.assertEqual((status, got["code"]), (401, 16))
         self.assertEqual(client("reader").raw("GET", "/")[0], 200)
+        self.assertEqual(client(None).call("GET", "/metrics")[0], 401)
+        self.assertEqual(client("reader").raw("GET", "/metrics")[0], 200)
         # The cookie (for browsers) authorizes reads, pages and streams, but never a write.
         cookie = {"Cookie": f"theme=dark; hpsched_token={TOKENS['admin']}"}
         self.assertEqual(client(None).raw("GET", "/", headers=cookie)[0], 200)
