@@ -102,6 +102,7 @@ const JobsPage = (() => {
         const ms = performance.now() - started;
         window.hpschedTest.jobsLoadMs = ms;
         window.hpschedTest.jobsLoaded = (window.hpschedTest.jobsLoaded || 0) + 1;
+        window.hpschedTest.jobsFilter = filter;
         status.textContent = (jobs.length ? `jobs ${state.page * state.pageSize + 1}–${state.page * state.pageSize +
                               jobs.length}` : "no jobs match") + (filter ? ` · filter: ${filter}` : "") +
                              ` · page ${state.page + 1}${nextToken ? "" : " (last)"} · ${ms.toFixed(0)} ms`;
