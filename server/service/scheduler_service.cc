@@ -193,7 +193,6 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
   return ForJob(context, request->name(), "name", [&](const std::string& id) -> absl::Status {
     ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
     ToProto(*job, response);
-    SetWatchers(watches_, id, response);
     return absl::OkStatus();
   });
 }

@@ -245,7 +245,9 @@ def main() -> int:
             compare_job_page(driver, stub, "resnet-a", "resnet-a")
             check(client.get_job("resnet-a").served_through == 249,
                   "the page's reads are peeks: resnet-a's served_through is still 249")
-            check(client.get_job("resnet-a").watchers == 1, "the open page follows resnet-a through one watch stream")
+            listed = [j for j in client.list_jobs() if j.name == "jobs/resnet-a"]
+            check(len(listed) == 1 and listed[0].watchers == 1,
+                  "the open page follows resnet-a through one watch stream (ListJobs' watchers)")
             driver.execute_script("window.__noReload = 'still here'")
             draws = driver.execute_script("return window.hpschedTest.draws")
             updated = client.update_job("resnet-a", hpsched.scale("lr", 0.5, from_step=450))
