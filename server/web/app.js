@@ -35,8 +35,16 @@ window.hpschedTest = {};
     const current = localStorage.getItem("hpsched.token") || "";
     const next = prompt("Bearer token for this server (kept in this browser's local storage; empty to clear):", current);
     if (next === null) return;
-    if (next) localStorage.setItem("hpsched.token", next.trim());
-    else localStorage.removeItem("hpsched.token");
+    // The header (api.js) for every call, Preview's POST included; the cookie hpsched_token for the
+    // page loads themselves, which cannot carry a header (docs/http.md, Tokens).
+    const secure = location.protocol === "https:" ? "; Secure" : "";
+    if (next) {
+      localStorage.setItem("hpsched.token", next.trim());
+      document.cookie = "hpsched_token=" + encodeURIComponent(next.trim()) + "; path=/; SameSite=Strict" + secure;
+    } else {
+      localStorage.removeItem("hpsched.token");
+      document.cookie = "hpsched_token=; path=/; max-age=0; SameSite=Strict" + secure;
+    }
     route();
   });
 

@@ -23,7 +23,9 @@ import argparse
 import base64
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -310,6 +312,13 @@ def main() -> int:
             cli = driver.find_element(By.ID, "copy-cli").text
             check(cli.startswith("hpsched preview --local --schedule '{\"cosine_annealing\"") and "--steps 0:1000" in cli,
                   f"the CLI line: {cli!r}")
+            # The line works as written: run through a shell (its quoting), it prints the curve the page drew.
+            cli_binary = os.path.join(ARGS.build_dir, "client", "hpsched")
+            ran = subprocess.run(["bash", "-c", shlex.quote(cli_binary) + cli[len("hpsched"):] + " --json"],
+                                 capture_output=True, text=True, timeout=60)
+            rows_out = [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
+            check(ran.returncode == 0 and [r["values"]["value/0"] for r in rows_out] == curve,
+                  f"the CLI line, run, prints the page's curve (exit {ran.returncode}, {ran.stderr.strip()[:200]})")
 
             # --- the screenshot (the README's) ---------------------------------------------------------------------
             driver.get(base + "/#/job/resnet-a")
