@@ -64,6 +64,7 @@ const std::vector<Route>& Routes() {
       Unary("PATCH", "/v1/jobs/", "name", "", "*", &Stub::UpdateJob),
       Unary("DELETE", "/v1/jobs/", "name", "", nullptr, &Stub::DeleteJob),
       Unary("GET", "/v1/jobs/", "job", ":values", nullptr, &Stub::GetValues),
+      Unary("GET", "/v1/jobs/", "job", ":metricReports", nullptr, &Stub::GetMetricReports),
       Unary("POST", "/v1/jobs/", "job", ":reportMetrics", "*", &Stub::ReportMetrics),
   };
   return *routes;

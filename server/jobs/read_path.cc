@@ -102,7 +102,10 @@ absl::StatusOr<ReadPlan> ReadPath::Plan(std::span<const ReadRequest> requests, F
   }
   // Mark before evaluating: a job a mutation is replacing, or read past its reservation, must not
   // be served from yet. Every read is marked, so one flush reserves for all of them.
-  for (const PlannedRead& read : plan.reads) {
+  // A peek marks nothing: it reads the job it pinned, which stays valid however it is replaced.
+  for (size_t i = 0; i < plan.reads.size(); ++i) {
+    const PlannedRead& read = plan.reads[i];
+    if (requests[i].peek) continue;
     if (!registry_->MarkServed(*read.job, read.start + read.count - 1)) {
       plan.state = ReadPlan::State::kReplaced;
     }

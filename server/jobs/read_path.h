@@ -51,6 +51,8 @@ struct ReadRequest {
   // Empty: every hyperparameter of the job.
   std::vector<std::string> hyperparameters;
   PendingPolicy pending_policy = PendingPolicy::kWait;
+  // Read without marking the steps served (GetValuesRequest.peek): a look, not a use.
+  bool peek = false;
 };
 
 // One request, planned against the job it pinned.

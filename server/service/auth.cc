@@ -112,10 +112,12 @@ constexpr absl::string_view kServicePrefix = "/hpsched.v1.SchedulerService/";
 
 // The one table of who may call what.
 constexpr std::pair<absl::string_view, Role> kRoles[] = {
-    {"GetJob", Role::kReader},         {"ListJobs", Role::kReader}, {"GetValues", Role::kReader},
-    {"BatchGetValues", Role::kReader}, {"Preview", Role::kReader},  {"WatchJob", Role::kReader},
-    {"ReportMetrics", Role::kTrainer}, {"CreateJob", Role::kAdmin}, {"UpdateJob", Role::kAdmin},
-    {"DeleteJob", Role::kAdmin},
+    {"GetJob", Role::kReader},           {"ListJobs", Role::kReader},
+    {"GetValues", Role::kReader},        {"BatchGetValues", Role::kReader},
+    {"Preview", Role::kReader},          {"WatchJob", Role::kReader},
+    {"ReportMetrics", Role::kTrainer},   {"CreateJob", Role::kAdmin},
+    {"UpdateJob", Role::kAdmin},         {"DeleteJob", Role::kAdmin},
+    {"GetMetricReports", Role::kReader},
 };
 
 class AuthInterceptor final : public grpc::experimental::Interceptor {

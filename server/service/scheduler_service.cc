@@ -24,6 +24,15 @@ namespace v1 = ::hpsched::v1;
 
 void ToProto(const jobs::Job& job, v1::Job* proto) {
   codec::JobToProto(job.record, *job.plan, proto);
+  // The served mark is the job's mutable part (not in the record): a read, not a change.
+  if (const int64_t served = job.served_through.load(); served >= 0) {
+    proto->set_served_through(served);
+  }
+}
+
+// Job.watchers: set only when some stream is open, so a job nobody watches reads as it was created.
+void SetWatchers(const WatchHub& hub, const std::string& job_id, v1::Job* proto) {
+  if (const size_t n = hub.WatchersOf(job_id); n > 0) proto->set_watchers(static_cast<int32_t>(n));
 }
 
 // Sizes `series` for `count` values and returns its buffer, for the evaluator to write into. The
@@ -62,6 +71,7 @@ jobs::ReadRequest ReadRequestFromProto(const v1::GetValuesRequest& request,
   read.count = request.count();
   read.hyperparameters.assign(request.hyperparameters().begin(), request.hyperparameters().end());
   read.pending_policy = PolicyFromProto(request.pending_policy());
+  read.peek = request.peek();
   return read;
 }
 
@@ -195,6 +205,47 @@ grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* 
   });
 }
 
+grpc::ServerUnaryReactor* SchedulerService::GetMetricReports(
+    grpc::CallbackServerContext* context, const v1::GetMetricReportsRequest* request,
+    v1::GetMetricReportsResponse* response) {
+  return ForJob(context, request->job(), "job", [&](const std::string& id) -> absl::Status {
+    constexpr int kDefaultReports = 10'000;
+    constexpr int kMaxReports = 100'000;
+    const int64_t start = request->start_step();
+    const int64_t end = request->end_step();
+    if (start < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("start_step: must be >= 0, got ", start));
+    }
+    if (end != 0 && end <= start) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("end_step: must be 0 (no end) or > start_step (", start, "), got ", end));
+    }
+    if (request->max_reports() < 0 || request->max_reports() > kMaxReports) {
+      return absl::InvalidArgumentError(absl::StrCat("max_reports: must be in [0, ", kMaxReports,
+                                                     "], got ", request->max_reports()));
+    }
+    const int max = request->max_reports() == 0 ? kDefaultReports : request->max_reports();
+    ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
+    response->set_job(codec::JobName(id));
+    for (const core::MetricSpec& spec : job->record.spec.metrics) {
+      v1::MetricReportSeries* series = response->add_metrics();
+      series->set_metric(spec.name);
+      const auto reports = job->record.metric_reports.find(spec.name);
+      if (reports == job->record.metric_reports.end()) continue;
+      for (auto it = reports->second.lower_bound(start);
+           it != reports->second.end() && (end == 0 || it->first < end); ++it) {
+        if (series->steps_size() == max) {
+          series->set_truncated(true);
+          break;
+        }
+        series->add_steps(it->first);
+        series->add_values(it->second.value);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext* context,
                                                      const v1::ListJobsRequest* request,
                                                      v1::ListJobsResponse* response) {
@@ -218,7 +269,9 @@ grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext
       for (size_t i = 0; i < page.jobs.size(); ++i) {
         const jobs::Job& job = *page.jobs[i];
         if (!filter.Matches(job.record.job_id, job.record.spec.labels)) continue;
-        ToProto(job, response->add_jobs());
+        v1::Job* listed = response->add_jobs();
+        ToProto(job, listed);
+        SetWatchers(watches_, job.record.job_id, listed);
         if (response->jobs_size() == page_size) {
           const bool more = i + 1 < page.jobs.size() || !page.next_after.empty();
           if (more) next_after = job.record.job_id;

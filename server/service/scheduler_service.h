@@ -103,6 +103,9 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
                                    const hpsched::v1::GetJobRequest* request,
                                    hpsched::v1::Job* response) override;
+  grpc::ServerUnaryReactor* GetMetricReports(
+      grpc::CallbackServerContext* context, const hpsched::v1::GetMetricReportsRequest* request,
+      hpsched::v1::GetMetricReportsResponse* response) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
                                      const hpsched::v1::ListJobsRequest* request,
                                      hpsched::v1::ListJobsResponse* response) override;

@@ -315,6 +315,11 @@ void WatchHub::Remove(Watch* watch) {
   }
 }
 
+size_t WatchHub::WatchersOf(const std::string& job_id) const {
+  absl::MutexLock lock(&mutex_);
+  return watches_.count(job_id);
+}
+
 size_t WatchHub::size() const {
   absl::MutexLock lock(&mutex_);
   return watches_.size();

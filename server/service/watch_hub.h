@@ -69,6 +69,8 @@ class WatchHub final : public jobs::JobObserver {
   void Close();
 
   size_t size() const;
+  // The open streams of job `job_id`.
+  size_t WatchersOf(const std::string& job_id) const;
 
  private:
   class Watch;

@@ -235,8 +235,10 @@ class Crash:
 
     def canonical(self, job):
         """The job's bytes without plateau_reductions: those are derived from the reports (checked on their own)
-        and change whenever a report makes a reduction."""
+        and change whenever a report makes a reduction; nor served_through, the served mark, which grows with reads
+        and after a crash is the reservation that bounds it (checked by verify_guards)."""
         job = self.pb.Job.FromString(job.SerializeToString())
+        job.ClearField("served_through")
         for hp in job.hyperparameters:
             del hp.plateau_reductions[:]
         return job.SerializeToString(deterministic=True)

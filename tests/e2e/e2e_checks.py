@@ -26,8 +26,8 @@ import math
 import re
 import sys
 
-SERVICE_METHODS = ["BatchGetValues", "CreateJob", "DeleteJob", "GetJob", "GetValues", "ListJobs", "Preview",
-                   "ReportMetrics", "UpdateJob", "WatchJob"]
+SERVICE_METHODS = ["BatchGetValues", "CreateJob", "DeleteJob", "GetJob", "GetMetricReports", "GetValues", "ListJobs",
+                   "Preview", "ReportMetrics", "UpdateJob", "WatchJob"]
 
 
 class CheckError(Exception):

@@ -138,9 +138,9 @@ bufcurl --list-methods "$url" >"$tmp/methods.txt" 2>"$tmp/methods.err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   not_ok "buf curl --list-methods (buf curl exit $rc)" "$tmp/methods.err"
 elif ! "$PY" "$CHECKS" methods "$tmp/methods.txt" >"$tmp/check.out" 2>&1; then
-  not_ok "buf curl --list-methods lists the 10 SchedulerService methods" "$tmp/check.out" "$tmp/methods.txt"
+  not_ok "buf curl --list-methods lists the 11 SchedulerService methods" "$tmp/check.out" "$tmp/methods.txt"
 else
-  ok "buf curl --list-methods lists the 10 SchedulerService methods"
+  ok "buf curl --list-methods lists the 11 SchedulerService methods"
 fi
 
 call "health Check {} is SERVING" grpc.health.v1.Health/Check '{}' "$tmp/health.json" health

@@ -167,6 +167,45 @@ TEST_F(SchedulerServiceTest, GetValuesSeriesAndLr) {
             "hyperparameters[0]: the job has no hyperparameter \"beta1\"");
 }
 
+// A dashboard's look at a job (peek) must not count as serving: it neither raises the job's
+// served_through nor makes an update of the steps it looked at need allow_rewrite.
+TEST_F(SchedulerServiceTest, APeekReadsWithoutMarkingTheStepsServed) {
+  ASSERT_TRUE(
+      client_->CreateJob("demo", LrJob(R"({"step": {"step_size": 10, "gamma": 0.5}})")).ok());
+  EXPECT_FALSE(client_->GetJob("demo")->has_served_through());
+
+  v1::GetValuesRequest read;
+  read.set_job("demo");
+  read.set_step(0);
+  read.set_count(20);
+  ASSERT_TRUE(client_->GetValues(read).ok());
+  EXPECT_EQ(client_->GetJob("demo")->served_through(), 19);
+
+  read.set_peek(true);
+  read.set_count(100);
+  auto peeked = client_->GetValues(read);
+  ASSERT_TRUE(peeked.ok()) << peeked.status();
+  EXPECT_EQ(peeked->series(0).values(15), 0.05);
+  EXPECT_EQ(peeked->series(0).values(99), 0.1 * std::pow(0.5, 9));
+  EXPECT_EQ(client_->GetJob("demo")->served_through(), 19);
+  auto listed = client_->ListJobs(10, "");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->jobs(0).served_through(), 19);
+
+  // Step 50 was only peeked at: an update there needs no allow_rewrite; step 10 was served.
+  v1::UpdateJobRequest update;
+  update.set_name("demo");
+  auto* change = update.add_updates();
+  change->set_hyperparameter("lr");
+  change->mutable_segment()->mutable_pin()->add_values(0.02);
+  change->mutable_segment()->set_effective_step(10);
+  EXPECT_EQ(client_->UpdateJob(update).status().code(), absl::StatusCode::kFailedPrecondition);
+  change->mutable_segment()->set_effective_step(50);
+  auto updated = client_->UpdateJob(update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->served_through(), 19);
+}
+
 TEST_F(SchedulerServiceTest, GetValuesErrors) {
   ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"exponential": {"gamma": 0.9}})")).ok());
   v1::GetValuesRequest request;
@@ -443,6 +482,50 @@ v1::ReportMetricsRequest Report(int64_t step, double loss) {
   return request;
 }
 
+// The dashboard plots a job's reported metrics beside the schedules they drive.
+TEST_F(SchedulerServiceTest, GetMetricReportsReturnsTheReportsInARange) {
+  ASSERT_TRUE(client_->CreateJob("p", PlateauJob()).ok());
+  for (int64_t step : {9, 19, 29, 39}) {
+    ASSERT_TRUE(client_->ReportMetrics(Report(step, static_cast<double>(step) / 10)).ok());
+  }
+  auto stub = v1::SchedulerService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  v1::GetMetricReportsRequest request;
+  request.set_job("jobs/p");
+  request.set_start_step(10);
+  request.set_end_step(39);
+  v1::GetMetricReportsResponse response;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->GetMetricReports(&context, request, &response).ok());
+  }
+  EXPECT_EQ(response.job(), "jobs/p");
+  ASSERT_EQ(response.metrics_size(), 1);
+  EXPECT_EQ(response.metrics(0).metric(), "loss");
+  EXPECT_THAT(response.metrics(0).steps(), ::testing::ElementsAre(19, 29));
+  EXPECT_THAT(response.metrics(0).values(), ::testing::ElementsAre(1.9, 2.9));
+  EXPECT_FALSE(response.metrics(0).truncated());
+
+  request.set_end_step(0);
+  request.set_max_reports(2);
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->GetMetricReports(&context, request, &response).ok());
+  }
+  EXPECT_THAT(response.metrics(0).steps(), ::testing::ElementsAre(19, 29));
+  EXPECT_TRUE(response.metrics(0).truncated());
+
+  request.set_end_step(5);
+  grpc::ClientContext bad;
+  const grpc::Status status = stub->GetMetricReports(&bad, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "end_step: must be 0 (no end) or > start_step (10), got 5");
+  request.set_job("jobs/none");
+  request.set_end_step(0);
+  grpc::ClientContext missing;
+  EXPECT_EQ(stub->GetMetricReports(&missing, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 // Waits, without sleeping, until `done()` holds: for what another thread does (the client's watch
 // thread), never for time.
 template <typename Done>
@@ -584,6 +667,8 @@ TEST_F(SchedulerServiceTest, WatchJobStreamsEveryChange) {
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   EXPECT_EQ(snapshot->type(), v1::JOB_EVENT_TYPE_SNAPSHOT);
   EXPECT_EQ(snapshot->job().version(), 1);
+  EXPECT_FALSE(client_->GetJob("p")->has_watchers());
+  EXPECT_EQ(client_->ListJobs(10, "")->jobs(0).watchers(), 1);
 
   v1::UpdateJobRequest update;
   update.set_name("p");
