@@ -6,14 +6,15 @@ JOBS ?= $(shell nproc)
 # Highway and SLEEF for the vector core, prometheus-cpp; GoogleTest because the default configure looks for it). The
 # demo and the Docker builder need only these. TEST_PACKAGES: the rest of what `make test` runs (PyTorch and grpcio for
 # the golden and end-to-end tests, PyYAML for the deploy checks, python3-h2 for the HTTP/2 flood test, openssl for the
-# TLS tests, clang for the fuzzers, PostgreSQL 15 for the throwaway clusters of the store and replica tests, Google
-# Benchmark for bench/; Node.js and npm for buf, handled below).
+# TLS tests, clang for the fuzzers, PostgreSQL 15 for the throwaway clusters of the store and replica tests, h2load for
+# the RPC benchmark, Chromium, its driver and Selenium for the dashboard test, Google Benchmark for bench/; Node.js and
+# npm for buf and uPlot, handled below).
 BUILD_PACKAGES := build-essential cmake pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
   protobuf-compiler grpc-proto libabsl-dev libspdlog-dev prometheus-cpp-dev libsqlite3-dev libgtest-dev libgmock-dev \
   libssl-dev libcivetweb-dev libpq-dev libcpp-httplib-dev \
   libhwy-dev libsleef-dev
 TEST_PACKAGES := libbenchmark-dev python3-grpcio python3-protobuf python3-torch python3-yaml python3-h2 openssl clang-14 \
-  libclang-rt-14-dev postgresql-15
+  libclang-rt-14-dev postgresql-15 nghttp2-client chromium chromium-driver python3-selenium
 # The binaries `make demo` runs (tools/demo.sh: the server and the toy trainer) and the CLI the README uses next;
 # the image's two binaries (deploy/Dockerfile).
 DEMO_TARGETS := hpsched-server toy-trainer hpsched
@@ -26,7 +27,7 @@ PORT ?= 50051
 all: build
 
 # Each deps target installs what is missing from its set, and only that: a no-op (no apt-get, no network) when
-# everything is present. Node.js and npm (for buf) count as present when `npm` is on PATH, however they were installed.
+# everything is present. Node.js and npm (for buf and uPlot) count as present when `npm` is on PATH, however they were installed.
 # apt_install PACKAGES...: apt-get install of those not installed.
 define apt_install
 @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -43,10 +44,10 @@ endef
 deps-build:
 	$(call apt_install,$(BUILD_PACKAGES))
 
-# Everything `make test` needs: the build set, the test set, Node.js and npm, and buf from tools/package-lock.json.
+# Everything `make test` needs: the build set, the test set, Node.js and npm, and buf and uPlot from tools/package-lock.json.
 deps-test:
 	$(call apt_install,$(BUILD_PACKAGES) $(TEST_PACKAGES),npm)
-	@if [ ! -x tools/node_modules/.bin/buf ]; then npm ci --prefix tools --no-audit --no-fund; fi
+	@if [ ! -x tools/node_modules/.bin/buf ] || [ ! -f tools/node_modules/uplot/package.json ]; then npm ci --prefix tools --no-audit --no-fund; fi
 
 # Both sets (the name earlier versions had).
 deps: deps-test
