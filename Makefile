@@ -27,7 +27,8 @@ PORT ?= 50051
 all: build
 
 # Each deps target installs what is missing from its set, and only that: a no-op (no apt-get, no network) when
-# everything is present. Node.js and npm (for buf and uPlot) count as present when `npm` is on PATH, however they were installed.
+# everything is present. Node.js and npm (for buf and uPlot) count as present when `npm` is on PATH, however they
+# were installed.
 # apt_install PACKAGES...: apt-get install of those not installed.
 define apt_install
 @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -44,7 +45,8 @@ endef
 deps-build:
 	$(call apt_install,$(BUILD_PACKAGES))
 
-# Everything `make test` needs: the build set, the test set, Node.js and npm, and buf and uPlot from tools/package-lock.json.
+# Everything `make test` needs: the build set, the test set, Node.js and npm, and buf and uPlot from
+# tools/package-lock.json.
 deps-test:
 	$(call apt_install,$(BUILD_PACKAGES) $(TEST_PACKAGES),npm)
 	@if [ ! -x tools/node_modules/.bin/buf ] || [ ! -f tools/node_modules/uplot/package.json ]; then npm ci --prefix tools --no-audit --no-fund; fi
