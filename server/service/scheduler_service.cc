@@ -232,14 +232,23 @@ grpc::ServerUnaryReactor* SchedulerService::GetMetricReports(
       series->set_metric(spec.name);
       const auto reports = job->record.metric_reports.find(spec.name);
       if (reports == job->record.metric_reports.end()) continue;
-      for (auto it = reports->second.lower_bound(start);
-           it != reports->second.end() && (end == 0 || it->first < end); ++it) {
+      // A history keeps its reports in the order they came (core::MetricHistory); the answer
+      // goes by step.
+      const core::MetricHistory& history = reports->second;
+      std::vector<const core::MetricHistory::Entry*> in_range;
+      for (size_t i = 0; i < history.size(); ++i) {
+        const core::MetricHistory::Entry& entry = history[i];
+        if (entry.step >= start && (end == 0 || entry.step < end)) in_range.push_back(&entry);
+      }
+      std::sort(in_range.begin(), in_range.end(),
+                [](const auto* a, const auto* b) { return a->step < b->step; });
+      for (const core::MetricHistory::Entry* entry : in_range) {
         if (series->steps_size() == max) {
           series->set_truncated(true);
           break;
         }
-        series->add_steps(it->first);
-        series->add_values(it->second.value);
+        series->add_steps(entry->step);
+        series->add_values(entry->report.value);
       }
     }
     return absl::OkStatus();
