@@ -70,7 +70,10 @@ class RunBenchTest(unittest.TestCase):
         titles = [s.title for s in run_bench.SECTIONS]
         self.assertIn("RPC: GetValues against a gRPC echo baseline", titles)
         for s in run_bench.SECTIONS:
-            self.assertTrue(os.path.exists(os.path.join(ROOT, s.argv[1])), s)
+            # The program each section runs: a script under the interpreter, or a program of the build.
+            program = s.argv[1] if s.argv[0] == run_bench.PYTHON else s.argv[0]
+            path = program.replace("{build}", BUILD)
+            self.assertTrue(os.path.exists(os.path.join(ROOT, path)), s)
 
 
 if __name__ == "__main__":
