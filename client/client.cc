@@ -67,7 +67,12 @@ absl::StatusOr<Response> Client::Call(Method method, const Request& request) {
     Response response;
     const grpc::Status status = (stub_.get()->*method)(&context, request, &response);
     if (status.ok()) return response;
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= options_.max_attempts) {
+    // CANCELLED too: this client never cancels its own calls, so the server ended the call (a
+    // replica stopping past its shutdown grace); every call here is safe to repeat, as for
+    // UNAVAILABLE (reads, request_id mutations, reports; a repeated delete says NOT_FOUND).
+    const bool retryable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           status.error_code() == grpc::StatusCode::CANCELLED;
+    if (!retryable || attempt >= options_.max_attempts) {
       return FromGrpc(status);
     }
     // Full jitter: sleep a random fraction of the backoff, never past the deadline.

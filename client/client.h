@@ -1,5 +1,5 @@
 // hpsched::client::Client: typed calls to hpsched.v1.SchedulerService, each with a deadline,
-// retried with exponential backoff while the server is UNAVAILABLE.
+// retried with exponential backoff while the server is UNAVAILABLE (or ends the call: CANCELLED).
 #ifndef HPSCHED_CLIENT_CLIENT_H_
 #define HPSCHED_CLIENT_CLIENT_H_
 
@@ -26,7 +26,7 @@ struct ClientOptions {
   std::string target = "localhost:50051";
   // Deadline of each call, retries included.
   absl::Duration timeout = absl::Seconds(10);
-  // Attempts per call while the server answers UNAVAILABLE (1 = no retry).
+  // Attempts per call while the server answers UNAVAILABLE or CANCELLED (1 = no retry).
   int max_attempts = 5;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);
