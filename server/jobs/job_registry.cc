@@ -142,8 +142,8 @@ absl::Status JobRegistry::Load() {
   absl::MutexLock write_lock(&write_mutex_);
   Table jobs;
   // Compiles `record` (or gives it the plan of an equal spec) and adds its job to `jobs`.
-  auto add = [&](core::JobRecord record, int64_t revision) ABSL_NO_THREAD_SAFETY_ANALYSIS
-      -> absl::Status {  // write_mutex_ is held.
+  auto add = [&](core::JobRecord record, int64_t revision)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {  // write_mutex_ is held.
     std::weak_ptr<const Job>* slot;
     std::shared_ptr<const core::JobPlan> plan = SharedPlan(record, &slot);
     if (plan == nullptr) {

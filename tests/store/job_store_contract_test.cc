@@ -208,9 +208,9 @@ TYPED_TEST(JobStoreContractTest, LoadEachVisitsWhatLoadAllReturnsAndStopsAtAnErr
     // Reports too: a store may keep them apart from the job's row (SQLite's metric_reports), and
     // the streaming load must still give each job its own, in the order they were added.
     if (id[0] != 'b') {
-      record.metric_reports["loss"] = {{4, core::MetricReport{0.5, core::kNoNextReport}},
-                                       {9, core::MetricReport{id[0] == 'a' ? 0.25 : 0.75,
-                                                              core::kNoNextReport}}};
+      record.metric_reports["loss"] = {
+          {4, core::MetricReport{0.5, core::kNoNextReport}},
+          {9, core::MetricReport{id[0] == 'a' ? 0.25 : 0.75, core::kNoNextReport}}};
     }
     ASSERT_TRUE(store.Put(record).ok());
   }
