@@ -13,6 +13,8 @@
 #include <numbers>
 #include <span>
 
+#include "core/sleef_wide.h"
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "core/vector_math.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -39,14 +41,10 @@ extern "C" {
 __m128d Sleef_finz_cosd2_u10avx2128(__m128d);
 __m128d Sleef_finz_powd2_u10avx2128(__m128d, __m128d);
 #endif
-#if HWY_TARGET == HWY_AVX2
-__m256d Sleef_finz_cosd4_u10avx2(__m256d);
-__m256d Sleef_finz_powd4_u10avx2(__m256d, __m256d);
-#else
-__m512d Sleef_finz_cosd8_u10avx512f(__m512d);
-__m512d Sleef_finz_powd8_u10avx512f(__m512d, __m512d);
-#endif
 }
+// The full-width functions (4 and 8 lanes) are called through core/sleef_wide.h, which passes
+// the vectors in memory (see there why).
+
 #endif
 
 namespace hpsched::core::simd {
@@ -77,13 +75,19 @@ HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
   return hn::Vec<DD>{Sleef_cosd2_u10sse4(x.raw)};
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
   if constexpr (hn::MaxLanes(DD()) == 4) {
-    return hn::Vec<DD>{Sleef_finz_cosd4_u10avx2(x.raw)};
+    HWY_ALIGN double lanes[4];
+    hn::Store(x, d, lanes);
+    sleef_wide::CosD4(lanes, lanes);
+    return hn::Load(d, lanes);
   } else {
     return hn::Vec<DD>{Sleef_finz_cosd2_u10avx2128(x.raw)};
   }
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
   if constexpr (hn::MaxLanes(DD()) == 8) {
-    return hn::Vec<DD>{Sleef_finz_cosd8_u10avx512f(x.raw)};
+    HWY_ALIGN double lanes[8];
+    hn::Store(x, d, lanes);
+    sleef_wide::CosD8(lanes, lanes);
+    return hn::Load(d, lanes);
   } else {
     return hn::Vec<DD>{Sleef_finz_cosd2_u10avx2128(x.raw)};
   }
@@ -103,13 +107,23 @@ HWY_INLINE hn::Vec<DD> Pow(DD d, hn::Vec<DD> x, hn::Vec<DD> y) {
   return hn::Vec<DD>{Sleef_powd2_u10sse4(x.raw, y.raw)};
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
   if constexpr (hn::MaxLanes(DD()) == 4) {
-    return hn::Vec<DD>{Sleef_finz_powd4_u10avx2(x.raw, y.raw)};
+    HWY_ALIGN double xs[4];
+    HWY_ALIGN double ys[4];
+    hn::Store(x, d, xs);
+    hn::Store(y, d, ys);
+    sleef_wide::PowD4(xs, ys, xs);
+    return hn::Load(d, xs);
   } else {
     return hn::Vec<DD>{Sleef_finz_powd2_u10avx2128(x.raw, y.raw)};
   }
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
   if constexpr (hn::MaxLanes(DD()) == 8) {
-    return hn::Vec<DD>{Sleef_finz_powd8_u10avx512f(x.raw, y.raw)};
+    HWY_ALIGN double xs[8];
+    HWY_ALIGN double ys[8];
+    hn::Store(x, d, xs);
+    hn::Store(y, d, ys);
+    sleef_wide::PowD8(xs, ys, xs);
+    return hn::Load(d, xs);
   } else {
     return hn::Vec<DD>{Sleef_finz_powd2_u10avx2128(x.raw, y.raw)};
   }

@@ -282,5 +282,45 @@ TEST(VectorCoreTest, LanesAcrossRangeReductionBranchesAreIndependent) {
   });
 }
 
+// Cases the schedule fuzzer found (tests/fuzz/schedule_fuzzer.cc: "batched == one-at-a-time"): each
+// span's steps equal the same steps alone, on every target and on the scalar path.
+TEST(VectorCoreTest, FuzzerFindingsAreSpanIndependent) {
+  struct Case {
+    ScheduleSpec spec;
+    std::vector<double> bases;
+    int64_t start;
+    size_t count;
+  };
+  const Case cases[] = {
+      {Spec("exponential", {{"gamma", 0.999}}),
+       {4.9406564584124654e-324, 0.01},
+       1696907598565269,
+       70},
+      {Spec("exponential", {{"gamma", 0.999}}), {4.9406564584124654e-324, 0.01}, 0, 300},
+      {Spec("cosine_annealing_warm_restarts", {{"t_0", int64_t{10}}, {"t_mult", int64_t{3}}}),
+       {1.0, 1.0},
+       0,
+       300},
+  };
+  std::mt19937_64 rng(11);
+  for (const Case& c : cases) {
+    auto nodes = core::CompileStandalone(c.spec, c.bases, "schedule");
+    ASSERT_TRUE(nodes.ok()) << nodes.status();
+    SCOPED_TRACE(c.spec.kind + " from " + std::to_string(c.start));
+    for (const auto& node : *nodes) {
+      ForEachTarget([&] { CheckSpan(*node, c.start, c.count, rng); });
+      // The scalar path: each step alone equals the span.
+      static const core::ScalarEvaluator scalar;
+      std::vector<double> span(c.count);
+      Evaluate(scalar, *node, c.start, span);
+      for (size_t i = 0; i < c.count; ++i) {
+        double one = 0;
+        Evaluate(scalar, *node, c.start + static_cast<int64_t>(i), std::span<double>(&one, 1));
+        ASSERT_EQ(one, span[i]) << "scalar path, step " << c.start + static_cast<int64_t>(i);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hpsched
