@@ -224,13 +224,32 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   return job;
 }
 
+namespace {
+
+absl::Status JobNotFound(absl::string_view job_id) {
+  return absl::NotFoundError(
+      absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Get(absl::string_view job_id) const {
   absl::ReaderMutexLock lock(&table_mutex_);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
-  }
+  if (it == jobs_.end()) return JobNotFound(job_id);
+  return *it;
+}
+
+absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::GetSubscribed(
+    absl::string_view job_id,
+    absl::FunctionRef<void(const std::shared_ptr<const Job>&)> subscribe) const {
+  // A change publishes its job under table_mutex_, then tells the observers: holding the lock
+  // here puts the subscription either before the publication (the observer is told the change)
+  // or after it (the job holds it, and the observer may be told it too).
+  absl::ReaderMutexLock lock(&table_mutex_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return JobNotFound(job_id);
+  subscribe(*it);
   return *it;
 }
 

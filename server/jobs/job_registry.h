@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -123,6 +124,15 @@ class JobRegistry {
                                                     absl::string_view request_id);
   // NotFound if there is no such job.
   absl::StatusOr<std::shared_ptr<const Job>> Get(absl::string_view job_id) const;
+  // Get, calling `subscribe(job)` before any later change can be published: an observer that
+  // starts following the job in `subscribe` is told every change after `job`, and at most the one
+  // change `job` already holds (published, not yet told; at most one, since mutations are
+  // serialized). WatchJob's snapshot and events. `subscribe` runs under the table's shared lock:
+  // it must be short and take only locks that are never held while taking that one (an observer's
+  // own lock).
+  absl::StatusOr<std::shared_ptr<const Job>> GetSubscribed(
+      absl::string_view job_id,
+      absl::FunctionRef<void(const std::shared_ptr<const Job>&)> subscribe) const;
   // Up to `page_size` jobs with ids greater than `after`, in order of id.
   JobPage List(size_t page_size, absl::string_view after) const;
   // NotFound if there is no such job.

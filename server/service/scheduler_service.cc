@@ -538,9 +538,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SchedulerService::WatchJob(
   }
   auto id = codec::JobIdFromName(request.job(), "job");
   if (!id.ok()) return WatchHub::Fail(ToGrpcStatus(id.status()));
-  auto job = registry_->Get(*id);
-  if (!job.ok()) return WatchHub::Fail(ToGrpcStatus(job.status()));
-  return watches_.Start(*std::move(job));
+  return watches_.Start(*registry_, *id);
 }
 
 void SchedulerService::Shutdown() {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/proto_convert.h"
+#include "service/status_convert.h"
 
 namespace hpsched::service {
 namespace {
@@ -47,11 +48,37 @@ grpc::Slice SerializeJob(const v1::Job& job) { return grpc::Slice(job.SerializeA
 // overflow) finishes the stream once it is written.
 class WatchHub::Watch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  Watch(WatchHub* hub, std::string job_id, uint64_t sequence, size_t max_bytes)
-      : hub_(hub), job_id_(std::move(job_id)), sequence_(sequence), max_bytes_(max_bytes) {}
+  // `snapshot`: the job the stream starts from (see SendSnapshot).
+  Watch(WatchHub* hub, std::shared_ptr<const jobs::Job> snapshot, uint64_t sequence,
+        size_t max_bytes)
+      : hub_(hub),
+        job_id_(snapshot->record.job_id),
+        sequence_(sequence),
+        max_bytes_(max_bytes),
+        snapshot_(std::move(snapshot)) {}
 
   const std::string& job_id() const { return job_id_; }
   uint64_t sequence() const { return sequence_; }
+
+  // Whether `event`, the first change sent after the watch's registration, is the one its
+  // snapshot already holds (published before the registration, told after it). Only the first
+  // event can be: called once, under the hub's lock, which then forgets the snapshot.
+  bool HeldBySnapshot(const jobs::JobEvent& event) {
+    const bool held = event.job != nullptr && event.job == snapshot_;
+    snapshot_ = nullptr;
+    return held;
+  }
+  bool snapshot_pending() const { return snapshot_ != nullptr; }
+
+  // Sends the snapshot ahead of whatever was pushed since the registration; nothing is written
+  // before it.
+  void SendSnapshot(std::shared_ptr<const WatchEvent> snapshot) {
+    absl::MutexLock lock(&mutex_);
+    ready_ = true;
+    queued_bytes_ += snapshot->size;
+    queue_.push_front(std::move(snapshot));
+    PumpLocked();
+  }
 
   // Queues `event`; with `finish`, the stream ends with `status` after it (or at once without an
   // event). A stream that already holds events and would hold more than max_bytes, or more than
@@ -132,7 +159,7 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   }
 
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (writing_ || finished_) return;
+    if (!ready_ || writing_ || finished_) return;
     if (!queue_.empty()) {
       writing_ = true;
       StartWrite(&queue_.front()->bytes);
@@ -146,7 +173,11 @@ class WatchHub::Watch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   const std::string job_id_;
   const uint64_t sequence_;
   const size_t max_bytes_;
+  // Until the first change is sent: the job of the snapshot (guarded by the hub's mutex_).
+  std::shared_ptr<const jobs::Job> snapshot_;
   absl::Mutex mutex_;
+  // Whether the snapshot is queued: nothing is written before it.
+  bool ready_ ABSL_GUARDED_BY(mutex_) = false;
   // The events not yet written; the first is in flight while writing_.
   std::deque<std::shared_ptr<const WatchEvent>> queue_ ABSL_GUARDED_BY(mutex_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
@@ -199,30 +230,41 @@ grpc::Slice JobBytes(const jobs::Job& job) {
 
 }  // namespace
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Start(std::shared_ptr<const jobs::Job> job) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchHub::Start(const jobs::JobRegistry& registry,
+                                                            absl::string_view job_id) {
+  std::shared_ptr<Watch> watch;
   std::optional<grpc::Slice> bytes;
-  {
+  grpc::Status refused;
+  // Registered while the registry publishes no change (pointer work only, under both locks):
+  // every change after the snapshot's job is told to the hub after the registration, so it goes
+  // to this watch (see HeldBySnapshot for the one the snapshot may already hold).
+  absl::StatusOr<std::shared_ptr<const jobs::Job>> job =
+      registry.GetSubscribed(job_id, [&](const std::shared_ptr<const jobs::Job>& found) {
+        absl::MutexLock lock(&mutex_);
+        if (closed_) {
+          refused = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+          return;
+        }
+        if (watches_.size() >= max_watches_) {
+          refused = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 absl::StrCat("the server holds its maximum of ", max_watches_,
+                                              " watch streams; retry later"));
+          return;
+        }
+        watch = std::make_shared<Watch>(this, found, next_sequence_++, max_queue_bytes_);
+        watch->Hold(watch);
+        watches_.emplace(found->record.job_id, watch);
+        bytes = CachedBytesLocked(*found);
+      });
+  if (!job.ok()) return Fail(ToGrpcStatus(job.status()));
+  if (watch == nullptr) return Fail(refused);
+  // Serialized outside the locks; events pushed meanwhile wait behind the snapshot.
+  if (!bytes.has_value()) {
+    bytes = JobBytes(**job);
     absl::MutexLock lock(&mutex_);
-    bytes = CachedBytesLocked(*job);
+    CacheBytesLocked(*job, *bytes);
   }
-  // Serialized outside the lock: the snapshot is of `job`, whatever has changed meanwhile.
-  if (!bytes.has_value()) bytes = JobBytes(*job);
-  absl::MutexLock lock(&mutex_);
-  if (closed_) {
-    return Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
-  }
-  if (watches_.size() >= max_watches_) {
-    return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                             absl::StrCat("the server holds its maximum of ", max_watches_,
-                                          " watch streams; retry later")));
-  }
-  // Registered and given its snapshot under the hub's lock: no change can fall between the two.
-  auto watch =
-      std::make_shared<Watch>(this, job->record.job_id, next_sequence_++, max_queue_bytes_);
-  watch->Hold(watch);
-  watches_.emplace(job->record.job_id, watch);
-  CacheBytesLocked(job, *bytes);
-  watch->Push(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, 0, clock_->Now(), *bytes), false);
+  watch->SendSnapshot(MakeEvent(v1::JOB_EVENT_TYPE_SNAPSHOT, 0, clock_->Now(), *bytes));
   return watch.get();
 }
 
@@ -265,7 +307,8 @@ void WatchHub::Deliver() {
       if (closed_) return;
       auto [begin, end] = watches_.equal_range(event.job_id);
       for (auto it = begin; it != end;) {
-        if (it->second->sequence() > queued.sequence) {
+        if (it->second->sequence() > queued.sequence ||
+            (it->second->snapshot_pending() && it->second->HeldBySnapshot(event))) {
           ++it;
           continue;
         }

@@ -55,9 +55,13 @@ class WatchHub final : public jobs::JobObserver {
         delivery_(executor, [this] { Deliver(); }) {}
   ~WatchHub() override;
 
-  // Starts a stream for `job` that first sends its snapshot. RESOURCE_EXHAUSTED when
-  // max_watches streams are open, UNAVAILABLE after Close.
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(std::shared_ptr<const jobs::Job> job);
+  // Starts a stream for job `job_id` of `registry` (the registry this hub observes) that first
+  // sends the job as it is, then every change after it: the watch is registered while the
+  // registry publishes no change (JobRegistry::GetSubscribed), so no change falls between the
+  // snapshot and the events. NOT_FOUND without the job, RESOURCE_EXHAUSTED when max_watches
+  // streams are open, UNAVAILABLE after Close.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const jobs::JobRegistry& registry,
+                                                    absl::string_view job_id);
   // A stream that only finishes with `status`.
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Fail(const grpc::Status& status);
 

@@ -778,6 +778,61 @@ TEST(SlowWatcherTest, NeitherDelaysTheWriterNorTheOtherWatchers) {
   server->Shutdown();
 }
 
+// Streams opened while updates are being made (the system clock and the service's own executor):
+// each starts from a snapshot and then gets every later version exactly once, in order, up to the
+// last. A watch registered after a change was published but before it was told must neither miss
+// it (had the job been read before the registration) nor get it twice (the snapshot holds it).
+TEST(WatchRaceTest, AStreamStartedDuringUpdatesMissesNoVersionAndRepeatsNone) {
+  store::MemoryJobStore store;
+  jobs::SystemClock clock;
+  jobs::JobRegistry registry{&store, &clock};
+  service::SchedulerService service{&registry, service::ServiceOptions{}};
+  std::unique_ptr<grpc::Server> server = StartInProcess(&service);
+  std::unique_ptr<client::Client> writer = InProcessClient(*server);
+  std::unique_ptr<client::Client> watcher = InProcessClient(*server);
+  ASSERT_TRUE(writer->CreateJob("r", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
+
+  constexpr int kUpdates = 200;  // Under the 256 segments a hyperparameter may hold.
+  std::atomic<bool> writing{true};
+  std::thread updates([&] {
+    for (int i = 0; i < kUpdates; ++i) {
+      v1::UpdateJobRequest update;
+      update.set_name("r");
+      auto* change = update.add_updates();
+      change->set_hyperparameter("lr");
+      change->mutable_segment()->set_effective_step(1000 + i);
+      change->mutable_segment()->set_scale(0.5);
+      EXPECT_TRUE(writer->UpdateJob(update).ok()) << "update " << i;
+    }
+    writing = false;
+  });
+  std::vector<std::unique_ptr<client::WatchStream>> streams;
+  std::vector<int64_t> snapshots;
+  while (writing && streams.size() < 400) {
+    streams.push_back(watcher->WatchJob("r", absl::Now() + absl::Seconds(60)));
+    auto snapshot = streams.back()->Next();
+    ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+    ASSERT_EQ(snapshot->type(), v1::JOB_EVENT_TYPE_SNAPSHOT);
+    snapshots.push_back(snapshot->job().version());
+  }
+  updates.join();
+  ASSERT_FALSE(streams.empty());
+  for (size_t k = 0; k < streams.size(); ++k) {
+    for (int64_t version = snapshots[k] + 1; version <= kUpdates + 1; ++version) {
+      auto event = streams[k]->Next();
+      ASSERT_TRUE(event.ok()) << "stream " << k << " from version " << snapshots[k]
+                              << ", waiting for " << version << ": " << event.status();
+      ASSERT_EQ(event->type(), v1::JOB_EVENT_TYPE_UPDATED);
+      ASSERT_EQ(event->job().version(), version) << "stream " << k << " from " << snapshots[k];
+    }
+  }
+  service.Shutdown();
+  for (auto& stream : streams) {
+    EXPECT_EQ(stream->Next().status().code(), absl::StatusCode::kOutOfRange);  // No event more.
+  }
+  server->Shutdown();
+}
+
 TEST_F(SchedulerServiceTest, PrefetchingReaderDropsValuesAChangeMadeStale) {
   ASSERT_TRUE(client_->CreateJob("demo", LrJob(R"({"constant": {"factor": 1.0}})")).ok());
   client::PrefetchingReader reader(client_.get(), "demo", client::PrefetchOptions{.window = 100});
@@ -904,6 +959,9 @@ TEST_F(CostlyCallsTest, TheEvaluationBudgetIsCheckedBeforeEvaluating) {
   auto within = client_->GetValues(ValuesAt("two", 0, 5000));
   ASSERT_TRUE(within.ok()) << within.status();
   EXPECT_EQ(within->series(1).values(4999), std::pow(0.5, 499));
+  // The answer may reach the client before the pool's thread is free again (one thread, no
+  // queue): the next costly call waits until it is, or it would be refused as the server busy.
+  ASSERT_TRUE(Eventually([&] { return pool_.running() == 0; }));
   auto previewed = client_->Preview(StepPreview(5000));
   ASSERT_TRUE(previewed.ok()) << previewed.status();
   EXPECT_EQ(previewed->series(0).values(25), 0.1 * 0.25);
@@ -936,6 +994,7 @@ TEST_F(CostlyCallsTest, EvaluationsStopAtTheEndOfTheShutdownGrace) {
   auto costly = client_->Preview(StepPreview(4000));
   EXPECT_EQ(costly.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(costly.status().message(), message);
+  ASSERT_TRUE(Eventually([&] { return pool_.running() == 0; }));  // See the budget test above.
   auto values = client_->GetValues(ValuesAt("two", 0, 4000));
   EXPECT_EQ(values.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(values.status().message(), message);
