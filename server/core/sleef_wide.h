@@ -1,9 +1,9 @@
-// SLEEF's wide (256- and 512-bit) 1-ULP cos and pow behind a calling convention every compiler
-// agrees on: arrays in memory. vector_math.cc is compiled for the baseline instruction set with
-// per-function target regions (Highway), and clang chooses how to pass a __m256d / __m512d argument
-// by the translation unit's instruction set, not the function's: it passes them in memory, while
-// SLEEF's functions read them from ymm / zmm registers (pow then returned garbage in the clang
-// fuzz build). The wrappers live in translation units compiled for AVX2 / AVX-512, where both
+// SLEEF's wide (256- and 512-bit) cos (3.5 ULP) and pow (1 ULP) behind a calling convention every
+// compiler agrees on: arrays in memory. vector_math.cc is compiled for the baseline instruction set
+// with per-function target regions (Highway), and clang chooses how to pass a __m256d / __m512d
+// argument by the translation unit's instruction set, not the function's: it passes them in memory,
+// while SLEEF's functions read them from ymm / zmm registers (pow then returned garbage in the
+// clang fuzz build). The wrappers live in translation units compiled for AVX2 / AVX-512, where both
 // compilers pass vectors in registers; vector_math.cc calls them only from the matching Highway
 // target, so the CPU has the instructions.
 //

@@ -1,6 +1,6 @@
 // The span kernels of vector_math.h. Highway compiles the vector part once per x86 target
 // (foreach_target) and HWY_DYNAMIC_DISPATCH picks the best one the CPU supports, once per
-// process. cos and pow are SLEEF's 1-ULP functions for that target's vector width (SLEEF's
+// process. cos and pow are SLEEF's (3.5-ULP cos, 1-ULP pow) for that target's vector width (SLEEF's
 // dispatcher would choose by itself, but the width of each Highway target's registers keeps the
 // loops and the math together, and spans' tails use SLEEF's 2-lane deterministic variants).
 // Compiled with -ffp-contract=off (server/CMakeLists.txt).
@@ -29,7 +29,7 @@ HWY_BEFORE_NAMESPACE();
 // vectors' lanes.
 #if HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
 extern "C" {
-__m128d Sleef_cosd2_u10sse4(__m128d);
+__m128d Sleef_cosd2_u35sse4(__m128d);
 __m128d Sleef_powd2_u10sse4(__m128d, __m128d);
 }
 #elif HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3)
@@ -38,7 +38,7 @@ extern "C" {
 // (xmm arguments pass the same way under either).
 #ifndef HPSCHED_SLEEF_AVX2128_DECLARED
 #define HPSCHED_SLEEF_AVX2128_DECLARED
-__m128d Sleef_finz_cosd2_u10avx2128(__m128d);
+__m128d Sleef_finz_cosd2_u35avx2128(__m128d);
 __m128d Sleef_finz_powd2_u10avx2128(__m128d, __m128d);
 #endif
 }
@@ -72,7 +72,7 @@ constexpr double kMediumTrig = 1e14;
 template <class DD>
 HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
 #if HWY_ARCH_X86 && HWY_TARGET == HWY_SSE4
-  return hn::Vec<DD>{Sleef_cosd2_u10sse4(x.raw)};
+  return hn::Vec<DD>{Sleef_cosd2_u35sse4(x.raw)};
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
   if constexpr (hn::MaxLanes(DD()) == 4) {
     HWY_ALIGN double lanes[4];
@@ -80,7 +80,7 @@ HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
     sleef_wide::CosD4(lanes, lanes);
     return hn::Load(d, lanes);
   } else {
-    return hn::Vec<DD>{Sleef_finz_cosd2_u10avx2128(x.raw)};
+    return hn::Vec<DD>{Sleef_finz_cosd2_u35avx2128(x.raw)};
   }
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
   if constexpr (hn::MaxLanes(DD()) == 8) {
@@ -89,7 +89,7 @@ HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
     sleef_wide::CosD8(lanes, lanes);
     return hn::Load(d, lanes);
   } else {
-    return hn::Vec<DD>{Sleef_finz_cosd2_u10avx2128(x.raw)};
+    return hn::Vec<DD>{Sleef_finz_cosd2_u35avx2128(x.raw)};
   }
 #else
   // Targets without a SLEEF counterpart here (SSSE3, EMU128, scalar): libm lane by lane, which is

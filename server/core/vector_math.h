@@ -1,6 +1,7 @@
 // Span kernels of the closed-form formulas, in two paths: the scalar reference (libm, one step at a
 // time: the formulas exactly as the kinds wrote them before) and the vector path (Highway, with
-// SLEEF's 1-ULP cos and pow, the instruction set chosen at run time: SSE4, AVX2 or AVX-512).
+// SLEEF's 3.5-ULP cos and 1-ULP pow, the instruction set chosen at run time: SSE4, AVX2 or
+// AVX-512).
 //
 // Contract of every kernel:
 // - The value of a step is a function of the step and the kernel's parameters alone, in either
@@ -10,9 +11,11 @@
 //   one-at-a-time evaluation agree bit for bit.
 // - The vector path performs the formula's arithmetic with the same IEEE operations in the same
 //   order as the scalar path (this file is compiled with -ffp-contract=off: no fused
-//   multiply-adds), so the two differ only by the error of cos / pow: SLEEF's are within 1 ULP,
-//   libm's within 1 ULP, so a value differs by a few ULP of its own magnitude, or, where the
-//   formula cancels (1 + cos near a cosine trough), by a few ULP of the formula's scale.
+//   multiply-adds), so the two differ only by the error of cos / pow: SLEEF's cos is within 3.5
+//   ULP (its u35 functions: 1.5x to 2x faster than the 1-ULP u10 ones, which is what brings the
+//   AVX2 path to libmvec's speed, bench/README.md), its pow and libm's functions within 1 ULP, so
+//   a value differs by a few ULP of its own magnitude, or, where the formula cancels (1 + cos near
+//   a cosine trough), by at most about 2 ULP of the formula's scale.
 //   docs/catalog.md states the contract; tests/golden/vector_core_test.cc checks it.
 // - Which path runs is the calling thread's: the vector path, unless a ScopedMathPath(kScalar) is
 //   alive on the thread (ScalarEvaluator opens one around its batch). Nodes read it once per span.
