@@ -214,6 +214,10 @@ def watchers(job: job_pb2.Job) -> int:
     return job.watchers if job.HasField("watchers") else 0
 
 
+def _pem(value: Union[None, str, bytes]) -> Optional[bytes]:
+    return value.encode() if isinstance(value, str) else value
+
+
 def job_name(job: Any) -> str:
     """"jobs/{job_id}" for a bare id; a resource name, or a Job message's name, as it is."""
     if isinstance(job, job_pb2.Job):
@@ -310,21 +314,40 @@ class Client:
     target: where the server or its replicas are: "localhost:50051", a comma-separated list of HOST:PORT, or
     "dns:///name:port" (see channel_target); calls go round-robin. timeout: deadline of each call in seconds, retries
     included.
-    max_attempts: attempts per call while the server is UNAVAILABLE (1 = no retry). initial_backoff, max_backoff:
-    the backoff before the second attempt, doubling up to max_backoff; each sleep is a uniformly random fraction of
-    it (full jitter) and never runs past the deadline. channel: an existing grpc.Channel to use instead of opening
-    one (the client does not close it). channel_options: gRPC channel arguments (they override the service config).
+    max_attempts: attempts per call while the server answers UNAVAILABLE or CANCELLED (1 = no retry).
+    initial_backoff, max_backoff: the backoff before the second attempt, doubling up to max_backoff; each sleep is a
+    uniformly random fraction of it (full jitter) and never runs past the deadline. channel: an existing grpc.Channel
+    to use instead of opening one (the client does not close it). channel_options: gRPC channel arguments (they
+    override the service config).
+    token: a bearer token (a line of the server's --auth_token_file), sent as "authorization: Bearer <token>" with
+    every call, also on a given channel. tls: speak TLS, verifying the server with tls_ca (PEM, str or bytes; None:
+    the system's roots); tls_cert and tls_key (PEM) present a client certificate, for a server with --tls_client_ca.
+    Giving any tls_* turns TLS on. As the C++ client's ClientOptions (bearer_token, use_tls, tls_*_pem).
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, timeout: float = 10.0, max_attempts: int = 5, *,
                  initial_backoff: float = 0.1, max_backoff: float = 2.0, channel: Optional[grpc.Channel] = None,
-                 channel_options: Sequence[tuple[str, Any]] = ()):
+                 channel_options: Sequence[tuple[str, Any]] = (), token: Optional[str] = None, tls: bool = False,
+                 tls_ca: Union[None, str, bytes] = None, tls_cert: Union[None, str, bytes] = None,
+                 tls_key: Union[None, str, bytes] = None):
         if timeout <= 0:
             raise ValueError(f"timeout: must be > 0, got {timeout}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts: must be >= 1, got {max_attempts}")
         if initial_backoff < 0 or max_backoff < 0:
             raise ValueError("initial_backoff and max_backoff must be >= 0")
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key: give both (the client certificate and its key) or neither")
+        use_tls = bool(tls) or any(pem is not None for pem in (tls_ca, tls_cert, tls_key))
+        if channel is not None and use_tls:
+            raise ValueError("tls: a given channel has its own credentials")
+        if token is not None:
+            token = token.strip()
+            if not token or any(c.isspace() for c in token):
+                raise ValueError("token: must be one non-empty word (a token of the server's --auth_token_file)")
+        # Per call, not as call credentials: gRPC sends those on TLS channels only, and loopback servers may be
+        # plaintext with tokens on.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.target = target
         self.timeout = float(timeout)
         self.max_attempts = int(max_attempts)
@@ -339,7 +362,12 @@ class Client:
                 ("grpc.enable_retries", 1)]
             if resolved != target.strip() and not target.strip().startswith("ipv"):
                 options.append(("grpc.default_authority", target.split(",")[0].strip()))
-            channel = grpc.insecure_channel(resolved, options=options + list(channel_options))
+            if use_tls:
+                credentials = grpc.ssl_channel_credentials(root_certificates=_pem(tls_ca), private_key=_pem(tls_key),
+                                                           certificate_chain=_pem(tls_cert))
+                channel = grpc.secure_channel(resolved, credentials, options=options + list(channel_options))
+            else:
+                channel = grpc.insecure_channel(resolved, options=options + list(channel_options))
         self._channel = channel
         self._stub = scheduler_service_pb2_grpc.SchedulerServiceStub(self._channel)
         self._random = random.Random()
@@ -377,7 +405,7 @@ class Client:
         rpc = getattr(self._stub, method)
         if invoke is None:
             def invoke(remaining: float) -> Any:
-                return rpc(request, timeout=remaining)
+                return rpc(request, timeout=remaining, metadata=self._metadata)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         backoff = self.initial_backoff
         attempt = 0
@@ -573,7 +601,7 @@ class Client:
         def open_stream(watch: JobWatch) -> tuple[Any, Any]:
             def attempt(remaining: float) -> tuple[Any, Any]:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                call = self._stub.WatchJob(request, timeout=left)
+                call = self._stub.WatchJob(request, timeout=left, metadata=self._metadata)
                 watch._register(call)
                 return call, next(call)
 

@@ -7,7 +7,10 @@ server-side cancel."""
 from __future__ import annotations
 
 import collections
+import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -737,6 +740,93 @@ class ApiTest(ServerTestCase):
         self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertEqual(e.exception.message, 'filter: position 24: OR is not supported (supported: labels.KEY = '
                                               '"VALUE", id = "ID", id:"PREFIX*", joined by AND)')
+
+
+def make_certs(directory: str) -> None:
+    """ca.pem, and server.pem/.key (for 127.0.0.1) and client.pem/.key signed by it, and other-ca.pem (a CA that
+    signed neither), made by openssl."""
+    def run(*args):
+        subprocess.run(args, cwd=directory, check=True, capture_output=True, timeout=60)
+
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hpsched test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=another CA",
+        "-keyout", "other-ca.key", "-out", "other-ca.pem")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=hpsched {name}", "-keyout",
+            f"{name}.key", "-out", f"{name}.csr")
+        with open(os.path.join(directory, f"{name}.ext"), "w") as f:
+            f.write(ext + "\n")
+        run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+
+
+class SecureServerTest(unittest.TestCase):
+    """token and tls_*: a server with bearer tokens, TLS and client certificates (--tls_client_ca), as the C++
+    client's bearer_token and tls_*_pem."""
+
+    READER, ADMIN = "py-reader-token-0123456789abcdef", "py-admin-token-0123456789abcdef"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory(prefix="hpsched-pytest-tls-")
+        cls.addClassCleanup(cls.dir.cleanup)
+        make_certs(cls.dir.name)
+        tokens = os.path.join(cls.dir.name, "tokens")
+        with open(tokens, "w") as f:
+            f.write(f"reader {cls.READER}\nadmin {cls.ADMIN}\n")
+        pem = {}
+        for name in ("ca.pem", "other-ca.pem", "client.pem", "client.key"):
+            with open(os.path.join(cls.dir.name, name), "rb") as f:
+                pem[name] = f.read()
+        cls.pem = pem
+        d = cls.dir.name
+        cls.server = ServerProcess(extra_args=(f"--auth_token_file={tokens}", f"--tls_cert={d}/server.pem",
+                                               f"--tls_key={d}/server.key", f"--tls_client_ca={d}/ca.pem")).start()
+        cls.addClassCleanup(cls.server.stop)
+
+    def client(self, **kwargs) -> Client:
+        kwargs.setdefault("tls_ca", self.pem["ca.pem"].decode())  # str or bytes
+        kwargs.setdefault("tls_cert", self.pem["client.pem"])
+        kwargs.setdefault("tls_key", self.pem["client.key"])
+        client = Client(self.server.target, timeout=30.0, **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+    def test_tokens_and_roles_over_mutual_tls(self):
+        admin = self.client(token=self.ADMIN + "\n")  # as read from a file: the line break is dropped
+        job = admin.create_job("secure", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        self.assertEqual(job.name, "jobs/secure")
+        reader = self.client(token=self.READER)
+        self.assertEqual(reader.get_values("secure", 10, 2)[("lr", 0)], [0.05, 0.05])
+        with reader.watch_job("secure", timeout=30) as watch:  # the stream carries the token too
+            snapshot = next(watch)
+            self.assertEqual((snapshot.type, snapshot.job.name, snapshot.job.etag),
+                             (hpsched.SNAPSHOT, job.name, job.etag))
+        with self.assertRaises(HpschedError) as e:
+            reader.delete_job("secure")
+        self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.PERMISSION_DENIED, 1))
+        with self.assertRaises(HpschedError) as e:
+            self.client().get_job("secure")
+        self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.UNAUTHENTICATED, 1))
+        self.assertNotIn(self.READER, repr(reader))
+
+    def test_without_tls_or_a_client_certificate_nothing_connects(self):
+        for name, kwargs in (("plaintext", {"tls_ca": None, "tls_cert": None, "tls_key": None}),
+                             ("no client certificate", {"tls_cert": None, "tls_key": None}),
+                             ("another CA", {"tls_ca": self.pem["other-ca.pem"]})):
+            with self.subTest(name):
+                with self.assertRaises(HpschedError) as e:
+                    self.client(token=self.READER, max_attempts=1, **kwargs).get_job("secure")
+                self.assertEqual(e.exception.code, grpc.StatusCode.UNAVAILABLE)
+
+    def test_argument_errors(self):
+        with self.assertRaisesRegex(ValueError, "^tls_cert and tls_key: give both"):
+            Client(self.server.target, tls_cert=self.pem["client.pem"])
+        with self.assertRaisesRegex(ValueError, "^token: must be one non-empty word"):
+            Client(self.server.target, token="two words")
+        with self.assertRaisesRegex(ValueError, "^tls: a given channel has its own credentials"):
+            Client(channel=grpc.insecure_channel(self.server.target), tls=True)
 
 
 class CancellingProxy:
