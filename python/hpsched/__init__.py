@@ -12,11 +12,13 @@
 `SpecError` (an HpschedError and a ValueError) before anything is sent.
 The generated gRPC stubs live in `hpsched.v1` (built by CMake into build/python/hpsched/v1).
 """
-from hpsched.client import PENDING_POLICIES, Client, HpschedError, Values, job_name
+from hpsched.client import (PENDING_POLICIES, Client, HpschedError, MetricReports, MetricSeries, Values, job_name,
+                            served_through, watchers)
 from hpsched.spec import SpecError
 from hpsched.updates import pin, reschedule, scale
 from hpsched.watch import DELETED, PLATEAU_REDUCED, SNAPSHOT, UPDATED, JobEvent, JobWatch
 
-__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES", "scale", "pin",
-           "reschedule", "JobEvent", "JobWatch", "SNAPSHOT", "UPDATED", "PLATEAU_REDUCED", "DELETED"]
-__version__ = "0.2.0"
+__all__ = ["Client", "HpschedError", "SpecError", "Values", "MetricReports", "MetricSeries", "job_name",
+           "served_through", "watchers", "PENDING_POLICIES", "scale", "pin", "reschedule", "JobEvent", "JobWatch",
+           "SNAPSHOT", "UPDATED", "PLATEAU_REDUCED", "DELETED"]
+__version__ = "0.3.0"

@@ -1,14 +1,16 @@
 """hpsched.Client: typed calls to hpsched.v1.SchedulerService.
 
 Every call has a deadline (`timeout` seconds, retries included) and is retried with exponential backoff and full
-jitter while the server answers UNAVAILABLE, up to `max_attempts` attempts. CreateJob and UpdateJob always carry a
-request_id (generated when the caller gives none), so a retried create or update is never applied twice; a retried
-ReportMetrics is a no-op on the server. The target may name several replicas (a comma-separated list, or
-dns:///name:port with an address record per replica): calls go round-robin over them, and gRPC itself retries
-UNAVAILABLE on the next replica for the calls that are safe to repeat (see service_config). Errors are raised as
-HpschedError,
-which carries the gRPC status code and the server's message. A Client is thread-safe: one channel, shared by every
-thread.
+jitter while the server answers UNAVAILABLE or CANCELLED, up to `max_attempts` attempts. CANCELLED counts because the
+client never cancels a call of its own (only close() and JobWatch.cancel() do, and those are not retried): it is a
+server ending the call, e.g. a replica stopping past its shutdown grace, and every call is safe to repeat. CreateJob
+and UpdateJob always carry a request_id (generated when the caller gives none), so a retried create or update is never
+applied twice; a retried ReportMetrics is a no-op on the server; a retried DeleteJob whose first attempt was applied
+answers NOT_FOUND. The target may name several replicas (a comma-separated list, or dns:///name:port with an address
+record per replica): calls go round-robin over them, and gRPC itself retries UNAVAILABLE on the next replica for the
+calls that are safe to repeat (see service_config). This is the C++ client's policy (client/client.cc,
+client/channel.cc). Errors are raised as HpschedError, which carries the gRPC status code and the server's message.
+A Client is thread-safe: one channel, shared by every thread.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import grpc
 from google.protobuf.message import Message
@@ -31,8 +33,9 @@ from hpsched.updates import build_updates
 from hpsched.v1 import job_pb2, schedule_pb2, scheduler_service_pb2, scheduler_service_pb2_grpc
 from hpsched.watch import JobWatch
 
-__all__ = ["Client", "HpschedError", "SpecError", "Values", "job_name", "PENDING_POLICIES", "channel_target",
-           "service_config", "RETRIED_METHODS"]
+__all__ = ["Client", "HpschedError", "SpecError", "Values", "MetricReports", "MetricSeries", "job_name",
+           "served_through", "watchers", "PENDING_POLICIES", "channel_target", "service_config", "RETRIED_METHODS",
+           "RETRIED_CODES"]
 
 # GetValuesRequest.pending_policy by name: what GetValues does with values that wait for metric reports.
 PENDING_POLICIES = {
@@ -48,6 +51,11 @@ DEFAULT_TARGET = "localhost:50051"
 # Not DeleteJob (no request_id: a repeat after a lost answer says NOT_FOUND) nor WatchJob (a stream: reopen it).
 RETRIED_METHODS = ("GetJob", "ListJobs", "GetValues", "BatchGetValues", "Preview", "CreateJob", "UpdateJob",
                    "ReportMetrics")
+
+# The codes the client's own backoff loop retries, for every method (as the C++ client's Client::Call): UNAVAILABLE
+# (no server, or one going away) and CANCELLED (a server ended the call: the client cancels none of its own, except on
+# close() and JobWatch.cancel(), which are not retried). gRPC's retry in the service config stays on UNAVAILABLE.
+RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 
 def channel_target(addresses: str) -> str:
@@ -167,6 +175,49 @@ class Values(dict):
                 f"count={self.count}{provisional}, {dict.__repr__(self)})")
 
 
+class MetricSeries(NamedTuple):
+    """The reports of one metric: steps[i] is the step after which values[i] was measured (increasing); truncated
+    when the range held more than max_reports reports (ask again from the step after the last one)."""
+
+    steps: list[int]
+    values: list[float]
+    truncated: bool
+
+
+class MetricReports(dict):
+    """GetMetricReports' answer: {metric: MetricSeries}, one entry per metric the job declares, in the order of
+    Job.metrics (empty lists when none was reported in the range). Also carries `job` (the resource name) and
+    `response` (the GetMetricReportsResponse).
+    """
+
+    def __init__(self, response: scheduler_service_pb2.GetMetricReportsResponse):
+        super().__init__((m.metric, MetricSeries(list(m.steps), list(m.values), m.truncated))
+                         for m in response.metrics)
+        self.job = response.job
+        self.response = response
+
+    def __repr__(self) -> str:
+        return f"MetricReports(job={self.job!r}, {dict.__repr__(self)})"
+
+
+def served_through(job: job_pb2.Job) -> Optional[int]:
+    """Job.served_through: the highest step GetValues has served for the job (the trainer's progress, and the step at
+    or below which update_job needs allow_rewrite); None when no step has been served. Set in the jobs that
+    create_job, get_job, list_jobs and update_job return (not in watch events)."""
+    return job.served_through if job.HasField("served_through") else None
+
+
+def watchers(job: job_pb2.Job) -> int:
+    """Job.watchers: the WatchJob streams (dashboard pages included) open on the job at the server that answered, as
+    list_jobs reports them; 0 when none. Only list_jobs sets it: a job from get_job, create_job or update_job always
+    says 0 (a watcher's get_job equals its stream's view of the job)."""
+    return job.watchers if job.HasField("watchers") else 0
+
+
+def _pem(value: Union[None, str, bytes]) -> Optional[bytes]:
+    return value.encode() if isinstance(value, str) else value
+
+
 def job_name(job: Any) -> str:
     """"jobs/{job_id}" for a bare id; a resource name, or a Job message's name, as it is."""
     if isinstance(job, job_pb2.Job):
@@ -263,27 +314,47 @@ class Client:
     target: where the server or its replicas are: "localhost:50051", a comma-separated list of HOST:PORT, or
     "dns:///name:port" (see channel_target); calls go round-robin. timeout: deadline of each call in seconds, retries
     included.
-    max_attempts: attempts per call while the server is UNAVAILABLE (1 = no retry). initial_backoff, max_backoff:
-    the backoff before the second attempt, doubling up to max_backoff; each sleep is a uniformly random fraction of
-    it (full jitter) and never runs past the deadline. channel: an existing grpc.Channel to use instead of opening
-    one (the client does not close it). channel_options: gRPC channel arguments (they override the service config).
+    max_attempts: attempts per call while the server answers UNAVAILABLE or CANCELLED (1 = no retry).
+    initial_backoff, max_backoff: the backoff before the second attempt, doubling up to max_backoff; each sleep is a
+    uniformly random fraction of it (full jitter) and never runs past the deadline. channel: an existing grpc.Channel
+    to use instead of opening one (the client does not close it). channel_options: gRPC channel arguments (they
+    override the service config).
+    token: a bearer token (a line of the server's --auth_token_file), sent as "authorization: Bearer <token>" with
+    every call, also on a given channel. tls: speak TLS, verifying the server with tls_ca (PEM, str or bytes; None:
+    the system's roots); tls_cert and tls_key (PEM) present a client certificate, for a server with --tls_client_ca.
+    Giving any tls_* turns TLS on. As the C++ client's ClientOptions (bearer_token, use_tls, tls_*_pem).
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, timeout: float = 10.0, max_attempts: int = 5, *,
                  initial_backoff: float = 0.1, max_backoff: float = 2.0, channel: Optional[grpc.Channel] = None,
-                 channel_options: Sequence[tuple[str, Any]] = ()):
+                 channel_options: Sequence[tuple[str, Any]] = (), token: Optional[str] = None, tls: bool = False,
+                 tls_ca: Union[None, str, bytes] = None, tls_cert: Union[None, str, bytes] = None,
+                 tls_key: Union[None, str, bytes] = None):
         if timeout <= 0:
             raise ValueError(f"timeout: must be > 0, got {timeout}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts: must be >= 1, got {max_attempts}")
         if initial_backoff < 0 or max_backoff < 0:
             raise ValueError("initial_backoff and max_backoff must be >= 0")
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key: give both (the client certificate and its key) or neither")
+        use_tls = bool(tls) or any(pem is not None for pem in (tls_ca, tls_cert, tls_key))
+        if channel is not None and use_tls:
+            raise ValueError("tls: a given channel has its own credentials")
+        if token is not None:
+            token = token.strip()
+            if not token or any(c.isspace() for c in token):
+                raise ValueError("token: must be one non-empty word (a token of the server's --auth_token_file)")
+        # Per call, not as call credentials: gRPC sends those on TLS channels only, and loopback servers may be
+        # plaintext with tokens on.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.target = target
         self.timeout = float(timeout)
         self.max_attempts = int(max_attempts)
         self.initial_backoff = float(initial_backoff)
         self.max_backoff = float(max_backoff)
         self._owns_channel = channel is None
+        self._closed = False  # set by close(): a CANCELLED call is then ours, not the server's, and is not retried
         if channel is None:
             resolved = channel_target(target)
             options: list[tuple[str, Any]] = [
@@ -291,7 +362,12 @@ class Client:
                 ("grpc.enable_retries", 1)]
             if resolved != target.strip() and not target.strip().startswith("ipv"):
                 options.append(("grpc.default_authority", target.split(",")[0].strip()))
-            channel = grpc.insecure_channel(resolved, options=options + list(channel_options))
+            if use_tls:
+                credentials = grpc.ssl_channel_credentials(root_certificates=_pem(tls_ca), private_key=_pem(tls_key),
+                                                           certificate_chain=_pem(tls_cert))
+                channel = grpc.secure_channel(resolved, credentials, options=options + list(channel_options))
+            else:
+                channel = grpc.insecure_channel(resolved, options=options + list(channel_options))
         self._channel = channel
         self._stub = scheduler_service_pb2_grpc.SchedulerServiceStub(self._channel)
         self._random = random.Random()
@@ -300,7 +376,8 @@ class Client:
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Closes the channel (if the client opened it). Calls in flight are cancelled."""
+        """Closes the channel (if the client opened it). Calls in flight end with CANCELLED, not retried."""
+        self._closed = True
         if self._owns_channel:
             self._channel.close()
 
@@ -320,16 +397,19 @@ class Client:
             return backoff * self._random.random()
 
     def _call(self, method: str, request: Message, timeout: Optional[float] = None,
-              invoke: Optional[Callable[[float], Any]] = None) -> Any:
-        """Calls `method` with retries within `timeout` (default self.timeout); invoke(remaining seconds) makes one
-        attempt (default: the unary call)."""
+              invoke: Optional[Callable[[float], Any]] = None,
+              cancelled_by_caller: Optional[Callable[[], bool]] = None) -> Any:
+        """Calls `method` with retries on RETRIED_CODES within `timeout` (default self.timeout); invoke(remaining
+        seconds) makes one attempt (default: the unary call). A CANCELLED is not retried after close(), nor when
+        cancelled_by_caller() says the caller cancelled the call itself (JobWatch.cancel)."""
         rpc = getattr(self._stub, method)
         if invoke is None:
             def invoke(remaining: float) -> Any:
-                return rpc(request, timeout=remaining)
+                return rpc(request, timeout=remaining, metadata=self._metadata)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         backoff = self.initial_backoff
         attempt = 0
+        error: Optional[HpschedError] = None
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
@@ -338,9 +418,17 @@ class Client:
                                    method, attempt - 1 or 1)
             try:
                 return invoke(remaining)
+            except ValueError:
+                # grpc: "Cannot invoke RPC on closed channel!": closed (by a caller owning the channel) while the
+                # previous attempt ended; that attempt's error is the answer.
+                if error is not None:
+                    raise error from None
+                raise
             except grpc.RpcError as e:
                 error = HpschedError.from_rpc_error(e, method, attempt)
-                if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= self.max_attempts:
+                ours = error.code == grpc.StatusCode.CANCELLED and (
+                    self._closed or (cancelled_by_caller is not None and cancelled_by_caller()))
+                if error.code not in RETRIED_CODES or ours or attempt >= self.max_attempts:
                     raise error from None
                 sleep = min(self._jitter(backoff), deadline - time.monotonic())
                 if sleep <= 0:
@@ -370,11 +458,15 @@ class Client:
         """The job named `job` ("jobs/{id}" or a bare id)."""
         return self._call("GetJob", scheduler_service_pb2.GetJobRequest(name=job_name(job)))
 
-    def list_jobs(self, page_size: int = 0) -> Iterator[job_pb2.Job]:
-        """Every job in order of their ids, fetched page by page (page_size 0 = the server's default, 100)."""
+    def list_jobs(self, page_size: int = 0, filter: str = "") -> Iterator[job_pb2.Job]:  # noqa: A002 (the field)
+        """Every job (or those `filter` matches) in order of their ids, fetched page by page (page_size 0 = the
+        server's default, 100). filter: ListJobsRequest.filter, e.g. 'labels.team = "vision" AND id:"exp-*"' (label
+        equality, id and id prefix, AND; anything else is INVALID_ARGUMENT naming the position). The jobs carry
+        served_through and watchers (see those functions)."""
         token = ""
         while True:
-            page = self._call("ListJobs", scheduler_service_pb2.ListJobsRequest(page_size=page_size, page_token=token))
+            page = self._call("ListJobs", scheduler_service_pb2.ListJobsRequest(page_size=page_size, page_token=token,
+                                                                               filter=filter))
             yield from page.jobs
             token = page.next_page_token
             if not token:
@@ -386,15 +478,17 @@ class Client:
 
     @staticmethod
     def _values_request(job: str, step: int, count: int, hyperparameters: Union[None, str, Iterable[str]],
-                        pending_policy: Union[None, str, int] = None) -> scheduler_service_pb2.GetValuesRequest:
+                        pending_policy: Union[None, str, int] = None,
+                        peek: bool = False) -> scheduler_service_pb2.GetValuesRequest:
         if isinstance(hyperparameters, str):
             hyperparameters = [hyperparameters]
         return scheduler_service_pb2.GetValuesRequest(job=job_name(job), step=step, count=count,
                                                       hyperparameters=list(hyperparameters or ()),
-                                                      pending_policy=_pending_policy(pending_policy))
+                                                      pending_policy=_pending_policy(pending_policy), peek=bool(peek))
 
     def get_values(self, job: str, step: int, count: int = 1, hyperparameters: Union[None, str, Iterable[str]] = None,
-                   pending_policy: Union[None, str, int] = None, timeout: Optional[float] = None) -> Values:
+                   pending_policy: Union[None, str, int] = None, timeout: Optional[float] = None, *,
+                   peek: bool = False) -> Values:
         """The values of the job's hyperparameters (all, or the named ones) for the steps [step, step + count).
 
         pending_policy, for values that wait for metric reports (reduce_on_plateau): "wait" (None, the default:
@@ -402,26 +496,30 @@ class Client:
         "wait_then_provisional" (wait, then answer with provisional values) or "provisional_now" (answer at once);
         or a PendingPolicy value. Values.provisional_from says from which step the values are provisional.
         timeout: this call's deadline in seconds (default: the client's).
+        peek: read without marking the steps served (dashboards, inspection): the same values a trainer would get
+        now, but the read neither raises the job's served_through nor makes a later update_job of these steps need
+        allow_rewrite. The default (False) is a trainer's read, which marks what it was served.
         """
         return Values.from_response(self.get_values_response(job, step, count, hyperparameters, pending_policy,
-                                                             timeout))
+                                                             timeout, peek=peek))
 
     def get_values_response(self, job: str, step: int, count: int = 1,
                             hyperparameters: Union[None, str, Iterable[str]] = None,
-                            pending_policy: Union[None, str, int] = None, timeout: Optional[float] = None
-                            ) -> scheduler_service_pb2.GetValuesResponse:
+                            pending_policy: Union[None, str, int] = None, timeout: Optional[float] = None, *,
+                            peek: bool = False) -> scheduler_service_pb2.GetValuesResponse:
         """Like get_values, but returns the GetValuesResponse message."""
-        return self._call("GetValues", self._values_request(job, step, count, hyperparameters, pending_policy),
+        return self._call("GetValues", self._values_request(job, step, count, hyperparameters, pending_policy, peek),
                           timeout)
 
     def batch_get_values(self, requests: Iterable[Union[tuple, Mapping[str, Any]]]) -> list[Values]:
         """Many get_values in one call, all-or-nothing. Each request is (job, step[, count[, hyperparameters]])
-        or a dict with those keys (and pending_policy)."""
+        or a dict with those keys (and pending_policy, peek)."""
         built = []
         for r in requests:
             args = dict(r) if isinstance(r, Mapping) else dict(zip(("job", "step", "count", "hyperparameters"), r))
             built.append(self._values_request(args["job"], args.get("step", 0), args.get("count", 1),
-                                              args.get("hyperparameters"), args.get("pending_policy")))
+                                              args.get("hyperparameters"), args.get("pending_policy"),
+                                              args.get("peek", False)))
         response = self._call("BatchGetValues", scheduler_service_pb2.BatchGetValuesRequest(requests=built))
         return [Values.from_response(r) for r in response.responses]
 
@@ -479,6 +577,16 @@ class Client:
             request.next_step = next_step
         return self._call("ReportMetrics", request)
 
+    def get_metric_reports(self, job: str, start_step: int = 0, end_step: int = 0, max_reports: int = 0
+                           ) -> MetricReports:
+        """The metric values reported for the job (report_metrics), by metric, in step order: the reports at steps
+        in [start_step, end_step) (end_step 0: no end), at most max_reports per metric (0: the server's 10000; at
+        most 100000; a MetricSeries says truncated when its metric had more). NOT_FOUND for an unknown job,
+        INVALID_ARGUMENT naming the field for a bad range."""
+        request = scheduler_service_pb2.GetMetricReportsRequest(job=job_name(job), start_step=start_step,
+                                                                end_step=end_step, max_reports=max_reports)
+        return MetricReports(self._call("GetMetricReports", request))
+
     def watch_job(self, job: str, timeout: Optional[float] = None) -> JobWatch:
         """The job's changes as they happen: an iterator of JobEvent, first a SNAPSHOT of the job, then UPDATED,
         PLATEAU_REDUCED and finally DELETED, after which it ends.
@@ -493,12 +601,13 @@ class Client:
         def open_stream(watch: JobWatch) -> tuple[Any, Any]:
             def attempt(remaining: float) -> tuple[Any, Any]:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                call = self._stub.WatchJob(request, timeout=left)
+                call = self._stub.WatchJob(request, timeout=left, metadata=self._metadata)
                 watch._register(call)
                 return call, next(call)
 
-            # The retries until the first event are bounded by the client's timeout (and the watch's).
+            # The retries until the first event are bounded by the client's timeout (and the watch's); a CANCELLED
+            # after watch.cancel() is the caller's, not retried.
             budget = self.timeout if deadline is None else min(self.timeout, max(0.0, deadline - time.monotonic()))
-            return self._call("WatchJob", request, budget, attempt)
+            return self._call("WatchJob", request, budget, attempt, lambda: watch.cancelled)
 
         return JobWatch(open_stream)

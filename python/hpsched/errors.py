@@ -9,7 +9,8 @@ __all__ = ["HpschedError"]
 class HpschedError(Exception):
     """A failed call: `code` is the grpc.StatusCode, `message` the server's (or gRPC's) message.
 
-    `method` is the RPC's name and `attempts` how many attempts were made (more than 1 only after UNAVAILABLE).
+    `method` is the RPC's name and `attempts` how many attempts were made (more than 1 only after UNAVAILABLE or a
+    CANCELLED the server ended the call with, the codes the client retries).
     """
 
     def __init__(self, code: grpc.StatusCode, message: str, method: str = "", attempts: int = 1):

@@ -57,7 +57,8 @@ class JobWatch(Iterator[JobEvent]):
     `cancel()` (or `close()`, or leaving a `with` block) ends the stream, from any thread: an iteration blocked in
     another thread then ends quietly (StopIteration). Other failures raise HpschedError: NOT_FOUND for an unknown
     job, DEADLINE_EXCEEDED when the watch's timeout passes, UNAVAILABLE when the server goes away. The stream is
-    opened lazily by the first `next()`, with the Client's retries (UNAVAILABLE) until the first event.
+    opened lazily by the first `next()`, with the Client's retries (UNAVAILABLE, and CANCELLED unless cancel() was
+    called) until the first event.
     """
 
     def __init__(self, open_stream: Callable[["JobWatch"], tuple[Any, Any]]):

@@ -7,20 +7,24 @@ ConfigTest    every YAML file parses; the ports, addresses, data directory and H
               the compose file, prometheus.yml and the Kubernetes manifests agree with each other and with the flags
               and defaults that `hpsched-server --helpfull` prints (nothing is hard-coded here but uid 10001 and the
               image's paths); probes are gRPC probes on the health-only port (or the gRPC port); the health checks
-              use `hpsched health`; the Kubernetes security settings; deploy/README.md's settings table matches the flags; the build context
+              use `hpsched health`; the HTTP port (dashboard, JSON API) is exposed everywhere, published on loopback
+              by compose, on the gRPC address, with TLS as a pair and the Services' appProtocol following it; the
+              Kubernetes security settings; deploy/README.md's settings table matches the flags; the build context
               filter keeps every source file and drops build trees.
 ReplicasConfigTest  deploy/k8s-replicas/ (Deployment of N replicas, the URL from a Secret, headless Service,
               --max_connection_age, the clients' service config equal to the one the clients build, PostgreSQL as a
               StatefulSet) and deploy/docker-compose.replicas.yml (two replicas and PostgreSQL).
 ReplicasRuntimeTest  two servers from the replicas ConfigMap's settings on a throwaway PostgreSQL (run inside
-              tests/lib/pg_cluster.py; skipped without HPSCHED_POSTGRES_URL).
+              tests/lib/pg_cluster.py; skipped without HPSCHED_POSTGRES_URL): their dashboards and JSON API answer with
+              a token, a job made through one is listed by the other's and by a third started later.
 PackagesTest  the Dockerfile's runtime packages are exactly the Debian packages owning the shared libraries `ldd`
               reports for both binaries (`dpkg -S`), plus ca-certificates. Skipped when dpkg is not available.
 RuntimeTest   the binaries laid out as in the image (DIR/usr/local/bin, stripped like the Dockerfile does), started
-              with only HPSCHED_* variables: port file, `hpsched health`, JSON logs, SIGTERM -> exit 0. As root, also
-              in a chroot holding only the files of the Dockerfile's runtime packages, as uid 10001 (ld.so resolves
-              every library, the CLI talks to the server, /metrics answers, a job survives a restart in the data
-              directory). The server's data directory is always inside the test's temporary directory. Loopback
+              with only HPSCHED_* variables: port file, `hpsched health`, GET / and GET /v1/jobs on the HTTP port,
+              JSON logs, SIGTERM -> exit 0; compose's and the k8s ConfigMap's settings serve the dashboard with
+              their tokens (401 without: no HTTP probe). As root, also in a chroot holding only the files of the
+              Dockerfile's runtime packages, as uid 10001 (ld.so resolves every library, the CLI talks to the server,
+              /metrics and the dashboard answer, a job survives a restart in the data directory). The server's data directory is always inside the test's temporary directory. Loopback
               only; every wait is bounded.
 
 Needs /usr/bin/python3 with PyYAML (Debian's python3-yaml).
@@ -39,6 +43,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
@@ -120,9 +125,9 @@ def server_flags():
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
             value = value[1:-1]
         flags[name] = value
-    if "port" not in flags or "metrics_port" not in flags:
+    if "port" not in flags or "metrics_port" not in flags or "http_port" not in flags:
         raise AssertionError(
-            f"cannot read --port and --metrics_port from `{SERVER} --helpfull` (exit {out.returncode}):\n{text[:3000]}")
+            f"cannot read --port, --metrics_port and --http_port from `{SERVER} --helpfull` (exit {out.returncode}):\n{text[:3000]}")
     return flags
 
 
@@ -132,6 +137,11 @@ def default_port():
 
 def default_metrics_port():
     return int(server_flags()["metrics_port"])
+
+
+def default_http_port():
+    """--http_port's default: the dashboard, the JSON API (docs/http.md)."""
+    return int(server_flags()["http_port"])
 
 
 def env_var_flag(var):
@@ -389,6 +399,42 @@ def compose_container_ports(service):
     return ports
 
 
+def compose_host_port(published):
+    """(host ip or "", host port) of a compose short-syntax port: "8080:8080", "127.0.0.1:8080:8080"."""
+    parts = str(published).split("/")[0].split(":")
+    return ("", parts[0]) if len(parts) == 2 else (parts[0], parts[1])
+
+
+def check_http_settings(testcase, env, where):
+    """The HTTP listener's settings in a deploy file's environment `env` (HPSCHED_* -> value, the image's ENV
+    included where it applies): on the default port, listening where the gRPC port does (the files publish it), and
+    TLS given as the pair the gRPC port takes, since the HTTP listener has no TLS or token settings of its own."""
+    flags = server_flags()
+    testcase.assertEqual(int(env.get("HPSCHED_HTTP_PORT", flags["http_port"])), default_http_port(),
+                         f"{where}: HPSCHED_HTTP_PORT")
+    if "HPSCHED_HTTP_ADDRESS" in env:
+        testcase.assertEqual(env["HPSCHED_HTTP_ADDRESS"], env.get("HPSCHED_ADDRESS", flags["address"]),
+                             f"{where}: HPSCHED_HTTP_ADDRESS: where the gRPC port listens (the port is published)")
+    own = sorted(f for f in flags if f.startswith("http_") and re.search(r"tls|token|auth|cert|key", f))
+    testcase.assertEqual(own, [], "the HTTP listener has TLS or token flags of its own: the deploy files must set them")
+    testcase.assertEqual("HPSCHED_TLS_CERT" in env, "HPSCHED_TLS_KEY" in env,
+                         f"{where}: HPSCHED_TLS_CERT and HPSCHED_TLS_KEY together (gRPC and HTTP share them)")
+
+
+def http_app_protocol(env):
+    """The appProtocol of a Service's `http` port: https when the settings turn TLS on (HTTP follows gRPC)."""
+    return "https" if env.get("HPSCHED_TLS_CERT") else "http"
+
+
+def check_http_published_on_loopback(testcase, service, http_port, where):
+    """The HTTP port is published on the host's loopback only: the listener does not bound the number of header
+    lines (docs/http.md, Limits), so it goes further only behind a proxy that does."""
+    published = [p for p in service.get("ports") or [] if compose_container_ports({"ports": [p]}) == [http_port]]
+    testcase.assertEqual(len(published), 1, f"{where}: the HTTP port {http_port} is published once")
+    host_ip, _ = compose_host_port(published[0])
+    testcase.assertEqual(host_ip, "127.0.0.1", f"{where}: {published[0]!r}: publish HTTP on 127.0.0.1 only")
+
+
 def compose_mounts(service):
     """[(source, target)] for short and long volume syntax."""
     mounts = []
@@ -445,6 +491,65 @@ def free_loopback_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_serving(testcase, start, env, log_path, port_file, http_port_file, what):
+    """Starts start(env) with HPSCHED_HTTP_PORT on a free loopback port and waits for the HTTP port file (written
+    after the gRPC one). The port is picked here, so another process may take it first: up to three tries, the next
+    only when the start failed on the HTTP port. env sets HPSCHED_PORT_FILE and HPSCHED_HTTP_PORT_FILE; port_file and
+    http_port_file are where this process sees them. Returns (process, gRPC port, HTTP port)."""
+    proc = None
+    for _ in range(3):
+        for path in (port_file, http_port_file):
+            if os.path.exists(path):
+                os.remove(path)
+        offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        proc = start(dict(env, HPSCHED_HTTP_PORT=str(free_loopback_port())))
+        http_port = wait_for_port_file(proc, http_port_file)
+        if http_port is not None:
+            port = wait_for_port_file(proc, port_file)
+            testcase.assertIsNotNone(port, f"{what}: no gRPC port file")
+            return proc, port, http_port
+        stop(proc)  # never two servers on one data directory
+        if "HTTP" not in read_since(log_path, offset):
+            break
+    testcase.fail(f"{what}: no HTTP port file within {START_WAIT:.0f}s (exit {proc.poll()}):\n{read(log_path)}")
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+
+
+def http_get(port, path, token=None):
+    """(status, Content-Type, body) of GET http://127.0.0.1:PORT/PATH, with a bearer token when given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with _DIRECT.open(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                          timeout=30) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, e.headers.get("Content-Type", ""), e.read().decode(errors="replace")
+
+
+def check_dashboard(testcase, port, token=None, jobs=None):
+    """The dashboard (GET /) and the JSON API (GET /v1/jobs) answer on HTTP port `port`; /v1/jobs lists exactly the
+    job ids `jobs` (when given). With `token`, both also answer 401 without it (so no probe can use them)."""
+    status, content_type, body = http_get(port, "/", token)
+    testcase.assertEqual(status, 200, f"GET / on the HTTP port: {body[:500]}")
+    testcase.assertTrue(content_type.startswith("text/html"), f"GET /: Content-Type {content_type}")
+    testcase.assertIn("<title>hpsched</title>", body, "GET / is the dashboard's page")
+    status, content_type, body = http_get(port, "/v1/jobs", token)
+    testcase.assertEqual(status, 200, f"GET /v1/jobs: {body[:500]}")
+    testcase.assertTrue(content_type.startswith("application/json"), f"GET /v1/jobs: Content-Type {content_type}")
+    listed = json.loads(body)
+    testcase.assertEqual(listed["nextPageToken"], "")
+    if jobs is not None:
+        testcase.assertEqual(sorted(j["name"] for j in listed["jobs"]), sorted(f"jobs/{j}" for j in jobs))
+    if token:
+        for path in ("/", "/v1/jobs"):
+            status, _, body = http_get(port, path)
+            testcase.assertEqual(status, 401, f"GET {path} without a token: {body[:500]}")
+            testcase.assertEqual(json.loads(body)["code"], 16, f"GET {path} without a token: UNAUTHENTICATED")
 
 
 def read(path, limit=4000):
@@ -655,14 +760,15 @@ class ConfigTest(unittest.TestCase):
         df = self.dockerfile
         flags = server_flags()
         exposed = {int(p.split("/")[0]) for args in df.get("EXPOSE", df.last) for p in args.split()}
-        self.assertEqual(exposed, {default_port(), default_metrics_port()},
-                         "EXPOSE = the server's default gRPC and metrics ports")
+        self.assertEqual(exposed, {default_port(), default_metrics_port(), default_http_port()},
+                         "EXPOSE = the server's default gRPC, metrics and HTTP ports")
         env = df.env()
         for var, flag in (("HPSCHED_ADDRESS", "address"), ("HPSCHED_PORT", "port"),
-                          ("HPSCHED_METRICS_PORT", "metrics_port")):
+                          ("HPSCHED_METRICS_PORT", "metrics_port"), ("HPSCHED_HTTP_PORT", "http_port")):
             with self.subTest(variable=var):
                 self.assertIn(var, env, f"ENV {var}")
                 self.assertEqual(env[var], flags[flag], f"ENV {var} = the default of --{flag}")
+        check_http_settings(self, env, "deploy/Dockerfile ENV")
 
     def test_dockerfile_healthcheck(self):
         df = self.dockerfile
@@ -736,10 +842,14 @@ class ConfigTest(unittest.TestCase):
         effective = dict(image_env, **env)
         grpc_port = int(effective.get("HPSCHED_PORT", default_port()))
         metrics_port = int(effective.get("HPSCHED_METRICS_PORT", default_metrics_port()))
+        http_port = int(effective.get("HPSCHED_HTTP_PORT", default_http_port()))
         self.assertEqual(grpc_port, default_port())
         self.assertEqual(metrics_port, default_metrics_port())
-        self.assertEqual(sorted(compose_container_ports(svc)), sorted([grpc_port, metrics_port]),
+        self.assertEqual(http_port, default_http_port())
+        self.assertEqual(sorted(compose_container_ports(svc)), sorted([grpc_port, metrics_port, http_port]),
                          "published container ports")
+        check_http_settings(self, effective, "deploy/docker-compose.yml")
+        check_http_published_on_loopback(self, svc, http_port, "deploy/docker-compose.yml")
 
         if "data_dir" in server_flags():
             self.assertEqual(effective.get("HPSCHED_DATA_DIR", server_flags()["data_dir"]), DATA_DIR,
@@ -851,6 +961,8 @@ class ConfigTest(unittest.TestCase):
         ports = self.container_ports()
         self.assertEqual(int(env.get("HPSCHED_PORT", default_port())), ports.get("grpc"))
         self.assertEqual(int(env.get("HPSCHED_METRICS_PORT", default_metrics_port())), ports.get("metrics"))
+        self.assertEqual(int(env.get("HPSCHED_HTTP_PORT", default_http_port())), ports.get("http"))
+        check_http_settings(self, env, "deploy/k8s/configmap.yaml")
 
     def test_k8s_statefulset(self):
         sts, template = self.pod()
@@ -865,7 +977,7 @@ class ConfigTest(unittest.TestCase):
         # Ports: the server's defaults, and the plaintext health-only port when the ConfigMap turns it on.
         ports = self.container_ports()
         health_port = int(self.configmap_env().get("HPSCHED_HEALTH_PORT", "0"))
-        want = {"grpc": default_port(), "metrics": default_metrics_port()}
+        want = {"grpc": default_port(), "metrics": default_metrics_port(), "http": default_http_port()}
         if health_port:
             want["health"] = health_port
         self.assertEqual(ports, want)
@@ -879,6 +991,8 @@ class ConfigTest(unittest.TestCase):
             with self.subTest(probe=probe):
                 self.assertIn(probe, c)
                 handlers = set(c[probe]) & {"grpc", "httpGet", "tcpSocket", "exec"}
+                # Not httpGet on the HTTP port: with tokens on every path there answers 401 without one
+                # (RuntimeTest.test_settings_serve_the_dashboard shows it), and with TLS it speaks https only.
                 self.assertEqual(handlers, {"grpc"}, f"{probe} is a gRPC probe")
                 self.assertEqual(c[probe]["grpc"]["port"], probed, f"{probe} probes the {probed_name} port (a number)")
         self.assertEqual(c["readinessProbe"]["grpc"].get("service"), GRPC_SERVICE)
@@ -955,7 +1069,8 @@ class ConfigTest(unittest.TestCase):
             for k, v in (svc["spec"].get("selector") or {}).items():
                 self.assertEqual(labels.get(k), v, f"Service {name} selects the pod")
             by_name = {p["name"]: p for p in svc["spec"]["ports"]}
-            for port_name, number in (("grpc", default_port()), ("metrics", default_metrics_port())):
+            for port_name, number in (("grpc", default_port()), ("metrics", default_metrics_port()),
+                                      ("http", default_http_port())):
                 with self.subTest(service=name, port=port_name):
                     self.assertIn(port_name, by_name)
                     p = by_name[port_name]
@@ -963,6 +1078,8 @@ class ConfigTest(unittest.TestCase):
                     target = p.get("targetPort", p["port"])
                     resolved = ports.get(target) if isinstance(target, str) else target
                     self.assertEqual(resolved, ports[port_name], f"targetPort {target!r}")
+            with self.subTest(service=name, port="http", rule="appProtocol follows TLS"):
+                self.assertEqual(by_name["http"].get("appProtocol"), http_app_protocol(self.configmap_env()))
         notes = cluster[0]["metadata"].get("annotations") or {}
         self.assertEqual(notes.get("prometheus.io/scrape"), "true")
         self.assertEqual(notes.get("prometheus.io/port"), str(ports["metrics"]))
@@ -1059,7 +1176,9 @@ class ReplicasConfigTest(unittest.TestCase):
         env = self.server_env()
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         self.assertEqual(ports, {"grpc": int(env["HPSCHED_PORT"]), "metrics": int(env["HPSCHED_METRICS_PORT"]),
-                                 "health": int(env["HPSCHED_HEALTH_PORT"])})
+                                 "health": int(env["HPSCHED_HEALTH_PORT"]), "http": int(env["HPSCHED_HTTP_PORT"])})
+        self.assertEqual(ports["http"], default_http_port())
+        check_http_settings(self, env, "deploy/k8s-replicas/configmap.yaml")
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             with self.subTest(probe=probe):
                 self.assertEqual(set(c[probe]) & {"grpc", "httpGet", "tcpSocket", "exec"}, {"grpc"})
@@ -1093,6 +1212,9 @@ class ReplicasConfigTest(unittest.TestCase):
         by_name = {p["name"]: p for p in svc["spec"]["ports"]}
         self.assertEqual(by_name["grpc"]["port"], default_port())
         self.assertEqual(ports[by_name["grpc"]["targetPort"]], ports["grpc"])
+        self.assertEqual(by_name["http"]["port"], default_http_port())
+        self.assertEqual(ports[by_name["http"]["targetPort"]], ports["http"])
+        self.assertEqual(by_name["http"].get("appProtocol"), http_app_protocol(self.server_env()))
         notes = svc["metadata"].get("annotations") or {}
         self.assertEqual(notes.get("prometheus.io/port"), str(ports["metrics"]))
 
@@ -1163,8 +1285,12 @@ class ReplicasConfigTest(unittest.TestCase):
                 self.assertEqual(os.path.normpath(os.path.join(deploy_path(), svc["build"]["context"])),
                                  os.path.normpath(SOURCE_DIR))
                 self.assertFalse([dst for _, dst in compose_mounts(svc) if dst == DATA_DIR], "no data volume")
-                self.assertEqual(compose_container_ports(svc), [default_port(), default_metrics_port()])
-                published += [str(p).split(":")[0] for p in svc["ports"]]
+                self.assertEqual(compose_container_ports(svc),
+                                 [default_port(), default_metrics_port(), default_http_port()])
+                check_http_settings(self, env, f"deploy/docker-compose.replicas.yml {name}")
+                check_http_published_on_loopback(self, svc, default_http_port(),
+                                                 f"deploy/docker-compose.replicas.yml {name}")
+                published += [compose_host_port(p) for p in svc["ports"]]
                 grace = parse_duration(env.get("HPSCHED_SHUTDOWN_GRACE", server_flags()["shutdown_grace"]))
                 self.assertGreater(parse_duration(svc["stop_grace_period"]), grace)
         self.assertEqual(len(published), len(set(published)), "each replica publishes its own host ports")
@@ -1204,32 +1330,45 @@ class ReplicasRuntimeTest(unittest.TestCase):
         root = tempfile.mkdtemp(prefix="hpsched-deploy-replicas-")
         self.addCleanup(shutil.rmtree, root, True)
         tokens = os.path.join(root, "tokens")
+        reader = "deploy-replicas-reader-token-0123456789"
         with open(tokens, "w") as f:
-            f.write("admin deploy-replicas-admin-token-0123456789\n")
+            f.write(f"admin deploy-replicas-admin-token-0123456789\nreader {reader}\n")
         token_file = os.path.join(root, "token")
         with open(token_file, "w") as f:
             f.write("deploy-replicas-admin-token-0123456789\n")
         ports = []
+        http_ports = []
         procs = []
-        for i in range(2):
-            port_file = os.path.join(root, f"port{i}")
+
+        def start_replica(i):
+            port_file, http_port_file = os.path.join(root, f"port{i}"), os.path.join(root, f"http_port{i}")
             env = dict(base, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=port_file,
-                       HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_HTTP_PORT="0",
-                       HPSCHED_AUTH_TOKEN_FILE=tokens,
+                       HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_HTTP_ADDRESS="127.0.0.1",
+                       HPSCHED_HTTP_PORT_FILE=http_port_file, HPSCHED_AUTH_TOKEN_FILE=tokens,
                        HPSCHED_POSTGRES_URL=url)
             log_path = os.path.join(server_process.log_dir(build_dir()), f"replica{i}.log")
             server_process.keep_log(log_path)
-            log = open(log_path, "ab")
-            self.addCleanup(log.close)
-            proc = subprocess.Popen([SERVER], env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT)
-            self.addCleanup(kill_if_running, proc)
-            port = wait_for_port_file(proc, port_file)
-            self.assertIsNotNone(port, f"replica {i}: no port file (exit {proc.poll()}):\n{read(log_path)}")
+
+            def start(e):
+                log = open(log_path, "ab")
+                self.addCleanup(log.close)
+                proc = subprocess.Popen([SERVER], env=e, cwd=root, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT)
+                self.addCleanup(kill_if_running, proc)
+                return proc
+
+            proc, port, http_port = start_serving(self, start, env, log_path, port_file, http_port_file,
+                                                  f"replica {i}")
             password = url.rsplit("@", 1)[0].rsplit(":", 1)[-1]
             self.assertNotIn(password, read(log_path, 1 << 20), "the log shows the database password")
+            return proc, port, http_port
+
+        for i in range(2):
+            proc, port, http_port = start_replica(i)
             ports.append(port)
+            http_ports.append(http_port)
             procs.append(proc)
+            check_dashboard(self, http_port, token=reader, jobs=[])
 
         def cli(port_list, *args):
             target = ",".join(f"127.0.0.1:{p}" for p in port_list)
@@ -1241,21 +1380,26 @@ class ReplicasRuntimeTest(unittest.TestCase):
         # The other replica loads it from PostgreSQL at start; a replica started now sees it too.
         r = cli(ports, "list")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The other replica's JSON API has it once the change reaches it (LISTEN/NOTIFY, or the catch-up read every
+        # --replica_catchup_interval): a bounded wait, not a speed check.
+        deadline = time.monotonic() + START_WAIT
+        status, body = None, ""
+        while time.monotonic() < deadline:
+            status, _, body = http_get(http_ports[1], "/v1/jobs/deploy-replicas", reader)
+            if status != 404:
+                break
+            time.sleep(0.1)
+        self.assertEqual(status, 200, f"GET /v1/jobs/deploy-replicas on the other replica: {body[:500]}")
+        self.assertEqual(json.loads(body)["name"], "jobs/deploy-replicas")
+        check_dashboard(self, http_ports[1], token=reader, jobs=["deploy-replicas"])
         for i, proc in enumerate(procs):
             with self.subTest(replica=i):
                 self.assertEqual(stop(proc), 0, "SIGTERM: exit 0")
-        third_port_file = os.path.join(root, "port2")
-        env = dict(base, HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0", HPSCHED_PORT_FILE=third_port_file,
-                   HPSCHED_HEALTH_PORT="0", HPSCHED_METRICS_PORT="0", HPSCHED_AUTH_TOKEN_FILE=tokens,
-                   HPSCHED_POSTGRES_URL=url)
-        proc = subprocess.Popen([SERVER], env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.STDOUT)
-        self.addCleanup(kill_if_running, proc)
-        port = wait_for_port_file(proc, third_port_file)
-        self.assertIsNotNone(port)
+        proc, port, http_port = start_replica(2)
         r = cli([port], "get", "deploy-replicas")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("deploy-replicas", r.stdout)
+        check_dashboard(self, http_port, token=reader, jobs=["deploy-replicas"])  # loaded from PostgreSQL at start
         self.assertEqual(stop(proc), 0)
 
 
@@ -1432,14 +1576,20 @@ class RuntimeTest(unittest.TestCase):
                             self.assertNotIn(build_dir, line, f"{name}: {line.strip()}")
 
         port_file = os.path.join(root, "tmp", "port")
-        env = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_PORT_FILE": port_file,
-               "HPSCHED_METRICS_PORT": "0", "HPSCHED_HTTP_PORT": "0", "HPSCHED_LOG_FORMAT": "json"}
+        http_port_file = os.path.join(root, "tmp", "http_port")
+        # The image's ENV, its ports moved to loopback and free ones (HTTP's address follows HPSCHED_ADDRESS).
+        env = dict(Dockerfile(deploy_path("Dockerfile")).env(), HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0",
+                   HPSCHED_PORT_FILE=port_file, HPSCHED_METRICS_PORT="0", HPSCHED_HTTP_PORT_FILE=http_port_file,
+                   HPSCHED_LOG_FORMAT="json")
         if "data_dir" in server_flags():  # the image's data directory, inside DIR (never this host's)
             env["HPSCHED_DATA_DIR"] = root + DATA_DIR
         log_path = self.log_path("runtime_file_set.log")
-        proc = self.start([os.path.join(bin_dir, "hpsched-server")], env, log_path, root + DATA_DIR)
-        port = wait_for_port_file(proc, port_file)
-        self.assertIsNotNone(port, f"no port file within {START_WAIT:.0f}s (exit {proc.poll()}):\n{read(log_path)}")
+        proc, port, http_port = start_serving(
+            self, lambda e: self.start([os.path.join(bin_dir, "hpsched-server")], e, log_path, root + DATA_DIR), env,
+            log_path, port_file, http_port_file, "the image's layout")
+
+        with self.subTest("the dashboard and the JSON API answer on the HTTP port"):
+            check_dashboard(self, http_port, jobs=[])
 
         with self.subTest("hpsched health answers 0 (SERVING)"):
             r = subprocess.run([os.path.join(bin_dir, "hpsched"), "health", f"--target=127.0.0.1:{port}"], env={},
@@ -1459,6 +1609,54 @@ class RuntimeTest(unittest.TestCase):
                     self.assertIsInstance(json.loads(line), dict, line)
                 except ValueError:
                     self.fail(f"not JSON: {line}")
+
+    def test_settings_serve_the_dashboard(self):
+        """The server as compose and deploy/k8s/ configure it (the image's ENV, then the file's settings; addresses
+        moved to loopback, ports to free ones, the data directory and token file to the test's): the dashboard and
+        the JSON API answer on the HTTP port with the gRPC port's tokens, and not without one, which is why no probe
+        is an HTTP probe."""
+        need_yaml(self)
+        problem = env_support_problem()
+        self.assertIsNone(problem, problem)
+        configmap = [d for _, d in k8s_docs() if d.get("kind") == "ConfigMap"]
+        self.assertEqual(len(configmap), 1)
+        sources = {
+            "docker-compose.yml": compose_env(load_yaml(deploy_path("docker-compose.yml"))[0]["services"]["hpsched"]),
+            "k8s/configmap.yaml": dict(configmap[0]["data"]),
+        }
+        reader, admin = "deploy-reader-token-0123456789", "deploy-admin-token-0123456789"
+        for name, settings in sources.items():
+            with self.subTest(settings=name):
+                self.assertTrue(settings.get("HPSCHED_AUTH_TOKEN_FILE"), f"{name}: tokens on")
+                root = self.tmpdir()
+                with open(os.path.join(root, "tokens"), "w") as f:
+                    f.write(f"reader {reader}\nadmin {admin}\n")
+                with open(os.path.join(root, "admin-token"), "w") as f:
+                    f.write(admin + "\n")
+                os.makedirs(os.path.join(root, "data"))
+                env = dict(Dockerfile(deploy_path("Dockerfile")).env(), **settings)
+                for var in ("HPSCHED_ADDRESS", "HPSCHED_METRICS_ADDRESS", "HPSCHED_HEALTH_ADDRESS",
+                            "HPSCHED_HTTP_ADDRESS"):
+                    if var in env:
+                        env[var] = "127.0.0.1"
+                env.update(HPSCHED_PORT="0", HPSCHED_PORT_FILE=os.path.join(root, "port"), HPSCHED_METRICS_PORT="0",
+                           HPSCHED_HEALTH_PORT="0", HPSCHED_HTTP_PORT_FILE=os.path.join(root, "http_port"),
+                           HPSCHED_DATA_DIR=os.path.join(root, "data"),
+                           HPSCHED_AUTH_TOKEN_FILE=os.path.join(root, "tokens"))
+                log_path = self.log_path(f"settings_{name.replace('/', '_')}.log")
+                proc, port, http_port = start_serving(
+                    self, lambda e: self.start([SERVER], e, log_path, root), env, log_path,
+                    os.path.join(root, "port"), os.path.join(root, "http_port"), name)
+                check_dashboard(self, http_port, token=reader, jobs=[])
+                r = subprocess.run([CLI, f"--target=127.0.0.1:{port}", f"--token_file={root}/admin-token", "create",
+                                    "deploy-http", '--schedule={"step": {"step_size": 10, "gamma": 0.5}}', "--base=0.5"], env={},
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                check_dashboard(self, http_port, token=reader, jobs=["deploy-http"])
+                status, _, body = http_get(http_port, "/v1/jobs/deploy-http:values?step=9&count=2", reader)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(json.loads(body)["series"][0]["values"], [0.5, 0.25])
+                self.assertEqual(stop(proc), 0, f"SIGTERM: exit 0\n{read(log_path)}")
 
     def test_image_root(self):
         """A root holding only the files of the Dockerfile's runtime packages and the two binaries, run as uid 10001
@@ -1535,26 +1733,28 @@ class RuntimeTest(unittest.TestCase):
                 self.assertNotIn("not found", r.stdout)
 
         log_path = self.log_path("image_root.log")  # outside the root: the server's user cannot touch it
-        port = proc = None
+        port = proc = http_port = None
         metrics_port = None
         for _ in range(3):  # the metrics port is picked here, so another process may take it first
             metrics_port = free_loopback_port()
-            env = {"HPSCHED_ADDRESS": "127.0.0.1", "HPSCHED_PORT": "0", "HPSCHED_PORT_FILE": "/tmp/port",
-                   "HPSCHED_METRICS_ADDRESS": "127.0.0.1", "HPSCHED_METRICS_PORT": str(metrics_port),
-                   "HPSCHED_HTTP_PORT": "0", "HPSCHED_LOG_FORMAT": "json"}
+            # The image's ENV, moved to loopback and free ports; start_serving picks the HTTP port.
+            env = dict(Dockerfile(deploy_path("Dockerfile")).env(), HPSCHED_ADDRESS="127.0.0.1", HPSCHED_PORT="0",
+                       HPSCHED_PORT_FILE="/tmp/port", HPSCHED_METRICS_ADDRESS="127.0.0.1",
+                       HPSCHED_METRICS_PORT=str(metrics_port), HPSCHED_HTTP_PORT_FILE="/tmp/http_port",
+                       HPSCHED_LOG_FORMAT="json")
             offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
-            proc = self.start(in_root(f"{BIN_DIR}/hpsched-server"), env, log_path, "/")
-            port = wait_for_port_file(proc, os.path.join(root, "tmp", "port"))
-            if port is not None:
+            try:
+                proc, port, http_port = start_serving(
+                    self, lambda e: self.start(in_root(f"{BIN_DIR}/hpsched-server"), e, log_path, "/"), env, log_path,
+                    os.path.join(root, "tmp", "port"), os.path.join(root, "tmp", "http_port"), "in the chroot")
                 break
-            # Stopped before another try, so two servers never run on one data directory (a slow one would write
-            # the port file later, for the next one's test to read); tried again only if this one's own start
-            # failed on the metrics port.
-            stop(proc)
-            if "metrics" not in read_since(log_path, offset):
-                break
-        self.assertIsNotNone(port, f"no port file within {START_WAIT:.0f}s in the chroot (exit {proc.poll()}; "
-                                   f"{copied} package files):\n{read(log_path)}")
+            except AssertionError:
+                # start_serving stopped it, so two servers never run on one data directory; tried again only if
+                # this one's own start failed on the metrics port.
+                if "metrics" not in read_since(log_path, offset):
+                    raise
+        self.assertIsNotNone(port, f"no port file within {START_WAIT:.0f}s in the chroot ({copied} package "
+                                   f"files):\n{read(log_path)}")
 
         with self.subTest("the CLI in the image lists jobs (gRPC round trip)"):
             r = subprocess.run(in_root(f"{BIN_DIR}/hpsched", f"--target=127.0.0.1:{port}", "list"), env={},
@@ -1581,6 +1781,9 @@ class RuntimeTest(unittest.TestCase):
                                    text=True, timeout=30)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+        with self.subTest("the dashboard and the JSON API answer in the image, and list the job"):
+            check_dashboard(self, http_port, jobs=["deploy-check"] if durable else [])
+
         with self.subTest("SIGTERM: exit 0"):
             rc = stop(proc)
             self.assertEqual(rc, 0, f"exit {rc} after SIGTERM:\n{read(log_path)}")
@@ -1589,8 +1792,8 @@ class RuntimeTest(unittest.TestCase):
             with self.subTest(f"the job survives a restart: the store is in {DATA_DIR}, written as uid {UID}"):
                 self.assertTrue(os.listdir(root + DATA_DIR), f"nothing written to {DATA_DIR}")
                 os.remove(os.path.join(root, "tmp", "port"))
-                proc = self.start(in_root(f"{BIN_DIR}/hpsched-server"), dict(env, HPSCHED_METRICS_PORT="0"), log_path,
-                                  "/")
+                proc = self.start(in_root(f"{BIN_DIR}/hpsched-server"),
+                                  dict(env, HPSCHED_METRICS_PORT="0", HPSCHED_HTTP_PORT="0"), log_path, "/")
                 port = wait_for_port_file(proc, os.path.join(root, "tmp", "port"))
                 self.assertIsNotNone(port, f"no port file after the restart:\n{read(log_path)}")
                 r = subprocess.run(in_root(f"{BIN_DIR}/hpsched", f"--target=127.0.0.1:{port}", "get", "deploy-check"),

@@ -1,12 +1,20 @@
 #!/usr/bin/python3
 """hpsched.Client against a real hpsched-server: every method, the error codes, deadlines and retries; the live-jobs
-calls (update_job and its one-liners, report_metrics, watch_job, pending policies) and their retry safety."""
+calls (update_job and its one-liners, report_metrics, watch_job, pending policies) and their retry safety; the API
+the client caught up with (peek, GetMetricReports, served_through and watchers, the ListJobs filter); CANCELLED
+retried like UNAVAILABLE, through a grpcio proxy of the test's own that ends chosen calls to the real server with a
+server-side cancel."""
 from __future__ import annotations
 
+import collections
+import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
+from concurrent import futures
 
 import grpc
 import torch
@@ -643,6 +651,381 @@ class WatchCancelTest(ServerTestCase):
         self.assertEqual(errors, [])
         self.assertGreater(watched[0], 20)  # many streams did end at their deadline
         self.assertEqual(self.client.get_job("churn").name, "jobs/churn")
+
+
+class ApiTest(ServerTestCase):
+    """GetValuesRequest.peek, GetMetricReports, Job.served_through and Job.watchers, ListJobsRequest.filter."""
+
+    def test_peek_reads_without_marking_steps_served(self):
+        self.client.create_job("peek", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        self.assertIsNone(hpsched.served_through(self.client.get_job("peek")))
+        peeked = self.client.get_values("peek", 0, 50, peek=True)
+        self.assertEqual(peeked[("lr", 0)], [steplr(0.1, s) for s in range(50)])
+        batch = self.client.batch_get_values([{"job": "peek", "step": 100, "count": 5, "peek": True}])
+        self.assertEqual(batch[0][("lr", 0)], [steplr(0.1, s) for s in range(100, 105)])
+        self.assertIsNone(hpsched.served_through(self.client.get_job("peek")), "peeks serve nothing")
+        # So an update of the peeked steps needs no allow_rewrite.
+        job = self.client.update_job("peek", scale("lr", 0.5, from_step=20))
+        self.assertEqual(job.version, 2)
+        self.assertIsNone(hpsched.served_through(job))
+        # A trainer's read marks its steps; the same read with peek gives the same values and marks nothing more.
+        read = self.client.get_values("peek", 0, 30)
+        self.assertEqual(self.client.get_values("peek", 0, 30, peek=True), read)
+        self.assertEqual(hpsched.served_through(self.client.get_job("peek")), 29)
+        self.client.get_values_response("peek", 1000, 10, peek=True)
+        self.assertEqual(hpsched.served_through(self.client.get_job("peek")), 29)
+        with self.assertRaises(HpschedError) as e:
+            self.client.update_job("peek", scale("lr", 0.5, from_step=20))
+        self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(e.exception.message, "updates[0].segment.effective_step: 20 would change values already "
+                                              "served (up to step 29); choose a later step, or set allow_rewrite")
+
+    def test_get_metric_reports(self):
+        self.client.create_job("reports", plateau_spec(), metrics={"val_loss": 10, "acc": 10})
+        for step, loss in ((9, 1.0), (19, 0.75), (29, 0.5), (39, 0.625)):
+            self.client.report_metrics("reports", step, {"val_loss": loss})
+        reports = self.client.get_metric_reports("reports")
+        self.assertIsInstance(reports, hpsched.MetricReports)
+        self.assertEqual(reports.job, "jobs/reports")
+        self.assertEqual(list(reports), ["val_loss", "acc"])  # the order of Job.metrics; acc never reported
+        self.assertEqual(reports["val_loss"], hpsched.MetricSeries([9, 19, 29, 39], [1.0, 0.75, 0.5, 0.625], False))
+        self.assertEqual(reports["acc"], hpsched.MetricSeries([], [], False))
+        self.assertEqual(self.client.get_metric_reports("jobs/reports", start_step=10, end_step=39)["val_loss"],
+                         hpsched.MetricSeries([19, 29], [0.75, 0.5], False))
+        first_two = self.client.get_metric_reports("reports", max_reports=2)
+        self.assertEqual(first_two["val_loss"], hpsched.MetricSeries([9, 19], [1.0, 0.75], True))
+        self.assertEqual(first_two.response.metrics[0].truncated, True)
+        rest = self.client.get_metric_reports("reports", start_step=first_two["val_loss"].steps[-1] + 1)
+        self.assertEqual(rest["val_loss"].steps, [29, 39])
+        with self.assertRaises(HpschedError) as e:
+            self.client.get_metric_reports("no-such-job")
+        self.assertEqual((e.exception.code, e.exception.method), (grpc.StatusCode.NOT_FOUND, "GetMetricReports"))
+        with self.assertRaises(HpschedError) as e:
+            self.client.get_metric_reports("reports", start_step=20, end_step=10)
+        self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(e.exception.message, "end_step: must be 0 (no end) or > start_step (20), got 10")
+
+    def test_served_through_and_watchers_where_jobs_are_returned(self):
+        created = self.client.create_job("progress", {"lr": {"base_values": [0.1], "schedule": STEP}},
+                                         labels={"suite": "progress"})
+        self.assertIsNone(hpsched.served_through(created))
+        self.assertEqual(hpsched.watchers(created), 0)
+        self.client.get_values("progress", 0, 8)
+        self.assertEqual(hpsched.served_through(self.client.get_job("progress")), 7)
+        self.assertEqual(hpsched.served_through(self.client.update_job("progress", scale("lr", 2.0, from_step=100))),
+                         7)
+
+        def listed():
+            jobs = list(self.client.list_jobs(filter='labels.suite = "progress"'))
+            self.assertEqual([j.name for j in jobs], ["jobs/progress"])
+            return jobs[0]
+
+        self.assertEqual((hpsched.served_through(listed()), hpsched.watchers(listed())), (7, 0))
+        self.assertFalse(listed().HasField("watchers"), "unset when no stream is open")
+        with self.client.watch_job("progress", timeout=30) as first, self.client.watch_job("progress",
+                                                                                           timeout=30) as second:
+            self.assertEqual((next(first).type, next(second).type), (hpsched.SNAPSHOT, hpsched.SNAPSHOT))
+            self.assertEqual(hpsched.watchers(listed()), 2)  # both streams hold their snapshot: registered
+            self.assertEqual(hpsched.watchers(self.client.get_job("progress")), 0, "ListJobs only")
+
+    def test_list_jobs_filter(self):
+        for job_id, team in (("flt-a1", "vision"), ("flt-a2", "speech"), ("flt-b1", "vision")):
+            self.client.create_job(job_id, {"lr": {"base_values": [0.1], "schedule": STEP}}, labels={"team": team})
+        names = lambda f: [j.name for j in self.client.list_jobs(page_size=1, filter=f)]  # noqa: E731
+        self.assertEqual(names('labels.team = "vision" AND id:"flt-*"'), ["jobs/flt-a1", "jobs/flt-b1"])
+        self.assertEqual(names('id:"flt-a*"'), ["jobs/flt-a1", "jobs/flt-a2"])
+        self.assertEqual(names('id = "flt-b1"'), ["jobs/flt-b1"])
+        with self.assertRaises(HpschedError) as e:
+            names('labels.team = "vision" OR id:"flt-*"')
+        self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(e.exception.message, 'filter: position 24: OR is not supported (supported: labels.KEY = '
+                                              '"VALUE", id = "ID", id:"PREFIX*", joined by AND)')
+
+
+def make_certs(directory: str) -> None:
+    """ca.pem, and server.pem/.key (for 127.0.0.1) and client.pem/.key signed by it, and other-ca.pem (a CA that
+    signed neither), made by openssl."""
+    def run(*args):
+        subprocess.run(args, cwd=directory, check=True, capture_output=True, timeout=60)
+
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hpsched test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=another CA",
+        "-keyout", "other-ca.key", "-out", "other-ca.pem")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=hpsched {name}", "-keyout",
+            f"{name}.key", "-out", f"{name}.csr")
+        with open(os.path.join(directory, f"{name}.ext"), "w") as f:
+            f.write(ext + "\n")
+        run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+
+
+class SecureServerTest(unittest.TestCase):
+    """token and tls_*: a server with bearer tokens, TLS and client certificates (--tls_client_ca), as the C++
+    client's bearer_token and tls_*_pem."""
+
+    READER, ADMIN = "py-reader-token-0123456789abcdef", "py-admin-token-0123456789abcdef"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory(prefix="hpsched-pytest-tls-")
+        cls.addClassCleanup(cls.dir.cleanup)
+        make_certs(cls.dir.name)
+        tokens = os.path.join(cls.dir.name, "tokens")
+        with open(tokens, "w") as f:
+            f.write(f"reader {cls.READER}\nadmin {cls.ADMIN}\n")
+        pem = {}
+        for name in ("ca.pem", "other-ca.pem", "client.pem", "client.key"):
+            with open(os.path.join(cls.dir.name, name), "rb") as f:
+                pem[name] = f.read()
+        cls.pem = pem
+        d = cls.dir.name
+        cls.server = ServerProcess(extra_args=(f"--auth_token_file={tokens}", f"--tls_cert={d}/server.pem",
+                                               f"--tls_key={d}/server.key", f"--tls_client_ca={d}/ca.pem")).start()
+        cls.addClassCleanup(cls.server.stop)
+
+    def client(self, **kwargs) -> Client:
+        kwargs.setdefault("tls_ca", self.pem["ca.pem"].decode())  # str or bytes
+        kwargs.setdefault("tls_cert", self.pem["client.pem"])
+        kwargs.setdefault("tls_key", self.pem["client.key"])
+        client = Client(self.server.target, timeout=30.0, **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+    def test_tokens_and_roles_over_mutual_tls(self):
+        admin = self.client(token=self.ADMIN + "\n")  # as read from a file: the line break is dropped
+        job = admin.create_job("secure", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        self.assertEqual(job.name, "jobs/secure")
+        reader = self.client(token=self.READER)
+        self.assertEqual(reader.get_values("secure", 10, 2)[("lr", 0)], [0.05, 0.05])
+        with reader.watch_job("secure", timeout=30) as watch:  # the stream carries the token too
+            snapshot = next(watch)
+            self.assertEqual((snapshot.type, snapshot.job.name, snapshot.job.etag),
+                             (hpsched.SNAPSHOT, job.name, job.etag))
+        with self.assertRaises(HpschedError) as e:
+            reader.delete_job("secure")
+        self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.PERMISSION_DENIED, 1))
+        with self.assertRaises(HpschedError) as e:
+            self.client().get_job("secure")
+        self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.UNAUTHENTICATED, 1))
+        self.assertNotIn(self.READER, repr(reader))
+
+    def test_without_tls_or_a_client_certificate_nothing_connects(self):
+        for name, kwargs in (("plaintext", {"tls_ca": None, "tls_cert": None, "tls_key": None}),
+                             ("no client certificate", {"tls_cert": None, "tls_key": None}),
+                             ("another CA", {"tls_ca": self.pem["other-ca.pem"]})):
+            with self.subTest(name):
+                with self.assertRaises(HpschedError) as e:
+                    self.client(token=self.READER, max_attempts=1, **kwargs).get_job("secure")
+                self.assertEqual(e.exception.code, grpc.StatusCode.UNAVAILABLE)
+
+    def test_argument_errors(self):
+        with self.assertRaisesRegex(ValueError, "^tls_cert and tls_key: give both"):
+            Client(self.server.target, tls_cert=self.pem["client.pem"])
+        with self.assertRaisesRegex(ValueError, "^token: must be one non-empty word"):
+            Client(self.server.target, token="two words")
+        with self.assertRaisesRegex(ValueError, "^tls: a given channel has its own credentials"):
+            Client(channel=grpc.insecure_channel(self.server.target), tls=True)
+
+
+class CancellingProxy:
+    """A grpcio server run by the test in front of the real hpsched-server, forwarding every SchedulerService call as
+    bytes. It ends chosen calls with a server-side cancel (context.cancel(): RST_STREAM CANCEL, which the client sees
+    as CANCELLED, as when a server stopping past its shutdown grace ends the calls it still has):
+
+      cancel_before: the first call of each of these methods, before forwarding it (nothing applied);
+      cancel_after:  the first call of each of these methods, after the real server answered it (applied, its answer
+                     lost);
+      hold:          every call of these methods, until the client ends it (received[method] is set when one
+                     arrives).
+
+    A real server cannot be made to answer CANCELLED deterministically (a replica stopping past its grace races the
+    calls it ends against their answers), hence this proxy; the values and the effects are the real server's.
+    """
+
+    HOLD_LIMIT = 60.0  # seconds: liveness bound of a held call
+
+    def __init__(self, upstream: str, cancel_before=(), cancel_after=(), hold=()):
+        self.cancel_before, self.cancel_after, self.hold = set(cancel_before), set(cancel_after), set(hold)
+        self.calls: collections.Counter = collections.Counter()
+        self.requests: dict = collections.defaultdict(list)  # method -> [request bytes]
+        self.received: dict = collections.defaultdict(threading.Event)
+        self._lock = threading.Lock()
+        self._upstream = grpc.insecure_channel(upstream)
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self._server.add_generic_rpc_handlers([self._Handler(self)])
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.stop(0)
+        self._upstream.close()
+
+    def __enter__(self) -> "CancellingProxy":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    class _Handler(grpc.GenericRpcHandler):
+        def __init__(self, proxy: "CancellingProxy"):
+            self.proxy = proxy
+
+        def service(self, details):
+            full = details.method
+            name = full.rsplit("/", 1)[-1]
+            if name == "WatchJob":
+                return grpc.unary_stream_rpc_method_handler(
+                    lambda request, context: self.proxy._stream(full, name, request, context))
+            return grpc.unary_unary_rpc_method_handler(
+                lambda request, context: self.proxy._unary(full, name, request, context))
+
+    def _arrive(self, name: str, request: bytes, context) -> int:
+        with self._lock:
+            self.calls[name] += 1
+            self.requests[name].append(request)
+            n = self.calls[name]
+        self.received[name].set()
+        if name in self.hold:
+            ended = threading.Event()
+            context.add_callback(ended.set)
+            ended.wait(self.HOLD_LIMIT)
+        return n
+
+    def _unary(self, full: str, name: str, request: bytes, context):
+        first = self._arrive(name, request, context) == 1
+        if name in self.hold:
+            return b""  # the client has ended the call
+        if first and name in self.cancel_before:
+            context.cancel()
+            return b""
+        try:
+            response = self._upstream.unary_unary(full)(request, timeout=context.time_remaining(),
+                                                        metadata=context.invocation_metadata())
+        except grpc.RpcError as e:
+            context.abort(e.code(), e.details())
+        if first and name in self.cancel_after:
+            context.cancel()
+            return b""
+        return response
+
+    def _stream(self, full: str, name: str, request: bytes, context):
+        first = self._arrive(name, request, context) == 1
+        if name in self.hold:
+            return
+        if first and name in self.cancel_before:
+            context.cancel()
+            return
+        yield from self._upstream.unary_stream(full)(request, timeout=context.time_remaining())
+
+
+class CancelledTest(ServerTestCase):
+    """CANCELLED is retried like UNAVAILABLE, as the C++ client does (client/client.cc): the client never cancels its
+    own calls, so CANCELLED is a server ending one, and every call is safe to repeat. Except the client's own
+    cancellations: close() and JobWatch.cancel() are not retried."""
+
+    def proxy(self, **kwargs) -> CancellingProxy:
+        proxy = CancellingProxy(self.target, **kwargs)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def via(self, proxy: CancellingProxy, **kwargs) -> Client:
+        client = Client(proxy.target, timeout=30.0, initial_backoff=0.01, max_backoff=0.05, **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+    def test_reads_are_retried(self):
+        self.client.create_job("cancel-read", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        proxy = self.proxy(cancel_before={"GetValues", "GetJob", "ListJobs", "Preview", "BatchGetValues",
+                                          "GetMetricReports", "WatchJob"})
+        client = self.via(proxy)
+        self.assertEqual(client.get_values("cancel-read", 5, 20), self.client.get_values("cancel-read", 5, 20))
+        self.assertEqual(client.get_job("cancel-read"), self.client.get_job("cancel-read"))
+        self.assertIn("jobs/cancel-read", [j.name for j in client.list_jobs()])
+        self.assertEqual(client.preview(STEP, [0.1], 0, 12), [[steplr(0.1, s) for s in range(12)]])
+        self.assertEqual(client.batch_get_values([("cancel-read", 0, 3)])[0][("lr", 0)],
+                         [steplr(0.1, s) for s in range(3)])
+        self.assertEqual(list(client.get_metric_reports("cancel-read")), [])
+        with client.watch_job("cancel-read", timeout=30) as watch:  # opening the stream retries too
+            self.assertEqual(next(watch).type, hpsched.SNAPSHOT)
+        for method in ("GetValues", "GetJob", "ListJobs", "Preview", "BatchGetValues", "GetMetricReports",
+                       "WatchJob"):
+            with self.subTest(method=method):
+                self.assertEqual(proxy.calls[method], 2, "the cancelled attempt and its retry")
+
+    def test_mutations_applied_before_the_cancel_apply_once(self):
+        proxy = self.proxy(cancel_after={"CreateJob", "UpdateJob", "ReportMetrics", "DeleteJob"})
+        client = self.via(proxy)
+        job = client.create_job("cancel-write", plateau_spec(), metrics={"val_loss": 10})
+        self.assertEqual((job.name, job.version), ("jobs/cancel-write", 1))
+        self.assertEqual(proxy.calls["CreateJob"], 2)
+        requests = [scheduler_service_pb2.CreateJobRequest.FromString(r) for r in proxy.requests["CreateJob"]]
+        self.assertEqual(requests[0], requests[1], "the retry is the same request, request_id included")
+        self.assertTrue(requests[0].request_id)
+
+        job = client.update_job("cancel-write", scale("lr", 0.5, from_step=500))
+        self.assertEqual(job.version, 2, "applied once: the retry's request_id was recognized")
+        self.assertEqual(self.client.get_job("cancel-write").version, 2)
+
+        response = client.report_metrics("cancel-write", 9, {"val_loss": 1.0})
+        self.assertTrue(response.duplicate, "the retry found the report the cancelled attempt made")
+        self.assertEqual(self.client.get_metric_reports("cancel-write")["val_loss"].steps, [9])
+
+        # DeleteJob has no request_id: its retry finds the job gone (as the C++ client's).
+        with self.assertRaises(HpschedError) as e:
+            client.delete_job("cancel-write")
+        self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.NOT_FOUND, 2))
+        with self.assertRaises(HpschedError) as e:
+            self.client.get_job("cancel-write")
+        self.assertEqual(e.exception.code, grpc.StatusCode.NOT_FOUND)
+        for method in ("CreateJob", "UpdateJob", "ReportMetrics", "DeleteJob"):
+            self.assertEqual(proxy.calls[method], 2, method)
+
+    def test_attempts_are_bounded(self):
+        self.client.create_job("cancel-once", {"lr": {"base_values": [0.1], "schedule": STEP}})
+        proxy = self.proxy(cancel_before={"GetJob"})
+        with self.assertRaises(HpschedError) as e:
+            self.via(proxy, max_attempts=1).get_job("cancel-once")
+        self.assertEqual((e.exception.code, e.exception.attempts), (grpc.StatusCode.CANCELLED, 1))
+        self.assertEqual(proxy.calls["GetJob"], 1)
+
+    def test_close_cancels_calls_in_flight_without_retrying_them(self):
+        proxy = self.proxy(hold={"GetValues"})
+        client = self.via(proxy)
+        result = {}
+
+        def read():
+            try:
+                result["values"] = client.get_values("anything", 0)
+            except HpschedError as e:
+                result["error"] = e
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        self.assertTrue(proxy.received["GetValues"].wait(30), "the call reached the proxy")
+        client.close()
+        reader.join(30)
+        self.assertFalse(reader.is_alive())
+        self.assertEqual((result["error"].code, result["error"].attempts), (grpc.StatusCode.CANCELLED, 1))
+        self.assertEqual(proxy.calls["GetValues"], 1)
+
+    def test_a_cancelled_watch_is_not_reopened(self):
+        proxy = self.proxy(hold={"WatchJob"})
+        watch = self.via(proxy).watch_job("anything", timeout=30)
+        seen = []
+        reader = threading.Thread(target=lambda: seen.extend(watch))
+        reader.start()
+        self.assertTrue(proxy.received["WatchJob"].wait(30), "the stream reached the proxy")
+        watch.cancel()
+        reader.join(30)
+        self.assertFalse(reader.is_alive())
+        self.assertEqual(seen, [])  # ended quietly
+        self.assertEqual(proxy.calls["WatchJob"], 1)
 
 
 class ConnectionTest(unittest.TestCase):
