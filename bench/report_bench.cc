@@ -1,13 +1,18 @@
 // Report cost at 10^5 reports: ReportMetrics latency on one reduce_on_plateau job (a report every
 // step) through the real server over loopback gRPC, near the 100th, 1,000th, 10,000th and
-// 100,000th report, with the memory store and with SQLite (default --sync full); then the restart
-// time of the SQLite server holding that job, and that it serves the same values after it.
+// 100,000th report, with the memory store, SQLite (default --sync full) and, with
+// --stores=...,postgres, PostgreSQL (a replica of one, --store=postgres); then, for each durable
+// store, the restart time of the server holding that job, and that it serves the same values after.
 //
 // Usage (from the repo root): build/bench/report_bench [--server=build/server/hpsched-server]
-//                             [--reports=100000] [--quick]
-// Prints one Markdown section. Target: the median near the 100,000th report within 2x of the
-// median near the 100th. Budget: about 2.5 min on 2 loaded cores for the full run (SQLite's fsync
-// per report, with --sync full, takes most of it); --quick (2,000 reports) takes a few seconds.
+//     [--reports=100000] [--stores=memory,sqlite] [--postgres_url=URL] [--quick]
+// PostgreSQL needs a throwaway database: run it under `tests/lib/pg_cluster.py run --`, which sets
+// HPSCHED_POSTGRES_URL (the URL, which holds a password, is never printed).
+// Prints one Markdown section. Target: the median near the last report within 2x of the median
+// near the 100th. Budget: about 2.5 min on 2 loaded cores for memory and SQLite at 10^5 (SQLite's
+// fsync per report, with --sync full, takes most of it); PostgreSQL commits each report too (about
+// 4-5 ms on the loaded box), so make bench runs it at 10^4 (about 1 min); --quick (2,000 reports)
+// takes a few seconds per store.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -38,6 +43,11 @@ struct Args {
   std::string server = "build/server/hpsched-server";
   int64_t reports = 100'000;
   bool quick = false;
+  // Which stores to run, in order: memory, sqlite, postgres.
+  std::vector<std::string> stores = {"memory", "sqlite"};
+  // For --store=postgres: a throwaway database (tests/lib/pg_cluster.py run sets
+  // HPSCHED_POSTGRES_URL).
+  std::string postgres_url;
 };
 
 // A running hpsched-server.
@@ -55,6 +65,10 @@ Server Start(const Args& args, const std::filesystem::path& dir, const std::stri
       args.server,        "--address=127.0.0.1", "--port=0",        "--port_file=" + port_file,
       "--metrics_port=0", "--log_level=warn",    "--store=" + store};
   if (store == "sqlite") argv.push_back("--data_dir=" + (dir / "data").string());
+  if (store == "postgres") {
+    argv.push_back("--postgres_url=" + args.postgres_url);
+    argv.push_back("--replica_id=report-bench");
+  }
   std::vector<char*> raw;
   for (std::string& a : argv) raw.push_back(a.data());
   raw.push_back(nullptr);
@@ -203,14 +217,48 @@ int main(int argc, char** argv) {
       args.server = a.substr(9);
     } else if (a.rfind("--reports=", 0) == 0) {
       args.reports = std::stoll(a.substr(10));
+    } else if (a.rfind("--stores=", 0) == 0) {
+      args.stores.clear();
+      for (size_t at = 9; at <= a.size();) {
+        const size_t comma = std::min(a.find(',', at), a.size());
+        args.stores.push_back(a.substr(at, comma - at));
+        at = comma + 1;
+      }
+    } else if (a.rfind("--postgres_url=", 0) == 0) {
+      args.postgres_url = a.substr(15);
     } else {
-      std::fprintf(stderr, "usage: %s [--server=PATH] [--reports=N] [--quick]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--server=PATH] [--reports=N] [--stores=memory,sqlite,postgres] "
+                   "[--postgres_url=URL] [--quick]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  // --quick after --reports (run_bench.py appends it) keeps the smoke run small for every store.
+  if (args.quick) args.reports = std::min<int64_t>(args.reports, 2'000);
+  if (args.postgres_url.empty()) {
+    if (const char* url = std::getenv("HPSCHED_POSTGRES_URL")) args.postgres_url = url;
+  }
+  for (const std::string& store : args.stores) {
+    if (store != "memory" && store != "sqlite" && store != "postgres") {
+      std::fprintf(stderr, "--stores: each must be memory, sqlite or postgres, got \"%s\"\n",
+                   store.c_str());
+      return 2;
+    }
+    if (store == "postgres" && args.postgres_url.empty()) {
+      std::fprintf(stderr,
+                   "--stores=postgres needs --postgres_url or HPSCHED_POSTGRES_URL (run it under "
+                   "tests/lib/pg_cluster.py run --)\n");
       return 2;
     }
   }
   if (args.reports < 200) args.reports = 200;
   std::string command = "build/bench/report_bench";
-  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    // The URL holds the database's password: never printed.
+    command += a.rfind("--postgres_url=", 0) == 0 ? " --postgres_url=..." : " " + a;
+  }
 
   // Windows of 100 reports around each mark (the last ends at the last report).
   std::vector<int64_t> marks;
@@ -233,11 +281,15 @@ int main(int argc, char** argv) {
     int64_t reductions = 0;
   };
   std::vector<Summary> summaries;
-  double restart_seconds = 0;
-  bool same_values = false;
+  struct Restart {
+    std::string store;
+    double seconds = 0;
+    bool same_values = false;
+  };
+  std::vector<Restart> restarts;
   const std::filesystem::path root =
       std::filesystem::temp_directory_path() / ("hpsched-report-bench-" + std::to_string(getpid()));
-  for (const std::string store : {"memory", "sqlite"}) {
+  for (const std::string& store : args.stores) {
     const std::filesystem::path dir = root / store;
     std::filesystem::create_directories(dir);
     Server server = Start(args, dir, store);
@@ -258,14 +310,13 @@ int main(int argc, char** argv) {
     summary.seconds = run.seconds;
     summary.reductions = run.reductions;
     summaries.push_back(summary);
-    if (store == "sqlite") {
+    if (store != "memory") {
       const std::vector<double> before = Values(*stub, args.reports + 10);
       stub.reset();
       Stop(server);
       server = Start(args, dir, store);
-      restart_seconds = server.start_seconds;
       stub = Connect(server.port);
-      same_values = Values(*stub, args.reports + 10) == before;
+      restarts.push_back({store, server.start_seconds, Values(*stub, args.reports + 10) == before});
     }
     stub.reset();
     Stop(server);
@@ -284,11 +335,16 @@ int main(int argc, char** argv) {
                 static_cast<double>(args.reports) / s.seconds, static_cast<long long>(s.reductions),
                 ratio);
   }
-  std::printf(
-      "\nRestart of the SQLite server holding the job (%lld reports): %.3f s from exec to serving; "
-      "values of steps 0..%lld after it %s those before.\n\n",
-      static_cast<long long>(args.reports), restart_seconds,
-      static_cast<long long>(args.reports + 9), same_values ? "equal" : "DIFFER FROM");
+  std::printf("\n");
+  bool same_values = true;
+  for (const Restart& r : restarts) {
+    same_values = same_values && r.same_values;
+    std::printf(
+        "Restart of the %s server holding the job (%lld reports): %.3f s from exec to serving; "
+        "values of steps 0..%lld after it %s those before.\n\n",
+        r.store.c_str(), static_cast<long long>(args.reports), r.seconds,
+        static_cast<long long>(args.reports + 9), r.same_values ? "equal" : "DIFFER FROM");
+  }
   std::printf("Target: p50 near the %lldth report within 2x of p50 near the 100th: %s.\n",
               static_cast<long long>(args.reports), met ? "met" : "missed");
   return same_values ? 0 : 1;

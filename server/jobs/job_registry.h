@@ -237,9 +237,16 @@ class JobRegistry {
   static absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileAccepted(
       const core::JobRecord& record);
   // The job as the database holds it, as a Job: `held` itself when it is that revision, else
-  // compiled, with `held`'s served marks (null `held`: none).
+  // compiled (on from `held`'s plan when only reports were added: ExtendedPlan), with `held`'s
+  // served marks (null `held`: none).
   absl::StatusOr<std::shared_ptr<const Job>> FromShared(
       const store::SharedJob& shared, const std::shared_ptr<const Job>& held) const;
+  // The plan of `record` compiled on from `held`'s, as a local report's is (its tracks extended by
+  // the reports added since: O(1) amortized per report, not a replay of the job's history), when
+  // `record` differs from `held`'s record only by reports added after its own (same version,
+  // every history continuing held's); null otherwise.
+  static std::shared_ptr<const core::JobPlan> ExtendedPlan(const core::JobRecord& record,
+                                                           const Job& held);
   // The shared-mode flush (FlushServedMarks).
   absl::Status FlushShared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mutex_);
   // Publishes `job` in place of `held` (closed by the caller) after a commit or catch-up.

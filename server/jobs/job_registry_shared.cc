@@ -73,7 +73,9 @@ void JobRegistry::UseSharedStore(store::SharedJobStore* shared, absl::Duration f
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::FromShared(
     const store::SharedJob& shared, const std::shared_ptr<const Job>& held) const {
   if (held != nullptr && held->revision == shared.revision) return held;
-  auto plan = CompileAccepted(shared.record);
+  std::shared_ptr<const core::JobPlan> extended;
+  if (held != nullptr) extended = ExtendedPlan(shared.record, *held);
+  auto plan = extended != nullptr ? extended : CompileAccepted(shared.record);
   if (!plan.ok()) {
     return absl::InternalError(absl::StrCat("stored job ", shared.record.job_id,
                                             " does not compile: ", plan.status().message()));
@@ -81,6 +83,30 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::FromShared(
   // A job new to this replica starts from its own reservation (an earlier run's), if any.
   const int64_t served = held != nullptr ? -1 : shared.record.served_through;
   return std::make_shared<const Job>(shared.record, *std::move(plan), served, shared.revision);
+}
+
+std::shared_ptr<const core::JobPlan> JobRegistry::ExtendedPlan(const core::JobRecord& record,
+                                                               const Job& held) {
+  if (record.version != held.record.version || !(record.spec == held.record.spec)) return nullptr;
+  // Every history held is a prefix of the new one (core::MetricHistory::lineage): the shared
+  // store builds the new histories on the ones this replica holds.
+  for (const auto& [name, had] : held.record.metric_reports) {
+    auto now = record.metric_reports.find(name);
+    if (now == record.metric_reports.end() || now->second.size() < had.size() ||
+        (!had.empty() && now->second.lineage() != had.lineage())) {
+      return nullptr;
+    }
+  }
+  core::MetricLog log = held.plan->metrics();
+  for (const auto& [name, reports] : record.metric_reports) {
+    auto spec = std::find_if(record.spec.metrics.begin(), record.spec.metrics.end(),
+                             [&](const core::MetricSpec& m) { return m.name == name; });
+    if (spec == record.spec.metrics.end()) return nullptr;
+    core::ExtendTrack(*spec, reports, &log[name]);
+  }
+  auto plan = core::JobPlan::Compile(record.spec, "job", &log, core::JobPlan::Budgets::kAccepted,
+                                     held.plan.get());
+  return plan.ok() ? *std::move(plan) : nullptr;
 }
 
 std::shared_ptr<const Job> JobRegistry::Carry(std::shared_ptr<const Job> job, const Job* held) {

@@ -68,6 +68,17 @@ int32_t PgResult::Int32(int row, int column) const {
   return static_cast<int32_t>(be32toh(value));
 }
 
+double PgResult::Double(int row, int column) const {
+  const absl::string_view bytes = Bytes(row, column);
+  if (bytes.size() != 8) return 0;
+  uint64_t bits;
+  std::memcpy(&bits, bytes.data(), 8);
+  bits = be64toh(bits);
+  double value;
+  std::memcpy(&value, &bits, 8);
+  return value;
+}
+
 bool PgResult::Bool(int row, int column) const {
   const absl::string_view bytes = Bytes(row, column);
   return bytes.size() == 1 && bytes[0] != 0;

@@ -32,7 +32,8 @@ struct PgParam {
 };
 
 // The rows of a statement, every column in PostgreSQL's binary format: text and bytea as their
-// bytes, bigint as 8 bytes (Int64), boolean as 1 byte (Bool). Movable, owns the PGresult.
+// bytes, bigint as 8 bytes (Int64), double precision as 8 bytes (Double), boolean as 1 byte (Bool).
+// Movable, owns the PGresult.
 class PgResult {
  public:
   explicit PgResult(pg_result* result);
@@ -47,6 +48,8 @@ class PgResult {
   // A bigint column (0 for NULL). An integer (int4) column reads as Int32.
   int64_t Int64(int row, int column) const;
   int32_t Int32(int row, int column) const;
+  // A double precision (float8) column, bit for bit; 0 for NULL.
+  double Double(int row, int column) const;
   bool Bool(int row, int column) const;
   // Rows changed by an INSERT, UPDATE or DELETE.
   int64_t affected() const;

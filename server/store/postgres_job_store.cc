@@ -11,6 +11,7 @@
 #include "spdlog/spdlog.h"
 #include "store/job_state.pb.h"
 #include "store/postgres_migrations.h"
+#include "store/postgres_reports.h"
 #include "store/stored_job.h"
 
 namespace hpsched::store {
@@ -19,11 +20,12 @@ namespace {
 // The columns every read selects, in the order DecodeRow reads them.
 constexpr absl::string_view kSelect = "SELECT job_id, version, job, served_end FROM jobs";
 
-absl::StatusOr<core::JobRecord> DecodeRow(const PgResult& rows, int row) {
+// The record of a kSelect row without its reports (`stored` is its row message).
+absl::StatusOr<core::JobRecord> DecodeRow(const PgResult& rows, int row, StoredJob& stored) {
   const std::string job_id(rows.Bytes(row, 0));
   const int64_t version = rows.Int64(row, 1);
   const absl::string_view job = rows.Bytes(row, 2);
-  StoredJob stored;
+  stored.Clear();
   if (!stored.ParseFromArray(job.data(), static_cast<int>(job.size())) ||
       stored.job_id() != job_id || stored.version() != version) {
     return absl::DataLossError(absl::StrCat("stored job ", job_id, " does not parse"));
@@ -32,6 +34,9 @@ absl::StatusOr<core::JobRecord> DecodeRow(const PgResult& rows, int row) {
   record.served_through = std::max<int64_t>(record.served_through, rows.Int64(row, 3) - 1);
   return record;
 }
+
+// Job rows a load fetches at a time.
+constexpr int kLoadBatch = 500;
 
 // A PostgreSQL array literal ({"a","b"}) of `items`, each quoted.
 template <typename Range, typename Format>
@@ -196,50 +201,139 @@ absl::Status PostgresJobStore::ClearCleanStop() {
 }
 
 absl::Status PostgresJobStore::Put(const core::JobRecord& record) {
-  const std::string bytes = RecordToStoredJob(record).SerializeAsString();
-  const PgParam params[] = {PgParam::Text(record.job_id), PgParam::Int(record.version),
-                            PgParam::Bytes(bytes), PgParam::Text(record.create_request_id)};
+  // The row without its reports: O(spec), whatever the job's age; the reports not written yet go
+  // to metric_reports (store/postgres_reports.h).
+  StoredJob row = RecordToStoredJob(record, /*with_reports=*/false);
+  const std::string what = absl::StrCat("put ", record.job_id);
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(ClearCleanStop());
-  // One statement in autocommit: committed (WAL flushed) when it returns.
-  return connection_
-      ->Exec(absl::StrCat("put ", record.job_id),
-             "INSERT INTO jobs (job_id, version, job, create_request_id) "
-             "VALUES ($1, $2::bigint, $3, $4) ON CONFLICT (job_id) DO UPDATE SET "
-             "version = EXCLUDED.version, job = EXCLUDED.job, "
-             "create_request_id = EXCLUDED.create_request_id",
-             params)
-      .status();
+  PgConnection& db = *connection_;
+  KnownReports now;
+  RETURN_IF_ERROR(db.Begin(what));
+  absl::Status status = [&]() -> absl::Status {
+    const PgParam id[] = {PgParam::Text(record.job_id)};
+    // The row as the database holds it, locked: its logs say which reports are written.
+    ASSIGN_OR_RETURN(PgResult old,
+                     db.Exec(what, "SELECT job FROM jobs WHERE job_id = $1 FOR UPDATE", id));
+    std::optional<StoredJob> old_row;
+    if (old.rows() == 1) {
+      old_row.emplace();
+      const absl::string_view bytes = old.Bytes(0, 0);
+      if (!old_row->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        // A row that does not parse names no logs: its reports, if any, go.
+        old_row->Clear();
+        RETURN_IF_ERROR(DeleteReports(db, record.job_id));
+      }
+    }
+    ASSIGN_OR_RETURN(now, WriteReports(db, record, old_row ? &*old_row : nullptr,
+                                       known_.Get(record.job_id), &row));
+    const std::string bytes = row.SerializeAsString();
+    const PgParam params[] = {PgParam::Text(record.job_id), PgParam::Int(record.version),
+                              PgParam::Bytes(bytes), PgParam::Text(record.create_request_id)};
+    RETURN_IF_ERROR(db.Exec(what,
+                            "INSERT INTO jobs (job_id, version, job, create_request_id) "
+                            "VALUES ($1, $2::bigint, $3, $4) ON CONFLICT (job_id) DO UPDATE SET "
+                            "version = EXCLUDED.version, job = EXCLUDED.job, "
+                            "create_request_id = EXCLUDED.create_request_id",
+                            params)
+                        .status());
+    // Committed (WAL flushed) when this returns: the row and its new reports together.
+    return db.Commit(what);
+  }();
+  if (!status.ok()) {
+    db.Rollback();
+    return status;
+  }
+  known_.Set(record.job_id, std::move(now));
+  return absl::OkStatus();
 }
 
 absl::Status PostgresJobStore::Delete(absl::string_view job_id) {
   const PgParam params[] = {PgParam::Text(job_id)};
+  const std::string what = absl::StrCat("delete ", job_id);
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(ClearCleanStop());
-  ASSIGN_OR_RETURN(PgResult result,
-                   connection_->Exec(absl::StrCat("delete ", job_id),
-                                     "DELETE FROM jobs WHERE job_id = $1", params));
-  if (result.affected() == 0) {
-    return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  PgConnection& db = *connection_;
+  RETURN_IF_ERROR(db.Begin(what));
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult result, db.Exec(what, "DELETE FROM jobs WHERE job_id = $1", params));
+    if (result.affected() == 0) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+    }
+    RETURN_IF_ERROR(DeleteReports(db, job_id));
+    return db.Commit(what);
+  }();
+  if (!status.ok()) {
+    db.Rollback();
+    return status;
   }
+  known_.Forget(job_id);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<core::JobRecord>> PostgresJobStore::Select(
     absl::string_view what, absl::string_view rest, std::span<const PgParam> params) {
-  ASSIGN_OR_RETURN(PgResult rows, connection_->Exec(what, absl::StrCat(kSelect, rest), params));
-  std::vector<core::JobRecord> records;
-  records.reserve(rows.rows());
-  for (int i = 0; i < rows.rows(); ++i) {
-    ASSIGN_OR_RETURN(core::JobRecord record, DecodeRow(rows, i));
-    records.push_back(std::move(record));
-  }
-  return records;
+  PgConnection& db = *connection_;
+  // The rows and their reports in one snapshot.
+  RETURN_IF_ERROR(db.Begin(what));
+  absl::StatusOr<std::vector<core::JobRecord>> result =
+      [&]() -> absl::StatusOr<std::vector<core::JobRecord>> {
+    RETURN_IF_ERROR(db.Script(what, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+    ASSIGN_OR_RETURN(PgResult rows, db.Exec(what, absl::StrCat(kSelect, rest), params));
+    std::vector<core::JobRecord> records;
+    records.reserve(rows.rows());
+    StoredJob stored;
+    for (int i = 0; i < rows.rows(); ++i) {
+      ASSIGN_OR_RETURN(core::JobRecord record, DecodeRow(rows, i, stored));
+      KnownReports known = known_.Get(record.job_id);
+      RETURN_IF_ERROR(ReadReports(db, stored, &known, &record));
+      known_.Set(record.job_id, std::move(known));
+      records.push_back(std::move(record));
+    }
+    RETURN_IF_ERROR(db.Commit(what));
+    return records;
+  }();
+  if (!result.ok()) db.Rollback();
+  return result;
 }
 
 absl::StatusOr<std::vector<core::JobRecord>> PostgresJobStore::LoadAll() {
+  std::vector<core::JobRecord> records;
+  RETURN_IF_ERROR(LoadEach([&](core::JobRecord record) {
+    records.push_back(std::move(record));
+    return absl::OkStatus();
+  }));
+  return records;
+}
+
+absl::Status PostgresJobStore::LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) {
   absl::MutexLock lock(&mutex_);
-  return Select("load", " ORDER BY job_id", {});
+  PgConnection& db = *connection_;
+  RETURN_IF_ERROR(db.Begin("load"));
+  absl::Status status = [&]() -> absl::Status {
+    // Two cursors in one snapshot, both in order of job_id, read side by side (a merge join):
+    // each job is visited with its reports, and nothing is held for more than a batch of rows.
+    RETURN_IF_ERROR(db.Script("load", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+    RETURN_IF_ERROR(db.Script("load", absl::StrCat("DECLARE hpsched_job_scan NO SCROLL CURSOR FOR ",
+                                                   kSelect, " ORDER BY job_id")));
+    ASSIGN_OR_RETURN(PgReportScan reports, PgReportScan::Open(db));
+    StoredJob stored;
+    while (true) {
+      ASSIGN_OR_RETURN(PgResult rows, db.Exec("load", absl::StrCat("FETCH ", kLoadBatch,
+                                                                   " FROM hpsched_job_scan")));
+      for (int i = 0; i < rows.rows(); ++i) {
+        ASSIGN_OR_RETURN(core::JobRecord record, DecodeRow(rows, i, stored));
+        KnownReports known;
+        RETURN_IF_ERROR(reports.AddTo(stored, &record, &known));
+        known_.Set(record.job_id, std::move(known));
+        RETURN_IF_ERROR(visit(std::move(record)));
+      }
+      if (rows.rows() < kLoadBatch) break;
+    }
+    return db.Commit("load");
+  }();
+  if (!status.ok()) db.Rollback();
+  return status;
 }
 
 absl::StatusOr<core::JobRecord> PostgresJobStore::Get(absl::string_view job_id) {

@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "store/job_store.h"
 #include "store/postgres_connection.h"
+#include "store/postgres_migrations.h"
+#include "store/postgres_reports.h"
 
 namespace hpsched::store {
 
@@ -38,6 +40,11 @@ struct PostgresOptions {
 //
 // Schema: PgMigrations() applied by Open under an advisory lock (store/postgres_migrations.h).
 //
+// Metric reports (schema 3 on) are rows of metric_reports, not part of the job's row: a Put writes
+// the row (O(spec)) and only the reports the table does not hold yet, so a report costs O(1)
+// whatever the job's age (store/postgres_reports.h). A Put, Delete, Get, List or load is one
+// transaction; a Put locks the job's row (FOR UPDATE), so writers of one job serialize.
+//
 // Served marks and clean stops, with several stores (replicas) on one database: every open store
 // has a row in store_sessions and holds the advisory lock (kSessionLockSpace, its session_id) on
 // its connection. A clean stop (PutServedMarks with clean_stop) deletes its row in the transaction
@@ -49,7 +56,7 @@ struct PostgresOptions {
 class PostgresJobStore final : public JobStore {
  public:
   // The advisory-lock space (first key of pg_advisory_lock(int, int)) of store sessions.
-  static constexpr int kSessionLockSpace = 0x68707331;  // "hps1"
+  static constexpr int kSessionLockSpace = kPgSessionLockSpace;
 
   // Connects, migrates and registers this store's session. InvalidArgument when the URL is empty
   // or does not parse; Unavailable when the database cannot be reached; FailedPrecondition when
@@ -59,8 +66,11 @@ class PostgresJobStore final : public JobStore {
 
   absl::Status Put(const core::JobRecord& record) override;
   absl::Status Delete(absl::string_view job_id) override;
-  // DataLoss naming the job when a row does not parse (LoadAll, Get, List).
+  // DataLoss naming the job when a row does not parse or its reports are not all in
+  // metric_reports (LoadAll, LoadEach, Get, List).
   absl::StatusOr<std::vector<core::JobRecord>> LoadAll() override;
+  // Row by row, the reports merged in by job id (one snapshot, the store's lock held throughout).
+  absl::Status LoadEach(absl::FunctionRef<absl::Status(core::JobRecord)> visit) override;
   absl::StatusOr<core::JobRecord> Get(absl::string_view job_id) override;
   absl::StatusOr<std::vector<core::JobRecord>> List(size_t page_size,
                                                     absl::string_view after) override;
@@ -104,6 +114,9 @@ class PostgresJobStore final : public JobStore {
   std::unique_ptr<PgConnection> connection_ ABSL_GUARDED_BY(mutex_);
   // Set once by Open; read by RegisterSession, which runs with mutex_ held or before publication.
   int session_id_ = 0;
+  // What the database holds of each job's reports, as far as this store wrote or read them: a Put
+  // writes only the reports past these (store/postgres_reports.h).
+  PgKnownReports known_;
   // Set by PutServedMarks(clean_stop) until the next write: the session row is deleted.
   bool clean_stop_written_ ABSL_GUARDED_BY(mutex_) = false;
 };

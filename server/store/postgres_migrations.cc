@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "store/postgres_reports.h"
 
 namespace hpsched::store {
 namespace {
@@ -72,6 +73,23 @@ constexpr PgMigration kMigrations[] = {
         lease_until TIMESTAMPTZ NOT NULL
       );
     )sql"},
+    // Metric reports a row each (store/postgres_reports.h), so that a report writes one row, not
+    // the job's whole history; the rows' reports move here (MoveReportsOutOfRows). Not additive:
+    // a server of schema 2 would read no reports and write them into rows again.
+    {3, "metric reports in a table of their own, a row per report",
+     R"sql(
+      CREATE TABLE metric_reports (
+        job_id TEXT COLLATE "C" NOT NULL,
+        metric TEXT COLLATE "C" NOT NULL,
+        -- The report's place in its metric's log (JobState.report_logs of the job's row).
+        seq BIGINT NOT NULL,
+        step BIGINT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        next_step BIGINT NOT NULL,
+        PRIMARY KEY (job_id, metric, seq)
+      );
+    )sql",
+     /*additive=*/false, &MoveReportsOutOfRows},
 };
 
 }  // namespace
@@ -134,6 +152,7 @@ absl::StatusOr<int> ApplyPgMigrations(PgConnection& connection,
       RETURN_IF_ERROR(connection.Begin("migration"));
       absl::Status step = connection.Script(
           absl::StrCat("migration ", migration.version, " (", migration.name, ")"), migration.sql);
+      if (step.ok() && migration.run != nullptr) step = migration.run(connection);
       if (step.ok()) {
         const PgParam params[] = {PgParam::Int(migration.version), PgParam::Text(migration.name),
                                   PgParam::Text(migration.additive ? "true" : "false")};

@@ -23,6 +23,9 @@ struct PgMigration {
   // a database that has a non-additive migration it does not know; additive ones it ignores, which
   // is what lets replicas be upgraded one by one (see docs/operations.md).
   bool additive = true;
+  // Run after `sql`, in its transaction, for what SQL alone cannot do (rows whose bytes must be
+  // parsed); null for none.
+  absl::Status (*run)(PgConnection& connection) = nullptr;
 };
 
 // Every migration this build knows, in order. Append, never edit or reorder: a database records
@@ -37,6 +40,10 @@ std::span<const PgMigration> PgMigrations();
 absl::StatusOr<int> ApplyPgMigrations(PgConnection& connection,
                                       std::span<const PgMigration> migrations,
                                       absl::Duration lock_timeout);
+
+// The advisory-lock space (first key of pg_advisory_lock(int, int)) of store sessions
+// (PostgresJobStore): a store holds (kPgSessionLockSpace, its session_id) while it is open.
+inline constexpr int kPgSessionLockSpace = 0x68707331;  // "hps1"
 
 // The key of the migration lock (pg_advisory_lock(bigint)); "hpsched" in ASCII.
 inline constexpr int64_t kPgMigrationLock = 0x68707363686564;

@@ -53,9 +53,10 @@ constexpr absl::string_view kSelectJob =
     "FROM jobs j LEFT JOIN replica_heads h ON h.job_id = j.job_id "
     "LEFT JOIN replica_marks m ON m.job_id = j.job_id AND m.replica_id = $1";
 
-absl::StatusOr<SharedJob> DecodeJob(const PgResult& rows, int row) {
+// The job of a kSelectJob row without its reports (`stored` is its row message).
+absl::StatusOr<SharedJob> DecodeJob(const PgResult& rows, int row, StoredJob& stored) {
   const absl::string_view bytes = rows.Bytes(row, 0);
-  StoredJob stored;
+  stored.Clear();
   if (!stored.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::DataLossError("a stored job does not parse");
   }
@@ -65,6 +66,9 @@ absl::StatusOr<SharedJob> DecodeJob(const PgResult& rows, int row) {
   job.record.served_through = rows.Int64(row, 2);
   return job;
 }
+
+// Job rows a load fetches at a time.
+constexpr int kLoadBatch = 500;
 
 }  // namespace
 
@@ -90,14 +94,23 @@ absl::StatusOr<std::unique_ptr<PostgresSharedStore>> PostgresSharedStore::Open(
 }
 
 absl::StatusOr<std::optional<SharedJob>> PostgresSharedStore::Read(PgConnection& db,
-                                                                   absl::string_view job_id) {
+                                                                   absl::string_view job_id,
+                                                                   StoredJob* stored,
+                                                                   KnownReports* known) {
   const PgParam params[] = {PgParam::Text(replica_id_), PgParam::Text(job_id)};
   ASSIGN_OR_RETURN(PgResult rows,
                    db.Exec(absl::StrCat("read ", job_id),
                            absl::StrCat(kSelectJob, " WHERE j.job_id = $2"), params));
-  if (rows.rows() == 0) return std::nullopt;
-  auto job = DecodeJob(rows, 0);
+  if (rows.rows() == 0) {
+    known_.Forget(job_id);
+    return std::nullopt;
+  }
+  auto job = DecodeJob(rows, 0, *stored);
   if (!job.ok()) return absl::DataLossError(absl::StrCat("stored job ", job_id, " does not parse"));
+  // The reports this replica knows are taken as they are; only the rows after them are read.
+  *known = known_.Get(job_id);
+  RETURN_IF_ERROR(ReadReports(db, *stored, known, &job->record));
+  known_.Set(job_id, *known);
   return *std::move(job);
 }
 
@@ -113,12 +126,27 @@ absl::StatusOr<SharedJobStore::Snapshot> PostgresSharedStore::LoadAllShared() {
   // Changes may commit out of the order of their numbers: follow from a little before the newest
   // (the catch-up applies a change it already holds as a no-op).
   snapshot.seq = std::max<int64_t>(0, seq.Int64(0, 0) - 1000);
+  // The job rows and the report rows through two cursors in order of job_id (a merge join): each
+  // job is read with its reports, a batch of rows at a time.
   const PgParam params[] = {PgParam::Text(replica_id_)};
-  ASSIGN_OR_RETURN(PgResult rows,
-                   db.Exec("load", absl::StrCat(kSelectJob, " ORDER BY j.job_id"), params));
-  for (int i = 0; i < rows.rows(); ++i) {
-    ASSIGN_OR_RETURN(SharedJob job, DecodeJob(rows, i));
-    snapshot.jobs.push_back(std::move(job));
+  RETURN_IF_ERROR(db.Exec("load",
+                          absl::StrCat("DECLARE hpsched_shared_scan NO SCROLL CURSOR FOR ",
+                                       kSelectJob, " ORDER BY j.job_id"),
+                          params)
+                      .status());
+  ASSIGN_OR_RETURN(PgReportScan reports, PgReportScan::Open(db));
+  StoredJob stored;
+  while (true) {
+    ASSIGN_OR_RETURN(PgResult rows, db.Exec("load", absl::StrCat("FETCH ", kLoadBatch,
+                                                                 " FROM hpsched_shared_scan")));
+    for (int i = 0; i < rows.rows(); ++i) {
+      ASSIGN_OR_RETURN(SharedJob job, DecodeJob(rows, i, stored));
+      KnownReports known;
+      RETURN_IF_ERROR(reports.AddTo(stored, &job.record, &known));
+      known_.Set(job.record.job_id, std::move(known));
+      snapshot.jobs.push_back(std::move(job));
+    }
+    if (rows.rows() < kLoadBatch) break;
   }
   RETURN_IF_ERROR(tx.Commit("load"));
   return snapshot;
@@ -126,7 +154,16 @@ absl::StatusOr<SharedJobStore::Snapshot> PostgresSharedStore::LoadAllShared() {
 
 absl::StatusOr<std::optional<SharedJob>> PostgresSharedStore::ReadJob(absl::string_view job_id) {
   absl::MutexLock lock(&follow_mutex_);
-  return Read(*follow_, job_id);
+  PgConnection& db = *follow_;
+  // The row and its reports in one snapshot.
+  Transaction tx(db);
+  RETURN_IF_ERROR(tx.Begin("read"));
+  RETURN_IF_ERROR(db.Script("read", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+  StoredJob stored;
+  KnownReports known;
+  ASSIGN_OR_RETURN(std::optional<SharedJob> job, Read(db, job_id, &stored, &known));
+  RETURN_IF_ERROR(tx.Commit("read"));
+  return job;
 }
 
 absl::StatusOr<int64_t> PostgresSharedStore::Mutate(absl::string_view job_id, const Fence* fence,
@@ -188,7 +225,9 @@ absl::StatusOr<int64_t> PostgresSharedStore::Mutate(absl::string_view job_id, co
                              p));
     others.served_through = rows.Int64(0, 0);
   }
-  ASSIGN_OR_RETURN(std::optional<SharedJob> current, Read(db, job_id));
+  StoredJob old_row;
+  KnownReports known;
+  ASSIGN_OR_RETURN(std::optional<SharedJob> current, Read(db, job_id, &old_row, &known));
   ASSIGN_OR_RETURN(MutationDecision decision, decide(current, others));
   if (decision.action == MutationDecision::Action::kNone) return 0;
   ASSIGN_OR_RETURN(
@@ -198,9 +237,15 @@ absl::StatusOr<int64_t> PostgresSharedStore::Mutate(absl::string_view job_id, co
   if (decision.action == MutationDecision::Action::kDelete) {
     RETURN_IF_ERROR(db.Exec(what, "DELETE FROM jobs WHERE job_id = $1", id).status());
     RETURN_IF_ERROR(db.Exec(what, "DELETE FROM replica_marks WHERE job_id = $1", id).status());
+    RETURN_IF_ERROR(DeleteReports(db, job_id));
   } else {
     const core::JobRecord& record = decision.record;
-    const std::string bytes = RecordToStoredJob(record).SerializeAsString();
+    // The row without its reports, and only the reports the database does not hold yet (the
+    // ones `current` was read with, under this lock): one report, one row.
+    StoredJob row = RecordToStoredJob(record, /*with_reports=*/false);
+    ASSIGN_OR_RETURN(
+        known, WriteReports(db, record, current.has_value() ? &old_row : nullptr, known, &row));
+    const std::string bytes = row.SerializeAsString();
     const PgParam put[] = {PgParam::Text(record.job_id), PgParam::Int(record.version),
                            PgParam::Bytes(bytes), PgParam::Text(record.create_request_id)};
     RETURN_IF_ERROR(db.Exec(what,
@@ -226,6 +271,8 @@ absl::StatusOr<int64_t> PostgresSharedStore::Mutate(absl::string_view job_id, co
   RETURN_IF_ERROR(
       db.Exec(what, absl::StrCat("SELECT pg_notify('", kChannelChanges, "', $1)"), n).status());
   RETURN_IF_ERROR(tx.Commit(what));
+  known_.Set(job_id, decision.action == MutationDecision::Action::kDelete ? KnownReports()
+                                                                          : std::move(known));
   return seq;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "store/postgres_connection.h"
+#include "store/postgres_reports.h"
 #include "store/shared_job_store.h"
 
 namespace hpsched::store {
@@ -18,6 +19,11 @@ namespace hpsched::store {
 // others, leases, the change log) and listening (LISTEN hpsched_changes, hpsched_fences). Every
 // write commits with synchronous_commit on (the connection's session setting). Connections lost are
 // connected again by the next call (Unavailable meanwhile).
+//
+// Metric reports are rows of metric_reports (schema 3, store/postgres_reports.h): a mutation writes
+// the job's row and only the reports the database does not hold yet, and a read of a job (a
+// mutation's, a catch-up's) reads only the report rows past those this replica already holds, so
+// a report costs O(1) in the database and on every replica, whatever the job's age.
 class PostgresSharedStore final : public SharedJobStore {
  public:
   // Connects to `url` as replica `replica_id`. The schema must be migrated (PostgresJobStore::Open
@@ -46,10 +52,17 @@ class PostgresSharedStore final : public SharedJobStore {
 
  private:
   PostgresSharedStore() = default;
-  // The job's row, its head revision and this replica's reservation, on `db`.
-  absl::StatusOr<std::optional<SharedJob>> Read(PgConnection& db, absl::string_view job_id);
+  // The job's row, its head revision and this replica's reservation, on `db` (one snapshot, or
+  // under the job's lock), with its reports: those known_ holds and the rows after them. `stored`
+  // becomes the row, `known` what the database holds of the reports.
+  absl::StatusOr<std::optional<SharedJob>> Read(PgConnection& db, absl::string_view job_id,
+                                                StoredJob* stored, KnownReports* known);
 
   std::string replica_id_;
+  // What the database holds of each job's reports, as far as this replica wrote or read them
+  // (store/postgres_reports.h): a report writes one row and a read of a changed job reads only the
+  // report rows after these.
+  PgKnownReports known_;
   absl::Mutex mutate_mutex_;
   std::unique_ptr<PgConnection> mutate_ ABSL_GUARDED_BY(mutate_mutex_);
   absl::Mutex flush_mutex_;

@@ -23,6 +23,7 @@
 #include "spdlog/spdlog.h"
 #include "store/job_state.pb.h"
 #include "store/legacy_row.h"
+#include "store/report_rows.h"
 #include "store/stored_job.h"
 
 namespace hpsched::store {
@@ -566,37 +567,15 @@ absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(ClearCleanStop());
   // The reports to write: those past what the table holds of the same history (see
-  // WrittenReports), or, for a history the store did not write, all of them after its old ones.
-  struct Write {
-    const std::string* metric;
-    const core::MetricHistory* reports;
-    size_t from;
-    bool replace;
-  };
-  std::vector<Write> writes;
-  std::vector<std::string> dropped;
-  std::map<std::string, WrittenReports, std::less<>>* written = nullptr;
+  // store/report_rows.h), or, for a history the store did not write, all of them after its old
+  // ones.
+  const WrittenMetrics* written = nullptr;
   if (auto it = written_.find(record.job_id); it != written_.end()) written = &it->second;
-  for (const auto& [metric, reports] : record.metric_reports) {
-    const WrittenReports* had = nullptr;
-    if (written != nullptr) {
-      if (auto w = written->find(metric); w != written->end()) had = &w->second;
-    }
-    if (had != nullptr && had->lineage == reports.lineage() && had->count <= reports.size()) {
-      if (had->count < reports.size()) writes.push_back({&metric, &reports, had->count, false});
-    } else {
-      writes.push_back({&metric, &reports, 0, true});
-    }
-  }
-  if (written != nullptr) {
-    for (const auto& [metric, w] : *written) {
-      if (!record.metric_reports.contains(metric)) dropped.push_back(metric);
-    }
-  }
+  const ReportWrites plan = PlanReportWrites(record, written);
   // A job the store has neither written nor read since Open may hold rows of a record it replaces
   // (after LoadAll, which reads the whole table, a job without an entry has none).
   const bool unknown = written == nullptr && !table_known_;
-  const bool transaction = !writes.empty() || !dropped.empty() || unknown;
+  const bool transaction = !plan.writes.empty() || !plan.dropped.empty() || unknown;
   if (transaction) RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
   absl::Status status;
   const auto failed = [&](absl::string_view what) {
@@ -611,10 +590,10 @@ absl::Status SqliteJobStore::Put(const core::JobRecord& record) {
                     static_cast<int>(record.create_request_id.size()), SQLITE_TRANSIENT);
   if (sqlite3_step(put_) != SQLITE_DONE) status = failed("put");
   if (status.ok() && unknown) status = DeleteReports(record.job_id, nullptr);
-  for (const std::string& metric : dropped) {
+  for (const std::string& metric : plan.dropped) {
     if (status.ok()) status = DeleteReports(record.job_id, &metric);
   }
-  for (const Write& write : writes) {
+  for (const ReportWrite& write : plan.writes) {
     if (status.ok() && write.replace && !unknown) {
       status = DeleteReports(record.job_id, write.metric);
     }
@@ -667,11 +646,7 @@ void SqliteJobStore::NoteWritten(std::span<const core::JobRecord> records,
       if (auto it = written_.find(record.job_id); it != written_.end()) written_.erase(it);
       continue;
     }
-    std::map<std::string, WrittenReports, std::less<>>& now = written_[record.job_id];
-    now.clear();
-    for (const auto& [metric, reports] : record.metric_reports) {
-      now.emplace(metric, WrittenReports{reports.lineage(), reports.size()});
-    }
+    written_[record.job_id] = WrittenOf(record);
   }
 }
 

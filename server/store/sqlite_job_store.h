@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "store/job_store.h"
+#include "store/report_rows.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -103,13 +104,6 @@ class SqliteJobStore final : public JobStore {
   void NoteWritten(std::span<const core::JobRecord> records, const std::vector<bool>& in_rows)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  // What the metric_reports table holds of one metric of a job: the first `count` reports of the
-  // history with `lineage`.
-  struct WrittenReports {
-    uint64_t lineage = 0;
-    size_t count = 0;
-  };
-
   int lock_fd_ = -1;
   bool opened_after_clean_stop_ = true;
   std::string identity_path_;
@@ -123,8 +117,7 @@ class SqliteJobStore final : public JobStore {
   sqlite3_stmt* delete_reports_ ABSL_GUARDED_BY(mutex_) = nullptr;
   sqlite3_stmt* delete_job_reports_ ABSL_GUARDED_BY(mutex_) = nullptr;
   // Per job with reports the store wrote or read since Open, per metric (see Put).
-  std::map<std::string, std::map<std::string, WrittenReports, std::less<>>, std::less<>> written_
-      ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, WrittenMetrics, std::less<>> written_ ABSL_GUARDED_BY(mutex_);
   // Whether written_ covers every job with rows in metric_reports (after LoadAll).
   bool table_known_ ABSL_GUARDED_BY(mutex_) = false;
   // Set by PutServedMarks(clean_stop) until the next write.

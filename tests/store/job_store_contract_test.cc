@@ -90,12 +90,13 @@ class PostgresStoreFactory {
   void DropTables() {
     auto db = PgConnection::Connect(url_);
     ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)
-                    ->Script("drop",
-                             "DROP TABLE IF EXISTS jobs, meta, store_sessions, "
-                             "schema_migrations, replica_heads, replica_changes, replica_marks, "
-                             "replica_fences, replica_fence_acks, replica_leases CASCADE")
-                    .ok());
+    ASSERT_TRUE(
+        (*db)
+            ->Script("drop",
+                     "DROP TABLE IF EXISTS jobs, meta, store_sessions, "
+                     "schema_migrations, replica_heads, replica_changes, replica_marks, "
+                     "replica_fences, replica_fence_acks, replica_leases, metric_reports CASCADE")
+            .ok());
   }
 
   std::string url_;

@@ -50,14 +50,16 @@ class PostgresJobStoreTest : public ::testing::Test {
     url_ = url;
     cluster_dir_ = dir;
     Sql("DROP TABLE IF EXISTS jobs, meta, store_sessions, schema_migrations, replica_heads, "
-        "replica_changes, replica_marks, replica_fences, replica_fence_acks, replica_leases "
+        "replica_changes, replica_marks, replica_fences, replica_fence_acks, replica_leases, "
+        "metric_reports "
         "CASCADE");
   }
   void TearDown() override {
     if (url_.empty()) return;
     Cluster("start");  // A test that stopped PostgreSQL leaves it running for the next.
     Sql("DROP TABLE IF EXISTS jobs, meta, store_sessions, schema_migrations, replica_heads, "
-        "replica_changes, replica_marks, replica_fences, replica_fence_acks, replica_leases "
+        "replica_changes, replica_marks, replica_fences, replica_fence_acks, replica_leases, "
+        "metric_reports "
         "CASCADE");
   }
 
