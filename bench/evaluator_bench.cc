@@ -16,7 +16,7 @@
 namespace hpsched::core {
 namespace {
 
-using Params = std::map<std::string, ParamValue, std::less<>>;
+using Params = hpsched::core::ScheduleParams;
 
 ScheduleSpec Spec(std::string kind, Params params, std::vector<ScheduleSpec> children = {}) {
   return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};

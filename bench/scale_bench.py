@@ -2,7 +2,7 @@
 """Scale benchmark (issue 11, items 4 and 5): many jobs and many watchers, at the stated sizes.
 
 Usage (from the repository root):
-    /usr/bin/python3 bench/scale_bench.py [BUILD_DIR] [--quick]
+    /usr/bin/python3 bench/scale_bench.py [BUILD_DIR] [--quick] [--only=memory]
 
 Prints one Markdown section. Full mode (the sizes of the issue), about 3 minutes on 2 cores:
   - memory per job: the server's resident memory with 10^6 single-hyperparameter cosine jobs loaded from SQLite,
@@ -14,7 +14,8 @@ Prints one Markdown section. Full mode (the sizes of the issue), about 3 minutes
     the end (linear in the jobs: the same);
   - WatchJob fan-out: 10^4 streams on one job, 20 UpdateJobs (from sending the update to each stream's event,
     and to the last stream's), and 10^4 jobs with one stream each, every job updated twice (64 in flight).
-The stores are filled by bench/scale_fill (through the SQLite store's own Put, not the API: 10^6 CreateJob calls
+`--only=memory` runs the memory and restart parts alone (no listing, no watchers: about a minute), for iterating on
+them. The stores are filled by bench/scale_fill (through the SQLite store's own Put, not the API: 10^6 CreateJob calls
 take minutes); the server then loads them the normal way. `--quick` runs every step at a tiny size (ctest
 bench_smoke_scale): it checks that the programs run, not the numbers.
 """
@@ -65,9 +66,32 @@ def run(cmd):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")], out.stdout
 
 
+def watch(build, tmp, client, size, rows):
+    """WatchJob fan-out: one job with many streams, then many jobs with one stream each."""
+    watch_flags = ["--store=memory", f"--max_watches={2 * size['watchers'] + 100}"]
+    server = ServerProcess(build, tmp, "--log_level=warn", *watch_flags, name="watch", timeout=60)
+    try:
+        (opened, one), _ = run([client, "watch-one", server.address, str(size["watchers"]), str(size["rounds"])])
+        rows.append(f"| WatchJob fan-out, {one['streams']:,} streams on one job ({opened['connections']} "
+                    f"connections), {one['rounds']} UpdateJobs | update -> each stream's event: p50 "
+                    f"{one['every_p50_ms']:.1f} ms, p99 {one['every_p99_ms']:.1f} ms; -> the last stream's: p50 "
+                    f"{one['last_p50_ms']:.1f} ms, p99 {one['last_p99_ms']:.1f} ms | UpdateJob itself: p50 "
+                    f"{one['update_p50_ms']:.2f} ms, p99 {one['update_p99_ms']:.2f} ms | written down (no target) |")
+        (opened, many), _ = run([client, "watch-many", server.address, str(size["watch_jobs"]),
+                                 str(size["watch_rounds"])])
+        rows.append(f"| WatchJob, {many['streams']:,} jobs with one stream each, every job updated "
+                    f"{many['rounds']}x (64 UpdateJobs in flight) | update -> its stream's event: p50 "
+                    f"{many['every_p50_ms']:.1f} ms, p99 {many['every_p99_ms']:.1f} ms | UpdateJob: p50 "
+                    f"{many['update_p50_ms']:.2f} ms, p99 {many['update_p99_ms']:.2f} ms; a round "
+                    f"{many['round_p50_ms'] / 1000:.1f} s | written down (no target) |")
+    finally:
+        server.stop(timeout=60)
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     quick = "--quick" in sys.argv
+    memory_only = "--only=memory" in sys.argv
     build = os.path.abspath(args[0] if args else os.path.join(ROOT, "build"))
     size = QUICK if quick else FULL
     fill = os.path.join(build, "bench", "scale_fill")
@@ -94,7 +118,7 @@ def main():
                             f"{size['jobs']:,} jobs | at most {TARGET_BYTES_PER_JOB:,} bytes |")
                 rows.append(f"| restart to serving, {specs} specs | {elapsed:.2f} s wall, {cpu:.2f} s CPU | "
                             f"{size['jobs']:,} stored jobs (filled in {fill_s:.1f} s) | under {TARGET_RESTART_S:.0f} s |")
-                if specs == "distinct":
+                if specs == "distinct" and not memory_only:
                     (listed,), _ = run([client, "list", server.address, "1000"])
                     ratio = listed["last10_ms_per_page"] / max(listed["first10_ms_per_page"], 1e-9)
                     rows.append(f"| ListJobs, all {listed['jobs']:,} jobs, {listed['pages']:,} pages of 1,000 | "
@@ -106,24 +130,8 @@ def main():
                 server.stop(timeout=120)
             shutil.rmtree(data, ignore_errors=True)
 
-        watch_flags = ["--store=memory", f"--max_watches={2 * size['watchers'] + 100}"]
-        server = ServerProcess(build, tmp, "--log_level=warn", *watch_flags, name="watch", timeout=60)
-        try:
-            (opened, one), _ = run([client, "watch-one", server.address, str(size["watchers"]), str(size["rounds"])])
-            rows.append(f"| WatchJob fan-out, {one['streams']:,} streams on one job ({opened['connections']} "
-                        f"connections), {one['rounds']} UpdateJobs | update -> each stream's event: p50 "
-                        f"{one['every_p50_ms']:.1f} ms, p99 {one['every_p99_ms']:.1f} ms; -> the last stream's: p50 "
-                        f"{one['last_p50_ms']:.1f} ms, p99 {one['last_p99_ms']:.1f} ms | UpdateJob itself: p50 "
-                        f"{one['update_p50_ms']:.2f} ms, p99 {one['update_p99_ms']:.2f} ms | written down (no target) |")
-            (opened, many), _ = run([client, "watch-many", server.address, str(size["watch_jobs"]),
-                                     str(size["watch_rounds"])])
-            rows.append(f"| WatchJob, {many['streams']:,} jobs with one stream each, every job updated "
-                        f"{many['rounds']}x (64 UpdateJobs in flight) | update -> its stream's event: p50 "
-                        f"{many['every_p50_ms']:.1f} ms, p99 {many['every_p99_ms']:.1f} ms | UpdateJob: p50 "
-                        f"{many['update_p50_ms']:.2f} ms, p99 {many['update_p99_ms']:.2f} ms; a round "
-                        f"{many['round_p50_ms'] / 1000:.1f} s | written down (no target) |")
-        finally:
-            server.stop(timeout=60)
+        if not memory_only:
+            watch(build, tmp, client, size, rows)
         distinct, same = results["distinct"], results["same"]
         notes.append(f"Memory per job, judged at most {TARGET_BYTES_PER_JOB:,} bytes: distinct specs "
                      f"{distinct[0]:,.0f} ({distinct[0] / TARGET_BYTES_PER_JOB:.2f}x the target), one spec "
@@ -137,7 +145,7 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    mode = " --quick" if quick else ""
+    mode = (" --quick" if quick else "") + (" --only=memory" if memory_only else "")
     print(f"## Scale: many jobs and many watchers{' (quick smoke run: sizes too small to judge)' if quick else ''}\n")
     print("```sh")
     print(f"/usr/bin/python3 bench/scale_bench.py {os.path.relpath(build, ROOT)}{mode}")

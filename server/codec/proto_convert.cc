@@ -133,7 +133,7 @@ core::ScheduleSpec ScheduleFromProto(const hpsched::v1::Schedule& proto) {
 void ScheduleToProto(const core::ScheduleSpec& spec, hpsched::v1::Schedule* proto) {
   proto->Clear();
   const FieldDescriptor* kind_field =
-      hpsched::v1::Schedule::descriptor()->FindFieldByName(spec.kind);
+      hpsched::v1::Schedule::descriptor()->FindFieldByName(spec.kind.str());
   if (kind_field == nullptr) return;
   Message* kind = proto->GetReflection()->MutableMessage(proto, kind_field);
   const auto* descriptor = kind->GetDescriptor();

@@ -40,7 +40,7 @@ bool IsLabelKey(absl::string_view key) {
   return true;
 }
 
-absl::Status CheckLabels(const std::map<std::string, std::string>& labels, absl::string_view path) {
+absl::Status CheckLabels(const Labels& labels, absl::string_view path) {
   if (labels.size() > kMaxLabels) {
     return Invalid(path,
                    absl::StrCat("must have at most ", kMaxLabels, " labels, got ", labels.size()));
@@ -91,7 +91,9 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
     cost.multiplicative_groups = 0;  // Each multiplicative schedule's own budget, as before.
   }
   auto plan = std::make_shared<JobPlan>();
-  for (const auto& [name, track] : log) plan->pending_steps_.emplace_back(name, track.pending_step);
+  auto reports = std::make_unique<Reports>();
+  for (const auto& [name, track] : log)
+    reports->pending_steps.emplace_back(name, track.pending_step);
   std::set<int64_t> new_reductions;
   std::set<absl::string_view> names;
   for (size_t h = 0; h < spec.hyperparameters.size(); ++h) {
@@ -127,7 +129,7 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
       if (previous != nullptr && index < previous->series_.size() &&
           previous->series_[index].hyperparameter == hp.name &&
           previous->series_[index].group == static_cast<int>(g)) {
-        context.previous_plateaus = &previous->series_[index].plateaus;
+        context.previous_plateaus = &previous->series_[index].plateaus();
       }
       ASSIGN_OR_RETURN(NodePtr node, CompileHistory(hp, context));
       new_reductions.insert(notes.new_reduction_steps.begin(), notes.new_reduction_steps.end());
@@ -141,16 +143,23 @@ absl::StatusOr<std::shared_ptr<const JobPlan>> JobPlan::Compile(const JobSpec& s
           notes.plateaus.end());
       std::vector<ReportDependence> dependences;
       node->AddReportDependences(0, kStepLimit, 0, &dependences);
-      plan->series_.push_back(SeriesPlan{hp.name,
-                                         static_cast<int>(g),
-                                         std::move(node),
-                                         {notes.metrics.begin(), notes.metrics.end()},
-                                         std::move(dependences),
-                                         std::move(notes.plateaus)});
+      std::unique_ptr<const SeriesReports> series_reports;
+      if (!notes.metrics.empty() || !dependences.empty() || !notes.plateaus.empty()) {
+        series_reports = std::make_unique<const SeriesReports>(
+            SeriesReports{{notes.metrics.begin(), notes.metrics.end()},
+                          std::move(dependences),
+                          std::move(notes.plateaus)});
+      }
+      plan->series_.push_back(
+          SeriesPlan{hp.name, static_cast<int>(g), std::move(node), std::move(series_reports)});
     }
   }
-  plan->new_reduction_steps_.assign(new_reductions.begin(), new_reductions.end());
-  plan->metrics_ = std::move(log);
+  reports->new_reduction_steps.assign(new_reductions.begin(), new_reductions.end());
+  reports->metrics = std::move(log);
+  if (!reports->pending_steps.empty() || !reports->new_reduction_steps.empty() ||
+      !reports->metrics.empty()) {
+    plan->reports_ = std::move(reports);
+  }
   return plan;
 }
 
@@ -167,9 +176,19 @@ void AddReductionSteps(const PlateauStates& plateaus, std::set<int64_t>* steps) 
 
 }  // namespace
 
+const std::vector<ReportDependence>& SeriesPlan::dependences() const {
+  static const auto* const kNone = new std::vector<ReportDependence>();
+  return reports != nullptr ? reports->dependences : *kNone;
+}
+
+const PlateauStates& SeriesPlan::plateaus() const {
+  static const auto* const kNone = new PlateauStates();
+  return reports != nullptr ? reports->plateaus : *kNone;
+}
+
 std::vector<int64_t> SeriesPlan::reduction_steps() const {
   std::set<int64_t> all;
-  AddReductionSteps(plateaus, &all);
+  AddReductionSteps(plateaus(), &all);
   std::vector<int64_t> shown;
   for (int64_t step : all) {
     double around[2];
@@ -181,13 +200,13 @@ std::vector<int64_t> SeriesPlan::reduction_steps() const {
 
 std::vector<int64_t> JobPlan::reduction_steps() const {
   std::set<int64_t> all;
-  for (const SeriesPlan& series : series_) AddReductionSteps(series.plateaus, &all);
+  for (const SeriesPlan& series : series_) AddReductionSteps(series.plateaus(), &all);
   return {all.begin(), all.end()};
 }
 
 bool JobPlan::HasReductionAt(int64_t step) const {
   for (const SeriesPlan& series : series_) {
-    for (const auto& [key, state] : series.plateaus) {
+    for (const auto& [key, state] : series.plateaus()) {
       const auto& reductions = state->reductions;
       const int64_t local = step - state->time_offset;
       size_t lo = 0, hi = reductions.size();
@@ -203,6 +222,16 @@ bool JobPlan::HasReductionAt(int64_t step) const {
     }
   }
   return false;
+}
+
+const std::vector<int64_t>& JobPlan::new_reduction_steps() const {
+  static const auto* const kNone = new std::vector<int64_t>();
+  return reports_ != nullptr ? reports_->new_reduction_steps : *kNone;
+}
+
+const MetricLog& JobPlan::metrics() const {
+  static const auto* const kNone = new MetricLog();
+  return reports_ != nullptr ? reports_->metrics : *kNone;
 }
 
 absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string> names,
@@ -240,12 +269,14 @@ absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string>
 int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected, int64_t start,
                                  int64_t end) const {
   int64_t from = kNeverPending;
+  if (reports_ == nullptr) return from;  // No metrics, no provisional values.
+  const auto& pending_steps = reports_->pending_steps;
   for (size_t index : selected) {
-    for (const ReportDependence& dependence : series_[index].dependences) {
+    for (const ReportDependence& dependence : series_[index].dependences()) {
       auto track =
-          std::find_if(pending_steps_.begin(), pending_steps_.end(),
+          std::find_if(pending_steps.begin(), pending_steps.end(),
                        [&](const auto& pending) { return pending.first == dependence.metric; });
-      if (track == pending_steps_.end() || track->second == kNeverPending) continue;
+      if (track == pending_steps.end() || track->second == kNeverPending) continue;
       // Reports up to the pending one have arrived; the value at t is provisional once it depends
       // on a report at or after it: first_report <= s <= min(t - 1, last_report), s >= pending.
       const int64_t missing = std::max(track->second, dependence.first_report);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/metric_reports.h"
@@ -25,18 +26,30 @@ inline constexpr size_t kMaxLabels = 64;
 // Most names one read may list in `hyperparameters` (duplicates included).
 inline constexpr size_t kMaxSelectedNames = 1024;
 
-// The compiled schedule of one hyperparameter for one parameter group.
-struct SeriesPlan {
-  std::string hyperparameter;
-  int group = 0;
-  NodePtr node;
-  // The metrics the series' values depend on (reduce_on_plateau).
+// What a series' values need from metric reports (reduce_on_plateau): held only by the series
+// that have some, so that a series of a closed-form schedule costs no empty vectors (issue 11: 10^6
+// jobs).
+struct SeriesReports {
+  // The metrics the series' values depend on.
   std::vector<std::string> metrics;
   // Which steps depend on which reports (Node::AddReportDependences over every step): a step
   // outside every one of them is final whatever reports are missing.
   std::vector<ReportDependence> dependences;
   // The state of every reduce_on_plateau schedule of the series, by key (see PlateauStates).
   PlateauStates plateaus;
+};
+
+// The compiled schedule of one hyperparameter for one parameter group.
+struct SeriesPlan {
+  std::string hyperparameter;
+  int group = 0;
+  NodePtr node;
+  // Null when the series depends on no report (its SeriesReports would be empty).
+  std::unique_ptr<const SeriesReports> reports;
+
+  // The parts of `reports`, empty when it is null.
+  const std::vector<ReportDependence>& dependences() const;
+  const PlateauStates& plateaus() const;
 
   // The steps at which a reduce_on_plateau schedule lowered the series' value, increasing: its
   // reductions that show (one after its schedule stopped applying, under a later `sequential`
@@ -67,7 +80,7 @@ class JobPlan {
                                                                 Budgets budgets = Budgets::kEnforce,
                                                                 const JobPlan* previous = nullptr);
 
-  const std::vector<SeriesPlan>& series() const { return series_; }
+  std::span<const SeriesPlan> series() const { return {series_.data(), series_.size()}; }
 
   // The first step in [start, end) whose value, in any of the `selected` series, is provisional: it
   // depends on a metric report that has not arrived (see ReportDependence). kNeverPending when
@@ -83,11 +96,11 @@ class JobPlan {
   bool HasReductionAt(int64_t step) const;
   // The reduction steps that reports this compile took produced (reports `previous` had not taken;
   // every report without `previous`), increasing, distinct.
-  const std::vector<int64_t>& new_reduction_steps() const { return new_reduction_steps_; }
+  const std::vector<int64_t>& new_reduction_steps() const;
 
   // The tracks the plan was compiled with, one per declared metric: the start of the next plan's
   // (ExtendTrack), copied in O(1).
-  const MetricLog& metrics() const { return metrics_; }
+  const MetricLog& metrics() const;
 
   // Indices into series() of the named hyperparameters, every group of each, in the order of the
   // job, each once however often it is named; all series when `names` is empty. InvalidArgument
@@ -97,12 +110,19 @@ class JobPlan {
                                              absl::string_view path) const;
 
  private:
-  std::vector<SeriesPlan> series_;
-  // Per metric the job declares (at most kMaxMetrics), the step of its first missing expected
-  // report. A vector, not a map: an empty one costs nothing per job beyond its 24 bytes.
-  std::vector<std::pair<std::string, int64_t>> pending_steps_;
-  std::vector<int64_t> new_reduction_steps_;
-  MetricLog metrics_;
+  // The parts of a plan that only jobs declaring metrics have, allocated only for them.
+  struct Reports {
+    // Per metric the job declares (at most kMaxMetrics), the step of its first missing expected
+    // report.
+    std::vector<std::pair<std::string, int64_t>> pending_steps;
+    std::vector<int64_t> new_reduction_steps;
+    MetricLog metrics;
+  };
+
+  // Most jobs schedule one hyperparameter for one group: its series lives in the plan itself.
+  absl::InlinedVector<SeriesPlan, 1> series_;
+  // Null for a job that declares no metrics (most jobs): 8 bytes, not ~100 of empty containers.
+  std::unique_ptr<const Reports> reports_;
 };
 
 // Checks one hyperparameter's base values: 1 to kMaxGroups finite numbers. InvalidArgument names

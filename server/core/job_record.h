@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "core/flat_map.h"
 #include "core/metric_reports.h"
 #include "core/schedule_spec.h"
 
@@ -28,7 +29,7 @@ struct JobRecord {
   // The request_id of the CreateJob that made the job, for retries; may be empty.
   std::string create_request_id;
   // Every metric report, by metric name (copied in O(1): see MetricHistory).
-  std::map<std::string, MetricHistory, std::less<>> metric_reports;
+  FlatMap<std::string, MetricHistory> metric_reports;
   // The request_ids of the latest UpdateJob calls (at most kMaxRememberedRequests, oldest first),
   // each with the version it made.
   std::vector<std::pair<std::string, int64_t>> update_requests;

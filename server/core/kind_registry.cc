@@ -44,13 +44,13 @@ absl::StatusOr<NodePtr> CompileSchedule(const ScheduleSpec& spec, const CompileC
     return context.cache->Compile(spec, context, kind.compile);
   }
   return absl::InvalidArgumentError(
-      absl::StrCat(context.path, ": unknown kind of schedule \"", spec.kind, "\""));
+      absl::StrCat(context.path, ": unknown kind of schedule \"", spec.kind.view(), "\""));
 }
 
 absl::StatusOr<std::vector<NodePtr>> CompileChildren(const ScheduleSpec& spec,
                                                      const CompileContext& context, double base,
                                                      std::span<const int64_t> starts) {
-  const std::string path = absl::StrCat(context.path, ".", spec.kind, ".schedules");
+  const std::string path = absl::StrCat(context.path, ".", spec.kind.view(), ".schedules");
   if (spec.children.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": must have at least one schedule"));
   }

@@ -13,7 +13,9 @@ void CompileContext::MarkGroupDependent() const {
 }
 
 Params::Params(const ScheduleSpec& spec, const CompileContext& context)
-    : spec_(spec), context_(context), kind_path_(absl::StrCat(context.path, ".", spec.kind)) {}
+    : spec_(spec),
+      context_(context),
+      kind_path_(absl::StrCat(context.path, ".", spec.kind.view())) {}
 
 const ParamValue* Params::Find(absl::string_view name) const {
   auto it = spec_.params.find(name);

@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/flat_map.h"
+#include "core/kind_name.h"
 #include "core/metric_reports.h"
 
 namespace hpsched::core {
@@ -17,12 +19,18 @@ namespace hpsched::core {
 using ParamValue =
     std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>>;
 
+// A schedule's parameters by name, in name order (a FlatMap: a job holds one per schedule).
+using ScheduleParams = FlatMap<std::string, ParamValue>;
+
+// A job's labels, in key order.
+using Labels = FlatMap<std::string, std::string>;
+
 // A schedule: its kind ("step", "cosine_annealing", ...), the parameters that were set (an unset
 // parameter is absent and takes the kind's default), and the child schedules of composite kinds
 // ("sequential", "chained").
 struct ScheduleSpec {
-  std::string kind;
-  std::map<std::string, ParamValue, std::less<>> params;
+  KindName kind;
+  ScheduleParams params;
   std::vector<ScheduleSpec> children;
 
   bool operator==(const ScheduleSpec&) const = default;
@@ -63,7 +71,7 @@ struct HyperparameterSpec {
 // Everything a client specifies about a job.
 struct JobSpec {
   std::vector<HyperparameterSpec> hyperparameters;
-  std::map<std::string, std::string> labels;
+  Labels labels;
   std::vector<MetricSpec> metrics;
 
   bool operator==(const JobSpec&) const = default;

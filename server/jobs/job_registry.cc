@@ -124,17 +124,18 @@ void JobRegistry::Publish(const std::string& job_id, std::shared_ptr<const Job> 
 }
 
 std::shared_ptr<const core::JobPlan> JobRegistry::SharedPlan(const core::JobRecord& record,
-                                                             std::weak_ptr<const Job>** slot) {
-  *slot = nullptr;
+                                                             PlanOffer* offer) {
+  *offer = PlanOffer();
   if (!record.metric_reports.empty()) return nullptr;
-  std::weak_ptr<const Job>& donor =
-      plan_donors_[absl::HashOf(SpecKey{record.spec}) & (kPlanDonors - 1)];
-  *slot = &donor;
-  const std::shared_ptr<const Job> job = donor.lock();
+  const size_t hash = absl::HashOf(SpecKey{record.spec});
+  PlanDonor& donor = plan_donors_[hash & (kPlanDonors - 1)];
+  *offer = PlanOffer{&donor, hash};
+  if (donor.hash != hash) return nullptr;
+  const std::shared_ptr<const Job> job = donor.job.lock();
   if (job == nullptr || !job->record.metric_reports.empty() || job->record.spec != record.spec) {
     return nullptr;
   }
-  *slot = nullptr;  // Its donor stays.
+  *offer = PlanOffer();  // Its donor stays.
   return job->plan;
 }
 
@@ -144,8 +145,8 @@ absl::Status JobRegistry::Load() {
   // Compiles `record` (or gives it the plan of an equal spec) and adds its job to `jobs`.
   auto add = [&](core::JobRecord record, int64_t revision)
                  ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {  // write_mutex_ is held.
-    std::weak_ptr<const Job>* slot;
-    std::shared_ptr<const core::JobPlan> plan = SharedPlan(record, &slot);
+    PlanOffer offer;
+    std::shared_ptr<const core::JobPlan> plan = SharedPlan(record, &offer);
     if (plan == nullptr) {
       auto compiled = CompileRecord(record, "job", core::JobPlan::Budgets::kAccepted);
       if (!compiled.ok()) {
@@ -156,7 +157,7 @@ absl::Status JobRegistry::Load() {
     }
     const int64_t served = record.served_through;
     auto job = std::make_shared<const Job>(std::move(record), std::move(plan), served, revision);
-    OfferPlan(job, slot);
+    OfferPlan(job, offer);
     jobs.insert(jobs.end(), std::move(job));
     return absl::OkStatus();
   };
@@ -214,10 +215,10 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   record.etag = MakeEtag(record);
   RETURN_IF_ERROR(store_->Put(record));
   // Validated and compiled above; an equal spec's plan is the same plan, held once.
-  std::weak_ptr<const Job>* slot;
-  if (auto shared = SharedPlan(record, &slot); shared != nullptr) plan = std::move(shared);
+  PlanOffer offer;
+  if (auto shared = SharedPlan(record, &offer); shared != nullptr) plan = std::move(shared);
   auto job = std::make_shared<const Job>(std::move(record), std::move(plan));
-  OfferPlan(job, slot);
+  OfferPlan(job, offer);
   Publish(std::string(job_id), job);
   spdlog::info("created job jobs/{} ({} hyperparameters, {} series)", std::string(job_id),
                job->record.spec.hyperparameters.size(), job->plan->series().size());

@@ -134,8 +134,7 @@ absl::StatusOr<JobFilter> JobFilter::Parse(absl::string_view text) {
   }
 }
 
-bool JobFilter::Matches(absl::string_view id,
-                        const std::map<std::string, std::string>& labels) const {
+bool JobFilter::Matches(absl::string_view id, const core::Labels& labels) const {
   for (const auto& [key, value] : labels_) {
     auto it = labels.find(key);
     if (it == labels.end() || it->second != value) return false;

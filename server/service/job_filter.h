@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/schedule_spec.h"
 
 namespace hpsched::service {
 
@@ -31,7 +32,7 @@ class JobFilter {
   static absl::StatusOr<JobFilter> Parse(absl::string_view text);
 
   // Whether the job `id` with `labels` matches every term.
-  bool Matches(absl::string_view id, const std::map<std::string, std::string>& labels) const;
+  bool Matches(absl::string_view id, const core::Labels& labels) const;
 
   bool empty() const { return labels_.empty() && ids_.empty(); }
 

@@ -39,7 +39,7 @@ core::ParamValue ParamFromProto(const StoredParam& param) {
 }
 
 void ScheduleToProto(const core::ScheduleSpec& spec, StoredSchedule* out) {
-  out->set_kind(spec.kind);
+  out->set_kind(spec.kind.str());
   for (const auto& [name, value] : spec.params) {
     std::visit(ParamToProto{&(*out->mutable_params())[name]}, value);
   }

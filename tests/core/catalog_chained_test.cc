@@ -59,7 +59,7 @@ TEST(CatalogChainedTest, MatchesTheReferenceLibrariesForEveryLibrary) {
     const ScheduleSpec spec = codec::ScheduleFromProto(c.schedule());
     ASSERT_EQ(spec.kind, "chained");
     ASSERT_EQ(spec.children.size(), 2u);
-    libraries.insert(spec.children[0].kind);
+    libraries.insert(spec.children[0].kind.str());
     const std::vector<double> bases(c.base_values().begin(), c.base_values().end());
     auto nodes = CompileStandalone(spec, bases, "schedule");
     ASSERT_TRUE(nodes.ok()) << nodes.status();

@@ -17,7 +17,7 @@
 namespace hpsched::core {
 namespace {
 
-using Params = std::map<std::string, ParamValue, std::less<>>;
+using Params = hpsched::core::ScheduleParams;
 
 constexpr int64_t kLast = kStepLimit - 1;
 
@@ -427,7 +427,7 @@ TEST(KerasSemanticsTest, RestartsAreAtTheirStep) {
 // ----------------------------------------
 
 std::string Describe(const ScheduleSpec& spec) {
-  std::string out = spec.kind + " {";
+  std::string out = spec.kind.str() + " {";
   for (const auto& [key, value] : spec.params) {
     out += " " + key + "=";
     if (const auto* s = std::get_if<std::string>(&value)) out += *s;

@@ -22,7 +22,7 @@ namespace hpsched::core {
 namespace {
 
 using ::testing::HasSubstr;
-using ParamMap = std::map<std::string, ParamValue, std::less<>>;
+using ParamMap = hpsched::core::ScheduleParams;
 
 constexpr int64_t kLast = kStepLimit - 1;
 

@@ -22,7 +22,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-ScheduleSpec Spec(std::string kind, std::map<std::string, ParamValue, std::less<>> params = {},
+ScheduleSpec Spec(std::string kind, hpsched::core::ScheduleParams params = {},
                   std::vector<ScheduleSpec> children = {}) {
   return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};
 }

@@ -16,7 +16,7 @@ namespace {
 
 using ::testing::ElementsAre;
 
-ScheduleSpec Spec(std::string kind, std::map<std::string, ParamValue, std::less<>> params = {},
+ScheduleSpec Spec(std::string kind, hpsched::core::ScheduleParams params = {},
                   std::vector<ScheduleSpec> children = {}) {
   return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};
 }
@@ -62,7 +62,7 @@ TEST(PlanDependenceTest, APlateauAloneDependsOnReportsFromItsFirstStep) {
   auto plan = Compile(Job(kPlateau));
   // The report at 9 is missing: step 10 is the first value that reads it.
   EXPECT_EQ(ProvisionalFrom(*plan), 10);
-  EXPECT_THAT(plan->series()[0].dependences,
+  EXPECT_THAT(plan->series()[0].dependences(),
               ElementsAre(ReportDependence{"loss", 0, kStepLimit, 0, kStepLimit}));
 }
 
@@ -76,7 +76,7 @@ TEST(PlanDependenceTest, AWarmupBeforeASequentialMilestoneIsFinal) {
   EXPECT_EQ(ProvisionalFrom(*plan, 0, 100), kNeverPending);
   EXPECT_EQ(ProvisionalFrom(*plan, 50, 101), kNeverPending);
   EXPECT_EQ(ProvisionalFrom(*plan, 95, 200), 101);
-  EXPECT_THAT(plan->series()[0].dependences,
+  EXPECT_THAT(plan->series()[0].dependences(),
               ElementsAre(ReportDependence{"loss", 100, kStepLimit, 100, kStepLimit}));
   // Reports of the warmup arriving change nothing; the plateau's first report (109) moves it on.
   EXPECT_EQ(
@@ -137,7 +137,7 @@ TEST(PlanDependenceTest, AnAnchoredSegmentKeepsTheDependenceOfItsStartingValue) 
   const ScheduleSpec cosine = Spec("cosine_annealing", {{"t_max", int64_t{100}}});
   auto missing = Compile(Job(kPlateau, {Segment(50, cosine, /*anchor=*/true)}));
   EXPECT_EQ(ProvisionalFrom(*missing, 50, 1000), 50);
-  EXPECT_THAT(missing->series()[0].dependences,
+  EXPECT_THAT(missing->series()[0].dependences(),
               ElementsAre(ReportDependence{"loss", 0, kStepLimit, 0, 50},
                           ReportDependence{"loss", 0, 49, 50, kStepLimit}));
   // ...and final once those reports are in, though later ones are still missing.

@@ -138,7 +138,7 @@ TEST(PlateauIncrementalTest, ResumedCompilesEqualFullReplays) {
       ASSERT_EQ(next->reduction_steps(), replay->reduction_steps());
       for (size_t i = 0; i < next->series().size(); ++i) {
         ASSERT_EQ(next->series()[i].reduction_steps(), replay->series()[i].reduction_steps());
-        ASSERT_EQ(next->series()[i].dependences, replay->series()[i].dependences);
+        ASSERT_EQ(next->series()[i].dependences(), replay->series()[i].dependences());
       }
       std::vector<size_t> all(next->series().size());
       for (size_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -181,10 +181,10 @@ TEST(PlateauIncrementalTest, AReportThatTakesNothingSharesTheState) {
   ExtendTrack(spec.metrics[0], history, &track);
   EXPECT_EQ(track.pending_step, 9);
   auto third = MustCompile(spec, {{"loss", track}}, second.get());
-  ASSERT_FALSE(second->series()[0].plateaus.empty());
-  EXPECT_EQ(third->series()[0].plateaus[0].second, second->series()[0].plateaus[0].second);
-  EXPECT_NE(second->series()[0].plateaus[0].second, first->series()[0].plateaus[0].second);
-  EXPECT_EQ(second->series()[0].plateaus[0].second->taken, 1u);
+  ASSERT_FALSE(second->series()[0].plateaus().empty());
+  EXPECT_EQ(third->series()[0].plateaus()[0].second, second->series()[0].plateaus()[0].second);
+  EXPECT_NE(second->series()[0].plateaus()[0].second, first->series()[0].plateaus()[0].second);
+  EXPECT_EQ(second->series()[0].plateaus()[0].second->taken, 1u);
 }
 
 TEST(SharedLogTest, VersionsShareStorageAndBranchWithoutDisturbingEachOther) {

@@ -25,7 +25,7 @@ using kinds::RunningProduct;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-ScheduleSpec Spec(std::string kind, std::map<std::string, ParamValue, std::less<>> params = {}) {
+ScheduleSpec Spec(std::string kind, hpsched::core::ScheduleParams params = {}) {
   return ScheduleSpec{std::move(kind), std::move(params), {}};
 }
 

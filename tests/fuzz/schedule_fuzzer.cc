@@ -138,7 +138,7 @@ void CollectPoints(const core::ScheduleSpec& spec, int64_t offset, std::vector<i
 }
 
 std::string KindTree(const core::ScheduleSpec& spec, int depth = 0) {
-  std::string out = spec.kind.empty() ? "?" : spec.kind;
+  std::string out = spec.kind.empty() ? "?" : spec.kind.str();
   if (!spec.children.empty() && depth < 3) {
     std::vector<std::string> children;
     for (const auto& child : spec.children) children.push_back(KindTree(child, depth + 1));

@@ -26,7 +26,7 @@ namespace {
 
 using core::ScheduleSpec;
 
-ScheduleSpec Spec(std::string kind, std::map<std::string, core::ParamValue, std::less<>> params,
+ScheduleSpec Spec(std::string kind, hpsched::core::ScheduleParams params,
                   std::vector<ScheduleSpec> children = {}) {
   return ScheduleSpec{std::move(kind), std::move(params), std::move(children)};
 }
@@ -253,7 +253,7 @@ TEST(VectorCoreTest, RandomizedSweepWithinContractAndSpanIndependent) {
       const double base = std::pow(10.0, std::uniform_real_distribution<double>(-8, 3)(rng));
       auto nodes = core::CompileStandalone(spec, std::vector<double>{base}, "schedule");
       ASSERT_TRUE(nodes.ok()) << spec.kind << ": " << nodes.status();
-      SCOPED_TRACE(spec.kind + " trial " + std::to_string(trial));
+      SCOPED_TRACE(spec.kind.str() + " trial " + std::to_string(trial));
       // Mostly the schedule's working range, sometimes far out (huge cosine arguments).
       const int64_t start =
           trial % 10 == 0 ? std::uniform_int_distribution<int64_t>(0, core::kStepLimit - 1000)(rng)
@@ -306,7 +306,7 @@ TEST(VectorCoreTest, FuzzerFindingsAreSpanIndependent) {
   for (const Case& c : cases) {
     auto nodes = core::CompileStandalone(c.spec, c.bases, "schedule");
     ASSERT_TRUE(nodes.ok()) << nodes.status();
-    SCOPED_TRACE(c.spec.kind + " from " + std::to_string(c.start));
+    SCOPED_TRACE(c.spec.kind.str() + " from " + std::to_string(c.start));
     for (const auto& node : *nodes) {
       ForEachTarget([&] { CheckSpan(*node, c.start, c.count, rng); });
       // The scalar path: each step alone equals the span.

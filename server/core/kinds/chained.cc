@@ -60,7 +60,7 @@ absl::StatusOr<NodePtr> CompileChained(const ScheduleSpec& spec, const CompileCo
     const double child = children[i]->max_abs();
     if (std::isinf(child)) {
       return p.Error(absl::StrCat("schedules[", i, "]"),
-                     absl::StrCat("kind \"", spec.children[i].kind,
+                     absl::StrCat("kind \"", spec.children[i].kind.view(),
                                   "\" states no bound on its values, so the product of the "
                                   "schedules cannot be proven finite"));
     }
