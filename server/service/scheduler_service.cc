@@ -76,9 +76,15 @@ jobs::ReadRequest ReadRequestFromProto(const v1::GetValuesRequest& request,
 }
 
 // Fills `response`'s fields from `read` and sizes its series; appends their buffers to `outs`.
-void SizeResponse(const jobs::PlannedRead& read, v1::GetValuesResponse* response,
+// `job_name` is the request's: the canonical name it already is, or the id alone.
+void SizeResponse(const jobs::PlannedRead& read, absl::string_view job_name,
+                  v1::GetValuesResponse* response,
                   absl::InlinedVector<std::span<double>, 4>* outs) {
-  response->set_job(codec::JobName(read.job->record.job_id));
+  if (absl::StartsWith(job_name, "jobs/")) {
+    response->set_job(job_name.data(), job_name.size());  // The planned read found this id.
+  } else {
+    response->set_job(codec::JobName(read.job->record.job_id));
+  }
   response->set_version(read.job->record.version);
   response->set_start_step(read.start);
   if (read.provisional_from.has_value()) response->set_provisional_from(*read.provisional_from);
@@ -337,7 +343,7 @@ absl::Status SchedulerService::EvaluateValues(const ValuesCall& call, const jobs
                                               const StopFn& stop) {
   absl::InlinedVector<std::span<double>, 4> outs;
   for (size_t i = 0; i < plan.reads.size(); ++i) {
-    SizeResponse(plan.reads[i], call.responses[i], &outs);
+    SizeResponse(plan.reads[i], call.job_names[i], call.responses[i], &outs);
   }
   const jobs::CancellableEvaluator evaluator(&read_path_.evaluator(), stop);
   read_path_.Evaluate(plan, outs, evaluator);
@@ -430,11 +436,10 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerCont
       return Finish(context, status);
     }
     const int64_t cost = plan.total_cost;
-    return Evaluate(context, cost,
-                    [this, call = std::make_shared<ValuesCall>(std::move(call)),
-                     plan = std::move(plan)](const StopFn& stop) {
-                      return EvaluateValues(*call, plan, stop);
-                    });
+    return Evaluate(
+        context, cost,
+        [this, call = std::make_shared<ValuesCall>(std::move(call)),
+         plan = std::move(plan)](const StopFn& stop) { return EvaluateValues(*call, plan, stop); });
   }
   std::set<std::string> job_ids;
   for (const jobs::ReadRequest& request : call.requests) {
@@ -462,6 +467,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContex
   ValuesCall call;
   call.requests.push_back(ReadRequestFromProto(*request, "job"));
   call.responses.push_back(response);
+  call.job_names.push_back(request->job());
   return ServeValues(context, std::move(call));
 }
 
@@ -480,6 +486,7 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
     call.requests.push_back(
         ReadRequestFromProto(request->requests(i), absl::StrCat("requests[", i, "].job")));
     call.responses.push_back(response->add_responses());
+    call.job_names.push_back(request->requests(i).job());
   }
   return ServeValues(context, std::move(call));
 }

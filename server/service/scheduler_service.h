@@ -142,6 +142,9 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
     absl::InlinedVector<jobs::ReadRequest, 1> requests;
     jobs::FieldNames names = jobs::FieldNames::kSingle;
     absl::InlinedVector<hpsched::v1::GetValuesResponse*, 1> responses;
+    // Each request's `job` field as sent (in the call's request message, which outlives the
+    // call): a response names its job by it when it is already "jobs/{id}".
+    absl::InlinedVector<absl::string_view, 1> job_names;
   };
   // Whether an evaluation should stop (see jobs::CancellableEvaluator).
   using StopFn = std::function<bool()>;
