@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <grpcpp/server_context.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,50 +18,6 @@
 namespace hpsched::server {
 
 namespace {
-
-using Hook = grpc::experimental::InterceptionHookPoints;
-
-class ResetGuardInterceptor final : public grpc::experimental::Interceptor {
- public:
-  ResetGuardInterceptor(ResetGuard* guard, grpc::experimental::ServerRpcInfo* info)
-      : guard_(guard), info_(info) {}
-
-  ~ResetGuardInterceptor() override {
-    if (started_) guard_->CallEnded(peer_, !received_message_);
-  }
-
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_INITIAL_METADATA)) {
-      peer_ = info_->server_context()->peer();
-      started_ = true;
-      guard_->CallStarted(peer_);
-    }
-    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE) &&
-        methods->GetRecvMessage() != nullptr) {
-      received_message_ = true;
-    }
-    methods->Proceed();
-  }
-
- private:
-  ResetGuard* const guard_;
-  grpc::experimental::ServerRpcInfo* const info_;
-  std::string peer_;
-  bool started_ = false;
-  bool received_message_ = false;
-};
-
-class ResetGuardFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit ResetGuardFactory(ResetGuard* guard) : guard_(guard) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    return new ResetGuardInterceptor(guard_, info);
-  }
-
- private:
-  ResetGuard* const guard_;
-};
 
 // A peer in gRPC's form as an address (IPv4-mapped IPv6 addresses as IPv4) and port.
 struct PeerAddress {
@@ -115,11 +70,6 @@ bool SameAddress(const sockaddr_storage& address, const PeerAddress& peer) {
 }
 
 }  // namespace
-
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-ResetGuard::InterceptorFactory() {
-  return std::make_unique<ResetGuardFactory>(this);
-}
 
 ResetGuard::Shard& ResetGuard::ShardOf(const std::string& peer) {
   return shards_[absl::Hash<std::string>{}(peer) % kShards];

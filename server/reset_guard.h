@@ -4,7 +4,8 @@
 // and retire, and a connection that sends faster than they retire grows the server's memory without
 // bound).
 //
-// A server interceptor sees every call, reset ones included. A call that ends before its request
+// The server's call interceptor (call_interceptor.h) sees every call, reset ones included, and
+// tells the guard of each. A call that ends before its request
 // message arrived is "premature". Per connection (the peer address gRPC reports, one per TCP
 // connection), once at least `threshold` calls were premature and they are more than half of the
 // connection's calls, the guard closes that connection: gRPC offers no API to close one
@@ -26,12 +27,9 @@
 #ifndef HPSCHED_SERVER_RESET_GUARD_H_
 #define HPSCHED_SERVER_RESET_GUARD_H_
 
-#include <grpcpp/support/server_interceptor.h>
-
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -43,15 +41,13 @@ namespace hpsched::server {
 
 class ResetGuard {
  public:
-  // threshold 0: off (the factory's interceptors do nothing).
+  // threshold 0: off (CallStarted and CallEnded do nothing).
   explicit ResetGuard(int64_t threshold) : threshold_(threshold) {}
-
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
   // Connections closed so far.
   int64_t closed_connections() const { return closed_.load(); }
 
-  // For the interceptor: a call of `peer` started / ended (premature: before its message).
+  // For the call interceptor: a call of `peer` started / ended (premature: before its message).
   void CallStarted(const std::string& peer);
   void CallEnded(const std::string& peer, bool premature);
 

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "call_interceptor.h"
 #include "civetweb.h"
 #include "core/status_macros.h"
 #include "grpc/health/v1/health.pb.h"
@@ -278,7 +279,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       return absl::UnavailableError(
           absl::StrCat("cannot serve metrics on ", metrics_address.ToString(), ": ", e.what()));
     }
-    server->exposer_->RegisterCollectable(server->metrics_->registry());
+    for (const auto& collectable : server->metrics_->Collectables()) {
+      server->exposer_->RegisterCollectable(collectable);
+    }
     server->exposer_->RegisterCollectable(server->sampled_gauges_);
     const std::vector<int> ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? 0 : ports[0];
@@ -317,13 +320,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   if (options.reset_flood_threshold > 0) {
     server->reset_guard_ = std::make_unique<ResetGuard>(options.reset_flood_threshold);
-    interceptors.push_back(server->reset_guard_->InterceptorFactory());
   }
-  interceptors.push_back(server->metrics_->InterceptorFactory());
+  CallInterceptorParts parts;
+  parts.reset_guard = server->reset_guard_.get();
+  parts.metrics = server->metrics_.get();
   if (server->auth_ != nullptr) {
-    interceptors.push_back(
-        service::AuthInterceptorFactory(server->auth_.get(), &server->verdicts_));
+    parts.auth = server->auth_.get();
+    parts.verdicts = &server->verdicts_;
   }
+  interceptors.push_back(CallInterceptorFactory(parts));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
@@ -345,7 +350,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
     health.SetResourceQuota(health_quota);
     if (server->reset_guard_ != nullptr) {
       std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> guard;
-      guard.push_back(server->reset_guard_->InterceptorFactory());
+      CallInterceptorParts health_parts;
+      health_parts.reset_guard = server->reset_guard_.get();
+      guard.push_back(CallInterceptorFactory(health_parts));
       health.experimental().SetInterceptorCreators(std::move(guard));
     }
     server->health_server_ = health.BuildAndStart();
@@ -365,11 +372,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
     http.max_body_bytes = static_cast<size_t>(std::max(0, options.max_request_bytes));
     http.max_streams = options.http_max_streams;
     http.heartbeat = options.http_heartbeat;
-    http.metrics_text = [registry = server->metrics_->registry(),
-                         sampled = server->sampled_gauges_] {
-      std::vector<prometheus::MetricFamily> families = registry->Collect();
-      for (prometheus::MetricFamily& family : sampled->Collect()) {
-        families.push_back(std::move(family));
+    std::vector<std::shared_ptr<prometheus::Collectable>> collectables =
+        server->metrics_->Collectables();
+    collectables.push_back(server->sampled_gauges_);
+    http.metrics_text = [collectables = std::move(collectables)] {
+      std::vector<prometheus::MetricFamily> families;
+      for (const auto& collectable : collectables) {
+        for (prometheus::MetricFamily& family : collectable->Collect()) {
+          families.push_back(std::move(family));
+        }
       }
       return prometheus::TextSerializer().Serialize(families);
     };

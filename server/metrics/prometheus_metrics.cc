@@ -1,6 +1,7 @@
 #include "metrics/prometheus_metrics.h"
 
-#include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "absl/strings/str_split.h"
 
@@ -22,76 +23,150 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return *buckets;
 }
 
-class MetricsInterceptor final : public grpc::experimental::Interceptor {
- public:
-  MetricsInterceptor(PrometheusMetrics* metrics, const char* method)
-      : metrics_(metrics), method_(method) {}
+// LatencyBuckets in nanoseconds (each bound is a whole number of them).
+const std::vector<int64_t>& LatencyBucketsNanos() {
+  static const auto* nanos = [] {
+    auto* out = new std::vector<int64_t>;
+    for (double bound : LatencyBuckets()) out->push_back(std::llround(bound * 1e9));
+    return out;
+  }();
+  return *nanos;
+}
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    using Hook = grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_INITIAL_METADATA)) {
-      start_ = std::chrono::steady_clock::now();
-      series_ = metrics_->RpcStarted(method_);
-    }
-    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS) && series_ != nullptr) {
-      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-      metrics_->RpcHandled(series_, methods->GetSendStatus().error_code(), elapsed.count());
-    }
-    methods->Proceed();
+constexpr char kStartedName[] = "grpc_server_started_total";
+constexpr char kStartedHelp[] = "Total number of RPCs started on the server.";
+constexpr char kHandledName[] = "grpc_server_handled_total";
+constexpr char kHandledHelp[] =
+    "Total number of RPCs completed on the server, regardless of success or failure.";
+constexpr char kSecondsName[] = "grpc_server_handling_seconds";
+constexpr char kSecondsHelp[] =
+    "Histogram of response latency (seconds) of gRPC that had been application-level handled by "
+    "the server.";
+constexpr char kValuesName[] = "hpsched_values_served_total";
+constexpr char kValuesHelp[] = "Schedule values returned by GetValues, BatchGetValues and Preview.";
+
+// Labels sorted by name, as prometheus-cpp's std::map gives them.
+std::vector<prometheus::ClientMetric::Label> MethodLabels(const MethodSeries& series,
+                                                          const char* code) {
+  std::vector<prometheus::ClientMetric::Label> labels;
+  if (code != nullptr) labels.push_back({"grpc_code", code});
+  labels.push_back({"grpc_method", series.method});
+  labels.push_back({"grpc_service", series.service});
+  labels.push_back({"grpc_type", series.type});
+  return labels;
+}
+
+prometheus::MetricFamily Family(const char* name, const char* help, prometheus::MetricType type) {
+  prometheus::MetricFamily family;
+  family.name = name;
+  family.help = help;
+  family.type = type;
+  return family;
+}
+
+// Appends the series of one method to the three families.
+void CollectMethod(const MethodSeries& series, prometheus::MetricFamily* started,
+                   prometheus::MetricFamily* handled, prometheus::MetricFamily* seconds) {
+  prometheus::ClientMetric& start = started->metric.emplace_back();
+  start.label = MethodLabels(series, nullptr);
+  start.counter.value = static_cast<double>(series.started.Value(0));
+  for (size_t code = 0; code < kCodeNames.size(); ++code) {
+    prometheus::ClientMetric& done = handled->metric.emplace_back();
+    done.label = MethodLabels(series, kCodeNames[code]);
+    done.counter.value = static_cast<double>(series.handled.Value(code));
   }
-
- private:
-  PrometheusMetrics* const metrics_;
-  const char* const method_;
-  std::chrono::steady_clock::time_point start_;
-  MethodSeries* series_ = nullptr;
-};
-
-class MetricsInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit MetricsInterceptorFactory(PrometheusMetrics* metrics) : metrics_(metrics) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    return new MetricsInterceptor(metrics_, info->method());
+  const ShardedHistogram::Snapshot snapshot = series.seconds.Read();
+  prometheus::ClientMetric& histogram = seconds->metric.emplace_back();
+  histogram.label = MethodLabels(series, nullptr);
+  histogram.histogram.sample_count = snapshot.count;
+  histogram.histogram.sample_sum = static_cast<double>(snapshot.sum_nanos) / 1e9;
+  const auto& bounds = LatencyBuckets();
+  for (size_t i = 0; i < snapshot.cumulative.size(); ++i) {
+    histogram.histogram.bucket.push_back(
+        {snapshot.cumulative[i],
+         i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity()});
   }
-
- private:
-  PrometheusMetrics* const metrics_;
-};
+}
 
 }  // namespace
 
+MethodSeries::MethodSeries(absl::string_view full_method, absl::string_view type)
+    : type(type), seconds(LatencyBucketsNanos()) {
+  std::vector<std::string> parts = absl::StrSplit(full_method.substr(1), '/');
+  service = parts.empty() ? "" : parts[0];
+  method = parts.size() < 2 ? "" : parts[1];
+}
+
+CallSeries::CallSeries(std::vector<const google::protobuf::ServiceDescriptor*> services) {
+  for (const auto* service : services) {
+    if (service == nullptr) continue;
+    for (int i = 0; i < service->method_count(); ++i) {
+      const auto* method = service->method(i);
+      const char* type = method->client_streaming()
+                             ? (method->server_streaming() ? "bidi_stream" : "client_stream")
+                             : (method->server_streaming() ? "server_stream" : "unary");
+      const std::string name = "/" + service->full_name() + "/" + method->name();
+      auto& slot = known_[name];
+      if (slot != nullptr) continue;
+      slot = std::make_unique<MethodSeries>(name, type);
+      known_order_.push_back(slot.get());
+    }
+  }
+}
+
+MethodSeries* CallSeries::Started(absl::string_view method) {
+  MethodSeries* series = nullptr;
+  if (auto it = known_.find(method); it != known_.end()) {
+    series = it->second.get();
+  } else {
+    absl::MutexLock lock(&mutex_);
+    auto& slot = others_[method];
+    if (slot == nullptr) {
+      slot = std::make_unique<MethodSeries>(method, "unknown");
+      others_order_.push_back(slot.get());
+    }
+    series = slot.get();
+  }
+  series->started.Add(0);
+  return series;
+}
+
+void CallSeries::Handled(MethodSeries* series, grpc::StatusCode code, int64_t nanos) {
+  const size_t index = static_cast<size_t>(code) < kStatusCodes ? static_cast<size_t>(code) : 2;
+  series->handled.Add(index);
+  series->seconds.Observe(nanos);
+}
+
+std::vector<prometheus::MetricFamily> CallSeries::Collect() const {
+  std::vector<prometheus::MetricFamily> families;
+  families.push_back(Family(kStartedName, kStartedHelp, prometheus::MetricType::Counter));
+  families.push_back(Family(kHandledName, kHandledHelp, prometheus::MetricType::Counter));
+  families.push_back(Family(kSecondsName, kSecondsHelp, prometheus::MetricType::Histogram));
+  for (const MethodSeries* series : known_order_) {
+    CollectMethod(*series, &families[0], &families[1], &families[2]);
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    for (const MethodSeries* series : others_order_) {
+      CollectMethod(*series, &families[0], &families[1], &families[2]);
+    }
+  }
+  prometheus::MetricFamily values =
+      Family(kValuesName, kValuesHelp, prometheus::MetricType::Counter);
+  values.metric.emplace_back().counter.value = static_cast<double>(values_served_.Value(0));
+  families.push_back(std::move(values));
+  return families;
+}
+
 PrometheusMetrics::PrometheusMetrics(
     std::vector<const google::protobuf::ServiceDescriptor*> services)
-    : registry_(std::make_shared<prometheus::Registry>()),
-      started_(prometheus::BuildCounter()
-                   .Name("grpc_server_started_total")
-                   .Help("Total number of RPCs started on the server.")
-                   .Register(*registry_)),
-      handled_(
-          prometheus::BuildCounter()
-              .Name("grpc_server_handled_total")
-              .Help(
-                  "Total number of RPCs completed on the server, regardless of success or failure.")
-              .Register(*registry_)),
-      handling_seconds_(
-          prometheus::BuildHistogram()
-              .Name("grpc_server_handling_seconds")
-              .Help(
-                  "Histogram of response latency (seconds) of gRPC that had been application-level "
-                  "handled by the server.")
-              .Register(*registry_)),
+    : calls_(std::make_shared<CallSeries>(std::move(services))),
+      registry_(std::make_shared<prometheus::Registry>()),
       jobs_(prometheus::BuildGauge()
                 .Name("hpsched_jobs")
                 .Help("Jobs held by the server.")
                 .Register(*registry_)
                 .Add({})),
-      values_served_(prometheus::BuildCounter()
-                         .Name("hpsched_values_served_total")
-                         .Help("Schedule values returned by GetValues, BatchGetValues and Preview.")
-                         .Register(*registry_)
-                         .Add({})),
       store_write_seconds_(prometheus::BuildHistogram()
                                .Name("hpsched_store_write_seconds")
                                .Help("Latency of job store writes (Put and Delete).")
@@ -116,60 +191,9 @@ PrometheusMetrics::PrometheusMetrics(
                               .Name("hpsched_plateau_reductions_total")
                               .Help("Metric reports that made a reduce_on_plateau schedule reduce.")
                               .Register(*registry_)
-                              .Add({})) {
-  for (const auto* service : services) {
-    for (int i = 0; i < service->method_count(); ++i) {
-      const auto* method = service->method(i);
-      const char* type = method->client_streaming()
-                             ? (method->server_streaming() ? "bidi_stream" : "client_stream")
-                             : (method->server_streaming() ? "server_stream" : "unary");
-      const std::string name = "/" + service->full_name() + "/" + method->name();
-      known_.emplace(name, MakeSeries(name, type));
-    }
-  }
-}
+                              .Add({})) {}
 
-MethodSeries PrometheusMetrics::MakeSeries(absl::string_view method, absl::string_view type) {
-  std::vector<std::string> parts = absl::StrSplit(method.substr(1), '/');
-  const std::string service = parts.empty() ? "" : parts[0];
-  const std::string name = parts.size() < 2 ? "" : parts[1];
-  const prometheus::Labels labels = {
-      {"grpc_type", std::string(type)}, {"grpc_service", service}, {"grpc_method", name}};
-  MethodSeries series;
-  series.started = &started_.Add(labels);
-  for (size_t code = 0; code < kCodeNames.size(); ++code) {
-    prometheus::Labels with_code = labels;
-    with_code["grpc_code"] = kCodeNames[code];
-    series.handled[code] = &handled_.Add(with_code);
-  }
-  series.seconds = &handling_seconds_.Add(labels, LatencyBuckets());
-  return series;
-}
-
-MethodSeries* PrometheusMetrics::RpcStarted(absl::string_view method) {
-  MethodSeries* series = nullptr;
-  if (auto it = known_.find(method); it != known_.end()) {
-    series = &it->second;
-  } else {
-    absl::MutexLock lock(&mutex_);
-    auto& slot = others_[method];
-    if (slot == nullptr) slot = std::make_unique<MethodSeries>(MakeSeries(method, "unknown"));
-    series = slot.get();
-  }
-  series->started->Increment();
-  return series;
-}
-
-void PrometheusMetrics::RpcHandled(MethodSeries* series, grpc::StatusCode code, double seconds) {
-  const size_t index =
-      static_cast<size_t>(code) < kCodeNames.size() ? static_cast<size_t>(code) : 2;
-  series->handled[index]->Increment();
-  series->seconds->Observe(seconds);
-}
-
-void PrometheusMetrics::ValuesServed(int64_t count) {
-  values_served_.Increment(static_cast<double>(count));
-}
+void PrometheusMetrics::ValuesServed(int64_t count) { calls_->ValuesServed(count); }
 
 void PrometheusMetrics::JobCount(size_t jobs) { jobs_.Set(static_cast<double>(jobs)); }
 
@@ -227,11 +251,6 @@ std::shared_ptr<prometheus::Collectable> PrometheusMetrics::SampledGauges(
 void PrometheusMetrics::StoreWrite(double seconds, bool ok) {
   store_write_seconds_.Observe(seconds);
   if (!ok) store_write_errors_.Increment();
-}
-
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-PrometheusMetrics::InterceptorFactory() {
-  return std::make_unique<MetricsInterceptorFactory>(this);
 }
 
 }  // namespace hpsched::metrics

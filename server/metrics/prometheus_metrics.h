@@ -1,11 +1,14 @@
-// Prometheus metrics of the server: gRPC's usual series (go-grpc-prometheus names) from a server
-// interceptor, hpsched's own from the service and the store.
+// Prometheus metrics of the server: gRPC's usual series (go-grpc-prometheus names) from the
+// server's call interceptor (server/call_interceptor.h), hpsched's own from the service and the
+// store. The per-call series (started, handled, handling seconds, values served) are sharded cells
+// (metrics/sharded_cells.h) summed at scrape time, so recording a call writes no cache line that
+// other threads write; the rare ones (store writes, job events) are prometheus-cpp's.
 #ifndef HPSCHED_SERVER_METRICS_PROMETHEUS_METRICS_H_
 #define HPSCHED_SERVER_METRICS_PROMETHEUS_METRICS_H_
 
 #include <google/protobuf/descriptor.h>
-#include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -23,15 +26,48 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "jobs/job_registry.h"
+#include "metrics/sharded_cells.h"
 #include "service/service_metrics.h"
 
 namespace hpsched::metrics {
 
+inline constexpr size_t kStatusCodes = 17;
+
 // The series of one gRPC method.
 struct MethodSeries {
-  prometheus::Counter* started = nullptr;
-  std::array<prometheus::Counter*, 17> handled{};  // By grpc::StatusCode.
-  prometheus::Histogram* seconds = nullptr;
+  MethodSeries(absl::string_view method, absl::string_view type);
+
+  // Label values.
+  std::string service;
+  std::string method;
+  std::string type;
+  ShardedCounters<1> started;
+  ShardedCounters<kStatusCodes> handled;  // By grpc::StatusCode; codes beyond it as Unknown.
+  ShardedHistogram seconds;
+};
+
+// The per-call families, collected at scrape time: grpc_server_started_total,
+// grpc_server_handled_total (every code of every method, zeros included),
+// grpc_server_handling_seconds, hpsched_values_served_total. Thread-safe.
+class CallSeries final : public prometheus::Collectable {
+ public:
+  explicit CallSeries(std::vector<const google::protobuf::ServiceDescriptor*> services);
+
+  MethodSeries* Started(absl::string_view method);
+  void Handled(MethodSeries* series, grpc::StatusCode code, int64_t nanos);
+  void ValuesServed(int64_t count) { values_served_.Add(0, static_cast<uint64_t>(count)); }
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  // Read-only after construction; the series in it never move.
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> known_;
+  // known_'s series in the services' order, for a stable exposition.
+  std::vector<const MethodSeries*> known_order_;
+  mutable absl::Mutex mutex_;
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> others_ ABSL_GUARDED_BY(mutex_);
+  std::vector<const MethodSeries*> others_order_ ABSL_GUARDED_BY(mutex_);
+  ShardedCounters<1> values_served_;
 };
 
 // Thread-safe. The series of every method of `services` are created up front, so recording a call
@@ -40,15 +76,22 @@ class PrometheusMetrics final : public service::ServiceMetrics, public jobs::Job
  public:
   explicit PrometheusMetrics(std::vector<const google::protobuf::ServiceDescriptor*> services);
 
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // What a scrape collects: the registry of the rare series and the per-call series. The exposer
+  // and the HTTP listener's /metrics register both.
+  std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() const {
+    return {registry_, calls_};
+  }
 
   // service::ServiceMetrics.
   void ValuesServed(int64_t count) override;
   void JobCount(size_t jobs) override;
 
-  // Called by the interceptor: `method` is gRPC's "/package.Service/Method".
-  MethodSeries* RpcStarted(absl::string_view method);
-  void RpcHandled(MethodSeries* series, grpc::StatusCode code, double seconds);
+  // Called by the interceptor: `method` is gRPC's "/package.Service/Method". Methods of the
+  // services given to the constructor take no lock; others (reflection) take one.
+  MethodSeries* RpcStarted(absl::string_view method) { return calls_->Started(method); }
+  void RpcHandled(MethodSeries* series, grpc::StatusCode code, int64_t nanos) {
+    calls_->Handled(series, code, nanos);
+  }
 
   // Called by InstrumentedJobStore.
   void StoreWrite(double seconds, bool ok);
@@ -57,31 +100,20 @@ class PrometheusMetrics final : public service::ServiceMetrics, public jobs::Job
   void OnJobEvent(const jobs::JobEvent& event) override;
 
   // Gauges read when Prometheus scrapes (open watch streams, waiting calls): `name` -> sampler.
-  // Register the returned collectable with the exposer next to registry().
+  // Register the returned collectable with the exposer next to Collectables().
   std::shared_ptr<prometheus::Collectable> SampledGauges(
       std::vector<std::tuple<std::string, std::string, std::function<double()>>> gauges);
 
-  // An interceptor factory for grpc::ServerBuilder::experimental().SetInterceptorCreators().
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
-
  private:
-  MethodSeries MakeSeries(absl::string_view method, absl::string_view type);
-
+  // Shared with the scrapers, which may outlive this object.
+  std::shared_ptr<CallSeries> calls_;
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& started_;
-  prometheus::Family<prometheus::Counter>& handled_;
-  prometheus::Family<prometheus::Histogram>& handling_seconds_;
   prometheus::Gauge& jobs_;
-  prometheus::Counter& values_served_;
   prometheus::Histogram& store_write_seconds_;
   prometheus::Counter& store_write_errors_;
   prometheus::Counter& updates_;
   prometheus::Counter& metric_reports_;
   prometheus::Counter& plateau_reductions_;
-  // Read-only after construction.
-  absl::flat_hash_map<std::string, MethodSeries> known_;
-  absl::Mutex mutex_;
-  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> others_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace hpsched::metrics

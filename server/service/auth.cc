@@ -120,67 +120,6 @@ constexpr std::pair<absl::string_view, Role> kRoles[] = {
     {"GetMetricReports", Role::kReader},
 };
 
-class AuthInterceptor final : public grpc::experimental::Interceptor {
- public:
-  AuthInterceptor(const Authenticator* auth, CallVerdicts* verdicts,
-                  grpc::experimental::ServerRpcInfo* info, Role role)
-      : auth_(auth),
-        verdicts_(verdicts),
-        context_(info->server_context()),
-        method_(info->method()),
-        role_(role) {}
-  ~AuthInterceptor() override {
-    if (recorded_) verdicts_->Erase(context_);
-  }
-
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    using Hook = grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_INITIAL_METADATA)) {
-      const auto* metadata = methods->GetRecvInitialMetadata();
-      absl::string_view value;
-      if (auto it = metadata->find("authorization"); it != metadata->end()) {
-        value = absl::string_view(it->second.data(), it->second.size());
-      }
-      absl::string_view method = method_;
-      method.remove_prefix(kServicePrefix.size());
-      verdict_ = auth_->Check(value, role_, method);
-      verdicts_->Set(context_, verdict_);
-      recorded_ = true;
-    }
-    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS) && !verdict_.ok()) {
-      methods->ModifySendStatus(grpc::Status(static_cast<grpc::StatusCode>(verdict_.code()),
-                                             std::string(verdict_.message())));
-    }
-    methods->Proceed();
-  }
-
- private:
-  const Authenticator* const auth_;
-  CallVerdicts* const verdicts_;
-  const grpc::ServerContextBase* const context_;
-  const char* const method_;
-  const Role role_;
-  absl::Status verdict_;
-  bool recorded_ = false;
-};
-
-class AuthInterceptorFactoryImpl final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  AuthInterceptorFactoryImpl(const Authenticator* auth, CallVerdicts* verdicts)
-      : auth_(auth), verdicts_(verdicts) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    std::optional<Role> role = RequiredRole(info->method());
-    if (!role.has_value()) return nullptr;  // Not ours: health, reflection.
-    return new AuthInterceptor(auth_, verdicts_, info, *role);
-  }
-
- private:
-  const Authenticator* const auth_;
-  CallVerdicts* const verdicts_;
-};
-
 }  // namespace
 
 std::optional<Role> RequiredRole(absl::string_view full_method) {
@@ -191,28 +130,30 @@ std::optional<Role> RequiredRole(absl::string_view full_method) {
   return Role::kAdmin;
 }
 
+CallVerdicts::Shard& CallVerdicts::ShardOf(const grpc::ServerContextBase* context) const {
+  return shards_[absl::Hash<const grpc::ServerContextBase*>{}(context) % kShards];
+}
+
 absl::Status CallVerdicts::Of(const grpc::ServerContextBase& context) const {
-  absl::MutexLock lock(&mutex_);
-  auto it = verdicts_.find(&context);
-  if (it == verdicts_.end()) {
+  Shard& shard = ShardOf(&context);
+  absl::MutexLock lock(&shard.mutex);
+  auto it = shard.verdicts.find(&context);
+  if (it == shard.verdicts.end()) {
     return absl::PermissionDeniedError("the call was not seen by the authorization interceptor");
   }
   return it->second;
 }
 
 void CallVerdicts::Set(const grpc::ServerContextBase* context, absl::Status verdict) {
-  absl::MutexLock lock(&mutex_);
-  verdicts_.insert_or_assign(context, std::move(verdict));
+  Shard& shard = ShardOf(context);
+  absl::MutexLock lock(&shard.mutex);
+  shard.verdicts.insert_or_assign(context, std::move(verdict));
 }
 
 void CallVerdicts::Erase(const grpc::ServerContextBase* context) {
-  absl::MutexLock lock(&mutex_);
-  verdicts_.erase(context);
-}
-
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> AuthInterceptorFactory(
-    const Authenticator* auth, CallVerdicts* verdicts) {
-  return std::make_unique<AuthInterceptorFactoryImpl>(auth, verdicts);
+  Shard& shard = ShardOf(context);
+  absl::MutexLock lock(&shard.mutex);
+  shard.verdicts.erase(context);
 }
 
 }  // namespace hpsched::service

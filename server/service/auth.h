@@ -1,4 +1,5 @@
-// Bearer-token authentication with roles, checked by a server interceptor. A token file lists one
+// Bearer-token authentication with roles, checked by the server's call interceptor
+// (server/call_interceptor.h). A token file lists one
 // "<role> <token>" per line (blank lines and lines starting with # are ignored); roles are
 // reader < trainer < admin, each allowed what the ones below it are (the table is RequiredRole):
 //   reader:  GetJob, ListJobs, GetValues, BatchGetValues, Preview, WatchJob
@@ -14,8 +15,8 @@
 #define HPSCHED_SERVICE_AUTH_H_
 
 #include <grpcpp/server_context.h>
-#include <grpcpp/support/server_interceptor.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -62,7 +64,9 @@ class Authenticator {
 // needs admin.
 std::optional<Role> RequiredRole(absl::string_view full_method);
 
-// The authorization interceptor's verdict on each call in flight. Thread-safe.
+// The authorization interceptor's verdict on each call in flight. Thread-safe: the table is split
+// in kShards by the context's address, each with its own mutex, so concurrent calls seldom wait
+// for each other (three locks a call: Set, Of, Erase).
 class CallVerdicts {
  public:
   // The verdict on the call of `context`: OK, or the Unauthenticated / PermissionDenied status to
@@ -74,17 +78,16 @@ class CallVerdicts {
   void Erase(const grpc::ServerContextBase* context);
 
  private:
-  mutable absl::Mutex mutex_;
-  absl::flat_hash_map<const grpc::ServerContextBase*, absl::Status> verdicts_
-      ABSL_GUARDED_BY(mutex_);
-};
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    absl::Mutex mutex;
+    absl::flat_hash_map<const grpc::ServerContextBase*, absl::Status> verdicts
+        ABSL_GUARDED_BY(mutex);
+  };
+  Shard& ShardOf(const grpc::ServerContextBase* context) const;
 
-// For grpc::ServerBuilder::experimental().SetInterceptorCreators(): checks every SchedulerService
-// call's "authorization" metadata against `auth` and RequiredRole, records the verdict in
-// `verdicts` for the call's lifetime, and sends a denied call's verdict as its status. `auth` and
-// `verdicts` must outlive the server.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> AuthInterceptorFactory(
-    const Authenticator* auth, CallVerdicts* verdicts);
+  mutable std::array<Shard, kShards> shards_;
+};
 
 }  // namespace hpsched::service
 

@@ -76,9 +76,15 @@ jobs::ReadRequest ReadRequestFromProto(const v1::GetValuesRequest& request,
 }
 
 // Fills `response`'s fields from `read` and sizes its series; appends their buffers to `outs`.
-void SizeResponse(const jobs::PlannedRead& read, v1::GetValuesResponse* response,
-                  std::vector<std::span<double>>* outs) {
-  response->set_job(codec::JobName(read.job->record.job_id));
+// `job_name` is the request's: the canonical name it already is, or the id alone.
+void SizeResponse(const jobs::PlannedRead& read, absl::string_view job_name,
+                  v1::GetValuesResponse* response,
+                  absl::InlinedVector<std::span<double>, 4>* outs) {
+  if (absl::StartsWith(job_name, "jobs/")) {
+    response->set_job(job_name.data(), job_name.size());  // The planned read found this id.
+  } else {
+    response->set_job(codec::JobName(read.job->record.job_id));
+  }
   response->set_version(read.job->record.version);
   response->set_start_step(read.start);
   if (read.provisional_from.has_value()) response->set_provisional_from(*read.provisional_from);
@@ -335,9 +341,9 @@ std::optional<absl::Status> SchedulerService::PlanValues(const ValuesCall& call,
 
 absl::Status SchedulerService::EvaluateValues(const ValuesCall& call, const jobs::ReadPlan& plan,
                                               const StopFn& stop) {
-  std::vector<std::span<double>> outs;
+  absl::InlinedVector<std::span<double>, 4> outs;
   for (size_t i = 0; i < plan.reads.size(); ++i) {
-    SizeResponse(plan.reads[i], call.responses[i], &outs);
+    SizeResponse(plan.reads[i], call.job_names[i], call.responses[i], &outs);
   }
   const jobs::CancellableEvaluator evaluator(&read_path_.evaluator(), stop);
   read_path_.Evaluate(plan, outs, evaluator);
@@ -414,10 +420,10 @@ grpc::ServerUnaryReactor* SchedulerService::Evaluate(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerContext* context,
-                                                        std::shared_ptr<ValuesCall> call) {
+                                                        ValuesCall call) {
   PendingCalls::Reason reason = PendingCalls::Reason::kReports;
   jobs::ReadPlan plan;
-  std::optional<absl::Status> done = PlanValues(*call, false, &reason, &plan);
+  std::optional<absl::Status> done = PlanValues(call, false, &reason, &plan);
   if (done.has_value()) {
     if (!done->ok()) return Finish(context, *done);
     if (plan.total_cost <= options_.limits.inline_eval_cost) {
@@ -425,23 +431,24 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerCont
       // lives on this stack, for as long as the evaluation that reads it.
       const absl::Time deadline = absl::FromChrono(context->deadline());
       auto stop_now = [this, context, deadline] { return ShouldStop(context, deadline); };
-      absl::Status status = EvaluateValues(*call, plan, StopFn(std::ref(stop_now)));
+      absl::Status status = EvaluateValues(call, plan, StopFn(std::ref(stop_now)));
       if (absl::IsCancelled(status) && status.message().empty()) status = StoppedStatus(context);
       return Finish(context, status);
     }
     const int64_t cost = plan.total_cost;
-    return Evaluate(context, cost, [this, call, plan = std::move(plan)](const StopFn& stop) {
-      return EvaluateValues(*call, plan, stop);
-    });
+    return Evaluate(
+        context, cost,
+        [this, call = std::make_shared<ValuesCall>(std::move(call)),
+         plan = std::move(plan)](const StopFn& stop) { return EvaluateValues(*call, plan, stop); });
   }
   std::set<std::string> job_ids;
-  for (const jobs::ReadRequest& request : call->requests) {
+  for (const jobs::ReadRequest& request : call.requests) {
     if (request.job_id.ok()) job_ids.insert(*request.job_id);
   }
   // A parked call's retries evaluate on the service's executor, bounded by max_eval_cost.
   return pending_.Park(
       std::move(job_ids), ParkDeadline(*context, clock_->Now()),
-      [this, call = std::move(call), context,
+      [this, call = std::make_shared<ValuesCall>(std::move(call)), context,
        stop = StopFor(context, /*check_deadline=*/false)](bool at_deadline) {
         PendingCalls::Reason ignored;
         std::optional<absl::Status> status = TryValues(*call, at_deadline, &ignored, stop);
@@ -457,9 +464,10 @@ grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContex
                                                       const v1::GetValuesRequest* request,
                                                       v1::GetValuesResponse* response) {
   if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
-  auto call = std::make_shared<ValuesCall>();
-  call->requests.push_back(ReadRequestFromProto(*request, "job"));
-  call->responses.push_back(response);
+  ValuesCall call;
+  call.requests.push_back(ReadRequestFromProto(*request, "job"));
+  call.responses.push_back(response);
+  call.job_names.push_back(request->job());
   return ServeValues(context, std::move(call));
 }
 
@@ -472,12 +480,13 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
                                absl::StrCat("requests: must have at most ", kMaxBatchRequests,
                                             " requests, got ", request->requests_size())));
   }
-  auto call = std::make_shared<ValuesCall>();
-  call->names = jobs::FieldNames::kBatch;
+  ValuesCall call;
+  call.names = jobs::FieldNames::kBatch;
   for (int i = 0; i < request->requests_size(); ++i) {
-    call->requests.push_back(
+    call.requests.push_back(
         ReadRequestFromProto(request->requests(i), absl::StrCat("requests[", i, "].job")));
-    call->responses.push_back(response->add_responses());
+    call.responses.push_back(response->add_responses());
+    call.job_names.push_back(request->requests(i).job());
   }
   return ServeValues(context, std::move(call));
 }

@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "core/evaluator.h"
 #include "hpsched/v1/scheduler_service.grpc.pb.h"
 #include "jobs/clock.h"
@@ -72,7 +73,7 @@ struct ServiceOptions {
   ServiceMetrics* metrics = nullptr;
   // Evaluates every value served. Null: core::DefaultEvaluator().
   const core::Evaluator* evaluator = nullptr;
-  // The verdicts of the server's authorization interceptor (see AuthInterceptorFactory). Null:
+  // The verdicts of the server's authorization interceptor (server/call_interceptor.h). Null:
   // authentication off, every call allowed.
   const CallVerdicts* verdicts = nullptr;
 };
@@ -134,11 +135,16 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
 
  private:
   // A GetValues or BatchGetValues call: its requests as the read path takes them, and the
-  // responses their values go to. Lives until the call finishes (it may be parked).
+  // responses their values go to. On the handler's stack while the call is answered inline (no
+  // allocation for a single read); moved to the heap when it is parked or queued, and then lives
+  // until the call finishes.
   struct ValuesCall {
-    std::vector<jobs::ReadRequest> requests;
+    absl::InlinedVector<jobs::ReadRequest, 1> requests;
     jobs::FieldNames names = jobs::FieldNames::kSingle;
-    std::vector<hpsched::v1::GetValuesResponse*> responses;
+    absl::InlinedVector<hpsched::v1::GetValuesResponse*, 1> responses;
+    // Each request's `job` field as sent (in the call's request message, which outlives the
+    // call): a response names its job by it when it is already "jobs/{id}".
+    absl::InlinedVector<absl::string_view, 1> job_names;
   };
   // Whether an evaluation should stop (see jobs::CancellableEvaluator).
   using StopFn = std::function<bool()>;
@@ -162,8 +168,7 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
   void CountValues(int64_t values);
 
   // GetValues and BatchGetValues: plan, then evaluate or park the call until it can be answered.
-  grpc::ServerUnaryReactor* ServeValues(grpc::CallbackServerContext* context,
-                                        std::shared_ptr<ValuesCall> call);
+  grpc::ServerUnaryReactor* ServeValues(grpc::CallbackServerContext* context, ValuesCall call);
   // Plans the call and sizes its responses: an error, nullopt (and why) to wait for a change of
   // its jobs, or OK with `plan` ready to evaluate.
   std::optional<absl::Status> PlanValues(const ValuesCall& call, bool at_deadline,
