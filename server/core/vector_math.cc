@@ -68,6 +68,25 @@ using DT = D;
 constexpr double kSmallTrig = 15;
 constexpr double kMediumTrig = 1e14;
 
+// A full-width SLEEF function through core/sleef_wide.h, whose arguments pass in memory.
+template <class DD>
+HWY_INLINE hn::Vec<DD> ThroughMemory(DD d, hn::Vec<DD> x, void (*f)(const double*, double*)) {
+  HWY_ALIGN double lanes[hn::MaxLanes(d)];
+  hn::Store(x, d, lanes);
+  f(lanes, lanes);
+  return hn::Load(d, lanes);
+}
+template <class DD>
+HWY_INLINE hn::Vec<DD> ThroughMemory(DD d, hn::Vec<DD> x, hn::Vec<DD> y,
+                                     void (*f)(const double*, const double*, double*)) {
+  HWY_ALIGN double xs[hn::MaxLanes(d)];
+  HWY_ALIGN double ys[hn::MaxLanes(d)];
+  hn::Store(x, d, xs);
+  hn::Store(y, d, ys);
+  f(xs, ys, xs);
+  return hn::Load(d, xs);
+}
+
 // cos and pow of a whole vector of tag DD.
 template <class DD>
 HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
@@ -75,19 +94,13 @@ HWY_INLINE hn::Vec<DD> RawCos(DD d, hn::Vec<DD> x) {
   return hn::Vec<DD>{Sleef_cosd2_u35sse4(x.raw)};
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
   if constexpr (hn::MaxLanes(DD()) == 4) {
-    HWY_ALIGN double lanes[4];
-    hn::Store(x, d, lanes);
-    sleef_wide::CosD4(lanes, lanes);
-    return hn::Load(d, lanes);
+    return ThroughMemory(d, x, sleef_wide::CosD4);
   } else {
     return hn::Vec<DD>{Sleef_finz_cosd2_u35avx2128(x.raw)};
   }
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
   if constexpr (hn::MaxLanes(DD()) == 8) {
-    HWY_ALIGN double lanes[8];
-    hn::Store(x, d, lanes);
-    sleef_wide::CosD8(lanes, lanes);
-    return hn::Load(d, lanes);
+    return ThroughMemory(d, x, sleef_wide::CosD8);
   } else {
     return hn::Vec<DD>{Sleef_finz_cosd2_u35avx2128(x.raw)};
   }
@@ -107,23 +120,13 @@ HWY_INLINE hn::Vec<DD> Pow(DD d, hn::Vec<DD> x, hn::Vec<DD> y) {
   return hn::Vec<DD>{Sleef_powd2_u10sse4(x.raw, y.raw)};
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
   if constexpr (hn::MaxLanes(DD()) == 4) {
-    HWY_ALIGN double xs[4];
-    HWY_ALIGN double ys[4];
-    hn::Store(x, d, xs);
-    hn::Store(y, d, ys);
-    sleef_wide::PowD4(xs, ys, xs);
-    return hn::Load(d, xs);
+    return ThroughMemory(d, x, y, sleef_wide::PowD4);
   } else {
     return hn::Vec<DD>{Sleef_finz_powd2_u10avx2128(x.raw, y.raw)};
   }
 #elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3
   if constexpr (hn::MaxLanes(DD()) == 8) {
-    HWY_ALIGN double xs[8];
-    HWY_ALIGN double ys[8];
-    hn::Store(x, d, xs);
-    hn::Store(y, d, ys);
-    sleef_wide::PowD8(xs, ys, xs);
-    return hn::Load(d, xs);
+    return ThroughMemory(d, x, y, sleef_wide::PowD8);
   } else {
     return hn::Vec<DD>{Sleef_finz_powd2_u10avx2128(x.raw, y.raw)};
   }

@@ -225,14 +225,10 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Create(absl::string_view
   return job;
 }
 
-namespace {
-
-absl::Status JobNotFound(absl::string_view job_id) {
+absl::Status JobRegistry::JobNotFound(absl::string_view job_id) {
   return absl::NotFoundError(
       absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
 }
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::Get(absl::string_view job_id) const {
   absl::ReaderMutexLock lock(&table_mutex_);

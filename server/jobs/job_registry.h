@@ -234,6 +234,8 @@ class JobRegistry {
 
   // A record's etag, and its plan as the server accepted it (job_registry.cc's rules).
   static std::string EtagOf(const core::JobRecord& record);
+  // NotFound naming job `job_id` (escaped, at most 80 bytes of it).
+  static absl::Status JobNotFound(absl::string_view job_id);
   static absl::StatusOr<std::shared_ptr<const core::JobPlan>> CompileAccepted(
       const core::JobRecord& record);
   // The job as the database holds it, as a Job: `held` itself when it is that revision, else

@@ -16,11 +16,6 @@ namespace {
 
 using store::MutationDecision;
 
-absl::Status NotFound(absl::string_view job_id) {
-  return absl::NotFoundError(
-      absl::StrCat("job jobs/", absl::CHexEscape(job_id.substr(0, 80)), " not found"));
-}
-
 // The event a remote change makes, comparing the job held with the one replacing it.
 JobEvent RemoteEvent(const Job& held, const std::shared_ptr<const Job>& job) {
   if (job->record.version != held.record.version) {
@@ -276,7 +271,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::CreateShared(
                       }));
   if (revision == 0) {
     std::shared_ptr<const Job> job = ApplyLocked(job_id, std::move(existing));
-    if (job == nullptr) return NotFound(job_id);
+    if (job == nullptr) return JobNotFound(job_id);
     return job;
   }
   std::shared_ptr<const Job> held;
@@ -320,7 +315,7 @@ absl::StatusOr<std::shared_ptr<const Job>> JobRegistry::UpdateShared(
       job_id, fence ? &*fence : nullptr,
       [&](const std::optional<store::SharedJob>& current,
           const store::OthersServed& others) -> absl::StatusOr<MutationDecision> {
-        if (!current.has_value()) return NotFound(job_id);
+        if (!current.has_value()) return JobNotFound(job_id);
         ASSIGN_OR_RETURN(base, FromShared(*current, held));
         if (allow_rewrite && !others.unacknowledged_live.empty()) {
           return absl::UnavailableError(absl::StrCat(
@@ -371,7 +366,7 @@ absl::StatusOr<ReportResult> JobRegistry::ReportShared(absl::string_view job_id,
       shared_->Mutate(job_id, nullptr,
                       [&](const std::optional<store::SharedJob>& current,
                           const store::OthersServed&) -> absl::StatusOr<MutationDecision> {
-                        if (!current.has_value()) return NotFound(job_id);
+                        if (!current.has_value()) return JobNotFound(job_id);
                         ASSIGN_OR_RETURN(base, FromShared(*current, held));
                         ASSIGN_OR_RETURN(decision, DecideReport(*base, step, metrics, next_step));
                         if (decision.duplicate) return MutationDecision{};
@@ -415,7 +410,7 @@ absl::Status JobRegistry::DeleteShared(absl::string_view job_id) {
       shared_->Mutate(job_id, nullptr,
                       [&](const std::optional<store::SharedJob>& current,
                           const store::OthersServed&) -> absl::StatusOr<MutationDecision> {
-                        if (!current.has_value()) return NotFound(job_id);
+                        if (!current.has_value()) return JobNotFound(job_id);
                         return MutationDecision{MutationDecision::Action::kDelete, {}};
                       }));
   (void)revision;

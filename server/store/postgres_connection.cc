@@ -273,4 +273,18 @@ void PgConnection::Rollback() {
   }
 }
 
+std::string PgTextArray(const std::vector<std::string>& items) {
+  std::string text = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) text += ',';
+    text += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') text += '\\';
+      text += c;
+    }
+    text += '"';
+  }
+  return text + "}";
+}
+
 }  // namespace hpsched::store

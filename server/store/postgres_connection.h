@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -128,6 +129,9 @@ class PgConnection {
 // "user@host:port/dbname" for a libpq URL or key=value string, without the password;
 // InvalidArgument (not quoting the URL) when it does not parse.
 absl::StatusOr<std::string> PgWhere(absl::string_view url);
+
+// A PostgreSQL text[] literal of `items`, each quoted and escaped, for a PgParam::Text.
+std::string PgTextArray(const std::vector<std::string>& items);
 
 }  // namespace hpsched::store
 

@@ -227,16 +227,7 @@ absl::Status PostgresJobStore::Put(const core::JobRecord& record) {
     }
     ASSIGN_OR_RETURN(now, WriteReports(db, record, old_row ? &*old_row : nullptr,
                                        known_.Get(record.job_id), &row));
-    const std::string bytes = row.SerializeAsString();
-    const PgParam params[] = {PgParam::Text(record.job_id), PgParam::Int(record.version),
-                              PgParam::Bytes(bytes), PgParam::Text(record.create_request_id)};
-    RETURN_IF_ERROR(db.Exec(what,
-                            "INSERT INTO jobs (job_id, version, job, create_request_id) "
-                            "VALUES ($1, $2::bigint, $3, $4) ON CONFLICT (job_id) DO UPDATE SET "
-                            "version = EXCLUDED.version, job = EXCLUDED.job, "
-                            "create_request_id = EXCLUDED.create_request_id",
-                            params)
-                        .status());
+    RETURN_IF_ERROR(PutJobRow(db, what, record, row));
     // Committed (WAL flushed) when this returns: the row and its new reports together.
     return db.Commit(what);
   }();

@@ -25,21 +25,6 @@ uint64_t NewLogId() {
   return (uint64_t{random()} << 32) ^ random();
 }
 
-// A PostgreSQL array literal of `items`, each quoted.
-std::string QuotedArray(const std::vector<std::string>& items) {
-  std::string text = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) text += ',';
-    text += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') text += '\\';
-      text += c;
-    }
-    text += '"';
-  }
-  return text + "}";
-}
-
 std::string IntArray(const std::vector<int64_t>& items) {
   return absl::StrCat("{", absl::StrJoin(items, ","), "}");
 }
@@ -166,7 +151,7 @@ absl::Status ReadReports(PgConnection& db, const StoredJob& row, KnownReports* k
     }
   }
   if (!metrics.empty()) {
-    const PgParam params[] = {PgParam::Text(row.job_id()), PgParam::Text(QuotedArray(metrics)),
+    const PgParam params[] = {PgParam::Text(row.job_id()), PgParam::Text(PgTextArray(metrics)),
                               PgParam::Text(IntArray(from)), PgParam::Text(IntArray(to))};
     ASSIGN_OR_RETURN(PgResult rows,
                      db.Exec(absl::StrCat("reports of ", row.job_id()),
@@ -222,7 +207,7 @@ absl::StatusOr<KnownReports> WriteReports(PgConnection& db, const core::JobRecor
   std::vector<std::string> deleted(renewed.begin(), renewed.end());
   deleted.insert(deleted.end(), plan.dropped.begin(), plan.dropped.end());
   if (!deleted.empty()) {
-    const PgParam params[] = {PgParam::Text(record.job_id), PgParam::Text(QuotedArray(deleted))};
+    const PgParam params[] = {PgParam::Text(record.job_id), PgParam::Text(PgTextArray(deleted))};
     RETURN_IF_ERROR(db.Exec(what,
                             "DELETE FROM metric_reports WHERE job_id = $1 "
                             "AND metric = ANY($2::text[])",
@@ -232,7 +217,7 @@ absl::StatusOr<KnownReports> WriteReports(PgConnection& db, const core::JobRecor
   if (!metrics.empty()) {
     // One statement whatever the number of rows: one report is one row.
     const PgParam params[] = {
-        PgParam::Text(record.job_id),       PgParam::Text(QuotedArray(metrics)),
+        PgParam::Text(record.job_id),       PgParam::Text(PgTextArray(metrics)),
         PgParam::Text(IntArray(seqs)),      PgParam::Text(IntArray(steps)),
         PgParam::Text(DoubleArray(values)), PgParam::Text(IntArray(next_steps))};
     RETURN_IF_ERROR(db.Exec(what,
@@ -366,6 +351,21 @@ absl::Status MoveReportsOutOfRows(PgConnection& db) {
   spdlog::info("postgres migration 3: moved {} metric reports of {} jobs into metric_reports",
                moved_reports, moved_jobs);
   return absl::OkStatus();
+}
+
+absl::Status PutJobRow(PgConnection& db, absl::string_view what, const core::JobRecord& record,
+                       const StoredJob& row) {
+  const std::string bytes = row.SerializeAsString();
+  const PgParam params[] = {PgParam::Text(record.job_id), PgParam::Int(record.version),
+                            PgParam::Bytes(bytes), PgParam::Text(record.create_request_id)};
+  return db
+      .Exec(what,
+            "INSERT INTO jobs (job_id, version, job, create_request_id) "
+            "VALUES ($1, $2::bigint, $3, $4) ON CONFLICT (job_id) DO UPDATE SET "
+            "version = EXCLUDED.version, job = EXCLUDED.job, "
+            "create_request_id = EXCLUDED.create_request_id",
+            params)
+      .status();
 }
 
 }  // namespace hpsched::store

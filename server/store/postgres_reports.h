@@ -69,6 +69,11 @@ absl::StatusOr<KnownReports> WriteReports(PgConnection& db, const core::JobRecor
 // Deletes every report of `job_id` (with the job, in the caller's transaction).
 absl::Status DeleteReports(PgConnection& db, absl::string_view job_id);
 
+// Inserts or replaces the jobs row of `record`, holding `row` (its JobState with the report logs
+// WriteReports set), in the transaction open on `db`.
+absl::Status PutJobRow(PgConnection& db, absl::string_view what, const core::JobRecord& record,
+                       const StoredJob& row);
+
 // The report rows of every job in order of job_id, read through a cursor a batch at a time, for a
 // load that reads the job rows in the same order (a merge join, as SQLite's LoadEach): nothing is
 // held for more than a batch of rows. Open and use inside one REPEATABLE READ transaction (the

@@ -31,22 +31,6 @@ class Transaction {
   PgConnection& db_;
 };
 
-// A PostgreSQL text[] literal of `items`, each quoted (job ids hold no quotes or backslashes, but
-// escaping costs nothing).
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string text = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) text += ',';
-    text += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') text += '\\';
-      text += c;
-    }
-    text += '"';
-  }
-  return text + "}";
-}
-
 // Columns: job (bytea), revision, own reservation.
 constexpr absl::string_view kSelectJob =
     "SELECT j.job, coalesce(h.revision, 0)::bigint, coalesce(m.reserved, -1)::bigint "
@@ -245,16 +229,7 @@ absl::StatusOr<int64_t> PostgresSharedStore::Mutate(absl::string_view job_id, co
     StoredJob row = RecordToStoredJob(record, /*with_reports=*/false);
     ASSIGN_OR_RETURN(
         known, WriteReports(db, record, current.has_value() ? &old_row : nullptr, known, &row));
-    const std::string bytes = row.SerializeAsString();
-    const PgParam put[] = {PgParam::Text(record.job_id), PgParam::Int(record.version),
-                           PgParam::Bytes(bytes), PgParam::Text(record.create_request_id)};
-    RETURN_IF_ERROR(db.Exec(what,
-                            "INSERT INTO jobs (job_id, version, job, create_request_id) "
-                            "VALUES ($1, $2::bigint, $3, $4) ON CONFLICT (job_id) DO UPDATE SET "
-                            "version = EXCLUDED.version, job = EXCLUDED.job, "
-                            "create_request_id = EXCLUDED.create_request_id",
-                            put)
-                        .status());
+    RETURN_IF_ERROR(PutJobRow(db, what, record, row));
   }
   const PgParam head[] = {PgParam::Text(job_id), PgParam::Int(seq)};
   RETURN_IF_ERROR(
@@ -410,7 +385,7 @@ absl::StatusOr<std::vector<GrantedMark>> PostgresSharedStore::PutReplicaMarks(
   RETURN_IF_ERROR(tx.Begin("flush marks"));
   std::vector<std::string> ids;
   for (const ReplicaMark& mark : marks) ids.push_back(mark.job_id);
-  const PgParam array[] = {PgParam::Text(TextArray(ids))};
+  const PgParam array[] = {PgParam::Text(PgTextArray(ids))};
   // R2: the heads FOR SHARE (in id order), then the pending fences, under those locks.
   ASSIGN_OR_RETURN(PgResult heads,
                    db.Exec("flush marks",
