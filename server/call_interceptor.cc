@@ -3,9 +3,9 @@
 #include <grpcpp/server_context.h>
 
 #include <chrono>
-#include <optional>
 #include <string>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/string_view.h"
 
 namespace hpsched::server {
@@ -13,17 +13,18 @@ namespace {
 
 using Hook = grpc::experimental::InterceptionHookPoints;
 
-constexpr absl::string_view kServicePrefix = "/hpsched.v1.SchedulerService/";
+bool Observed(absl::string_view method) {
+  return absl::c_linear_search(service::kObservedMethods, method);
+}
 
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  CallInterceptor(const CallInterceptorParts& parts, grpc::experimental::ServerRpcInfo* info,
-                  std::optional<service::Role> role)
-      : parts_(parts), info_(info), role_(role) {}
+  // `parts`: what this call's interceptor does (the metrics off for an observed method's call).
+  CallInterceptor(CallInterceptorParts parts, grpc::experimental::ServerRpcInfo* info)
+      : parts_(parts), info_(info) {}
 
   ~CallInterceptor() override {
     if (guard_started_) parts_.reset_guard->CallEnded(peer_, !received_message_);
-    if (verdict_recorded_) parts_.verdicts->Erase(info_->server_context());
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -33,7 +34,12 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         methods->GetRecvMessage() != nullptr) {
       received_message_ = true;
     }
-    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) Ending(methods);
+    if (series_ != nullptr && methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) {
+      parts_.metrics->RpcHandled(series_, methods->GetSendStatus().error_code(),
+                                 std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - start_)
+                                     .count());
+    }
     methods->Proceed();
   }
 
@@ -48,46 +54,15 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       guard_started_ = true;
       parts_.reset_guard->CallStarted(peer_);
     }
-    if (role_.has_value()) {
-      const auto* metadata = methods->GetRecvInitialMetadata();
-      absl::string_view value;
-      if (auto it = metadata->find("authorization"); it != metadata->end()) {
-        value = absl::string_view(it->second.data(), it->second.size());
-      }
-      absl::string_view method = info_->method();
-      method.remove_prefix(kServicePrefix.size());
-      verdict_ = parts_.auth->Check(value, *role_, method);
-      parts_.verdicts->Set(info_->server_context(), verdict_);
-      verdict_recorded_ = true;
-    }
   }
 
-  void Ending(grpc::experimental::InterceptorBatchMethods* methods) {
-    grpc::StatusCode code = grpc::StatusCode::OK;
-    if (!verdict_.ok()) {
-      code = static_cast<grpc::StatusCode>(verdict_.code());
-      methods->ModifySendStatus(grpc::Status(code, std::string(verdict_.message())));
-    } else if (series_ != nullptr) {
-      code = methods->GetSendStatus().error_code();
-    }
-    if (series_ != nullptr) {
-      parts_.metrics->RpcHandled(series_, code,
-                                 std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now() - start_)
-                                     .count());
-    }
-  }
-
-  const CallInterceptorParts& parts_;
+  const CallInterceptorParts parts_;
   grpc::experimental::ServerRpcInfo* const info_;
-  const std::optional<service::Role> role_;
   std::chrono::steady_clock::time_point start_;
   metrics::MethodSeries* series_ = nullptr;
   std::string peer_;
-  absl::Status verdict_;
   bool guard_started_ = false;
   bool received_message_ = false;
-  bool verdict_recorded_ = false;
 };
 
 class Factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -96,12 +71,16 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    std::optional<service::Role> role;
-    if (parts_.auth != nullptr) role = service::RequiredRole(info->method());  // nullopt: open
-    if (parts_.reset_guard == nullptr && parts_.metrics == nullptr && !role.has_value()) {
-      return nullptr;
+    CallInterceptorParts parts = parts_;
+    if (Observed(info->method())) {
+      // CallObservers keep its metrics; the guard needs the interceptor only when armed, and
+      // counts a premature call by its peer from the handoff otherwise.
+      parts.metrics = nullptr;
+      if (parts.reset_guard != nullptr && !parts.reset_guard->armed()) parts.reset_guard = nullptr;
+      service::next_call_handoff = {info->server_context(), parts.reset_guard != nullptr};
     }
-    return new CallInterceptor(parts_, info, role);
+    if (parts.reset_guard == nullptr && parts.metrics == nullptr) return nullptr;
+    return new CallInterceptor(parts, info);
   }
 
  private:
@@ -113,6 +92,50 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> CallInterceptorFactory(
     CallInterceptorParts parts) {
   return std::make_unique<Factory>(parts);
+}
+
+class CallObservers::Method final : public service::CallObserver {
+ public:
+  Method(CallInterceptorParts parts, absl::string_view method)
+      : parts_(parts),
+        series_(parts.metrics != nullptr ? parts.metrics->RpcSeries(method) : nullptr) {}
+
+  void CallStarted() override {
+    if (series_ != nullptr) parts_.metrics->RpcStarted(series_);
+  }
+
+  void CallEnded(const service::CallNote& note, grpc::StatusCode code, int64_t nanos) override {
+    if (series_ != nullptr) parts_.metrics->RpcHandled(series_, code, nanos);
+    // Before its handler: reset before its request arrived, or a request that does not parse
+    // (which the interceptor counts as premature too: no message was received). An intercepted
+    // call is the interceptor's to count.
+    if (note.reached_handler || note.call.intercepted || parts_.reset_guard == nullptr) return;
+    if (note.call.context != nullptr) {
+      parts_.reset_guard->PrematureOf(note.call.context->peer());
+    } else {
+      parts_.reset_guard->PrematureWithoutPeer();
+    }
+  }
+
+ private:
+  const CallInterceptorParts parts_;
+  metrics::MethodSeries* const series_;
+};
+
+CallObservers::CallObservers(CallInterceptorParts parts) {
+  if (parts.metrics == nullptr && parts.reset_guard == nullptr) return;
+  for (absl::string_view method : service::kObservedMethods) {
+    methods_.push_back(std::make_unique<Method>(parts, method));
+  }
+}
+
+CallObservers::~CallObservers() = default;
+
+service::CallObserver* CallObservers::For(absl::string_view full_method) {
+  for (size_t i = 0; i < methods_.size(); ++i) {
+    if (service::kObservedMethods[i] == full_method) return methods_[i].get();
+  }
+  return nullptr;
 }
 
 }  // namespace hpsched::server

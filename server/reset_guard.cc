@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -71,6 +72,45 @@ bool SameAddress(const sockaddr_storage& address, const PeerAddress& peer) {
 
 }  // namespace
 
+ResetGuard::ResetGuard(int64_t threshold, std::function<int64_t()> now)
+    : threshold_(threshold), now_(std::move(now)) {}
+
+int64_t ResetGuard::Now() const {
+  if (now_) return now_();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void ResetGuard::Arm() {
+  const int64_t until = Now() + absl::ToInt64Nanoseconds(kArmedFor);
+  // Only ever later (and never 0), so that concurrent premature calls cannot shorten it.
+  int64_t current = armed_until_.load(std::memory_order_relaxed);
+  while (current < until &&
+         !armed_until_.compare_exchange_weak(current, until, std::memory_order_relaxed)) {
+  }
+}
+
+void ResetGuard::PrematureOf(const std::string& peer) {
+  if (threshold_ <= 0) return;
+  Arm();
+  CallStarted(peer);
+  CallEnded(peer, /*premature=*/true);
+}
+
+void ResetGuard::PrematureWithoutPeer() {
+  if (threshold_ > 0) Arm();
+}
+
+bool ResetGuard::armed() {
+  int64_t until = armed_until_.load(std::memory_order_relaxed);
+  if (until == 0) return false;
+  if (Now() < until) return true;
+  // Calm again (unless a premature call armed it again meanwhile).
+  armed_until_.compare_exchange_strong(until, 0, std::memory_order_relaxed);
+  return false;
+}
+
 ResetGuard::Shard& ResetGuard::ShardOf(const std::string& peer) {
   return shards_[absl::Hash<std::string>{}(peer) % kShards];
 }
@@ -94,6 +134,7 @@ void ResetGuard::CallEnded(const std::string& peer, bool premature) {
     if (it == shard.peers.end()) return;
     Counts& counts = it->second;
     ++counts.premature;
+    if (armed_until_.load(std::memory_order_relaxed) != 0) Arm();  // The attack goes on.
     if (counts.closing || counts.premature < threshold_ || 2 * counts.premature <= counts.calls) {
       return;
     }

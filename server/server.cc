@@ -254,7 +254,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   service_options.metrics = server->metrics_.get();
   server->evaluator_ = core::MakeEvaluator(options.evaluator);
   service_options.evaluator = server->evaluator_.get();
-  if (server->auth_ != nullptr) service_options.verdicts = &server->verdicts_;
+  service_options.auth = server->auth_.get();
+  if (options.reset_flood_threshold > 0) {
+    server->reset_guard_ = std::make_unique<ResetGuard>(options.reset_flood_threshold);
+  }
+  CallInterceptorParts parts;
+  parts.reset_guard = server->reset_guard_.get();
+  parts.metrics = server->metrics_.get();
+  server->call_observers_ = std::make_unique<CallObservers>(parts);
+  service_options.call_observer = [observers = server->call_observers_.get()](
+                                      absl::string_view method) { return observers->For(method); };
   server->service_ =
       std::make_unique<service::SchedulerService>(server->registry_.get(), service_options);
   {
@@ -318,16 +327,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
   builder.SetResourceQuota(quota);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  if (options.reset_flood_threshold > 0) {
-    server->reset_guard_ = std::make_unique<ResetGuard>(options.reset_flood_threshold);
-  }
-  CallInterceptorParts parts;
-  parts.reset_guard = server->reset_guard_.get();
-  parts.metrics = server->metrics_.get();
-  if (server->auth_ != nullptr) {
-    parts.auth = server->auth_.get();
-    parts.verdicts = &server->verdicts_;
-  }
   interceptors.push_back(CallInterceptorFactory(parts));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->grpc_server_ = builder.BuildAndStart();
@@ -385,7 +384,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& given
       return prometheus::TextSerializer().Serialize(families);
     };
     if (server->auth_ != nullptr) {
-      // Pages need the lowest role; API calls are decided by the gRPC interceptor's table.
+      // Pages need the lowest role; API calls are decided by the service's table (RequiredRole).
       const service::Authenticator* auth = server->auth_.get();
       http.authorize_page = [auth](absl::string_view authorization) {
         return auth->Check(authorization, service::Role::kReader, "pages");

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "call_interceptor.h"
 #include "core/evaluator.h"
 #include "jobs/clock.h"
 #include "jobs/executor.h"
@@ -165,10 +166,10 @@ class Server {
   // With the postgres store: the replicas' shared database (outlives the registry and the sync).
   std::unique_ptr<store::SharedJobStore> shared_store_;
   std::unique_ptr<service::Authenticator> auth_;
-  // Declared before grpc_server_, whose interceptors point at it.
+  // Declared before grpc_server_ and service_, whose interceptors and message holders point at
+  // them.
   std::unique_ptr<ResetGuard> reset_guard_;
-  // The authorization interceptor's verdicts, read by the service.
-  service::CallVerdicts verdicts_;
+  std::unique_ptr<CallObservers> call_observers_;
   jobs::SystemClock clock_;
   std::unique_ptr<jobs::JobRegistry> registry_;
   // Follows the other replicas; stopped (destroyed) before the registry it applies changes to.

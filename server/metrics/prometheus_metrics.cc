@@ -114,22 +114,24 @@ CallSeries::CallSeries(std::vector<const google::protobuf::ServiceDescriptor*> s
   }
 }
 
-MethodSeries* CallSeries::Started(absl::string_view method) {
-  MethodSeries* series = nullptr;
-  if (auto it = known_.find(method); it != known_.end()) {
-    series = it->second.get();
-  } else {
-    absl::MutexLock lock(&mutex_);
-    auto& slot = others_[method];
-    if (slot == nullptr) {
-      slot = std::make_unique<MethodSeries>(method, "unknown");
-      others_order_.push_back(slot.get());
-    }
-    series = slot.get();
+MethodSeries* CallSeries::Series(absl::string_view method) {
+  if (auto it = known_.find(method); it != known_.end()) return it->second.get();
+  absl::MutexLock lock(&mutex_);
+  auto& slot = others_[method];
+  if (slot == nullptr) {
+    slot = std::make_unique<MethodSeries>(method, "unknown");
+    others_order_.push_back(slot.get());
   }
-  series->started.Add(0);
+  return slot.get();
+}
+
+MethodSeries* CallSeries::Started(absl::string_view method) {
+  MethodSeries* series = Series(method);
+  Started(series);
   return series;
 }
+
+void CallSeries::Started(MethodSeries* series) { series->started.Add(0); }
 
 void CallSeries::Handled(MethodSeries* series, grpc::StatusCode code, int64_t nanos) {
   const size_t index = static_cast<size_t>(code) < kStatusCodes ? static_cast<size_t>(code) : 2;

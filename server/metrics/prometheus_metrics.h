@@ -53,7 +53,11 @@ class CallSeries final : public prometheus::Collectable {
  public:
   explicit CallSeries(std::vector<const google::protobuf::ServiceDescriptor*> services);
 
+  // The series of `method` (created on first use for a method of no given service).
+  MethodSeries* Series(absl::string_view method);
+  // Counts a call started: Series(method), then Started(series).
   MethodSeries* Started(absl::string_view method);
+  void Started(MethodSeries* series);
   void Handled(MethodSeries* series, grpc::StatusCode code, int64_t nanos);
   void ValuesServed(int64_t count) { values_served_.Add(0, static_cast<uint64_t>(count)); }
 
@@ -89,6 +93,10 @@ class PrometheusMetrics final : public service::ServiceMetrics, public jobs::Job
   // Called by the interceptor: `method` is gRPC's "/package.Service/Method". Methods of the
   // services given to the constructor take no lock; others (reflection) take one.
   MethodSeries* RpcStarted(absl::string_view method) { return calls_->Started(method); }
+  // The same in two steps, for a caller that keeps the series of its method (the observers of
+  // server/call_interceptor.h).
+  MethodSeries* RpcSeries(absl::string_view method) { return calls_->Series(method); }
+  void RpcStarted(MethodSeries* series) { calls_->Started(series); }
   void RpcHandled(MethodSeries* series, grpc::StatusCode code, int64_t nanos) {
     calls_->Handled(series, code, nanos);
   }

@@ -108,8 +108,6 @@ absl::Status Authenticator::Check(absl::string_view authorization, Role required
 
 namespace {
 
-constexpr absl::string_view kServicePrefix = "/hpsched.v1.SchedulerService/";
-
 // The one table of who may call what.
 constexpr std::pair<absl::string_view, Role> kRoles[] = {
     {"GetJob", Role::kReader},           {"ListJobs", Role::kReader},
@@ -122,38 +120,11 @@ constexpr std::pair<absl::string_view, Role> kRoles[] = {
 
 }  // namespace
 
-std::optional<Role> RequiredRole(absl::string_view full_method) {
-  if (!absl::ConsumePrefix(&full_method, kServicePrefix)) return std::nullopt;
-  for (const auto& [method, role] : kRoles) {
-    if (method == full_method) return role;
+Role RequiredRole(absl::string_view method) {
+  for (const auto& [name, role] : kRoles) {
+    if (name == method) return role;
   }
   return Role::kAdmin;
-}
-
-CallVerdicts::Shard& CallVerdicts::ShardOf(const grpc::ServerContextBase* context) const {
-  return shards_[absl::Hash<const grpc::ServerContextBase*>{}(context) % kShards];
-}
-
-absl::Status CallVerdicts::Of(const grpc::ServerContextBase& context) const {
-  Shard& shard = ShardOf(&context);
-  absl::MutexLock lock(&shard.mutex);
-  auto it = shard.verdicts.find(&context);
-  if (it == shard.verdicts.end()) {
-    return absl::PermissionDeniedError("the call was not seen by the authorization interceptor");
-  }
-  return it->second;
-}
-
-void CallVerdicts::Set(const grpc::ServerContextBase* context, absl::Status verdict) {
-  Shard& shard = ShardOf(context);
-  absl::MutexLock lock(&shard.mutex);
-  shard.verdicts.insert_or_assign(context, std::move(verdict));
-}
-
-void CallVerdicts::Erase(const grpc::ServerContextBase* context) {
-  Shard& shard = ShardOf(context);
-  absl::MutexLock lock(&shard.mutex);
-  shard.verdicts.erase(context);
 }
 
 }  // namespace hpsched::service

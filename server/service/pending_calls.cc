@@ -10,13 +10,14 @@ namespace hpsched::service {
 class PendingCalls::Call final : public grpc::ServerUnaryReactor {
  public:
   Call(PendingCalls* owner, uint64_t id, std::set<std::string> job_ids, absl::Time deadline,
-       Attempt attempt, Reason reason)
+       Attempt attempt, Reason reason, CallNote* note)
       : owner_(owner),
         id_(id),
         job_ids_(std::move(job_ids)),
         deadline_(deadline),
         attempt_(std::move(attempt)),
-        reason_(reason) {}
+        reason_(reason),
+        note_(note) {}
 
   const std::set<std::string>& job_ids() const { return job_ids_; }
   absl::Time deadline() const { return deadline_; }
@@ -24,6 +25,7 @@ class PendingCalls::Call final : public grpc::ServerUnaryReactor {
   // The executor's task that answers the call at its deadline.
   std::optional<jobs::Executor::TaskId> timer;
   std::optional<absl::Status> Try(bool at_deadline) { return attempt_(at_deadline); }
+  void Answer(grpc::Status status) { Finish(Noted(note_, std::move(status))); }
 
   void OnCancel() override { owner_->Cancel(id_); }
   void OnDone() override { delete this; }
@@ -35,6 +37,7 @@ class PendingCalls::Call final : public grpc::ServerUnaryReactor {
   const absl::Time deadline_;
   Attempt attempt_;
   const Reason reason_;
+  CallNote* const note_;
 };
 
 namespace {
@@ -42,7 +45,9 @@ namespace {
 // A reactor that finishes at once.
 class FinishedCall final : public grpc::ServerUnaryReactor {
  public:
-  explicit FinishedCall(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  FinishedCall(const absl::Status& status, CallNote* note) {
+    Finish(Noted(note, ToGrpcStatus(status)));
+  }
   void OnDone() override { delete this; }
 };
 
@@ -57,16 +62,19 @@ PendingCalls::PendingCalls(size_t max_calls, const jobs::Clock* clock, jobs::Exe
 PendingCalls::~PendingCalls() { Close(); }
 
 grpc::ServerUnaryReactor* PendingCalls::Park(std::set<std::string> job_ids, absl::Time deadline,
-                                             Attempt attempt, Reason reason) {
+                                             Attempt attempt, Reason reason, CallNote* note) {
   absl::MutexLock lock(&mutex_);
-  if (closed_) return new FinishedCall(absl::UnavailableError("the server is shutting down"));
+  if (closed_) {
+    return new FinishedCall(absl::UnavailableError("the server is shutting down"), note);
+  }
   if (reason == Reason::kReports && waiting_for_reports_ >= max_calls_) {
-    return new FinishedCall(absl::ResourceExhaustedError(
-        absl::StrCat("the server holds its maximum of ", max_calls_,
-                     " GetValues calls waiting for metric reports; retry later")));
+    return new FinishedCall(absl::ResourceExhaustedError(absl::StrCat(
+                                "the server holds its maximum of ", max_calls_,
+                                " GetValues calls waiting for metric reports; retry later")),
+                            note);
   }
   const uint64_t id = next_id_++;
-  auto* call = new Call(this, id, std::move(job_ids), deadline, std::move(attempt), reason);
+  auto* call = new Call(this, id, std::move(job_ids), deadline, std::move(attempt), reason, note);
   calls_.emplace(id, call);
   if (reason == Reason::kReports) ++waiting_for_reports_;
   // A change may have landed between the handler's first try and now.
@@ -79,7 +87,7 @@ void PendingCalls::TryLocked(uint64_t id, Call* call, bool at_deadline) {
   std::optional<absl::Status> status = call->Try(at_deadline);
   if (!status.has_value()) return;
   Forget(id, call);
-  call->Finish(ToGrpcStatus(*status));
+  call->Answer(ToGrpcStatus(*status));
 }
 
 void PendingCalls::Forget(uint64_t id, Call* call) {
@@ -122,7 +130,7 @@ void PendingCalls::Cancel(uint64_t id) {
   if (it == calls_.end()) return;
   Call* call = it->second;
   Forget(id, call);
-  call->Finish(grpc::Status::CANCELLED);
+  call->Answer(grpc::Status::CANCELLED);
 }
 
 void PendingCalls::Close() {

@@ -20,6 +20,7 @@
 #include "jobs/clock.h"
 #include "jobs/executor.h"
 #include "jobs/job_registry.h"
+#include "service/call_note.h"
 
 namespace hpsched::service {
 
@@ -43,9 +44,10 @@ class PendingCalls final : public jobs::JobObserver {
 
   // Parks a call that depends on `job_ids` until an Attempt succeeds or `deadline` (by the clock).
   // Returns the reactor to return from the handler; RESOURCE_EXHAUSTED when max_calls wait for
-  // reports, UNAVAILABLE after Close.
+  // reports, UNAVAILABLE after Close. The answer is noted on `note` when there is one.
   grpc::ServerUnaryReactor* Park(std::set<std::string> job_ids, absl::Time deadline,
-                                 Attempt attempt, Reason reason = Reason::kReports);
+                                 Attempt attempt, Reason reason = Reason::kReports,
+                                 CallNote* note = nullptr);
 
   // Only notes the job and schedules a retry on the executor (called under the registry's lock).
   void OnJobEvent(const jobs::JobEvent& event) override;

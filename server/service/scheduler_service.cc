@@ -45,10 +45,24 @@ std::span<double> SizedValues(v1::Series* series, int64_t count) {
   return std::span<double>(out, static_cast<size_t>(count));
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
+// `note`: where a values call's answer is noted (null for the other methods).
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status,
+                                 CallNote* note = nullptr) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(Noted(note, ToGrpcStatus(status)));
   return reactor;
+}
+
+// The observer of `method` (one of kObservedMethods), if the server gave one.
+CallObserver* ObserverOf(const ServiceOptions& options, absl::string_view method) {
+  return options.call_observer ? options.call_observer(method) : nullptr;
+}
+
+// The note of a values call, marked as having reached its handler.
+CallNote* ReachedHandler(const google::protobuf::MessageLite& request) {
+  CallNote* note = CallNoteOf(request);
+  if (note != nullptr) note->reached_handler = true;
+  return note;
 }
 
 jobs::PendingPolicy PolicyFromProto(v1::PendingPolicy policy) {
@@ -145,7 +159,9 @@ SchedulerService::SchedulerService(jobs::JobRegistry* registry, const ServiceOpt
                  options.evaluator != nullptr ? options.evaluator : &core::DefaultEvaluator(),
                  options.limits.max_eval_cost),
       watches_(options.limits.max_watches, options.limits.max_watch_queue_bytes, clock_, executor_),
-      pending_(options.limits.max_waiting_calls, clock_, executor_) {
+      pending_(options.limits.max_waiting_calls, clock_, executor_),
+      get_values_messages_(ObserverOf(options, kObservedMethods[0])),
+      batch_get_values_messages_(ObserverOf(options, kObservedMethods[1])) {
   registry_->AddObserver(&watches_);
   registry_->AddObserver(&pending_);
   SetMessageAllocatorFor_GetValues(&get_values_messages_);
@@ -159,22 +175,32 @@ SchedulerService::~SchedulerService() {
   own_executor_.reset();
 }
 
-absl::Status SchedulerService::Allowed(const grpc::CallbackServerContext& context) const {
-  if (options_.verdicts == nullptr) return absl::OkStatus();
-  return options_.verdicts->Of(context);
+absl::Status SchedulerService::Allowed(const grpc::CallbackServerContext& context,
+                                       absl::string_view method) const {
+  if (options_.auth == nullptr) return absl::OkStatus();
+  absl::string_view authorization;
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization = absl::string_view(it->second.data(), it->second.size());
+  }
+  return options_.auth->Check(authorization, RequiredRole(method), method);
 }
 
 template <typename Body>
-grpc::ServerUnaryReactor* SchedulerService::Unary(grpc::CallbackServerContext* context, Body body) {
-  if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
+grpc::ServerUnaryReactor* SchedulerService::Unary(grpc::CallbackServerContext* context,
+                                                  absl::string_view method, Body body) {
+  if (absl::Status allowed = Allowed(*context, method); !allowed.ok()) {
+    return Finish(context, allowed);
+  }
   return Finish(context, body());
 }
 
 template <typename Body>
 grpc::ServerUnaryReactor* SchedulerService::ForJob(grpc::CallbackServerContext* context,
+                                                   absl::string_view method,
                                                    const std::string& name, absl::string_view field,
                                                    Body body) {
-  return Unary(context, [&]() -> absl::Status {
+  return Unary(context, method, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::string id, codec::JobIdFromName(name, field));
     return body(id);
   });
@@ -191,7 +217,7 @@ void SchedulerService::CountValues(int64_t values) {
 grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContext* context,
                                                       const v1::CreateJobRequest* request,
                                                       v1::Job* response) {
-  return Unary(context, [&]() -> absl::Status {
+  return Unary(context, "CreateJob", [&]() -> absl::Status {
     if (!request->has_job()) return absl::InvalidArgumentError("job: is required");
     auto job = registry_->Create(request->job_id(), codec::JobSpecFromProto(request->job()),
                                  request->request_id());
@@ -204,67 +230,70 @@ grpc::ServerUnaryReactor* SchedulerService::CreateJob(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SchedulerService::GetJob(grpc::CallbackServerContext* context,
                                                    const v1::GetJobRequest* request,
                                                    v1::Job* response) {
-  return ForJob(context, request->name(), "name", [&](const std::string& id) -> absl::Status {
-    ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
-    ToProto(*job, response);
-    return absl::OkStatus();
-  });
+  return ForJob(context, "GetJob", request->name(), "name",
+                [&](const std::string& id) -> absl::Status {
+                  ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
+                  ToProto(*job, response);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::ServerUnaryReactor* SchedulerService::GetMetricReports(
     grpc::CallbackServerContext* context, const v1::GetMetricReportsRequest* request,
     v1::GetMetricReportsResponse* response) {
-  return ForJob(context, request->job(), "job", [&](const std::string& id) -> absl::Status {
-    constexpr int kDefaultReports = 10'000;
-    constexpr int kMaxReports = 100'000;
-    const int64_t start = request->start_step();
-    const int64_t end = request->end_step();
-    if (start < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("start_step: must be >= 0, got ", start));
-    }
-    if (end != 0 && end <= start) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("end_step: must be 0 (no end) or > start_step (", start, "), got ", end));
-    }
-    if (request->max_reports() < 0 || request->max_reports() > kMaxReports) {
-      return absl::InvalidArgumentError(absl::StrCat("max_reports: must be in [0, ", kMaxReports,
-                                                     "], got ", request->max_reports()));
-    }
-    const int max = request->max_reports() == 0 ? kDefaultReports : request->max_reports();
-    ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
-    response->set_job(codec::JobName(id));
-    for (const core::MetricSpec& spec : job->record.spec.metrics) {
-      v1::MetricReportSeries* series = response->add_metrics();
-      series->set_metric(spec.name);
-      const auto reports = job->record.metric_reports.find(spec.name);
-      if (reports == job->record.metric_reports.end()) continue;
-      // A history keeps its reports in the order they came (core::MetricHistory); the answer
-      // goes by step.
-      const core::MetricHistory& history = reports->second;
-      std::vector<const core::MetricHistory::Entry*> in_range;
-      for (size_t i = 0; i < history.size(); ++i) {
-        const core::MetricHistory::Entry& entry = history[i];
-        if (entry.step >= start && (end == 0 || entry.step < end)) in_range.push_back(&entry);
-      }
-      std::sort(in_range.begin(), in_range.end(),
-                [](const auto* a, const auto* b) { return a->step < b->step; });
-      for (const core::MetricHistory::Entry* entry : in_range) {
-        if (series->steps_size() == max) {
-          series->set_truncated(true);
-          break;
+  return ForJob(
+      context, "GetMetricReports", request->job(), "job",
+      [&](const std::string& id) -> absl::Status {
+        constexpr int kDefaultReports = 10'000;
+        constexpr int kMaxReports = 100'000;
+        const int64_t start = request->start_step();
+        const int64_t end = request->end_step();
+        if (start < 0) {
+          return absl::InvalidArgumentError(absl::StrCat("start_step: must be >= 0, got ", start));
         }
-        series->add_steps(entry->step);
-        series->add_values(entry->report.value);
-      }
-    }
-    return absl::OkStatus();
-  });
+        if (end != 0 && end <= start) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "end_step: must be 0 (no end) or > start_step (", start, "), got ", end));
+        }
+        if (request->max_reports() < 0 || request->max_reports() > kMaxReports) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "max_reports: must be in [0, ", kMaxReports, "], got ", request->max_reports()));
+        }
+        const int max = request->max_reports() == 0 ? kDefaultReports : request->max_reports();
+        ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job, registry_->Get(id));
+        response->set_job(codec::JobName(id));
+        for (const core::MetricSpec& spec : job->record.spec.metrics) {
+          v1::MetricReportSeries* series = response->add_metrics();
+          series->set_metric(spec.name);
+          const auto reports = job->record.metric_reports.find(spec.name);
+          if (reports == job->record.metric_reports.end()) continue;
+          // A history keeps its reports in the order they came (core::MetricHistory); the answer
+          // goes by step.
+          const core::MetricHistory& history = reports->second;
+          std::vector<const core::MetricHistory::Entry*> in_range;
+          for (size_t i = 0; i < history.size(); ++i) {
+            const core::MetricHistory::Entry& entry = history[i];
+            if (entry.step >= start && (end == 0 || entry.step < end)) in_range.push_back(&entry);
+          }
+          std::sort(in_range.begin(), in_range.end(),
+                    [](const auto* a, const auto* b) { return a->step < b->step; });
+          for (const core::MetricHistory::Entry* entry : in_range) {
+            if (series->steps_size() == max) {
+              series->set_truncated(true);
+              break;
+            }
+            series->add_steps(entry->step);
+            series->add_values(entry->report.value);
+          }
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext* context,
                                                      const v1::ListJobsRequest* request,
                                                      v1::ListJobsResponse* response) {
-  return Unary(context, [&]() -> absl::Status {
+  return Unary(context, "ListJobs", [&]() -> absl::Status {
     if (request->page_size() < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("page_size: must be >= 0, got ", request->page_size()));
@@ -307,7 +336,7 @@ grpc::ServerUnaryReactor* SchedulerService::ListJobs(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContext* context,
                                                       const v1::DeleteJobRequest* request,
                                                       v1::DeleteJobResponse* response) {
-  return ForJob(context, request->name(), "name", [&](const std::string& id) {
+  return ForJob(context, "DeleteJob", request->name(), "name", [&](const std::string& id) {
     const absl::Status status = registry_->Delete(id);
     CountJobs();
     return status;
@@ -397,24 +426,27 @@ void SchedulerService::CancelEvaluationsAt(absl::Time when) {
 }
 
 grpc::ServerUnaryReactor* SchedulerService::Evaluate(grpc::CallbackServerContext* context,
-                                                     int64_t cost, Work work) {
+                                                     int64_t cost, Work work, CallNote* note) {
   const StopFn stop = StopFor(context);
   auto finish = [this, context](absl::Status status) {
     // A stopped evaluation answers why it stopped.
     if (absl::IsCancelled(status) && status.message().empty()) status = StoppedStatus(context);
     return status;
   };
-  if (cost <= options_.limits.inline_eval_cost) return Finish(context, finish(work(stop)));
+  if (cost <= options_.limits.inline_eval_cost) return Finish(context, finish(work(stop)), note);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool accepted = work_pool_->TrySchedule([reactor, work = std::move(work), stop, finish] {
-    reactor->Finish(ToGrpcStatus(finish(work(stop))));
-  });
+  const bool accepted =
+      work_pool_->TrySchedule([reactor, work = std::move(work), stop, finish, note] {
+        reactor->Finish(Noted(note, ToGrpcStatus(finish(work(stop)))));
+      });
   if (!accepted) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
-        "the server is busy with costly evaluations (", work_pool_->queued(),
-        " waiting for its evaluation threads); retry later, or ask for fewer steps, groups or "
-        "hyperparameters per call (a call costing at most ",
-        options_.limits.inline_eval_cost, " evaluation units is never queued)"))));
+    reactor->Finish(Noted(
+        note,
+        ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+            "the server is busy with costly evaluations (", work_pool_->queued(),
+            " waiting for its evaluation threads); retry later, or ask for fewer steps, groups or "
+            "hyperparameters per call (a call costing at most ",
+            options_.limits.inline_eval_cost, " evaluation units is never queued)")))));
   }
   return reactor;
 }
@@ -425,7 +457,7 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerCont
   jobs::ReadPlan plan;
   std::optional<absl::Status> done = PlanValues(call, false, &reason, &plan);
   if (done.has_value()) {
-    if (!done->ok()) return Finish(context, *done);
+    if (!done->ok()) return Finish(context, *done, call.note);
     if (plan.total_cost <= options_.limits.inline_eval_cost) {
       // Evaluate's inline case without its closures (each a heap allocation): the stop check
       // lives on this stack, for as long as the evaluation that reads it.
@@ -433,19 +465,22 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerCont
       auto stop_now = [this, context, deadline] { return ShouldStop(context, deadline); };
       absl::Status status = EvaluateValues(call, plan, StopFn(std::ref(stop_now)));
       if (absl::IsCancelled(status) && status.message().empty()) status = StoppedStatus(context);
-      return Finish(context, status);
+      return Finish(context, status, call.note);
     }
     const int64_t cost = plan.total_cost;
+    CallNote* note = call.note;
     return Evaluate(
         context, cost,
         [this, call = std::make_shared<ValuesCall>(std::move(call)),
-         plan = std::move(plan)](const StopFn& stop) { return EvaluateValues(*call, plan, stop); });
+         plan = std::move(plan)](const StopFn& stop) { return EvaluateValues(*call, plan, stop); },
+        note);
   }
   std::set<std::string> job_ids;
   for (const jobs::ReadRequest& request : call.requests) {
     if (request.job_id.ok()) job_ids.insert(*request.job_id);
   }
   // A parked call's retries evaluate on the service's executor, bounded by max_eval_cost.
+  CallNote* note = call.note;
   return pending_.Park(
       std::move(job_ids), ParkDeadline(*context, clock_->Now()),
       [this, call = std::make_shared<ValuesCall>(std::move(call)), context,
@@ -457,14 +492,18 @@ grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerCont
         }
         return status;
       },
-      reason);
+      reason, note);
 }
 
 grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContext* context,
                                                       const v1::GetValuesRequest* request,
                                                       v1::GetValuesResponse* response) {
-  if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
+  CallNote* note = ReachedHandler(*request);
+  if (absl::Status allowed = Allowed(*context, "GetValues"); !allowed.ok()) {
+    return Finish(context, allowed, note);
+  }
   ValuesCall call;
+  call.note = note;
   call.requests.push_back(ReadRequestFromProto(*request, "job"));
   call.responses.push_back(response);
   call.job_names.push_back(request->job());
@@ -474,13 +513,19 @@ grpc::ServerUnaryReactor* SchedulerService::GetValues(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerContext* context,
                                                            const v1::BatchGetValuesRequest* request,
                                                            v1::BatchGetValuesResponse* response) {
-  if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
+  CallNote* note = ReachedHandler(*request);
+  if (absl::Status allowed = Allowed(*context, "BatchGetValues"); !allowed.ok()) {
+    return Finish(context, allowed, note);
+  }
   if (request->requests_size() > kMaxBatchRequests) {
-    return Finish(context, absl::InvalidArgumentError(
-                               absl::StrCat("requests: must have at most ", kMaxBatchRequests,
-                                            " requests, got ", request->requests_size())));
+    return Finish(
+        context,
+        absl::InvalidArgumentError(absl::StrCat("requests: must have at most ", kMaxBatchRequests,
+                                                " requests, got ", request->requests_size())),
+        note);
   }
   ValuesCall call;
+  call.note = note;
   call.names = jobs::FieldNames::kBatch;
   for (int i = 0; i < request->requests_size(); ++i) {
     call.requests.push_back(
@@ -494,49 +539,52 @@ grpc::ServerUnaryReactor* SchedulerService::BatchGetValues(grpc::CallbackServerC
 grpc::ServerUnaryReactor* SchedulerService::UpdateJob(grpc::CallbackServerContext* context,
                                                       const v1::UpdateJobRequest* request,
                                                       v1::Job* response) {
-  return ForJob(context, request->name(), "name", [&](const std::string& id) -> absl::Status {
-    std::vector<jobs::SegmentChange> changes;
-    for (int i = 0; i < request->updates_size(); ++i) {
-      const v1::HyperparameterUpdate& update = request->updates(i);
-      if (!update.has_segment()) {
-        return absl::InvalidArgumentError(absl::StrCat("updates[", i, "].segment: is required"));
-      }
-      if (update.segment().change_case() == v1::Segment::CHANGE_NOT_SET) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("updates[", i, "].segment: set exactly one of schedule, scale or pin"));
-      }
-      changes.push_back(
-          jobs::SegmentChange{update.hyperparameter(), codec::SegmentFromProto(update.segment())});
-    }
-    ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job,
-                     registry_->Update(id, std::move(changes), request->etag(),
-                                       request->request_id(), request->allow_rewrite()));
-    ToProto(*job, response);
-    return absl::OkStatus();
-  });
+  return ForJob(
+      context, "UpdateJob", request->name(), "name", [&](const std::string& id) -> absl::Status {
+        std::vector<jobs::SegmentChange> changes;
+        for (int i = 0; i < request->updates_size(); ++i) {
+          const v1::HyperparameterUpdate& update = request->updates(i);
+          if (!update.has_segment()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("updates[", i, "].segment: is required"));
+          }
+          if (update.segment().change_case() == v1::Segment::CHANGE_NOT_SET) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "updates[", i, "].segment: set exactly one of schedule, scale or pin"));
+          }
+          changes.push_back(jobs::SegmentChange{update.hyperparameter(),
+                                                codec::SegmentFromProto(update.segment())});
+        }
+        ASSIGN_OR_RETURN(std::shared_ptr<const jobs::Job> job,
+                         registry_->Update(id, std::move(changes), request->etag(),
+                                           request->request_id(), request->allow_rewrite()));
+        ToProto(*job, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SchedulerService::ReportMetrics(grpc::CallbackServerContext* context,
                                                           const v1::ReportMetricsRequest* request,
                                                           v1::ReportMetricsResponse* response) {
-  return ForJob(context, request->job(), "job", [&](const std::string& id) -> absl::Status {
-    const std::map<std::string, double> metrics(request->metrics().begin(),
-                                                request->metrics().end());
-    std::optional<int64_t> next_step;
-    if (request->has_next_step()) next_step = request->next_step();
-    ASSIGN_OR_RETURN(jobs::ReportResult result,
-                     registry_->ReportMetrics(id, request->step(), metrics, next_step));
-    response->set_job(codec::JobName(id));
-    response->set_duplicate(result.duplicate);
-    response->mutable_reduction_steps()->Add(result.reduction_steps.begin(),
-                                             result.reduction_steps.end());
-    return absl::OkStatus();
-  });
+  return ForJob(
+      context, "ReportMetrics", request->job(), "job", [&](const std::string& id) -> absl::Status {
+        const std::map<std::string, double> metrics(request->metrics().begin(),
+                                                    request->metrics().end());
+        std::optional<int64_t> next_step;
+        if (request->has_next_step()) next_step = request->next_step();
+        ASSIGN_OR_RETURN(jobs::ReportResult result,
+                         registry_->ReportMetrics(id, request->step(), metrics, next_step));
+        response->set_job(codec::JobName(id));
+        response->set_duplicate(result.duplicate);
+        response->mutable_reduction_steps()->Add(result.reduction_steps.begin(),
+                                                 result.reduction_steps.end());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SchedulerService::WatchJob(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
-  if (absl::Status allowed = Allowed(*context); !allowed.ok()) {
+  if (absl::Status allowed = Allowed(*context, "WatchJob"); !allowed.ok()) {
     return WatchHub::Fail(ToGrpcStatus(allowed));
   }
   v1::WatchJobRequest request;
@@ -558,7 +606,9 @@ void SchedulerService::Shutdown() {
 grpc::ServerUnaryReactor* SchedulerService::Preview(grpc::CallbackServerContext* context,
                                                     const v1::PreviewRequest* request,
                                                     v1::PreviewResponse* response) {
-  if (absl::Status allowed = Allowed(*context); !allowed.ok()) return Finish(context, allowed);
+  if (absl::Status allowed = Allowed(*context, "Preview"); !allowed.ok()) {
+    return Finish(context, allowed);
+  }
   if (!request->has_schedule()) {
     return Finish(context, absl::InvalidArgumentError("schedule: is required"));
   }

@@ -1,7 +1,8 @@
 // hpsched.v1.SchedulerService over gRPC's callback API. Handlers are thin: convert the request,
 // call the job registry or the read path (jobs/read_path.h), park the call or finish it, converting
-// the status once. Authorization is the server's interceptor (service/auth.h); the service only
-// asks it for each call's verdict.
+// the status once. Every handler first checks the call's bearer token (service/auth.h).
+// GetValues and BatchGetValues also write the call's CallNote (service/call_note.h): the server
+// keeps them out of gRPC's interceptors and does their bookkeeping from it.
 #ifndef HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
 #define HPSCHED_SERVICE_SCHEDULER_SERVICE_H_
 
@@ -23,6 +24,7 @@
 #include "jobs/work_pool.h"
 #include "service/arena_messages.h"
 #include "service/auth.h"
+#include "service/call_note.h"
 #include "service/pending_calls.h"
 #include "service/service_metrics.h"
 #include "service/watch_hub.h"
@@ -73,9 +75,11 @@ struct ServiceOptions {
   ServiceMetrics* metrics = nullptr;
   // Evaluates every value served. Null: core::DefaultEvaluator().
   const core::Evaluator* evaluator = nullptr;
-  // The verdicts of the server's authorization interceptor (server/call_interceptor.h). Null:
-  // authentication off, every call allowed.
-  const CallVerdicts* verdicts = nullptr;
+  // Checks every call's "authorization" metadata. Null: authentication off, every call allowed.
+  const Authenticator* auth = nullptr;
+  // The observers of GetValues' and BatchGetValues' calls (kObservedMethods), by gRPC's full
+  // method name; each must outlive the service's calls. Null, or null for a method: none.
+  std::function<CallObserver*(absl::string_view full_method)> call_observer;
 };
 
 // WatchJob is served raw (grpc::ByteBuffer in and out) so that its events are serialized once and
@@ -145,22 +149,26 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
     // Each request's `job` field as sent (in the call's request message, which outlives the
     // call): a response names its job by it when it is already "jobs/{id}".
     absl::InlinedVector<absl::string_view, 1> job_names;
+    // Where the call's answer is noted for the server's bookkeeping (null in a test's own call).
+    CallNote* note = nullptr;
   };
   // Whether an evaluation should stop (see jobs::CancellableEvaluator).
   using StopFn = std::function<bool()>;
   // An evaluation handed to the work pool: the call's status.
   using Work = std::function<absl::Status(const StopFn& stop)>;
 
-  // The authorization interceptor's verdict on the call: OK when authentication is off.
-  absl::Status Allowed(const grpc::CallbackServerContext& context) const;
-  // The prologue and epilogue of every unary handler: the call's authorization verdict, then
+  // Whether the call's token allows `method` ("GetJob"): OK when authentication is off, else
+  // Authenticator::Check's answer.
+  absl::Status Allowed(const grpc::CallbackServerContext& context, absl::string_view method) const;
+  // The prologue and epilogue of every unary handler: the call's authorization for `method`, then
   // `body` (which fills the response and returns the call's status), then Finish.
   template <typename Body>
-  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, Body body);
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, absl::string_view method,
+                                  Body body);
   // The same for handlers of one job: `name` (field `field`) is parsed into a job id first.
   template <typename Body>
-  grpc::ServerUnaryReactor* ForJob(grpc::CallbackServerContext* context, const std::string& name,
-                                   absl::string_view field, Body body);
+  grpc::ServerUnaryReactor* ForJob(grpc::CallbackServerContext* context, absl::string_view method,
+                                   const std::string& name, absl::string_view field, Body body);
 
   // Reports a finished mutation's effect on the job count.
   void CountJobs();
@@ -189,8 +197,10 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
   // Why an evaluation stopped (after `stop` said so): CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE.
   absl::Status StoppedStatus(grpc::CallbackServerContext* context) const;
   // Runs `work` inline when it costs at most inline_eval_cost, else on the work pool (or answers
-  // RESOURCE_EXHAUSTED when the pool's queue is full); finishes the call with its status.
-  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context, int64_t cost, Work work);
+  // RESOURCE_EXHAUSTED when the pool's queue is full); finishes the call with its status, noted
+  // on `note` when there is one.
+  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context, int64_t cost, Work work,
+                                     CallNote* note = nullptr);
 
   jobs::JobRegistry* const registry_;
   const ServiceOptions options_;
@@ -207,7 +217,8 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
   const jobs::ReadPath read_path_;
   WatchHub watches_;
   PendingCalls pending_;
-  // The values calls' messages, on one arena per call (registered in the constructor).
+  // The values calls' messages, on one arena per call, and their observers (registered in the
+  // constructor).
   ArenaMessageAllocator<hpsched::v1::GetValuesRequest, hpsched::v1::GetValuesResponse>
       get_values_messages_;
   ArenaMessageAllocator<hpsched::v1::BatchGetValuesRequest, hpsched::v1::BatchGetValuesResponse>

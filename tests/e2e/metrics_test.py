@@ -86,6 +86,15 @@ class MetricsTest(unittest.TestCase):
             self.call("GetValues", svc.GetValuesRequest(job="jobs/m", step=step, count=10))  # 2 groups x 10
         for _ in range(2):
             self.call("GetValues", svc.GetValuesRequest(job="jobs/missing"), StatusCode.NOT_FOUND)
+        # A body that is not a GetValuesRequest (field 1, a string, 5 bytes long, with 1 byte): answered before any
+        # handler, and counted all the same (GetValues and BatchGetValues are counted without an interceptor).
+        undecodable = self.channel.unary_unary("/hpsched.v1.SchedulerService/GetValues")
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            undecodable(b"\x0a\x05x", timeout=10)
+        self.assertEqual(raised.exception.code(), StatusCode.UNIMPLEMENTED, raised.exception.details())
+        self.call("BatchGetValues", svc.BatchGetValuesRequest(requests=[svc.GetValuesRequest(job="jobs/m", count=2)]))
+        self.call("BatchGetValues", svc.BatchGetValuesRequest(requests=[svc.GetValuesRequest(job="x/")]),
+                  StatusCode.INVALID_ARGUMENT)
         self.call("GetJob", svc.GetJobRequest(name="jobs/BAD"), StatusCode.INVALID_ARGUMENT)
         self.call("Preview", svc.PreviewRequest(schedule=job.hyperparameters[0].schedule, count=3))
         self.call("DeleteJob", svc.DeleteJobRequest(name="jobs/m2"))
@@ -115,15 +124,21 @@ class MetricsTest(unittest.TestCase):
 
         service = "hpsched.v1.SchedulerService"
         self.assertEqual(value("grpc_server_started_total", grpc_service=service, grpc_method="GetValues",
-                               grpc_type="unary"), 7)
+                               grpc_type="unary"), 8)
         self.assertEqual(value("grpc_server_handled_total", grpc_method="GetValues", grpc_code="OK"), 5)
         self.assertEqual(value("grpc_server_handled_total", grpc_method="GetValues", grpc_code="NotFound"), 2)
+        self.assertEqual(value("grpc_server_handled_total", grpc_method="GetValues", grpc_code="Unimplemented"), 1)
+        self.assertEqual(value("grpc_server_started_total", grpc_method="BatchGetValues"), 2)
+        self.assertEqual(value("grpc_server_handled_total", grpc_method="BatchGetValues", grpc_code="OK"), 1)
+        self.assertEqual(value("grpc_server_handled_total", grpc_method="BatchGetValues",
+                               grpc_code="InvalidArgument"), 1)
+        self.assertEqual(value("grpc_server_handling_seconds_count", grpc_method="BatchGetValues"), 2)
         self.assertEqual(value("grpc_server_handled_total", grpc_method="GetJob", grpc_code="InvalidArgument"), 1)
         self.assertEqual(value("grpc_server_handled_total", grpc_method="CreateJob", grpc_code="OK"), 4)
-        self.assertEqual(value("grpc_server_handling_seconds_count", grpc_method="GetValues"), 7)
-        self.assertEqual(value("grpc_server_handling_seconds_bucket", grpc_method="GetValues", le="+Inf"), 7)
+        self.assertEqual(value("grpc_server_handling_seconds_count", grpc_method="GetValues"), 8)
+        self.assertEqual(value("grpc_server_handling_seconds_bucket", grpc_method="GetValues", le="+Inf"), 8)
         self.assertGreater(value("grpc_server_handling_seconds_sum", grpc_method="GetValues"), 0)
-        self.assertEqual(value("hpsched_values_served_total"), 5 * 2 * 10 + 3)
+        self.assertEqual(value("hpsched_values_served_total"), 5 * 2 * 10 + 2 * 2 + 3)
         self.assertEqual(value("hpsched_jobs"), 2)
         # Three creates, one delete, two updates, two new reports.
         self.assertEqual(value("hpsched_store_write_seconds_count"), 8)

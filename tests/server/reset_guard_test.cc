@@ -48,6 +48,61 @@ TEST(ResetGuardTest, ZeroIsOff) {
   EXPECT_EQ(guard.closed_connections(), 0);
 }
 
+TEST(ResetGuardTest, APrematureCallWithoutAPeerArmsTheGuardForAWhile) {
+  int64_t now = 1'000'000'000;
+  ResetGuard guard(100, [&now] { return now; });
+  EXPECT_FALSE(guard.armed());
+  guard.PrematureWithoutPeer();
+  EXPECT_TRUE(guard.armed());
+  // Stays armed until kArmedFor passes without a premature call...
+  const int64_t armed_for = absl::ToInt64Nanoseconds(ResetGuard::kArmedFor);
+  now += armed_for - 1;
+  EXPECT_TRUE(guard.armed());
+  // ...and each premature call seen with its peer while armed (the interceptor's) extends it.
+  const std::string peer = "ipv4:192.0.2.1:1236";
+  guard.CallStarted(peer);
+  guard.CallEnded(peer, /*premature=*/true);
+  now += armed_for - 1;
+  EXPECT_TRUE(guard.armed());
+  now += 1;
+  EXPECT_FALSE(guard.armed());
+  // A call that got its request does not arm it; the next premature one does.
+  guard.CallStarted(peer);
+  guard.CallEnded(peer, /*premature=*/false);
+  EXPECT_FALSE(guard.armed());
+  guard.PrematureWithoutPeer();
+  EXPECT_TRUE(guard.armed());
+}
+
+TEST(ResetGuardTest, PrematureCallsOfAnUninterceptedMethodCountByTheirPeer) {
+  // GetValues' calls while the guard is calm: only the premature ones are seen, each with its call.
+  int64_t now = 0;
+  ResetGuard guard(10, [&now] { return now; });
+  const std::string peer = "ipv4:192.0.2.1:1238";
+  for (int i = 0; i < 9; ++i) guard.PrematureOf(peer);
+  EXPECT_TRUE(guard.armed());
+  EXPECT_EQ(guard.closed_connections(), 0);
+  guard.PrematureOf(peer);
+  EXPECT_EQ(guard.closed_connections(), 1);
+}
+
+TEST(ResetGuardTest, PrematureCallsSeenCalmDoNotArmIt) {
+  // Calls of intercepted methods are counted per connection; only peerless ones arm the guard.
+  int64_t now = 0;
+  ResetGuard guard(10, [&now] { return now; });
+  for (int i = 0; i < 5; ++i) {
+    guard.CallStarted("ipv4:192.0.2.1:1237");
+    guard.CallEnded("ipv4:192.0.2.1:1237", true);
+  }
+  EXPECT_FALSE(guard.armed());
+}
+
+TEST(ResetGuardTest, OffIsNeverArmed) {
+  ResetGuard guard(0);
+  for (int i = 0; i < 100; ++i) guard.PrematureWithoutPeer();
+  EXPECT_FALSE(guard.armed());
+}
+
 // A connected pair on loopback: the accepted (server) side is what the guard shuts down.
 struct Connection {
   int listener = -1, client = -1, accepted = -1;
