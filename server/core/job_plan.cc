@@ -1,6 +1,8 @@
 #include "core/job_plan.h"
 
 #include <algorithm>
+#include <array>
+#include <bitset>
 #include <cmath>
 #include <set>
 
@@ -234,36 +236,47 @@ const MetricLog& JobPlan::metrics() const {
   return reports_ != nullptr ? reports_->metrics : *kNone;
 }
 
-absl::StatusOr<std::vector<size_t>> JobPlan::Select(std::span<const std::string> names,
-                                                    absl::string_view path) const {
-  std::vector<size_t> selected;
+absl::Status JobPlan::Select(std::span<const std::string> names, absl::string_view path,
+                             SeriesSelection* selected) const {
+  selected->clear();
   if (names.empty()) {
-    for (size_t i = 0; i < series_.size(); ++i) selected.push_back(i);
-    return selected;
+    // absl's reserve and resize are out-of-line calls even within the inline capacity: a single
+    // series is pushed, and only a larger job reserves.
+    if (series_.size() > kInlineSeries) selected->reserve(series_.size());
+    for (size_t i = 0; i < series_.size(); ++i) selected->push_back(i);
+    return absl::OkStatus();
   }
   if (names.size() > kMaxSelectedNames) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": must name at most ", kMaxSelectedNames,
                                                    " hyperparameters, got ", names.size()));
   }
-  std::vector<bool> wanted(series_.size(), false);
-  // A name given again selects nothing new: skip it rather than scan every series again.
-  std::set<absl::string_view> seen;
+  // Compile lists series by hyperparameter, then group, and refuses more than kMaxHyperparameters:
+  // each hyperparameter's series are the run from its group 0 to the next one. Names are matched
+  // against those runs, not against every series, so a name costs at most kMaxHyperparameters
+  // comparisons however many groups the job has (and one named again selects nothing new), with
+  // no set or flag vector to allocate.
+  std::array<size_t, kMaxHyperparameters + 1> first;
+  size_t hyperparameters = 0;
+  for (size_t i = 0; i < series_.size(); ++i) {
+    if (series_[i].group == 0) first[hyperparameters++] = i;
+  }
+  first[hyperparameters] = series_.size();
+  std::bitset<kMaxHyperparameters> wanted;
   for (size_t n = 0; n < names.size(); ++n) {
-    if (!seen.insert(names[n]).second) continue;
-    bool found = false;
-    for (size_t i = 0; i < series_.size(); ++i) {
-      if (series_[i].hyperparameter == names[n]) wanted[i] = found = true;
-    }
-    if (!found) {
+    size_t h = 0;
+    while (h < hyperparameters && series_[first[h]].hyperparameter != names[n]) ++h;
+    if (h == hyperparameters) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, "[", n, "]: the job has no hyperparameter \"",
                        absl::CHexEscape(names[n].substr(0, 64)), "\""));
     }
+    wanted.set(h);
   }
-  for (size_t i = 0; i < series_.size(); ++i) {
-    if (wanted[i]) selected.push_back(i);
+  for (size_t h = 0; h < hyperparameters; ++h) {
+    if (!wanted.test(h)) continue;
+    for (size_t i = first[h]; i < first[h + 1]; ++i) selected->push_back(i);
   }
-  return selected;
+  return absl::OkStatus();
 }
 
 int64_t JobPlan::ProvisionalFrom(std::span<const size_t> selected, int64_t start,

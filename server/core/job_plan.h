@@ -26,6 +26,12 @@ inline constexpr size_t kMaxLabels = 64;
 // Most names one read may list in `hyperparameters` (duplicates included).
 inline constexpr size_t kMaxSelectedNames = 1024;
 
+// Indices into JobPlan::series(), increasing. A read of a job with up to kInlineSeries series (most
+// jobs have one) holds them without touching the heap: the count-1 GetValues path allocates
+// nothing of its own below the service.
+inline constexpr size_t kInlineSeries = 4;
+using SeriesSelection = absl::InlinedVector<size_t, kInlineSeries>;
+
 // What a series' values need from metric reports (reduce_on_plateau): held only by the series
 // that have some, so that a series of a closed-form schedule costs no empty vectors (issue 11: 10^6
 // jobs).
@@ -102,12 +108,15 @@ class JobPlan {
   // (ExtendTrack), copied in O(1).
   const MetricLog& metrics() const;
 
-  // Indices into series() of the named hyperparameters, every group of each, in the order of the
-  // job, each once however often it is named; all series when `names` is empty. InvalidArgument
-  // naming `path`[i] for a name the job does not have, or `path` for more than kMaxSelectedNames
-  // names.
-  absl::StatusOr<std::vector<size_t>> Select(std::span<const std::string> names,
-                                             absl::string_view path) const;
+  // Sets `*selected` to the indices into series() of the named hyperparameters, every group of
+  // each, in the order of the job, each once however often it is named; all series when `names`
+  // is empty. InvalidArgument naming `path`[i] for a name the job does not have, or `path` for
+  // more than kMaxSelectedNames names; `*selected` is then empty. The caller's selection is
+  // filled in place (the read path's lives in its plan) rather than returned, so that a read's
+  // selection is never moved; it allocates only beyond kInlineSeries series, and only errors
+  // build strings. O(series + names x hyperparameters).
+  absl::Status Select(std::span<const std::string> names, absl::string_view path,
+                      SeriesSelection* selected) const;
 
  private:
   // The parts of a plan that only jobs declaring metrics have, allocated only for them.

@@ -25,7 +25,8 @@ class CancellableEvaluator final : public core::Evaluator {
 
   // Writes every query's values, exactly as `inner` would (a node gives the same bits for a step
   // in any span), unless `stop` says to stop first: then the outputs not yet reached hold
-  // unspecified values and stopped() is true, and the caller must discard them.
+  // unspecified values and stopped() is true, and the caller must discard them. Allocates nothing:
+  // `inner` is given runs of `queries` themselves, or one piece of a query split at a time.
   void Evaluate(std::span<const core::EvalQuery> queries) const override;
 
   bool stopped() const { return stopped_.load(std::memory_order_relaxed); }

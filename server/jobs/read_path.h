@@ -23,9 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/evaluator.h"
+#include "core/job_plan.h"
 #include "core/preview.h"
 #include "core/schedule_spec.h"
 #include "jobs/job_registry.h"
@@ -59,8 +61,8 @@ struct ReadRequest {
 struct PlannedRead {
   // Keeps the plan the series evaluate alive until the read is done.
   std::shared_ptr<const Job> job;
-  // Indices into job->plan->series(), in the job's order.
-  std::vector<size_t> series;
+  // Indices into job->plan->series(), in the job's order (inline up to core::kInlineSeries).
+  core::SeriesSelection series;
   int64_t start = 0;
   int64_t count = 0;
   // The first provisional step within [start, start + count), when there is one.
@@ -74,7 +76,8 @@ struct ReadPlan {
     kReplaced,  // A job is being replaced, or awaits a reservation: retry on its next event.
   };
   State state = State::kReady;
-  std::vector<PlannedRead> reads;
+  // Inline for one read (GetValues): planning a single read allocates nothing of its own.
+  absl::InlinedVector<PlannedRead, 1> reads;
   int64_t total_values = 0;
   // The evaluation cost of the reads: the sum over their series of count x Node::step_cost().
   int64_t total_cost = 0;
@@ -101,8 +104,9 @@ class ReadPath {
                                 bool at_deadline) const;
 
   // Evaluates a kReady plan into `outs`: one span per planned series, read by read, each of its
-  // read's count. Cannot fail. The second form evaluates through `evaluator` (a
-  // CancellableEvaluator over evaluator(), for a call that may stop).
+  // read's count. Cannot fail; allocates nothing for up to core::kInlineSeries series in all. The
+  // second form evaluates through `evaluator` (a CancellableEvaluator over evaluator(), for a call
+  // that may stop).
   void Evaluate(const ReadPlan& plan, std::span<const std::span<double>> outs) const {
     Evaluate(plan, outs, *evaluator_);
   }
@@ -115,8 +119,14 @@ class ReadPath {
   // The field paths one request's errors name (read_path.cc).
   class FieldPaths;
 
-  absl::StatusOr<PlannedRead> PlanOne(const ReadRequest& request, const FieldPaths& fields,
-                                      int64_t* total_values, int64_t* total_cost) const;
+  // Plan's work, into `plan` (default-constructed, inside the StatusOr that Plan returns: the
+  // plan is built where the caller receives it, not moved there). Returns Plan's errors.
+  absl::Status PlanInto(std::span<const ReadRequest> requests, FieldNames names, bool at_deadline,
+                        ReadPlan* plan) const;
+  // Plans `request` into `read` (default-constructed, already in its place in the plan: a read is
+  // built where it is kept, not moved there) and adds its values and cost to the plan's totals.
+  absl::Status PlanOne(const ReadRequest& request, const FieldPaths& fields, PlannedRead* read,
+                       int64_t* total_values, int64_t* total_cost) const;
 
   const JobRegistry* const registry_;
   const core::Evaluator* const evaluator_;

@@ -252,6 +252,31 @@ TEST(EvaluatorTest, CheckStepRange) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Select matches names against each hyperparameter's run of series (Compile lists them by
+// hyperparameter, then group): every group of a named one, in the job's order whatever the order
+// of the names, each once; the first unknown name is the one reported.
+TEST(JobPlanTest, SelectsEveryGroupOfEachNamedHyperparameterInTheJobsOrder) {
+  JobSpec spec;
+  spec.hyperparameters.push_back({"lr", {0.1, 0.01}, Spec("constant")});
+  spec.hyperparameters.push_back({"momentum", {0.9}, Spec("constant")});
+  spec.hyperparameters.push_back({"beta", {0.1, 0.2, 0.3, 0.4, 0.5}, Spec("constant")});
+  auto plan = JobPlan::Compile(spec, "job");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  SeriesSelection selected = {7};
+  ASSERT_TRUE((*plan)->Select({}, "hyperparameters", &selected).ok());
+  EXPECT_EQ(selected, (SeriesSelection{0, 1, 2, 3, 4, 5, 6, 7}));
+  const std::vector<std::string> names = {"beta", "lr", "beta", "lr"};
+  ASSERT_TRUE((*plan)->Select(names, "hyperparameters", &selected).ok());
+  EXPECT_EQ(selected, (SeriesSelection{0, 1, 3, 4, 5, 6, 7}));
+  const std::vector<std::string> bad = {"momentum", "lr", "b", "momentum", "c"};
+  EXPECT_EQ((*plan)->Select(bad, "requests[3].hyperparameters", &selected).message(),
+            "requests[3].hyperparameters[2]: the job has no hyperparameter \"b\"");
+  EXPECT_TRUE(selected.empty());
+  const std::vector<std::string> too_many(kMaxSelectedNames + 1, "lr");
+  EXPECT_EQ((*plan)->Select(too_many, "hyperparameters", &selected).message(),
+            "hyperparameters: must name at most 1024 hyperparameters, got 1025");
+}
+
 TEST(JobPlanTest, ValidatesTheJob) {
   JobSpec spec;
   EXPECT_EQ(JobPlan::Compile(spec, "job").status().message(),
@@ -279,10 +304,13 @@ TEST(JobPlanTest, ValidatesTheJob) {
   EXPECT_EQ((*plan)->series()[1].hyperparameter, "lr");
   EXPECT_EQ((*plan)->series()[1].group, 1);
   const std::vector<std::string> names = {"momentum"};
-  EXPECT_EQ(*(*plan)->Select(names, "hyperparameters"), std::vector<size_t>{2});
+  SeriesSelection selected;
+  ASSERT_TRUE((*plan)->Select(names, "hyperparameters", &selected).ok());
+  EXPECT_EQ(selected, SeriesSelection{2});
   const std::vector<std::string> bad = {"beta1"};
-  EXPECT_EQ((*plan)->Select(bad, "hyperparameters").status().message(),
+  EXPECT_EQ((*plan)->Select(bad, "hyperparameters", &selected).message(),
             "hyperparameters[0]: the job has no hyperparameter \"beta1\"");
+  EXPECT_TRUE(selected.empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -122,8 +122,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  absl::StrCat("series ", i, " is not ", hp.name, "[", g, "]"));
     }
   }
-  auto all = (*plan)->Select(names, "names");
-  FUZZ_CHECK(all.ok() && all->size() == series.size(), "Select(every name) misses series");
+  hpsched::core::SeriesSelection all;
+  const absl::Status selected = (*plan)->Select(names, "names", &all);
+  FUZZ_CHECK(selected.ok() && all.size() == series.size(), "Select(every name) misses series");
   CheckRoundTrip(spec, input);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -65,6 +66,45 @@ TEST(CancellableEvaluatorTest, StopsBetweenChunks) {
   EXPECT_EQ(out[191], std::sqrt(192.0));
   EXPECT_EQ(out[192], -1.0);
   EXPECT_EQ(out.back(), -1.0);
+}
+
+// Records the batches it is given, then evaluates them.
+class RecordingEvaluator final : public core::Evaluator {
+ public:
+  void Evaluate(std::span<const core::EvalQuery> queries) const override {
+    batches.emplace_back(queries.data(), queries.size());
+    core::DefaultEvaluator().Evaluate(queries);
+  }
+  mutable std::vector<std::pair<const core::EvalQuery*, size_t>> batches;
+};
+
+TEST(CancellableEvaluatorTest, PassesRunsOfWholeQueriesThroughAsTheyAre) {
+  auto nodes = core::CompileStandalone(Lambda("sqrt(step + 1)"), std::vector<double>{1.0}, "s");
+  ASSERT_TRUE(nodes.ok());
+  ASSERT_EQ((*nodes)[0]->step_cost(), 3);
+  const core::Node* node = (*nodes)[0].get();
+  std::vector<double> out(100 + 100 + 700 + 100 + 100);
+  const std::span<double> all(out);
+  // Chunks of 1000 units: the first two fit (600), the third (2100) does not and is split into
+  // pieces of 320 steps (1000 / 3 rounded down to 64s), the last two fit again.
+  const std::vector<core::EvalQuery> queries = {{node, 0, all.subspan(0, 100)},
+                                                {node, 100, all.subspan(100, 100)},
+                                                {node, 200, all.subspan(200, 700)},
+                                                {node, 900, all.subspan(900, 100)},
+                                                {node, 1000, all.subspan(1000, 100)}};
+  RecordingEvaluator inner;
+  int stops_asked = 0;
+  const CancellableEvaluator evaluator(
+      &inner, [&] { return ++stops_asked, false; }, 1000);
+  evaluator.Evaluate(queries);
+  ASSERT_EQ(inner.batches.size(), 5u);
+  EXPECT_EQ(inner.batches[0], std::make_pair(&queries[0], size_t{2}));  // The caller's own.
+  EXPECT_EQ(inner.batches[1].second, 1u);
+  EXPECT_EQ(inner.batches[2].second, 1u);
+  EXPECT_EQ(inner.batches[3].second, 1u);
+  EXPECT_EQ(inner.batches[4], std::make_pair(&queries[3], size_t{2}));
+  EXPECT_EQ(stops_asked, 5);
+  for (size_t t = 0; t < out.size(); ++t) ASSERT_EQ(out[t], std::sqrt(t + 1.0)) << t;
 }
 
 TEST(WorkPoolTest, RefusesBeyondItsThreadsAndQueue) {

@@ -111,6 +111,27 @@ TEST_F(ReadPathTest, ErrorsComeInRequestOrderWithTheirFieldPaths) {
             "hyperparameters[0]: the job has no hyperparameter \"beta1\"");
 }
 
+// A batch formats its requests' field paths without a heap string; a request far into the batch
+// names its own index in each of them.
+TEST_F(ReadPathTest, BatchErrorsNameTheRequestsIndex) {
+  std::vector<ReadRequest> requests(12, Read("demo", 0, 1));
+  requests[11].hyperparameters = {"lr", "beta1"};
+  EXPECT_EQ(read_path_.Plan(requests, FieldNames::kBatch, false).status().message(),
+            "requests[11].hyperparameters[1]: the job has no hyperparameter \"beta1\"");
+  requests[10] = Read("demo", core::kStepLimit - 1, 2);
+  EXPECT_EQ(read_path_.Plan(requests, FieldNames::kBatch, false).status().message(),
+            "requests[10].count: requests[10].step + requests[10].count must be <= 2^53, got "
+            "9007199254740991 + 2");
+  requests[10] = Read("demo", -1, 1);
+  EXPECT_EQ(read_path_.Plan(requests, FieldNames::kBatch, false).status().message(),
+            "requests[10].step: must be >= 0 and < 2^53, got -1");
+  requests.resize(10);
+  auto plan = read_path_.Plan(requests, FieldNames::kBatch, false);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->reads.size(), 10u);
+  EXPECT_EQ(plan->total_values, 30);  // 3 series each.
+}
+
 TEST_F(ReadPathTest, OneCapForTheBatch) {
   // 3 series x 100000 values, twice: over 400000.
   const std::vector<ReadRequest> requests = {Read("demo", 0, 100000), Read("demo", 0, 100000)};
