@@ -74,7 +74,15 @@ Server Start(const Args& args, const std::filesystem::path& dir, const std::stri
   raw.push_back(nullptr);
   Server server;
   const auto begin = Clock::now();
-  if (posix_spawn(&server.pid, args.server.c_str(), nullptr, nullptr, raw.data(), environ) != 0) {
+  // The server logs to stdout; this program's stdout is the report (make bench writes it into the
+  // results file), so the server's log goes to stderr.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  const int spawned =
+      posix_spawn(&server.pid, args.server.c_str(), &actions, nullptr, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
     std::fprintf(stderr, "cannot start %s\n", args.server.c_str());
     std::exit(1);
   }

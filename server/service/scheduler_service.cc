@@ -343,15 +343,14 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteJob(grpc::CallbackServerContex
   });
 }
 
-// Computes the values of a call into its responses (all or nothing). Returns nullopt when the call
-// must wait: for metric reports its policy waits for (unless `at_deadline`; at the deadline a
-// request that does not accept provisional values answers DEADLINE_EXCEEDED), or for a job a
-// mutation is replacing (its next event).
-std::optional<absl::Status> SchedulerService::PlanValues(const ValuesCall& call, bool at_deadline,
-                                                         PendingCalls::Reason* reason,
-                                                         jobs::ReadPlan* plan) {
+absl::StatusOr<jobs::ReadPlan> SchedulerService::PlanValues(const ValuesCall& call,
+                                                            bool at_deadline) {
   for (v1::GetValuesResponse* response : call.responses) response->Clear();
-  absl::StatusOr<jobs::ReadPlan> planned = read_path_.Plan(call.requests, call.names, at_deadline);
+  return read_path_.Plan(call.requests, call.names, at_deadline);
+}
+
+std::optional<absl::Status> SchedulerService::Readiness(
+    const absl::StatusOr<jobs::ReadPlan>& planned, bool at_deadline, PendingCalls::Reason* reason) {
   if (!planned.ok()) return planned.status();
   switch (planned->state) {
     case jobs::ReadPlan::State::kWait:
@@ -364,7 +363,6 @@ std::optional<absl::Status> SchedulerService::PlanValues(const ValuesCall& call,
     case jobs::ReadPlan::State::kReady:
       break;
   }
-  *plan = *std::move(planned);
   return absl::OkStatus();
 }
 
@@ -388,10 +386,10 @@ absl::Status SchedulerService::EvaluateValues(const ValuesCall& call, const jobs
 std::optional<absl::Status> SchedulerService::TryValues(const ValuesCall& call, bool at_deadline,
                                                         PendingCalls::Reason* reason,
                                                         const StopFn& stop) {
-  jobs::ReadPlan plan;
-  std::optional<absl::Status> planned = PlanValues(call, at_deadline, reason, &plan);
-  if (!planned.has_value() || !planned->ok()) return planned;
-  return EvaluateValues(call, plan, stop);
+  const absl::StatusOr<jobs::ReadPlan> planned = PlanValues(call, at_deadline);
+  std::optional<absl::Status> ready = Readiness(planned, at_deadline, reason);
+  if (!ready.has_value() || !ready->ok()) return ready;
+  return EvaluateValues(call, *planned, stop);
 }
 
 SchedulerService::StopFn SchedulerService::StopFor(grpc::CallbackServerContext* context,
@@ -454,10 +452,11 @@ grpc::ServerUnaryReactor* SchedulerService::Evaluate(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* SchedulerService::ServeValues(grpc::CallbackServerContext* context,
                                                         ValuesCall call) {
   PendingCalls::Reason reason = PendingCalls::Reason::kReports;
-  jobs::ReadPlan plan;
-  std::optional<absl::Status> done = PlanValues(call, false, &reason, &plan);
+  absl::StatusOr<jobs::ReadPlan> planned = PlanValues(call, false);
+  std::optional<absl::Status> done = Readiness(planned, false, &reason);
   if (done.has_value()) {
     if (!done->ok()) return Finish(context, *done, call.note);
+    jobs::ReadPlan& plan = *planned;
     if (plan.total_cost <= options_.limits.inline_eval_cost) {
       // Evaluate's inline case without its closures (each a heap allocation): the stop check
       // lives on this stack, for as long as the evaluation that reads it.

@@ -177,14 +177,19 @@ class SchedulerService final : public hpsched::v1::SchedulerService::WithRawCall
 
   // GetValues and BatchGetValues: plan, then evaluate or park the call until it can be answered.
   grpc::ServerUnaryReactor* ServeValues(grpc::CallbackServerContext* context, ValuesCall call);
-  // Plans the call and sizes its responses: an error, nullopt (and why) to wait for a change of
-  // its jobs, or OK with `plan` ready to evaluate.
-  std::optional<absl::Status> PlanValues(const ValuesCall& call, bool at_deadline,
-                                         PendingCalls::Reason* reason, jobs::ReadPlan* plan);
+  // Clears the call's responses and plans its reads (returned, not moved: the plan holds its
+  // first read inline).
+  absl::StatusOr<jobs::ReadPlan> PlanValues(const ValuesCall& call, bool at_deadline);
+  // What a plan means for the call: an error; nullopt (and why) when the call must wait, for
+  // metric reports its policy waits for (unless `at_deadline`; at the deadline a request that does
+  // not accept provisional values answers DEADLINE_EXCEEDED) or for a job a mutation is replacing
+  // (its next event); or OK, the plan ready to evaluate.
+  static std::optional<absl::Status> Readiness(const absl::StatusOr<jobs::ReadPlan>& planned,
+                                               bool at_deadline, PendingCalls::Reason* reason);
   // Evaluates a ready plan into the call's responses, stopping when `stop` says so.
   absl::Status EvaluateValues(const ValuesCall& call, const jobs::ReadPlan& plan,
                               const StopFn& stop);
-  // One try of a parked call: PlanValues, then EvaluateValues on the caller's thread.
+  // One try of a parked call: PlanValues and Readiness, then EvaluateValues on the caller's thread.
   std::optional<absl::Status> TryValues(const ValuesCall& call, bool at_deadline,
                                         PendingCalls::Reason* reason, const StopFn& stop);
   // When the evaluations of the call on `context` stop: it was cancelled, its deadline passed
