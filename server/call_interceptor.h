@@ -12,7 +12,8 @@
 //   - CallObservers: for GetValues and BatchGetValues (service::kObservedMethods), the calls
 //     trainers make every step, the same metrics and the guard's count come from the call's message
 //     holder (service/call_note.h) and no interceptor is made, unless the reset guard is armed
-//     (then the interceptor does the guard's part only: the holder knows no peer).
+//     (then the interceptor does the guard's part only, so that the calls that did get their
+//     request are counted by connection too; see reset_guard.h).
 #ifndef HPSCHED_SERVER_CALL_INTERCEPTOR_H_
 #define HPSCHED_SERVER_CALL_INTERCEPTOR_H_
 

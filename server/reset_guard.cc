@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -14,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "service/call_note.h"
 #include "spdlog/spdlog.h"
 
 namespace hpsched::server {
@@ -75,12 +75,7 @@ bool SameAddress(const sockaddr_storage& address, const PeerAddress& peer) {
 ResetGuard::ResetGuard(int64_t threshold, std::function<int64_t()> now)
     : threshold_(threshold), now_(std::move(now)) {}
 
-int64_t ResetGuard::Now() const {
-  if (now_) return now_();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t ResetGuard::Now() const { return now_ ? now_() : service::SteadyNanos(); }
 
 void ResetGuard::Arm() {
   const int64_t until = Now() + absl::ToInt64Nanoseconds(kArmedFor);

@@ -81,11 +81,12 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
       google::protobuf::Arena* arena = new (block_.arena) google::protobuf::Arena(options);
       this->set_request(google::protobuf::Arena::CreateMessage<Request>(arena));
       this->set_response(google::protobuf::Arena::CreateMessage<Response>(arena));
+      // Taken even without an observer, so that no context is left behind on the thread.
+      block_.note.call = TakeCallHandoff();
       if (observer != nullptr) {
         observer->CallStarted();
         block_.note.observer = observer;
         block_.note.started = SteadyNanos();
-        block_.note.call = TakeCallHandoff();
       }
     }
     ~Holder() override { block_.arena_ptr()->~Arena(); }
