@@ -77,7 +77,13 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
       // counts a premature call by its peer from the handoff otherwise.
       parts.metrics = nullptr;
       if (parts.reset_guard != nullptr && !parts.reset_guard->armed()) parts.reset_guard = nullptr;
-      service::next_call_handoff = {info->server_context(), parts.reset_guard != nullptr};
+      if (parts_.reset_guard != nullptr) {
+        service::next_call_handoff.intercepted = parts.reset_guard != nullptr;
+        // An intercepted call's peer is the interceptor's to take.
+        if (parts.reset_guard == nullptr) {
+          service::next_call_handoff.peer = info->server_context()->peer();
+        }
+      }
     }
     if (parts.reset_guard == nullptr && parts.metrics == nullptr) return nullptr;
     return new CallInterceptor(parts, info);
@@ -110,8 +116,8 @@ class CallObservers::Method final : public service::CallObserver {
     // (which the interceptor counts as premature too: no message was received). An intercepted
     // call is the interceptor's to count.
     if (note.reached_handler || note.call.intercepted || parts_.reset_guard == nullptr) return;
-    if (note.call.context != nullptr) {
-      parts_.reset_guard->PrematureOf(note.call.context->peer());
+    if (!note.call.peer.empty()) {
+      parts_.reset_guard->PrematureOf(note.call.peer);
     } else {
       parts_.reset_guard->PrematureWithoutPeer();
     }

@@ -7,12 +7,13 @@
 #ifndef HPSCHED_SERVICE_CALL_NOTE_H_
 #define HPSCHED_SERVICE_CALL_NOTE_H_
 
-#include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 
@@ -43,7 +44,9 @@ class CallObserver {
 // messages, in the same function on the same thread (grpc::Server's CallbackCallTag::Run, 1.51),
 // so the factory leaves the call here and the call's message holder takes it at once.
 struct CallHandoff {
-  const grpc::ServerContextBase* context = nullptr;
+  // The call's peer ("ipv4:127.0.0.1:5000"), taken while the call is new: gRPC reports a reset
+  // call's peer as "unknown" by the time it releases the call. Empty: not taken.
+  std::string peer;
   // The call got an interceptor (which then does the reset guard's count of it).
   bool intercepted = false;
 };
@@ -51,7 +54,7 @@ inline thread_local CallHandoff next_call_handoff;
 
 // Takes what the factory left for this thread's next call (and clears it).
 inline CallHandoff TakeCallHandoff() {
-  CallHandoff handoff = next_call_handoff;
+  CallHandoff handoff = std::move(next_call_handoff);
   next_call_handoff = CallHandoff();
   return handoff;
 }
@@ -69,7 +72,6 @@ inline int64_t SteadyNanos() {
 struct CallNote {
   CallObserver* observer = nullptr;
   int64_t started = 0;
-  // Valid until the call is released (its context outlives its messages).
   CallHandoff call;
   bool reached_handler = false;
   bool answered = false;
